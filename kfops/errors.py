@@ -1,0 +1,88 @@
+"""Typed errors. Each says what is wrong and, where it can, how to fix it.
+
+The CLI maps them to exit codes and the server maps them to HTTP status codes, each in one place;
+nothing in between catches and re-wraps them.
+"""
+
+from __future__ import annotations
+
+
+class KfopsError(Exception):
+    """Base class of every error kfops raises on purpose."""
+
+    exit_code = 1
+    http_status = 500
+
+
+class ConfigError(KfopsError):
+    """A setting or parameter is invalid (bad URI, unknown option, impossible value)."""
+
+    exit_code = 2
+    http_status = 400
+
+
+class DataError(KfopsError):
+    """Input data cannot be read or parsed (empty file, bad encoding, wrong delimiter...)."""
+
+    exit_code = 3
+    http_status = 400
+
+
+class SchemaViolation(DataError):
+    """A column breaks a rule: names the column, the rule and the offending values."""
+
+    def __init__(self, column: str, rule: str, detail: str):
+        super().__init__(f"column {column!r} violates {rule}: {detail}")
+        self.column, self.rule, self.detail = column, rule, detail
+
+
+class ValidationFailed(DataError):
+    """One or more blocking anomalies; the message lists every one, not just the first."""
+
+    def __init__(self, violations: list[SchemaViolation]):
+        lines = "; ".join(str(v) for v in violations)
+        super().__init__(f"{len(violations)} blocking anomal{'y' if len(violations) == 1 else 'ies'}: {lines}")
+        self.violations = list(violations)
+
+
+class StorageError(KfopsError):
+    """Object storage or the local store failed (unreachable endpoint, bad credentials...)."""
+
+    exit_code = 4
+    http_status = 503
+
+
+class NotFound(StorageError):
+    """A key, model, version or run does not exist."""
+
+    http_status = 404
+
+
+class AlreadyExists(StorageError):
+    """Refused to overwrite something immutable (a registered model version)."""
+
+    http_status = 409
+
+
+class IntegrityError(KfopsError):
+    """Stored content does not match its recorded sha256: tampered or truncated."""
+
+    exit_code = 5
+    http_status = 500
+
+
+class ModelError(KfopsError):
+    """A model cannot be trained, loaded or used for prediction."""
+
+    exit_code = 6
+    http_status = 500
+
+
+class PipelineFailed(KfopsError):
+    """A pipeline step failed; names the step and carries its error message."""
+
+    exit_code = 7
+
+    def __init__(self, step: str, message: str):
+        super().__init__(f"step {step!r} failed: {message}")
+        self.step, self.message = step, message

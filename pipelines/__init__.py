@@ -1,0 +1,1 @@
+"""Pipelines: composition of kfops components only. Compiled YAML lives in `compiled/`."""

@@ -1,0 +1,7 @@
+"""Shared fixtures live in tests/fixtures/, one plugin module per concern."""
+
+pytest_plugins = [
+    "tests.fixtures.data",
+    "tests.fixtures.kfp_local",
+    "tests.fixtures.s3",
+]

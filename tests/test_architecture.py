@@ -1,0 +1,26 @@
+"""Holds the line on the architecture: the library never imports kfp; components use one image."""
+
+import ast
+import pathlib
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def _imports(path: pathlib.Path) -> set[str]:
+    tree = ast.parse(path.read_text(encoding="utf-8"))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+def test_library_never_imports_kfp():
+    offenders = [
+        str(p.relative_to(ROOT)) for p in (ROOT / "kfops").rglob("*.py") if "kfp" in _imports(p)
+    ]
+    allowed = {"kfops/commands/run.py", "kfops/commands/compile.py", "kfops/commands/submit.py",
+               "kfops/commands/monitor.py", "kfops/localrun.py", "kfops/submit.py"}
+    assert [o for o in offenders if o not in allowed] == []
