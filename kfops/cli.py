@@ -26,7 +26,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    """Runs one command and returns its exit code; a KfopsError prints one line and exits non-zero."""
+    """Runs one command; a KfopsError prints one line and exits with its class's code."""
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)

@@ -1,7 +1,7 @@
 """Read and write frames, JSON and text on local paths; sha256 of content.
 
 Artifacts inside a pipeline are always Parquet (KFP artifact paths carry no extension), so
-`write_frame`/`read_frame` default to Parquet. Reading user sources of other formats is ingest's job.
+`write_frame`/`read_frame` default to Parquet. Reading other source formats is ingest's job.
 """
 
 from __future__ import annotations

@@ -44,9 +44,13 @@ class ColumnSpec:
 
     def __post_init__(self):
         if self.dtype not in DTYPES:
-            raise errors.ConfigError(f"column {self.name!r}: dtype must be one of {DTYPES}, got {self.dtype!r}")
+            raise errors.ConfigError(
+                f"column {self.name!r}: dtype must be one of {DTYPES}, got {self.dtype!r}"
+            )
         if self.role not in ROLES:
-            raise errors.ConfigError(f"column {self.name!r}: role must be one of {ROLES}, got {self.role!r}")
+            raise errors.ConfigError(
+                f"column {self.name!r}: role must be one of {ROLES}, got {self.role!r}"
+            )
         if self.domain is not None and not isinstance(self.domain, tuple):
             object.__setattr__(self, "domain", tuple(self.domain))
 
@@ -104,7 +108,10 @@ class Schema:
             "task": self.task,
             "label_classes": list(self.label_classes) if self.label_classes is not None else None,
             "columns": [
-                {**dataclasses.asdict(c), "domain": list(c.domain) if c.domain is not None else None}
+                {
+                    **dataclasses.asdict(c),
+                    "domain": list(c.domain) if c.domain is not None else None,
+                }
                 for c in self.columns
             ],
         }
@@ -121,7 +128,12 @@ class Schema:
                 raise errors.ConfigError(f"unsupported schema version {data.get('version')!r}")
             cols = tuple(ColumnSpec(**c) for c in data["columns"])
             classes = data.get("label_classes")
-            return cls(cols, data.get("label"), data.get("task"), tuple(classes) if classes is not None else None)
+            return cls(
+                cols,
+                data.get("label"),
+                data.get("task"),
+                tuple(classes) if classes is not None else None,
+            )
         except (KeyError, TypeError, AttributeError) as e:
             raise errors.ConfigError(f"not a kfops schema: {e}") from e
 
@@ -153,3 +165,22 @@ def dtype_of(series: pd.Series) -> str:
     if pd.api.types.is_datetime64_any_dtype(series):
         return "datetime"
     return "string"
+
+
+def load_uri(uri: str, store_settings: Any = None) -> Schema:
+    """Loads a schema from a local path or an `s3://bucket/key.json` object.
+
+    Raises:
+        ConfigError: unreadable or not a schema.
+        StorageError: the object store cannot be read.
+    """
+    if not uri.startswith("s3://"):
+        return Schema.load(uri)
+    from kfops import store  # noqa: PLC0415 (keeps minio off the import path of plain schema use)
+
+    bucket, _, key = uri[len("s3://") :].partition("/")
+    raw = store.open_store(f"s3://{bucket}", store_settings).get_bytes(key)
+    try:
+        return Schema.from_dict(json.loads(raw))
+    except json.JSONDecodeError as e:
+        raise errors.ConfigError(f"schema {uri} is not JSON: {e}") from e

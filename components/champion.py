@@ -1,0 +1,34 @@
+"""Champion component: the current champion's evaluation on the candidate's test split."""
+
+from typing import List, Optional
+
+from kfops.components._image import KFOPS_IMAGE
+from kfp import dsl
+
+
+@dsl.component(base_image=KFOPS_IMAGE, install_kfp_package=False)
+def champion(
+    test_data: dsl.Input[dsl.Dataset],
+    data_schema: dsl.Input[dsl.Artifact],
+    store_uri: str,
+    model_name: str,
+    champion_evaluation: dsl.Output[dsl.Artifact],
+    slice_columns: Optional[List[str]] = None,
+    sensitive_column: str = "",
+) -> str:
+    """Returns the champion version ("" if none). Rules: kfops.champion."""
+    from kfops import champion as core
+    from kfops import config, dataio, registry, schema, store
+    from kfops import evaluate as evaluation
+
+    expected = schema.Schema.load(data_schema.path)
+    cfg = evaluation.EvalConfig(
+        expected.label, expected.task, tuple(slice_columns or ()), sensitive_column or None
+    )
+    reg = registry.Registry(store.open_store(store_uri, config.StoreSettings.from_env()))
+    record = core.resolve(reg, model_name, dataio.read_frame(test_data.path), cfg)
+    dataio.write_json(record, champion_evaluation.path)
+    champion_evaluation.metadata.update(
+        {k: record.get(k) for k in ("exists", "version", "comparable")}
+    )
+    return record.get("version") or ""

@@ -1,0 +1,42 @@
+"""Evaluate component: metrics, slices, fairness, KFP UI curves and an HTML report."""
+
+from typing import List, Optional
+
+from kfops.components._image import KFOPS_IMAGE
+from kfp import dsl
+
+
+@dsl.component(base_image=KFOPS_IMAGE, install_kfp_package=False)
+def evaluate(
+    model: dsl.Input[dsl.Model],
+    baseline: dsl.Input[dsl.Model],
+    test_data: dsl.Input[dsl.Dataset],
+    data_schema: dsl.Input[dsl.Artifact],
+    metrics: dsl.Output[dsl.Metrics],
+    curves: dsl.Output[dsl.ClassificationMetrics],
+    evaluation: dsl.Output[dsl.Artifact],
+    report: dsl.Output[dsl.HTML],
+    slice_columns: Optional[List[str]] = None,
+    sensitive_column: str = "",
+):
+    """Scores the model and its baseline on the test split. Rules: kfops.evaluate."""
+    from kfops import dataio, modelio, schema
+    from kfops import evaluate as core
+    from kfops.reports import evaluation as rendering
+
+    expected = schema.Schema.load(data_schema.path)
+    cfg = core.EvalConfig(
+        expected.label, expected.task, tuple(slice_columns or ()), sensitive_column or None
+    )
+    result = core.evaluate(
+        modelio.load_model(model.path, model.metadata.get("sha256")),
+        dataio.read_frame(test_data.path),
+        cfg,
+        baseline=modelio.load_model(baseline.path, baseline.metadata.get("sha256")),
+    )
+    for name, value in core.flat_metrics(result).items():
+        metrics.log_metric(name, round(value, 4))
+    for call, args in core.kfp_curves(result):
+        getattr(curves, call)(*args)
+    dataio.write_json(result.to_dict(), evaluation.path)
+    dataio.write_text(report.path, rendering.evaluation_html(result))

@@ -1,0 +1,40 @@
+"""Gate component: writes the blessing (every failed rule) and returns the decision."""
+
+from typing import Dict, Optional
+
+from kfops.components._image import KFOPS_IMAGE
+from kfp import dsl
+
+
+@dsl.component(base_image=KFOPS_IMAGE, install_kfp_package=False)
+def gate(
+    evaluation: dsl.Input[dsl.Artifact],
+    champion_evaluation: dsl.Input[dsl.Artifact],
+    blessing: dsl.Output[dsl.Artifact],
+    metric: str = "",
+    thresholds: Optional[Dict[str, float]] = None,
+    min_lift_over_baseline: float = 0.02,
+    slice_floor: float = 0.6,
+    fairness_metric: str = "recall_difference",
+    max_fairness_gap: float = 0.25,
+    champion_tolerance: float = 0.01,
+) -> bool:
+    """Blesses only if every rule passes; a rejection is a successful step. Rules: kfops.gate."""
+    from kfops import dataio
+    from kfops import gate as core
+
+    cfg = core.GateConfig(
+        metric,
+        thresholds,
+        min_lift_over_baseline,
+        slice_floor,
+        fairness_metric,
+        max_fairness_gap,
+        champion_tolerance,
+    )
+    decision = core.decide_against_record(
+        dataio.read_json(evaluation.path), cfg, dataio.read_json(champion_evaluation.path)
+    )
+    dataio.write_json(decision.to_dict(), blessing.path)
+    blessing.metadata.update({"blessed": decision.blessed, "reasons": list(decision.reasons)})
+    return decision.blessed

@@ -1,0 +1,30 @@
+"""Split component: train/test Datasets, disjoint, with class balance per split."""
+
+from kfops.components._image import KFOPS_IMAGE
+from kfp import dsl
+
+
+@dsl.component(base_image=KFOPS_IMAGE, install_kfp_package=False)
+def split(
+    data: dsl.Input[dsl.Dataset],
+    label: str,
+    train: dsl.Output[dsl.Dataset],
+    test: dsl.Output[dsl.Dataset],
+    strategy: str = "stratified",
+    test_fraction: float = 0.2,
+    seed: int = 0,
+    time_column: str = "",
+    group_column: str = "",
+):
+    """Splits data into train and test. Rules: kfops.split."""
+    from kfops import dataio
+    from kfops import split as core
+
+    cfg = core.SplitConfig(
+        label, strategy, test_fraction, seed, time_column or None, group_column or None
+    )
+    parts = core.split(dataio.read_frame(data.path), cfg)
+    train.metadata.update(dataio.write_frame(parts.train, train.path))
+    test.metadata.update(dataio.write_frame(parts.test, test.path))
+    train.metadata["balance"] = parts.report.get("train", {})
+    test.metadata["balance"] = parts.report.get("test", {})

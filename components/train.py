@@ -1,0 +1,37 @@
+"""Train component: one sklearn Pipeline (preprocessing + estimator) and a Dummy baseline."""
+
+from kfops.components._image import KFOPS_IMAGE
+from kfp import dsl
+
+
+@dsl.component(base_image=KFOPS_IMAGE, install_kfp_package=False)
+def train(
+    train_data: dsl.Input[dsl.Dataset],
+    data_schema: dsl.Input[dsl.Artifact],
+    model: dsl.Output[dsl.Model],
+    baseline: dsl.Output[dsl.Model],
+    metrics: dsl.Output[dsl.Metrics],
+    estimator: str = "hist_gradient_boosting",
+    search_iterations: int = 8,
+    cv_folds: int = 3,
+    seed: int = 0,
+):
+    """Fits the tuned model and the baseline. Rules: kfops.train."""
+    from kfops import dataio, modelio, schema
+    from kfops import train as core
+
+    expected = schema.Schema.load(data_schema.path)
+    cfg = core.TrainConfig(
+        expected.label, expected.task, estimator, search_iterations, cv_folds, seed
+    )
+    result = core.train(dataio.read_frame(train_data.path), expected, cfg)
+    model.metadata.update(result.metadata())
+    model.metadata.update(
+        {
+            "sha256": modelio.save_model(result.pipeline, model.path),
+            "train_data_sha256": train_data.metadata.get("sha256"),
+            "seed": seed,
+        }
+    )
+    baseline.metadata["sha256"] = modelio.save_model(result.baseline, baseline.path)
+    metrics.log_metric("cv_score", round(float(result.cv_score), 4))

@@ -1,0 +1,44 @@
+"""Validate component: infer or check a schema; blocking anomalies fail the step."""
+
+from kfops.components._image import KFOPS_IMAGE
+from kfp import dsl
+
+
+@dsl.component(base_image=KFOPS_IMAGE, install_kfp_package=False)
+def validate(
+    data: dsl.Input[dsl.Dataset],
+    label: str,
+    data_schema: dsl.Output[dsl.Artifact],
+    anomalies: dsl.Output[dsl.Artifact],
+    report: dsl.Output[dsl.HTML],
+    task: str = "",
+    schema_uri: str = "",
+    strict_categories: bool = False,
+    time_column: str = "",
+    group_column: str = "",
+):
+    """Infers the schema (or loads `schema_uri`) and validates. Rules: kfops.validate."""
+    from kfops import config, dataio, schema
+    from kfops import validate as core
+    from kfops.reports import validation as rendering
+
+    df = dataio.read_frame(data.path)
+    if schema_uri:
+        expected = schema.load_uri(schema_uri, config.StoreSettings.from_env())
+    else:
+        expected = core.infer_schema(
+            df,
+            label,
+            task=task or None,
+            time_column=time_column or None,
+            group_column=group_column or None,
+        )
+    result = core.validate(df, expected, core.ValidateConfig(strict_categories=strict_categories))
+    expected.save(data_schema.path)
+    data_schema.metadata.update(
+        {"label": expected.label, "task": expected.task, "features": expected.feature_names}
+    )
+    dataio.write_json(result.to_dict(), anomalies.path)
+    anomalies.metadata.update({"blocking": len(result.blocking), "total": len(result.anomalies)})
+    dataio.write_text(report.path, rendering.validation_html(result))
+    core.raise_for_blocking(result)

@@ -1,0 +1,172 @@
+"""`kfops run`: the training pipeline on this machine through kfp.local, with a readable summary."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+from kfops import errors, localrun
+
+# Sensible defaults for the built-in datasets, so `kfops run` alone does something meaningful.
+BUILTIN_DEFAULTS = {
+    "builtin:churn": {
+        "label": "churned",
+        "slice_columns": ["region", "plan"],
+        "sensitive_column": "age_band",
+    },
+    "builtin:breast_cancer": {"label": "malignant", "slice_columns": [], "sensitive_column": ""},
+}
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Adds `kfops run`."""
+    p = subparsers.add_parser("run", help="run the training pipeline locally (kfp.local)")
+    p.add_argument(
+        "--source", default="builtin:churn", help="builtin:NAME, path, http(s):// or s3:// URI"
+    )
+    p.add_argument("--label", help="label column (default per builtin dataset)")
+    p.add_argument("--task", choices=["classification", "regression"], help="default: inferred")
+    p.add_argument(
+        "--slice", action="append", dest="slices", metavar="COL", help="slice column (repeat)"
+    )
+    p.add_argument("--sensitive", help="sensitive column for fairness gaps")
+    p.add_argument("--name", default=None, help="registered model name (default: from the source)")
+    p.add_argument(
+        "--store", default=".kfops/store", help="registry store: directory or s3://bucket/prefix"
+    )
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument(
+        "--estimator",
+        default="hist_gradient_boosting",
+        choices=["hist_gradient_boosting", "random_forest", "logistic", "linear"],
+    )
+    p.add_argument(
+        "--param",
+        action="append",
+        default=[],
+        metavar="KEY=JSON",
+        help="other pipeline parameter as JSON, e.g. gate_thresholds='{\"roc_auc\":0.9}'",
+    )
+    p.add_argument("--runner", choices=["subprocess", "docker"], default="subprocess")
+    p.add_argument("--runs-dir", default=".kfops/runs", help="where run directories and logs go")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(func=main)
+
+
+def pipeline_arguments(args: argparse.Namespace) -> dict[str, Any]:
+    """Maps CLI flags to training pipeline parameters, applying the builtin dataset defaults."""
+    base = args.source.split("?", 1)[0]
+    defaults = BUILTIN_DEFAULTS.get(base, {})
+    label = args.label or defaults.get("label")
+    if not label:
+        raise errors.ConfigError(f"--label is required for source {args.source!r}")
+    store = args.store if args.store.startswith("s3://") else str(Path(args.store).resolve())
+    arguments: dict[str, Any] = {
+        "source": args.source,
+        "label": label,
+        "task": args.task or "",
+        "store_uri": store,
+        "model_name": args.name or _model_name(base),
+        "seed": args.seed,
+        "estimator": args.estimator,
+        "slice_columns": args.slices
+        if args.slices is not None
+        else defaults.get("slice_columns", []),
+        "sensitive_column": args.sensitive
+        if args.sensitive is not None
+        else defaults.get("sensitive_column", ""),
+        "code_version": _git_commit(),
+    }
+    for item in args.param:
+        key, sep, value = item.partition("=")
+        if not sep:
+            raise errors.ConfigError(f"--param expects KEY=VALUE, got {item!r}")
+        try:
+            arguments[key] = json.loads(value)
+        except json.JSONDecodeError:
+            arguments[key] = value
+    return arguments
+
+
+def main(args: argparse.Namespace) -> int:
+    """Runs the pipeline, prints the summary; exit 0 when the run completed, blessed or not."""
+    from kfops.pipelines import training  # noqa: PLC0415 (kfp import only when running)
+
+    arguments = pipeline_arguments(args)
+    progress = None if args.json else _print_progress
+    summary, outputs = localrun.run_pipeline(
+        training.training, arguments, args.runs_dir, runner=args.runner, progress=progress
+    )
+    summary = localrun.read_training_outputs(summary, outputs)
+    print(json.dumps(summary.to_dict(), indent=2, sort_keys=True) if args.json else render(summary))
+    if summary.status != "succeeded":
+        return _exit_code(summary.error or "")
+    return 0
+
+
+def render(summary: localrun.RunSummary) -> str:
+    """The human summary printed at the end of a run."""
+    lines = [f"run {summary.run_id} {summary.status} in {summary.duration_s:.1f}s"]
+    if summary.status != "succeeded":
+        lines.append(f"  step {summary.failed_step!r} failed: {summary.error}")
+        lines.append(f"  full log: {summary.log}")
+        return "\n".join(lines)
+    verdict = "BLESSED" if summary.blessed else "NOT BLESSED"
+    where = (
+        f" -> registered {summary.model_name} v{summary.model_version} at {summary.model_uri}"
+        if summary.model_version
+        else " -> nothing registered"
+    )
+    lines.append(f"  gate: {verdict}{where}")
+    lines += [f"  reason: {r}" for r in summary.reasons] + [f"  note: {n}" for n in summary.notes]
+    keys = [
+        k
+        for k in ("roc_auc", "pr_auc", "f1", "accuracy", "log_loss", "r2", "rmse", "mae")
+        if k in summary.metrics
+    ]
+    for k in keys:
+        base = summary.metrics.get(f"baseline/{k}")
+        lines.append(
+            f"  {k:<9} {summary.metrics[k]:.4f}"
+            + (f"  (baseline {base:.4f})" if base is not None else "")
+        )
+    lines += [f"  {name} report: {path}" for name, path in summary.reports.items()]
+    return "\n".join(lines)
+
+
+def _print_progress(task: str, status: str, seconds: float) -> None:
+    mark = {"started": "…", "SUCCESS": "✓", "FAILURE": "✗"}.get(status, "?")
+    tail = "" if status == "started" else f" ({seconds:.1f}s)"
+    print(f"  {mark} {task}{tail}", file=sys.stderr, flush=True)
+
+
+def _exit_code(error: str) -> int:
+    """The exit code of the kfops error class named in a failed step's last error line."""
+    name = error.split(":", 1)[0]
+    cls = getattr(errors, name, None)
+    if isinstance(cls, type) and issubclass(cls, errors.KfopsError):
+        return cls.exit_code
+    return errors.PipelineFailed.exit_code
+
+
+def _model_name(base_source: str) -> str:
+    if base_source.startswith("builtin:"):
+        return base_source.split(":", 1)[1]
+    stem = Path(base_source.split("?", 1)[0]).stem or "model"
+    return (
+        "".join(c if c.isalnum() or c in "-_" else "-" for c in stem).strip("-").lower() or "model"
+    )
+
+
+def _git_commit() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, timeout=5, check=False
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return ""
+    return out.stdout.strip() if out.returncode == 0 else ""

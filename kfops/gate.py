@@ -1,0 +1,257 @@
+"""The gate: bless a candidate model only when every rule passes, and say why either way.
+
+Learned from TFX's Evaluator: value thresholds (absolute floors) plus change thresholds (against the
+baseline and the current champion). With no champion yet, champion rules are skipped and the
+blessing says so. A gate with no rules at all refuses to bless rather than blessing silently.
+
+The gate reads evaluations in their JSON form (`Evaluation.to_dict()`), since that is what crosses
+the step boundary: `{"task", "metrics", "baseline_metrics", "slices", "fairness"}`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+from kfops import errors
+
+LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse", "brier"})
+DEFAULT_METRIC = {"classification": "roc_auc", "regression": "r2"}
+DEFAULT_THRESHOLDS = {"classification": {"roc_auc": 0.70}, "regression": {"r2": 0.10}}
+
+
+@dataclasses.dataclass(frozen=True)
+class GateConfig:
+    """Rules a candidate must pass. Empty/None fields take the task's defaults.
+
+    Attributes:
+        metric: the key metric compared with baseline, slices and champion ("" = task default:
+            roc_auc for classification, r2 for regression).
+        thresholds: metric -> floor (or ceiling for lower-is-better metrics such as rmse).
+            None = task defaults; an empty dict means no value thresholds.
+        min_lift_over_baseline: the key metric must beat the Dummy baseline by this much.
+        slice_floor: every slice with metrics must reach this key-metric value (None: no rule).
+        fairness_metric: which fairness gap to bound ("recall_difference" or
+            "positive_rate_difference").
+        max_fairness_gap: bound on that gap (None: no rule).
+        champion_tolerance: the candidate may be at most this much worse than the champion.
+    """
+
+    metric: str = ""
+    thresholds: Mapping[str, float] | None = None
+    min_lift_over_baseline: float | None = 0.02
+    slice_floor: float | None = 0.60
+    fairness_metric: str = "recall_difference"
+    max_fairness_gap: float | None = 0.25
+    champion_tolerance: float | None = 0.01
+
+    def __post_init__(self):
+        if self.fairness_metric not in ("recall_difference", "positive_rate_difference"):
+            raise errors.ConfigError(
+                "fairness_metric must be recall_difference or positive_rate_difference, "
+                f"got {self.fairness_metric!r}"
+            )
+        for name in ("min_lift_over_baseline", "max_fairness_gap", "champion_tolerance"):
+            value = getattr(self, name)
+            if value is not None and (not math.isfinite(value) or value < 0):
+                raise errors.ConfigError(f"{name} must be a finite number >= 0, got {value!r}")
+
+    def resolved(self, task: str) -> GateConfig:
+        """This config with the task's defaults filled in."""
+        if task not in DEFAULT_METRIC:
+            raise errors.ConfigError(
+                f"unknown task {task!r}; expected classification or regression"
+            )
+        return dataclasses.replace(
+            self,
+            metric=self.metric or DEFAULT_METRIC[task],
+            thresholds=DEFAULT_THRESHOLDS[task]
+            if self.thresholds is None
+            else dict(self.thresholds),
+        )
+
+
+@dataclasses.dataclass(frozen=True)
+class Check:
+    """One rule's outcome."""
+
+    rule: str
+    passed: bool
+    detail: str
+
+
+@dataclasses.dataclass(frozen=True)
+class Blessing:
+    """The decision: blessed or not, every failed rule as a reason, and every check made."""
+
+    blessed: bool
+    reasons: tuple[str, ...]
+    checks: tuple[Check, ...]
+    notes: tuple[str, ...] = ()
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form, written as the blessing artifact."""
+        return {
+            "blessed": self.blessed,
+            "reasons": list(self.reasons),
+            "notes": list(self.notes),
+            "checks": [dataclasses.asdict(c) for c in self.checks],
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Blessing:
+        """Inverse of `to_dict`."""
+        return cls(
+            blessed=bool(data["blessed"]),
+            reasons=tuple(data.get("reasons", ())),
+            checks=tuple(Check(**c) for c in data.get("checks", ())),
+            notes=tuple(data.get("notes", ())),
+        )
+
+
+def decide(
+    candidate: Mapping[str, Any],
+    config: GateConfig,
+    champion: Mapping[str, Any] | None = None,
+) -> Blessing:
+    """Blesses the candidate only if every rule passes; returns every failed rule, not the first.
+
+    Args:
+        candidate: the candidate's evaluation (`Evaluation.to_dict()`).
+        config: the rules.
+        champion: the current champion's evaluation on the same test data, or None.
+
+    Returns:
+        The blessing. Not blessed is a normal outcome, not an exception.
+
+    Raises:
+        ConfigError: the key metric or a thresholded metric is not in the evaluation.
+    """
+    cfg = config.resolved(candidate["task"])
+    metrics = candidate["metrics"]
+    _require_metrics(metrics, [cfg.metric, *cfg.thresholds])
+    checks = [*_value_checks(metrics, cfg), *_baseline_checks(candidate, cfg)]
+    checks += _slice_checks(candidate, cfg) + _fairness_checks(candidate, cfg)
+    notes = []
+    if champion is None:
+        notes.append("no champion yet: champion comparison skipped")
+    else:
+        checks += _champion_checks(metrics, champion, cfg)
+    if not checks:
+        checks.append(Check("rules", False, "the gate has no rules configured; refusing to bless"))
+    reasons = tuple(f"{c.rule}: {c.detail}" for c in checks if not c.passed)
+    return Blessing(not reasons, reasons, tuple(checks), tuple(notes))
+
+
+def _better(metric: str, value: float, reference: float, margin: float = 0.0) -> bool:
+    """Whether value beats reference by margin, in the metric's direction."""
+    if metric in LOWER_IS_BETTER:
+        return value <= reference - margin
+    return value >= reference + margin
+
+
+def _value_checks(metrics: Mapping[str, float], cfg: GateConfig) -> list[Check]:
+    checks = []
+    for name, bound in sorted(cfg.thresholds.items()):
+        value = metrics[name]
+        op = "<=" if name in LOWER_IS_BETTER else ">="
+        ok = value is not None and _better(name, value, bound)
+        checks.append(
+            Check(f"threshold {name}", ok, f"{name} {_fmt(value)} must be {op} {bound:.4f}")
+        )
+    return checks
+
+
+def _baseline_checks(candidate: Mapping[str, Any], cfg: GateConfig) -> list[Check]:
+    if cfg.min_lift_over_baseline is None:
+        return []
+    base = (candidate.get("baseline_metrics") or {}).get(cfg.metric)
+    if base is None:
+        return [Check("baseline", False, f"baseline {cfg.metric} missing from the evaluation")]
+    value = candidate["metrics"][cfg.metric]
+    ok = value is not None and _better(cfg.metric, value, base, cfg.min_lift_over_baseline)
+    detail = (
+        f"{cfg.metric} {_fmt(value)} vs baseline {_fmt(base)}: "
+        f"needs a lift of {cfg.min_lift_over_baseline:.4f}"
+    )
+    return [Check("beats baseline", ok, detail)]
+
+
+def _slice_checks(candidate: Mapping[str, Any], cfg: GateConfig) -> list[Check]:
+    if cfg.slice_floor is None:
+        return []
+    checks = []
+    for name, values in sorted((candidate.get("slices") or {}).items()):
+        value = values.get(cfg.metric)
+        if value is None:  # too small or single-class slice: reported by evaluate, not judged
+            continue
+        ok = _better(cfg.metric, value, cfg.slice_floor)
+        detail = f"{cfg.metric} {_fmt(value)} on {name} vs floor {cfg.slice_floor:.4f}"
+        checks.append(Check(f"slice {name}", ok, detail))
+    return checks
+
+
+def _fairness_checks(candidate: Mapping[str, Any], cfg: GateConfig) -> list[Check]:
+    fairness = candidate.get("fairness") or {}
+    if cfg.max_fairness_gap is None or not fairness:
+        return []
+    gap = fairness.get(cfg.fairness_metric)
+    column = fairness.get("column", "?")
+    if gap is None:
+        return []
+    ok = gap <= cfg.max_fairness_gap
+    detail = (
+        f"{cfg.fairness_metric} across {column} {_fmt(gap)} vs limit {cfg.max_fairness_gap:.4f}"
+    )
+    return [Check(f"fairness {column}", ok, detail)]
+
+
+def _champion_checks(
+    metrics: Mapping[str, float], champion: Mapping[str, Any], cfg: GateConfig
+) -> list[Check]:
+    if cfg.champion_tolerance is None:
+        return []
+    theirs = (champion.get("metrics") or {}).get(cfg.metric)
+    ours = metrics[cfg.metric]
+    if theirs is None:
+        return [Check("champion", False, f"champion has no {cfg.metric} on this test data")]
+    # "Not worse beyond a tolerance": the candidate may trail by at most `champion_tolerance`.
+    ok = ours is not None and _better(cfg.metric, ours, theirs, -cfg.champion_tolerance)
+    detail = (
+        f"{cfg.metric} {_fmt(ours)} vs champion {_fmt(theirs)} "
+        f"(tolerance {cfg.champion_tolerance:.4f})"
+    )
+    return [Check("not worse than champion", ok, detail)]
+
+
+def _require_metrics(metrics: Mapping[str, Any], names: list[str]) -> None:
+    missing = sorted({n for n in names if n not in metrics})
+    if missing:
+        raise errors.ConfigError(
+            f"gate rules use metrics {missing} that the evaluation lacks; it has {sorted(metrics)}"
+        )
+
+
+def _fmt(value: float | None) -> str:
+    return "n/a" if value is None else f"{value:.4f}"
+
+
+def decide_against_record(
+    candidate: Mapping[str, Any], config: GateConfig, record: Mapping[str, Any]
+) -> Blessing:
+    """`decide` with the champion step's record (see kfops.champion.resolve).
+
+    A champion that cannot score the new test data (say the schema changed) is not compared; the
+    blessing notes it, so a reviewer sees that the change rule was skipped and why.
+    """
+    if not record.get("exists"):
+        return decide(candidate, config, None)
+    if not record.get("comparable"):
+        blessing = decide(candidate, config, None)
+        note = f"champion v{record.get('version')} not comparable: {record.get('reason')}"
+        notes = tuple(n for n in blessing.notes if not n.startswith("no champion")) + (note,)
+        return dataclasses.replace(blessing, notes=notes)
+    champion = {**record["evaluation"], "version": record.get("version")}
+    return decide(candidate, config, champion)

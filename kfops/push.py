@@ -1,0 +1,159 @@
+"""Push: register a blessed model as a new immutable version, then move the champion pointer.
+
+Everything the version needs is staged in a temp directory first, so a failure before
+`Registry.register` leaves nothing behind, and the registry writes the manifest last and the
+champion pointer after that: a reader sees the old champion or the new one, never half of one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import tempfile
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from kfops import dataio, errors, schema
+from kfops import registry as registry_mod
+from kfops.reports import model_card
+
+REFERENCE_ROWS = 5000
+
+
+@dataclasses.dataclass(frozen=True)
+class PushResult:
+    """Where the model went."""
+
+    name: str
+    version: str
+    uri: str
+    files: dict[str, str]  # file name -> sha256
+    model_card: str
+
+
+def reference_sample(
+    df: pd.DataFrame, max_rows: int = REFERENCE_ROWS, seed: int = 0
+) -> pd.DataFrame:
+    """A deterministic, capped sample of training rows: the drift reference kept with the model."""
+    if len(df) <= max_rows:
+        return df.reset_index(drop=True)
+    return df.sample(n=max_rows, random_state=seed).sort_index().reset_index(drop=True)
+
+
+def push(
+    registry: registry_mod.Registry,
+    name: str,
+    *,
+    model_path: str | Path,
+    data_schema: schema.Schema,
+    evaluation: Mapping[str, Any],
+    blessing: Mapping[str, Any],
+    reference: pd.DataFrame,
+    lineage: Mapping[str, Any],
+    promote: bool = True,
+) -> PushResult:
+    """Registers a blessed model and (by default) makes it the champion.
+
+    Args:
+        registry: the model registry (local or S3 store).
+        name: registered model name.
+        model_path: the fitted sklearn Pipeline file written by the train step.
+        data_schema: the schema the model was trained under.
+        evaluation: `Evaluation.to_dict()` of the candidate.
+        blessing: `Blessing.to_dict()`; must say blessed.
+        reference: capped sample of training rows for drift monitoring.
+        lineage: run id, source URI, data sha256, seed, code and library versions, params.
+        promote: move the champion pointer to the new version.
+
+    Returns:
+        The new version and the sha256 of every file.
+
+    Raises:
+        ConfigError: the blessing does not say blessed, or the name is invalid.
+        StorageError: the store failed; nothing is promoted in that case.
+    """
+    if not blessing.get("blessed"):
+        reasons = "; ".join(blessing.get("reasons", ())) or "no reason recorded"
+        raise errors.ConfigError(f"refusing to push model {name!r}: not blessed ({reasons})")
+    parent = registry.champion(name)
+    full_lineage = {**lineage, "parent_champion": parent}
+    with tempfile.TemporaryDirectory(prefix="kfops-push-") as tmp:
+        staged = _stage(
+            Path(tmp), model_path, data_schema, evaluation, blessing, reference, full_lineage
+        )
+        card = model_card.render(name, data_schema, evaluation, blessing, full_lineage)
+        dataio.write_text(staged["model_card.md"], card)
+        metadata = {
+            "lineage": full_lineage,
+            "task": evaluation.get("task"),
+            "metrics": dict(evaluation.get("metrics", {})),
+        }
+        version = registry.register(name, staged, metadata)
+    if promote:
+        registry.promote(name, version.version)
+    manifest = version.manifest
+    files = {f: info["sha256"] for f, info in manifest["files"].items()}
+    uri = registry.store.url_for(f"models/{name}/{version.version}")
+    return PushResult(name, version.version, uri, files, card)
+
+
+def _stage(
+    tmp: Path,
+    model_path: str | Path,
+    data_schema: schema.Schema,
+    evaluation: Mapping[str, Any],
+    blessing: Mapping[str, Any],
+    reference: pd.DataFrame,
+    lineage: Mapping[str, Any],
+) -> dict[str, Path]:
+    """Writes every file of the version into tmp and returns name -> path."""
+    files = {
+        name: tmp / name
+        for name in (
+            "model.joblib",
+            "schema.json",
+            "metrics.json",
+            "blessing.json",
+            "lineage.json",
+            "reference.parquet",
+            "model_card.md",
+        )
+    }
+    shutil.copyfile(model_path, files["model.joblib"])
+    data_schema.save(files["schema.json"])
+    dataio.write_json(dict(evaluation), files["metrics.json"])
+    dataio.write_json(dict(blessing), files["blessing.json"])
+    dataio.write_json(dict(lineage), files["lineage.json"])
+    dataio.write_frame(reference, files["reference.parquet"])
+    return files
+
+
+def build_lineage(**facts: Any) -> dict[str, Any]:
+    """Reproducibility facts for the model card and the registry manifest.
+
+    Adds the kfops, Python and library versions and a UTC timestamp to the caller's facts (run id,
+    source, data sha256, rows, seed, code version, params, image).
+    """
+    import datetime  # noqa: PLC0415
+    import importlib.metadata  # noqa: PLC0415
+    import platform  # noqa: PLC0415
+
+    import kfops  # noqa: PLC0415
+
+    libs = {}
+    for dist in ("scikit-learn", "pandas", "numpy", "pyarrow", "joblib"):
+        try:
+            libs[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            libs[dist] = "absent"
+    libs["python"] = platform.python_version()
+    now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    return {
+        **facts,
+        "package_version": kfops.__version__,
+        "library_versions": libs,
+        "created_at": now,
+    }

@@ -1,0 +1,160 @@
+"""The training pipeline, composition only; every knob is a parameter with a default.
+
+ingest -> validate -> split -> train -> evaluate -> champion -> gate -> (if blessed) push.
+
+MinIO credentials reach the steps that touch object storage from the Kubernetes Secret
+`kfops-minio` as environment variables, never as parameters, so they never appear in the
+compiled YAML. Locally, the same variables come from the user's environment.
+"""
+
+from typing import Dict, List, Optional
+
+from kfops.components.champion import champion
+from kfops.components.evaluate import evaluate
+from kfops.components.gate import gate
+from kfops.components.ingest import ingest
+from kfops.components.push import push
+from kfops.components.split import split
+from kfops.components.train import train
+from kfops.components.validate import validate
+from kfp import dsl, kubernetes
+
+MINIO_SECRET = "kfops-minio"
+MINIO_SECRET_KEYS = {
+    "endpoint": "MINIO_ENDPOINT",
+    "accesskey": "MINIO_ACCESS_KEY",
+    "secretkey": "MINIO_SECRET_KEY",
+    "secure": "MINIO_SECURE",
+}
+
+
+def with_storage(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """Gives a step the MinIO credentials from the cluster Secret and retries transient I/O."""
+    kubernetes.use_secret_as_env(
+        task, secret_name=MINIO_SECRET, secret_key_to_env=MINIO_SECRET_KEYS
+    )
+    return task.set_retry(num_retries=3, backoff_duration="30s", backoff_factor=2.0)
+
+
+def sized(task: dsl.PipelineTask, cpu: str, memory: str) -> dsl.PipelineTask:
+    """Requests and limits per step, so the scheduler can place it and a runaway step is capped."""
+    return (
+        task.set_cpu_request(cpu)
+        .set_cpu_limit(cpu)
+        .set_memory_request(memory)
+        .set_memory_limit(memory)
+    )
+
+
+@dsl.pipeline(name="kfops-training", description="Train, evaluate, gate and register a model.")
+def training(
+    source: str = "builtin:churn",
+    label: str = "churned",
+    task: str = "",
+    model_name: str = "churn",
+    store_uri: str = ".kfops/store",
+    seed: int = 0,
+    source_format: str = "",
+    schema_uri: str = "",
+    strict_categories: bool = False,
+    split_strategy: str = "stratified",
+    test_fraction: float = 0.2,
+    time_column: str = "",
+    group_column: str = "",
+    estimator: str = "hist_gradient_boosting",
+    search_iterations: int = 8,
+    cv_folds: int = 3,
+    slice_columns: Optional[List[str]] = None,
+    sensitive_column: str = "",
+    gate_metric: str = "",
+    gate_thresholds: Optional[Dict[str, float]] = None,
+    min_lift_over_baseline: float = 0.02,
+    slice_floor: float = 0.6,
+    fairness_metric: str = "recall_difference",
+    max_fairness_gap: float = 0.25,
+    champion_tolerance: float = 0.01,
+    code_version: str = "",
+    run_id: str = "",
+):
+    """Trains a model on `source` and registers it in `store_uri` if the gate blesses it."""
+    ingest_task = ingest(source=source, format=source_format).set_display_name("ingest")
+    sized(with_storage(ingest_task), "1", "4Gi").set_caching_options(False)
+    validate_task = validate(
+        data=ingest_task.outputs["data"],
+        label=label,
+        task=task,
+        schema_uri=schema_uri,
+        strict_categories=strict_categories,
+        time_column=time_column,
+        group_column=group_column,
+    ).set_display_name("validate")
+    sized(with_storage(validate_task), "1", "4Gi")
+    split_task = (
+        split(
+            data=ingest_task.outputs["data"],
+            label=label,
+            strategy=split_strategy,
+            test_fraction=test_fraction,
+            seed=seed,
+            time_column=time_column,
+            group_column=group_column,
+        )
+        .after(validate_task)
+        .set_display_name("split")
+    )
+    sized(split_task, "1", "4Gi")
+    train_task = train(
+        train_data=split_task.outputs["train"],
+        data_schema=validate_task.outputs["data_schema"],
+        estimator=estimator,
+        search_iterations=search_iterations,
+        cv_folds=cv_folds,
+        seed=seed,
+    ).set_display_name("train")
+    sized(train_task, "2", "8Gi")
+    evaluate_task = evaluate(
+        model=train_task.outputs["model"],
+        baseline=train_task.outputs["baseline"],
+        test_data=split_task.outputs["test"],
+        data_schema=validate_task.outputs["data_schema"],
+        slice_columns=slice_columns,
+        sensitive_column=sensitive_column,
+    ).set_display_name("evaluate")
+    sized(evaluate_task, "1", "4Gi")
+    champion_task = champion(
+        test_data=split_task.outputs["test"],
+        data_schema=validate_task.outputs["data_schema"],
+        store_uri=store_uri,
+        model_name=model_name,
+        slice_columns=slice_columns,
+        sensitive_column=sensitive_column,
+    ).set_display_name("resolve champion")
+    sized(with_storage(champion_task), "1", "4Gi").set_caching_options(False)
+    gate_task = gate(
+        evaluation=evaluate_task.outputs["evaluation"],
+        champion_evaluation=champion_task.outputs["champion_evaluation"],
+        metric=gate_metric,
+        thresholds=gate_thresholds,
+        min_lift_over_baseline=min_lift_over_baseline,
+        slice_floor=slice_floor,
+        fairness_metric=fairness_metric,
+        max_fairness_gap=max_fairness_gap,
+        champion_tolerance=champion_tolerance,
+    ).set_display_name("gate")
+    sized(gate_task, "500m", "1Gi")
+    with dsl.If(gate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712 (KFP channel)
+        push_task = push(
+            model=train_task.outputs["model"],
+            data_schema=validate_task.outputs["data_schema"],
+            evaluation=evaluate_task.outputs["evaluation"],
+            blessing=gate_task.outputs["blessing"],
+            data=ingest_task.outputs["data"],
+            train_data=split_task.outputs["train"],
+            store_uri=store_uri,
+            model_name=model_name,
+            run_id=run_id,
+            job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+            seed=seed,
+            code_version=code_version,
+        ).set_display_name("push")
+        sized(with_storage(push_task), "1", "4Gi").set_caching_options(False)
