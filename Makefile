@@ -7,8 +7,18 @@ STAMP := $(VENV)/.kfops-installed
 STORE ?= .kfops/store
 KFOPS_IMAGE ?=
 PYTEST_ARGS ?=
+# checkov pins dependencies that clash with kfp: it gets its own venv.
+CHECKOV_VENV ?= .venv-checkov
+CHECKOV_VERSION ?= 3.3.30
+CHECKOV := $(CHECKOV_VENV)/bin/checkov
+VERSION := $(shell sed -n 's/^__version__ = "\(.*\)"$$/\1/p' kfops/__init__.py)
+IMAGE ?= ghcr.io/kfops/kfops:$(VERSION)
+# docker when a Docker engine answers, else podman.
+ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
 
 .PHONY: help install run test test-fast lint format compile bench clean
+.PHONY: checkov image image-local lint-manifests kind-up kind-deploy e2e-kind
+.PHONY: s3-up s3-down
 
 help:
 	@echo "make run      set up and run the training pipeline locally on builtin:churn"
@@ -16,6 +26,14 @@ help:
 	@echo "make compile  regenerate compiled pipeline and component YAML"
 	@echo "make lint     ruff check + format check"
 	@echo "make bench    run the benchmarks in bench/ (prints side-by-side ratios)"
+	@echo "make s3-up    local S3 server (SeaweedFS) on 127.0.0.1:9000, no Docker; Ctrl-C stops"
+	@echo "make s3-down  stop one started with scripts/s3-up.sh --background"
+	@echo "make image        build the kfops image with docker or podman ($(IMAGE))"
+	@echo "make image-local  build it with podman on a local Debian base (no registry needed)"
+	@echo "make lint-manifests  render, validate and security-scan the kustomize manifests"
+	@echo "make kind-up      kind cluster + Kubeflow Pipelines + MinIO (needs docker, network)"
+	@echo "make kind-deploy  deploy the server to kind (VERSION_TO_DEPLOY=N)"
+	@echo "make e2e-kind     image, kind load, train on KFP, deploy, predict"
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV) || python3 -m venv $(VENV)
@@ -31,7 +49,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/kfops run --store $(STORE)
 
-test: install
+test: install checkov
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 test-fast: install
@@ -50,6 +68,37 @@ compile: install
 
 bench: install
 	$(BIN)/python bench/pipeline.py
+
+$(CHECKOV):
+	$(PYTHON) -m venv $(CHECKOV_VENV) || python3 -m venv $(CHECKOV_VENV)
+	$(CHECKOV_VENV)/bin/python -m pip install --quiet checkov==$(CHECKOV_VERSION)
+
+checkov: $(CHECKOV)
+
+image:
+	$(ENGINE) build -t $(IMAGE) --build-arg VERSION=$(VERSION) \
+		--build-arg REVISION=$$(git rev-parse HEAD 2>/dev/null || echo unknown) .
+
+image-local:
+	bash scripts/image-local.sh all
+
+lint-manifests: install checkov
+	$(BIN)/python -m pytest -q tests/manifests
+
+kind-up: install
+	bash scripts/kind-up.sh
+
+kind-deploy: install
+	bash scripts/kind-deploy.sh
+
+e2e-kind: install
+	bash scripts/e2e-kind.sh
+
+s3-up: install
+	WEED=$(BIN)/weed bash scripts/s3-up.sh
+
+s3-down:
+	bash scripts/s3-up.sh --stop
 
 clean:
 	rm -rf $(VENV) .kfops .pytest_cache .ruff_cache *.egg-info

@@ -13,22 +13,24 @@ def champion(
     store_uri: str,
     model_name: str,
     champion_evaluation: dsl.Output[dsl.Artifact],
+    run_id: str,
     slice_columns: Optional[List[str]] = None,
     sensitive_column: str = "",
 ) -> str:
     """Returns the champion version ("" if none). Rules: kfops.champion."""
     from kfops import champion as core
-    from kfops import config, dataio, registry, schema, store
+    from kfops import config, dataio, registry, schema, steps, store
     from kfops import evaluate as evaluation
 
-    expected = schema.Schema.load(data_schema.path)
-    cfg = evaluation.EvalConfig(
-        expected.label, expected.task, tuple(slice_columns or ()), sensitive_column or None
-    )
-    reg = registry.Registry(store.open_store(store_uri, config.StoreSettings.from_env()))
-    record = core.resolve(reg, model_name, dataio.read_frame(test_data.path), cfg)
-    dataio.write_json(record, champion_evaluation.path)
-    champion_evaluation.metadata.update(
-        {k: record.get(k) for k in ("exists", "version", "comparable")}
-    )
+    with steps.recorded("champion", store_uri, run_id, {"model_name": model_name}) as step:
+        expected = schema.Schema.load(data_schema.path)
+        cfg = evaluation.EvalConfig(
+            expected.label, expected.task, tuple(slice_columns or ()), sensitive_column or None
+        )
+        reg = registry.Registry(store.open_store(store_uri, config.StoreSettings.from_env()))
+        record = core.resolve(reg, model_name, dataio.read_frame(test_data.path), cfg)
+        dataio.write_json(record, champion_evaluation.path)
+        facts = {k: record.get(k) for k in ("exists", "version", "comparable")}
+        champion_evaluation.metadata.update(facts)
+        step.output("champion", **facts)
     return record.get("version") or ""

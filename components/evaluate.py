@@ -16,27 +16,33 @@ def evaluate(
     curves: dsl.Output[dsl.ClassificationMetrics],
     evaluation: dsl.Output[dsl.Artifact],
     report: dsl.Output[dsl.HTML],
+    store_uri: str,
+    run_id: str,
     slice_columns: Optional[List[str]] = None,
     sensitive_column: str = "",
 ):
     """Scores the model and its baseline on the test split. Rules: kfops.evaluate."""
-    from kfops import dataio, modelio, schema
+    from kfops import dataio, modelio, schema, steps
     from kfops import evaluate as core
     from kfops.reports import evaluation as rendering
 
-    expected = schema.Schema.load(data_schema.path)
-    cfg = core.EvalConfig(
-        expected.label, expected.task, tuple(slice_columns or ()), sensitive_column or None
-    )
-    result = core.evaluate(
-        modelio.load_model(model.path, model.metadata.get("sha256")),
-        dataio.read_frame(test_data.path),
-        cfg,
-        baseline=modelio.load_model(baseline.path, baseline.metadata.get("sha256")),
-    )
-    for name, value in core.flat_metrics(result).items():
-        metrics.log_metric(name, round(value, 4))
-    for call, args in core.kfp_curves(result):
-        getattr(curves, call)(*args)
-    dataio.write_json(result.to_dict(), evaluation.path)
-    dataio.write_text(report.path, rendering.evaluation_html(result))
+    params = {"slice_columns": slice_columns or [], "sensitive_column": sensitive_column}
+    with steps.recorded("evaluate", store_uri, run_id, params) as step:
+        expected = schema.Schema.load(data_schema.path)
+        cfg = core.EvalConfig(
+            expected.label, expected.task, tuple(slice_columns or ()), sensitive_column or None
+        )
+        result = core.evaluate(
+            modelio.load_model(model.path, model.metadata.get("sha256")),
+            dataio.read_frame(test_data.path),
+            cfg,
+            baseline=modelio.load_model(baseline.path, baseline.metadata.get("sha256")),
+        )
+        for name, value in core.flat_metrics(result).items():
+            metrics.log_metric(name, round(value, 4))
+            if not name.startswith("slice/"):  # slices stay in the evaluation artifact
+                step.metric(name, value)
+        for call, args in core.kfp_curves(result):
+            getattr(curves, call)(*args)
+        dataio.write_json(result.to_dict(), evaluation.path)
+        dataio.write_text(report.path, rendering.evaluation_html(result))

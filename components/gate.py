@@ -11,6 +11,8 @@ def gate(
     evaluation: dsl.Input[dsl.Artifact],
     champion_evaluation: dsl.Input[dsl.Artifact],
     blessing: dsl.Output[dsl.Artifact],
+    store_uri: str,
+    run_id: str,
     metric: str = "",
     thresholds: Optional[Dict[str, float]] = None,
     min_lift_over_baseline: float = 0.02,
@@ -20,21 +22,28 @@ def gate(
     champion_tolerance: float = 0.01,
 ) -> bool:
     """Blesses only if every rule passes; a rejection is a successful step. Rules: kfops.gate."""
-    from kfops import dataio
+    from kfops import dataio, steps
     from kfops import gate as core
 
+    # An empty dict from the pipeline means "the task's default thresholds".
     cfg = core.GateConfig(
         metric,
-        thresholds,
+        thresholds or None,
         min_lift_over_baseline,
         slice_floor,
         fairness_metric,
         max_fairness_gap,
         champion_tolerance,
     )
-    decision = core.decide_against_record(
-        dataio.read_json(evaluation.path), cfg, dataio.read_json(champion_evaluation.path)
-    )
-    dataio.write_json(decision.to_dict(), blessing.path)
-    blessing.metadata.update({"blessed": decision.blessed, "reasons": list(decision.reasons)})
+    with steps.recorded("gate", store_uri, run_id, {"config": repr(cfg)}) as step:
+        decision = core.decide_against_record(
+            dataio.read_json(evaluation.path), cfg, dataio.read_json(champion_evaluation.path)
+        )
+        dataio.write_json(decision.to_dict(), blessing.path)
+        blessing.metadata.update({"blessed": decision.blessed, "reasons": list(decision.reasons)})
+        step.output("blessing", blessed=decision.blessed, reasons=list(decision.reasons))
+    if not decision.blessed:  # the run ends here: record its outcome
+        steps.recorder(store_uri, run_id).finish(
+            "succeeded", blessed=False, reasons=decision.reasons
+        )
     return decision.blessed

@@ -5,12 +5,24 @@ from kfp import dsl
 
 
 @dsl.component(base_image=KFOPS_IMAGE, install_kfp_package=False)
-def ingest(source: str, data: dsl.Output[dsl.Dataset], format: str = ""):
+def ingest(
+    source: str,
+    data: dsl.Output[dsl.Dataset],
+    store_uri: str,
+    run_id: str,
+    format: str = "",
+    delimiter: str = "",
+):
     """Reads builtin:, local, http(s) or s3:// data. Rules: kfops.ingest."""
-    from kfops import config, dataio
+    from kfops import config, dataio, steps
     from kfops import ingest as core
 
-    settings = config.StoreSettings.from_env()
-    result = core.ingest(source, format=format or None, settings=settings)
-    data.metadata.update(dataio.write_frame(result.frame, data.path))
-    data.metadata.update({"source": source, "format": result.format})
+    with steps.recorded("ingest", store_uri, run_id, {"format": format}) as step:
+        settings = config.StoreSettings.from_env()
+        result = core.ingest(
+            source, format=format or None, settings=settings, delimiter=delimiter or None
+        )
+        data.metadata.update(dataio.write_frame(result.frame, data.path))
+        data.metadata.update(result.metadata())  # the source with any credentials masked
+        step.input("source", result.source, data.metadata.get("source_sha256"))
+        step.output("data", sha256=data.metadata["sha256"], rows=data.metadata["rows"])

@@ -16,52 +16,54 @@ def push(
     model_name: str,
     registered: dsl.Output[dsl.Artifact],
     model_card: dsl.Output[dsl.Markdown],
-    run_id: str = "",
-    job_id: str = "",
+    run_id: str,
     seed: int = 0,
     code_version: str = "",
 ) -> str:
-    """Returns the new version; `run_id` (from `kfops run`) beats the KFP job id. See kfops.push."""
+    """Returns the new version. Rules: kfops.push."""
     from kfops.components._image import KFOPS_IMAGE as image
 
-    from kfops import config, dataio, registry, schema, store
+    from kfops import config, dataio, registry, schema, steps, store
     from kfops import push as core
 
-    lineage = core.build_lineage(
-        run_id=run_id or job_id,
-        pipeline="training",
-        source=data.metadata.get("source"),
-        data_sha256=data.metadata.get("sha256"),
-        rows=data.metadata.get("rows"),
-        seed=seed,
-        code_version=code_version,
-        image=image,
-        estimator=model.metadata.get("estimator"),
-        model_params=model.metadata.get("params"),
-        model_sha256=model.metadata.get("sha256"),
-    )
-    reg = registry.Registry(store.open_store(store_uri, config.StoreSettings.from_env()))
-    reference = core.reference_sample(dataio.read_frame(train_data.path), seed=seed)
-    result = core.push(
-        reg,
-        model_name,
-        model_path=model.path,
-        data_schema=schema.Schema.load(data_schema.path),
-        evaluation=dataio.read_json(evaluation.path),
-        blessing=dataio.read_json(blessing.path),
-        reference=reference,
-        lineage=lineage,
-    )
-    dataio.write_json(
-        {
-            "name": result.name,
-            "version": result.version,
-            "uri": result.uri,
-            "files": result.files,
-            "lineage": lineage,
-        },
-        registered.path,
-    )
-    registered.metadata.update({"version": result.version, "uri": result.uri, **lineage})
-    dataio.write_text(model_card.path, result.model_card)
+    with steps.recorded("push", store_uri, run_id, {"model_name": model_name}) as step:
+        lineage = core.build_lineage(
+            run_id=run_id,
+            pipeline="training",
+            source=data.metadata.get("source"),
+            data_sha256=data.metadata.get("sha256"),
+            rows=data.metadata.get("rows"),
+            seed=seed,
+            code_version=code_version,
+            image=image,
+            estimator=model.metadata.get("estimator"),
+            model_params=model.metadata.get("params"),
+            model_sha256=model.metadata.get("sha256"),
+        )
+        reg = registry.Registry(store.open_store(store_uri, config.StoreSettings.from_env()))
+        result = core.push(
+            reg,
+            model_name,
+            model_path=model.path,
+            data_schema=schema.Schema.load(data_schema.path),
+            evaluation=dataio.read_json(evaluation.path),
+            blessing=dataio.read_json(blessing.path),
+            reference=core.reference_sample(dataio.read_frame(train_data.path), seed=seed),
+            lineage=lineage,
+        )
+        dataio.write_json(
+            {
+                "name": result.name,
+                "version": result.version,
+                "uri": result.uri,
+                "files": result.files,
+                "lineage": lineage,
+            },
+            registered.path,
+        )
+        registered.metadata.update({"version": result.version, "uri": result.uri, **lineage})
+        dataio.write_text(model_card.path, result.model_card)
+        step.output("registered", model_name=result.name, version=result.version)
+    model_ref = {"name": result.name, "version": result.version}
+    steps.recorder(store_uri, run_id).finish("succeeded", blessed=True, model=model_ref)
     return result.version

@@ -10,6 +10,8 @@ def split(
     label: str,
     train: dsl.Output[dsl.Dataset],
     test: dsl.Output[dsl.Dataset],
+    store_uri: str,
+    run_id: str,
     strategy: str = "stratified",
     test_fraction: float = 0.2,
     seed: int = 0,
@@ -17,14 +19,19 @@ def split(
     group_column: str = "",
 ):
     """Splits data into train and test. Rules: kfops.split."""
-    from kfops import dataio
+    from kfops import dataio, steps
     from kfops import split as core
 
-    cfg = core.SplitConfig(
-        label, strategy, test_fraction, seed, time_column or None, group_column or None
-    )
-    parts = core.split(dataio.read_frame(data.path), cfg)
-    train.metadata.update(dataio.write_frame(parts.train, train.path))
-    test.metadata.update(dataio.write_frame(parts.test, test.path))
-    train.metadata["balance"] = parts.report.get("train", {})
-    test.metadata["balance"] = parts.report.get("test", {})
+    params = {"strategy": strategy, "test_fraction": test_fraction, "seed": seed}
+    with steps.recorded("split", store_uri, run_id, params) as step:
+        cfg = core.SplitConfig(
+            label, strategy, test_fraction, seed, time_column or None, group_column or None
+        )
+        parts = core.split(dataio.read_frame(data.path), cfg)
+        train.metadata.update(dataio.write_frame(parts.train, train.path))
+        test.metadata.update(dataio.write_frame(parts.test, test.path))
+        train.metadata["balance"] = parts.report.get("train", {})
+        test.metadata["balance"] = parts.report.get("test", {})
+        step.input("data", data.uri, data.metadata.get("sha256"))
+        for name, art in (("train", train), ("test", test)):
+            step.output(name, sha256=art.metadata["sha256"], rows=art.metadata["rows"])

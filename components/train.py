@@ -11,27 +11,39 @@ def train(
     model: dsl.Output[dsl.Model],
     baseline: dsl.Output[dsl.Model],
     metrics: dsl.Output[dsl.Metrics],
+    store_uri: str,
+    run_id: str,
     estimator: str = "hist_gradient_boosting",
     search_iterations: int = 8,
     cv_folds: int = 3,
     seed: int = 0,
 ):
     """Fits the tuned model and the baseline. Rules: kfops.train."""
-    from kfops import dataio, modelio, schema
+    from kfops import dataio, modelio, schema, steps
     from kfops import train as core
 
-    expected = schema.Schema.load(data_schema.path)
-    cfg = core.TrainConfig(
-        expected.label, expected.task, estimator, search_iterations, cv_folds, seed
-    )
-    result = core.train(dataio.read_frame(train_data.path), expected, cfg)
-    model.metadata.update(result.metadata())
-    model.metadata.update(
-        {
-            "sha256": modelio.save_model(result.pipeline, model.path),
-            "train_data_sha256": train_data.metadata.get("sha256"),
-            "seed": seed,
-        }
-    )
-    baseline.metadata["sha256"] = modelio.save_model(result.baseline, baseline.path)
-    metrics.log_metric("cv_score", round(float(result.cv_score), 4))
+    params = {
+        "estimator": estimator,
+        "search_iterations": search_iterations,
+        "cv_folds": cv_folds,
+        "seed": seed,
+    }
+    with steps.recorded("train", store_uri, run_id, params) as step:
+        expected = schema.Schema.load(data_schema.path)
+        cfg = core.TrainConfig(
+            expected.label, expected.task, estimator, search_iterations, cv_folds, seed
+        )
+        result = core.train(dataio.read_frame(train_data.path), expected, cfg)
+        model.metadata.update(result.metadata())
+        model.metadata.update(
+            {
+                "sha256": modelio.save_model(result.pipeline, model.path),
+                "train_data_sha256": train_data.metadata.get("sha256"),
+                "seed": seed,
+            }
+        )
+        baseline.metadata["sha256"] = modelio.save_model(result.baseline, baseline.path)
+        metrics.log_metric("cv_score", round(float(result.cv_score), 4))
+        step.input("train", train_data.uri, train_data.metadata.get("sha256"))
+        step.output("model", sha256=model.metadata["sha256"], params=result.params)
+        step.metric("cv_score", float(result.cv_score))

@@ -11,6 +11,8 @@ def validate(
     data_schema: dsl.Output[dsl.Artifact],
     anomalies: dsl.Output[dsl.Artifact],
     report: dsl.Output[dsl.HTML],
+    store_uri: str,
+    run_id: str,
     task: str = "",
     schema_uri: str = "",
     strict_categories: bool = False,
@@ -18,27 +20,34 @@ def validate(
     group_column: str = "",
 ):
     """Infers the schema (or loads `schema_uri`) and validates. Rules: kfops.validate."""
-    from kfops import config, dataio, schema
+    from kfops import config, dataio, schema, steps
     from kfops import validate as core
     from kfops.reports import validation as rendering
 
-    df = dataio.read_frame(data.path)
-    if schema_uri:
-        expected = schema.load_uri(schema_uri, config.StoreSettings.from_env())
-    else:
-        expected = core.infer_schema(
-            df,
-            label,
-            task=task or None,
-            time_column=time_column or None,
-            group_column=group_column or None,
+    params = {"label": label, "schema_uri": schema_uri, "strict_categories": strict_categories}
+    with steps.recorded("validate", store_uri, run_id, params) as step:
+        df = dataio.read_frame(data.path)
+        if schema_uri:
+            expected = schema.load_uri(schema_uri, config.StoreSettings.from_env())
+        else:
+            expected = core.infer_schema(
+                df,
+                label,
+                task=task or None,
+                time_column=time_column or None,
+                group_column=group_column or None,
+            )
+        result = core.validate(
+            df, expected, core.ValidateConfig(strict_categories=strict_categories)
         )
-    result = core.validate(df, expected, core.ValidateConfig(strict_categories=strict_categories))
-    expected.save(data_schema.path)
-    data_schema.metadata.update(
-        {"label": expected.label, "task": expected.task, "features": expected.feature_names}
-    )
-    dataio.write_json(result.to_dict(), anomalies.path)
-    anomalies.metadata.update({"blocking": len(result.blocking), "total": len(result.anomalies)})
-    dataio.write_text(report.path, rendering.validation_html(result))
-    core.raise_for_blocking(result)
+        expected.save(data_schema.path)
+        data_schema.metadata.update(
+            {"label": expected.label, "task": expected.task, "features": expected.feature_names}
+        )
+        dataio.write_json(result.to_dict(), anomalies.path)
+        anomalies.metadata.update(
+            {"blocking": len(result.blocking), "total": len(result.anomalies)}
+        )
+        dataio.write_text(report.path, rendering.validation_html(result))
+        step.metric("anomalies", len(result.anomalies))
+        core.raise_for_blocking(result)

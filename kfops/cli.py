@@ -12,7 +12,17 @@ import sys
 
 from kfops import __version__, errors
 
-COMMAND_MODULES = ("run", "compile")
+COMMAND_MODULES = (
+    "run",
+    "compile",
+    "serve",
+    "runs",
+    "deploy",
+    "submit",
+    "monitor",
+    "traffic",
+    "models",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -41,7 +41,9 @@ class ValidationFailed(DataError):
 
     def __init__(self, violations: list[SchemaViolation]):
         lines = "; ".join(str(v) for v in violations)
-        super().__init__(f"{len(violations)} blocking anomal{'y' if len(violations) == 1 else 'ies'}: {lines}")
+        super().__init__(
+            f"{len(violations)} blocking anomal{'y' if len(violations) == 1 else 'ies'}: {lines}"
+        )
         self.violations = list(violations)
 
 

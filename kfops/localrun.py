@@ -120,6 +120,8 @@ def run_pipeline(
         The summary (status, steps, failure) and the kfp.local directory of this run's outputs.
     """
     run_id = run_id or uuid.uuid4().hex[:12]
+    if "run_id" in (pipeline_func.component_spec.inputs or {}):
+        arguments = {**arguments, "run_id": run_id}  # the steps record the same id we report
     run_dir = Path(runs_dir).resolve() / run_id
     (run_dir / "workspace").mkdir(parents=True, exist_ok=True)
     local.init(

@@ -7,13 +7,14 @@ MinIO credentials reach the steps that touch object storage from the Kubernetes 
 compiled YAML. Locally, the same variables come from the user's environment.
 """
 
-from typing import Dict, List, Optional
+from typing import Dict, List
 
 from kfops.components.champion import champion
 from kfops.components.evaluate import evaluate
 from kfops.components.gate import gate
 from kfops.components.ingest import ingest
 from kfops.components.push import push
+from kfops.components.run_context import run_context
 from kfops.components.split import split
 from kfops.components.train import train
 from kfops.components.validate import validate
@@ -29,10 +30,20 @@ MINIO_SECRET_KEYS = {
 
 
 def with_storage(task: dsl.PipelineTask) -> dsl.PipelineTask:
-    """Gives a step the MinIO credentials from the cluster Secret and retries transient I/O."""
+    """Gives a step the MinIO credentials from the cluster Secret."""
     kubernetes.use_secret_as_env(
         task, secret_name=MINIO_SECRET, secret_key_to_env=MINIO_SECRET_KEYS
     )
+    return task
+
+
+def retried(task: dsl.PipelineTask) -> dsl.PipelineTask:
+    """Retries a registry step whose pod dies (eviction, OOM, node loss).
+
+    Not used on ingest and validate: KFP cannot tell bad data from a transient fault and would
+    re-run a bad-data failure three times. Transient S3 errors are already retried with bounded
+    backoff inside the storage client, in every step.
+    """
     return task.set_retry(num_retries=3, backoff_duration="30s", backoff_factor=2.0)
 
 
@@ -55,6 +66,7 @@ def training(
     store_uri: str = ".kfops/store",
     seed: int = 0,
     source_format: str = "",
+    source_delimiter: str = "",
     schema_uri: str = "",
     strict_categories: bool = False,
     split_strategy: str = "stratified",
@@ -64,20 +76,32 @@ def training(
     estimator: str = "hist_gradient_boosting",
     search_iterations: int = 8,
     cv_folds: int = 3,
-    slice_columns: Optional[List[str]] = None,
+    slice_columns: List[str] = [],  # noqa: B006 (KFP reads the default; never mutated)
     sensitive_column: str = "",
     gate_metric: str = "",
-    gate_thresholds: Optional[Dict[str, float]] = None,
+    gate_thresholds: Dict[str, float] = {},  # noqa: B006 ({} = the task's default thresholds)
     min_lift_over_baseline: float = 0.02,
     slice_floor: float = 0.6,
     fairness_metric: str = "recall_difference",
     max_fairness_gap: float = 0.25,
     champion_tolerance: float = 0.01,
     code_version: str = "",
+    experiment: str = "",
     run_id: str = "",
 ):
     """Trains a model on `source` and registers it in `store_uri` if the gate blesses it."""
-    ingest_task = ingest(source=source, format=source_format).set_display_name("ingest")
+    ctx = run_context(
+        store_uri=store_uri,
+        run_id=run_id,
+        job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
+        experiment=experiment,
+        code_version=code_version,
+    ).set_display_name("run context")
+    sized(retried(with_storage(ctx)), "500m", "512Mi").set_caching_options(False)
+    run = {"store_uri": store_uri, "run_id": ctx.output}
+    ingest_task = ingest(
+        source=source, format=source_format, delimiter=source_delimiter, **run
+    ).set_display_name("ingest")
     sized(with_storage(ingest_task), "1", "4Gi").set_caching_options(False)
     validate_task = validate(
         data=ingest_task.outputs["data"],
@@ -87,6 +111,7 @@ def training(
         strict_categories=strict_categories,
         time_column=time_column,
         group_column=group_column,
+        **run,
     ).set_display_name("validate")
     sized(with_storage(validate_task), "1", "4Gi")
     split_task = (
@@ -98,38 +123,42 @@ def training(
             seed=seed,
             time_column=time_column,
             group_column=group_column,
+            **run,
         )
         .after(validate_task)
         .set_display_name("split")
     )
-    sized(split_task, "1", "4Gi")
+    sized(with_storage(split_task), "1", "4Gi")
+    schema_out = validate_task.outputs["data_schema"]
     train_task = train(
         train_data=split_task.outputs["train"],
-        data_schema=validate_task.outputs["data_schema"],
+        data_schema=schema_out,
         estimator=estimator,
         search_iterations=search_iterations,
         cv_folds=cv_folds,
         seed=seed,
+        **run,
     ).set_display_name("train")
-    sized(train_task, "2", "8Gi")
+    sized(with_storage(train_task), "2", "8Gi")
     evaluate_task = evaluate(
         model=train_task.outputs["model"],
         baseline=train_task.outputs["baseline"],
         test_data=split_task.outputs["test"],
-        data_schema=validate_task.outputs["data_schema"],
+        data_schema=schema_out,
         slice_columns=slice_columns,
         sensitive_column=sensitive_column,
+        **run,
     ).set_display_name("evaluate")
-    sized(evaluate_task, "1", "4Gi")
+    sized(with_storage(evaluate_task), "1", "4Gi")
     champion_task = champion(
         test_data=split_task.outputs["test"],
-        data_schema=validate_task.outputs["data_schema"],
-        store_uri=store_uri,
+        data_schema=schema_out,
         model_name=model_name,
         slice_columns=slice_columns,
         sensitive_column=sensitive_column,
+        **run,
     ).set_display_name("resolve champion")
-    sized(with_storage(champion_task), "1", "4Gi").set_caching_options(False)
+    sized(retried(with_storage(champion_task)), "1", "4Gi").set_caching_options(False)
     gate_task = gate(
         evaluation=evaluate_task.outputs["evaluation"],
         champion_evaluation=champion_task.outputs["champion_evaluation"],
@@ -140,21 +169,20 @@ def training(
         fairness_metric=fairness_metric,
         max_fairness_gap=max_fairness_gap,
         champion_tolerance=champion_tolerance,
+        **run,
     ).set_display_name("gate")
-    sized(gate_task, "500m", "1Gi")
+    sized(with_storage(gate_task), "500m", "1Gi").set_caching_options(False)
     with dsl.If(gate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712 (KFP channel)
         push_task = push(
             model=train_task.outputs["model"],
-            data_schema=validate_task.outputs["data_schema"],
+            data_schema=schema_out,
             evaluation=evaluate_task.outputs["evaluation"],
             blessing=gate_task.outputs["blessing"],
             data=ingest_task.outputs["data"],
             train_data=split_task.outputs["train"],
-            store_uri=store_uri,
             model_name=model_name,
-            run_id=run_id,
-            job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
             seed=seed,
             code_version=code_version,
+            **run,
         ).set_display_name("push")
-        sized(with_storage(push_task), "1", "4Gi").set_caching_options(False)
+        sized(retried(with_storage(push_task)), "1", "4Gi").set_caching_options(False)

@@ -3,5 +3,6 @@
 pytest_plugins = [
     "tests.fixtures.data",
     "tests.fixtures.kfp_local",
+    "tests.fixtures.monitoring",
     "tests.fixtures.s3",
 ]

@@ -21,6 +21,12 @@ def test_library_never_imports_kfp():
     offenders = [
         str(p.relative_to(ROOT)) for p in (ROOT / "kfops").rglob("*.py") if "kfp" in _imports(p)
     ]
-    allowed = {"kfops/commands/run.py", "kfops/commands/compile.py", "kfops/commands/submit.py",
-               "kfops/commands/monitor.py", "kfops/localrun.py", "kfops/submit.py"}
+    allowed = {
+        "kfops/commands/run.py",
+        "kfops/commands/compile.py",
+        "kfops/commands/submit.py",
+        "kfops/commands/monitor.py",
+        "kfops/localrun.py",
+        "kfops/submit.py",
+    }
     assert [o for o in offenders if o not in allowed] == []

@@ -6,10 +6,11 @@ import argparse
 import json
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 from typing import Any
 
-from kfops import errors, localrun
+from kfops import errors, localrun, steps
 
 # Sensible defaults for the built-in datasets, so `kfops run` alone does something meaningful.
 BUILTIN_DEFAULTS = {
@@ -52,6 +53,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help="other pipeline parameter as JSON, e.g. gate_thresholds='{\"roc_auc\":0.9}'",
     )
     p.add_argument("--runner", choices=["subprocess", "docker"], default="subprocess")
+    p.add_argument(
+        "--experiment", default=None, help="group runs under this name (kfops runs list)"
+    )
     p.add_argument("--runs-dir", default=".kfops/runs", help="where run directories and logs go")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=main)
@@ -66,6 +70,7 @@ def pipeline_arguments(args: argparse.Namespace) -> dict[str, Any]:
         raise errors.ConfigError(f"--label is required for source {args.source!r}")
     store = args.store if args.store.startswith("s3://") else str(Path(args.store).resolve())
     arguments: dict[str, Any] = {
+        "experiment": args.experiment or "",
         "source": args.source,
         "label": label,
         "task": args.task or "",
@@ -97,11 +102,27 @@ def main(args: argparse.Namespace) -> int:
     from kfops.pipelines import training  # noqa: PLC0415 (kfp import only when running)
 
     arguments = pipeline_arguments(args)
+    run_id = uuid.uuid4().hex[:12]
+    recorder = steps.recorder(arguments["store_uri"], run_id)
+    # The header with every parameter goes first; the steps then add their own records.
+    recorder.start(
+        training.training.name,
+        arguments,
+        experiment=args.experiment,
+        code_version=arguments["code_version"],
+    )
     progress = None if args.json else _print_progress
     summary, outputs = localrun.run_pipeline(
-        training.training, arguments, args.runs_dir, runner=args.runner, progress=progress
+        training.training,
+        arguments,
+        args.runs_dir,
+        run_id=run_id,
+        runner=args.runner,
+        progress=progress,
     )
     summary = localrun.read_training_outputs(summary, outputs)
+    if summary.status != "succeeded":  # a failed step cannot record the run's end: we do
+        recorder.finish("failed", error=f"step {summary.failed_step}: {summary.error}")
     print(json.dumps(summary.to_dict(), indent=2, sort_keys=True) if args.json else render(summary))
     if summary.status != "succeeded":
         return _exit_code(summary.error or "")

@@ -90,5 +90,7 @@ def open_store(uri: str, settings: config.StoreSettings | None = None) -> Store:
     if uri.startswith("file://"):
         uri = uri[len("file://") :]
     if "://" in uri:
-        raise errors.ConfigError(f"unsupported store URI {uri!r}: use a directory or s3://bucket/prefix")
+        raise errors.ConfigError(
+            f"unsupported store URI {uri!r}: use a directory or s3://bucket/prefix"
+        )
     return local.LocalStore(uri)

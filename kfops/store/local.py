@@ -48,12 +48,20 @@ class LocalStore(base.Store):
         dataio.atomic_write_bytes(self._path(key), data)
 
     def get_file(self, key: str, path: str | os.PathLike) -> None:
-        """Copies an object out."""
+        """Copies an object out via a temp file, so `path` is never left half-written."""
         src = self._path(key)
         if not src.is_file():
             raise errors.NotFound(f"no object {key!r} in {self.uri}")
-        Path(path).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copyfile(src, path)
+        dest = Path(path)
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
+        os.close(fd)
+        try:
+            shutil.copyfile(src, tmp)
+            os.replace(tmp, dest)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
 
     def get_bytes(self, key: str) -> bytes:
         """Reads an object whole."""
@@ -75,10 +83,12 @@ class LocalStore(base.Store):
 
     def list(self, prefix: str = "") -> Iterator[str]:
         """Keys under a prefix, skipping in-flight temp files."""
-        if not self.root.is_dir():
+        # Walk only the directory the prefix names (e.g. models/churn/), not the whole store.
+        start = self.root.joinpath(*prefix.split("/")[:-1]).resolve()
+        if not start.is_dir() or self.root not in (start, *start.parents):
             return iter(())
         keys = []
-        for dirpath, _, files in os.walk(self.root):
+        for dirpath, _, files in os.walk(start):
             for name in files:
                 if name.startswith(".") and name.endswith(".tmp"):
                     continue

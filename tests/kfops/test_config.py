@@ -5,8 +5,12 @@ from kfops import config, errors
 
 def test_store_settings_read_minio_env():
     s = config.StoreSettings.from_env(
-        {"MINIO_ENDPOINT": "minio:9000", "MINIO_ACCESS_KEY": "ak", "MINIO_SECRET_KEY": "sk",
-         "MINIO_SECURE": "true"}
+        {
+            "MINIO_ENDPOINT": "minio:9000",
+            "MINIO_ACCESS_KEY": "ak",
+            "MINIO_SECRET_KEY": "sk",
+            "MINIO_SECURE": "true",
+        }
     )
     assert (s.endpoint, s.access_key, s.secure) == ("minio:9000", "ak", True)
 

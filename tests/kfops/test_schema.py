@@ -44,8 +44,13 @@ def test_column_spec_refuses_unknown_dtype():
 
 @pytest.mark.parametrize(
     ("values", "expected"),
-    [([1, 2], "int"), ([1.5, None], "float"), ([True, False], "bool"), (["a", None], "string"),
-     (pd.to_datetime(["2024-01-01"]), "datetime")],
+    [
+        ([1, 2], "int"),
+        ([1.5, None], "float"),
+        ([True, False], "bool"),
+        (["a", None], "string"),
+        (pd.to_datetime(["2024-01-01"]), "datetime"),
+    ],
 )
 def test_dtype_of_maps_pandas_types(values, expected):
     assert schema.dtype_of(pd.Series(values)) == expected

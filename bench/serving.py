@@ -1,0 +1,499 @@
+"""Serving benchmark: kfops vs MLServer + mlserver-sklearn vs KServe's Python model server.
+
+The same fitted pipeline (ColumnTransformer + LogisticRegression, saved with joblib) is served by
+each server on 127.0.0.1; one load generator (raw keep-alive HTTP/1.1 over asyncio, in its own
+process) sends single-row and 100-row requests at concurrency 1, 8 and 32, each run bounded by
+time and request count. Prints requests/s, p50 and p99 side by side with ratios, and the
+in-process predict time as the floor.
+
+Competitors are installed from PyPI into throwaway venvs (never into .venv: they pin conflicting
+dependencies), e.g.:
+    python3.11 -m venv /tmp/venv-mlserver && /tmp/venv-mlserver/bin/pip install \
+        scikit-learn==<same as .venv> mlserver mlserver-sklearn "uvloop<0.22"
+    python3.11 -m venv /tmp/venv-kserve && /tmp/venv-kserve/bin/pip install \
+        scikit-learn==<same as .venv> kserve pandas
+(MLServer 1.7.1's inference-pool workers call asyncio.get_event_loop(), which uvloop >= 0.22
+refuses, so the pool dies at startup without the uvloop pin.) A competitor whose venv is missing
+is reported as not run.
+
+Usage:
+    nice -n 10 .venv/bin/python bench/serving.py [--seconds 2] [--max-requests 4000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from sklearn.compose import ColumnTransformer
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline, make_pipeline
+from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+from kfops import modelio, schema
+
+PLANS = ("basic", "plus", "pro")
+FEATURES = ("tenure", "charges", "plan", "promo")
+V2_TYPES = {"tenure": "INT64", "charges": "FP64", "plan": "BYTES", "promo": "BOOL"}
+CONCURRENCY = (1, 8, 32)
+ROWS = (1, 100)
+
+KSERVE_SCRIPT = """
+import sys, joblib, pandas as pd, kserve
+
+class Churn(kserve.Model):
+    def __init__(self, name, path):
+        super().__init__(name)
+        self.model = joblib.load(path)
+        self.ready = True
+
+    def predict(self, payload, headers=None):
+        frame = pd.DataFrame(payload["instances"])
+        return {"predictions": self.model.predict(frame).tolist()}
+
+if __name__ == "__main__":
+    path = sys.argv.pop(1)
+    kserve.ModelServer().start([Churn("churn", path)])
+"""
+
+
+def build_model(workdir: Path, n: int = 2000, seed: int = 0) -> tuple[Pipeline, pd.DataFrame]:
+    """Fits the benchmark pipeline and writes model.joblib + schema.json into workdir."""
+    rng = np.random.default_rng(seed)
+    df = pd.DataFrame(
+        {
+            "tenure": rng.integers(0, 73, n),
+            "charges": rng.uniform(20, 120, n).round(2),
+            "plan": rng.choice(PLANS, n),
+            "promo": rng.random(n) < 0.3,
+        }
+    )
+    y = ((df.tenure < 20) & (df.charges > 60)).astype(int)
+    pre = ColumnTransformer(
+        [
+            ("num", make_pipeline(SimpleImputer(), StandardScaler()), ["tenure", "charges"]),
+            ("cat", OneHotEncoder(handle_unknown="ignore"), ["plan"]),
+            ("flag", "passthrough", ["promo"]),
+        ]
+    )
+    pipe = Pipeline([("pre", pre), ("est", LogisticRegression())]).fit(df, y)
+    modelio.save_model(pipe, workdir / "model.joblib")
+    schema.Schema(
+        (
+            schema.ColumnSpec("tenure", "int", nullable=False, min=0, max=72),
+            schema.ColumnSpec("charges", "float", min=20.0, max=120.0),
+            schema.ColumnSpec("plan", "string", nullable=False, domain=PLANS),
+            schema.ColumnSpec("promo", "bool", nullable=False),
+        ),
+        task="classification",
+    ).save(workdir / "schema.json")
+    return pipe, df
+
+
+def rows_json(df: pd.DataFrame, n: int) -> list[dict]:
+    return json.loads(df.head(n).to_json(orient="records"))
+
+
+def v2_body(rows: list[dict], mlserver: bool) -> dict:
+    inputs = [
+        {"name": c, "shape": [len(rows)], "datatype": V2_TYPES[c], "data": [r[c] for r in rows]}
+        for c in FEATURES
+    ]
+    if not mlserver:
+        return {"inputs": inputs}
+    inputs[2]["parameters"] = {"content_type": "str"}  # decode BYTES as str, not bytes
+    return {"parameters": {"content_type": "pd"}, "inputs": inputs}
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def start_kfops(workdir: Path, port: int) -> subprocess.Popen:
+    cmd = [
+        sys.executable,
+        "-m",
+        "kfops.cli",
+        "serve",
+        "--model-dir",
+        str(workdir),
+        "--name",
+        "churn",
+        "--port",
+        str(port),
+        "--poll-interval",
+        "0",
+        "--log-sample-rate",
+        "0",
+    ]
+    return subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+
+
+def start_mlserver(venv: Path, workdir: Path, port: int) -> subprocess.Popen:
+    msdir = workdir / "mlserver"
+    msdir.mkdir(exist_ok=True)
+    (msdir / "settings.json").write_text(
+        json.dumps(
+            {
+                "http_port": port,
+                "grpc_port": free_port(),
+                "metrics_port": free_port(),
+                "debug": False,
+            }
+        )
+    )
+    (msdir / "model-settings.json").write_text(
+        json.dumps(
+            {
+                "name": "churn",
+                "implementation": "mlserver_sklearn.SKLearnModel",
+                "parameters": {"uri": str(workdir / "model.joblib"), "version": "1"},
+            }
+        )
+    )
+    return subprocess.Popen(
+        [str(venv / "bin" / "mlserver"), "start", str(msdir)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+
+
+def start_kserve(venv: Path, workdir: Path, port: int) -> subprocess.Popen:
+    script = workdir / "kserve_churn.py"
+    script.write_text(KSERVE_SCRIPT)
+    cmd = [
+        str(venv / "bin" / "python"),
+        str(script),
+        str(workdir / "model.joblib"),
+        "--http_port",
+        str(port),
+        "--grpc_port",
+        str(free_port()),
+    ]
+    return subprocess.Popen(
+        cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+
+
+def wait_ready(proc: subprocess.Popen, url: str, timeout: float = 180) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return True
+        except OSError:
+            time.sleep(0.2)
+    return False
+
+
+def stop(proc: subprocess.Popen) -> None:
+    """SIGTERM the server we started (its own session/group), then SIGKILL the group if needed."""
+    if proc.poll() is None:
+        os.killpg(proc.pid, signal.SIGTERM)
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def post(url: str, body: dict) -> dict:
+    req = urllib.request.Request(
+        url, json.dumps(body).encode(), {"content-type": "application/json"}
+    )
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())
+
+
+# ---- load generator (runs in its own process: `serving.py --loadgen ...`) ----
+
+
+async def _read_response(reader: asyncio.StreamReader) -> int:
+    head = await reader.readuntil(b"\r\n\r\n")
+    lines = head.decode("latin-1").split("\r\n")
+    status = int(lines[0].split(" ", 2)[1])
+    headers = {
+        k.strip().lower(): v.strip() for k, _, v in (ln.partition(":") for ln in lines[1:] if ln)
+    }
+    if "content-length" in headers:
+        await reader.readexactly(int(headers["content-length"]))
+    elif headers.get("transfer-encoding") == "chunked":
+        while True:
+            size = int((await reader.readuntil(b"\r\n")).strip(), 16)
+            await reader.readexactly(size + 2)
+            if size == 0:
+                break
+    return status
+
+
+async def _load(
+    port: int, request: bytes, concurrency: int, seconds: float, max_requests: int
+) -> dict:
+    latencies, errors, sent = [], [0], [0]
+    deadline = time.perf_counter() + seconds
+
+    async def worker():
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        while time.perf_counter() < deadline and sent[0] < max_requests:
+            sent[0] += 1
+            start = time.perf_counter()
+            writer.write(request)
+            status = await _read_response(reader)
+            latencies.append(time.perf_counter() - start)
+            errors[0] += status != 200
+        writer.close()
+
+    start = time.perf_counter()
+    await asyncio.gather(*(worker() for _ in range(concurrency)))
+    elapsed = time.perf_counter() - start
+    lat = np.array(latencies) * 1000
+    return {
+        "requests": len(lat),
+        "errors": errors[0],
+        "rps": len(lat) / elapsed,
+        "p50": float(np.percentile(lat, 50)),
+        "p99": float(np.percentile(lat, 99)),
+    }
+
+
+def loadgen_main(argv: list[str]) -> None:
+    port, path, body_file, concurrency, seconds, max_requests = argv
+    body = Path(body_file).read_bytes()
+    request = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\n"
+        f"Content-Length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    result = asyncio.run(
+        _load(int(port), request, int(concurrency), float(seconds), int(max_requests))
+    )
+    print(json.dumps(result))
+
+
+def run_load(
+    port: int,
+    path: str,
+    body: dict,
+    concurrency: int,
+    seconds: float,
+    max_requests: int,
+    workdir: Path,
+) -> dict:
+    body_file = workdir / "body.json"
+    body_file.write_text(json.dumps(body))
+    cmd = [
+        sys.executable,
+        __file__,
+        "--loadgen",
+        str(port),
+        path,
+        str(body_file),
+        str(concurrency),
+        str(seconds),
+        str(max_requests),
+    ]
+    return json.loads(subprocess.run(cmd, capture_output=True, text=True, check=True).stdout)
+
+
+# ---- the benchmark ----
+
+
+def floor_ms(pipe: Pipeline, df: pd.DataFrame, n: int, repeat: int = 300) -> float:
+    """In-process pipeline.predict on an n-row DataFrame, median milliseconds."""
+    frame = df.head(n)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        pipe.predict(frame)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1000)
+
+
+def servers(args, workdir: Path):
+    """name -> starter for each server that can run here (missing venvs are skipped)."""
+    out = {"kfops": lambda p: start_kfops(workdir, p)}
+    ml, ks = Path(args.mlserver_venv), Path(args.kserve_venv)
+    if (ml / "bin" / "mlserver").exists():
+        out["MLServer"] = lambda p: start_mlserver(ml, workdir, p)
+    if (ks / "bin" / "python").exists():
+        out["KServe"] = lambda p: start_kserve(ks, workdir, p)
+    return out
+
+
+# label -> (server, readiness path, inference path, body builder)
+TARGETS = {
+    "kfops V2": (
+        "kfops",
+        "/v2/health/ready",
+        "/v2/models/churn/infer",
+        lambda r: v2_body(r, False),
+    ),
+    "kfops V1": (
+        "kfops",
+        "/v2/health/ready",
+        "/v1/models/churn:predict",
+        lambda r: {"instances": r},
+    ),
+    "MLServer V2": (
+        "MLServer",
+        "/v2/models/churn/ready",
+        "/v2/models/churn/infer",
+        lambda r: v2_body(r, True),
+    ),
+    "KServe V1": (
+        "KServe",
+        "/v1/models/churn",
+        "/v1/models/churn:predict",
+        lambda r: {"instances": r},
+    ),
+}
+
+
+def predictions(answer: dict) -> list:
+    if "predictions" in answer:
+        return answer["predictions"]
+    return next(o["data"] for o in answer["outputs"] if o["name"] == "predict")
+
+
+def check_targets(ports: dict, df: pd.DataFrame, expected: list) -> dict:
+    """label -> port when the server is up and answers like in-process predict, else why not."""
+    out = {}
+    for label, (name, _, path, body_for) in TARGETS.items():
+        if not isinstance(ports.get(name), int):
+            out[label] = ports.get(name, "venv not installed")
+            continue
+        answer = post(f"http://127.0.0.1:{ports[name]}{path}", body_for(rows_json(df, 100)))
+        same = [int(x) for x in predictions(answer)] == expected
+        out[label] = ports[name] if same else "predictions differ from in-process predict"
+    return out
+
+
+def run_all(targets: dict, args, workdir: Path, df: pd.DataFrame, pipe) -> tuple[dict, dict]:
+    """Runs each scenario on every server back to back.
+
+    Interleaving means drifting background load on a shared machine hits all servers alike.
+    """
+    results = {label: ({"error": t} if isinstance(t, str) else {}) for label, t in targets.items()}
+    floors = {}
+    for n in args.rows:
+        floors[n] = floor_ms(pipe, df, n)
+        print(f"floor: pipeline.predict on {n} row(s) {floors[n]:.2f} ms", flush=True)
+        for label, port in targets.items():
+            if isinstance(port, int):
+                run_load(
+                    port,
+                    TARGETS[label][2],
+                    TARGETS[label][3](rows_json(df, n)),
+                    4,
+                    1.0,
+                    500,
+                    workdir,
+                )
+        for c in args.concurrency:
+            for label, port in targets.items():
+                if isinstance(port, str):
+                    continue
+                body = TARGETS[label][3](rows_json(df, n))
+                r = run_load(
+                    port, TARGETS[label][2], body, c, args.seconds, args.max_requests, workdir
+                )
+                results[label][(n, c)] = r
+                print(f"  {label:12s} rows={n:3d} c={c:2d}: {_cell(r)}", flush=True)
+    return results, floors
+
+
+def _cell(r: dict) -> str:
+    errors = f" {r['errors']} err" if r["errors"] else ""
+    return f"{r['rps']:.0f} ({r['p50']:.2f}/{r['p99']:.2f}){errors}"
+
+
+def report(all_results: dict, floors: dict, rows=ROWS, concurrency=CONCURRENCY) -> str:
+    """Markdown: req/s (p50/p99 ms) per server, and kfops V2's throughput ratio to the others."""
+    labels = list(all_results)
+    kfops = all_results["kfops V2"]
+    head = " | ".join(f"{lb} req/s (p50/p99 ms)" for lb in labels)
+    lines = [
+        f"| rows | conc | {head} | kfops V2 / other (req/s) |",
+        "|---:|---:|" + "---|" * (len(labels) + 1),
+    ]
+    for n in rows:
+        for c in concurrency:
+            cells, ratios = [], []
+            for lb in labels:
+                r = all_results[lb]
+                if "error" in r:
+                    cells.append(f"not run: {r['error']}")
+                    continue
+                cells.append(_cell(r[(n, c)]))
+                if "error" not in kfops and not lb.startswith("kfops"):
+                    ratios.append(f"{kfops[(n, c)]['rps'] / r[(n, c)]['rps']:.1f}x {lb.split()[0]}")
+            lines.append(f"| {n} | {c} | " + " | ".join(cells) + f" | {', '.join(ratios) or '-'} |")
+    lines.append("")
+    for n in rows:
+        line = f"In-process floor, pipeline.predict on {n} row(s): {floors[n]:.2f} ms"
+        if "error" not in kfops:
+            p50 = kfops[(n, 1)]["p50"]
+            line += (
+                f"; kfops V2 p50 at concurrency 1: {p50:.2f} ms ({p50 / floors[n]:.2f}x the floor)"
+            )
+        lines.append(line + ".")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    if len(sys.argv) > 1 and sys.argv[1] == "--loadgen":
+        loadgen_main(sys.argv[2:])
+        return
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=2.0, help="duration of each run")
+    parser.add_argument("--max-requests", type=int, default=4000, help="cap per run")
+    parser.add_argument("--rows", type=int, nargs="+", default=list(ROWS), help="rows per request")
+    parser.add_argument("--concurrency", type=int, nargs="+", default=list(CONCURRENCY))
+    parser.add_argument("--mlserver-venv", default="/tmp/venv-mlserver")
+    parser.add_argument("--kserve-venv", default="/tmp/venv-kserve")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory(prefix="kfops-bench-serving-") as tmp:
+        workdir = Path(tmp)
+        pipe, df = build_model(workdir)
+        expected = pipe.predict(df.head(100)).tolist()
+        procs = {
+            name: (start(port), port)
+            for name, start in servers(args, workdir).items()
+            for port in [free_port()]
+        }
+        try:
+            ports = {}
+            for name, (proc, port) in procs.items():
+                ready = next(t[1] for t in TARGETS.values() if t[0] == name)
+                up = wait_ready(proc, f"http://127.0.0.1:{port}{ready}")
+                ports[name] = port if up else f"did not become ready (exit code {proc.poll()})"
+            results, floors = run_all(check_targets(ports, df, expected), args, workdir, df, pipe)
+        finally:
+            for proc, _ in procs.values():
+                stop(proc)
+        print()
+        print(report(results, floors, args.rows, args.concurrency))
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"\n{os.cpu_count()} CPUs; load average (1/5/15 min) at the end: {load}.")
+
+
+if __name__ == "__main__":
+    main()

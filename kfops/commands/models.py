@@ -1,0 +1,147 @@
+"""`kfops models list|show|promote|rollback` (and `lineage`, from kfops.commands.runs).
+
+Works on either store: a directory (default `.kfops/store`, where `kfops run` registers models) or
+`s3://bucket/prefix` with the endpoint and keys from MINIO_ENDPOINT, MINIO_ACCESS_KEY,
+MINIO_SECRET_KEY and MINIO_SECURE. Tables for people, `--json` for machines.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from typing import Any
+
+from kfops import config, errors, registry, store
+from kfops.commands import runs as runs_command
+
+DEFAULT_STORE = ".kfops/store"
+_HASH_CHARS = 12
+
+
+def register(subparsers: argparse._SubParsersAction) -> None:
+    """Adds `kfops models` with its subcommands."""
+    p = subparsers.add_parser("models", help="registered models: list, show, promote, rollback")
+    sub = p.add_subparsers(dest="models_command", required=True, metavar="SUBCOMMAND")
+    _common(sub.add_parser("list", help="models, their versions and champion")).set_defaults(
+        func=list_main
+    )
+    show = _common(sub.add_parser("show", help="one version's files and metadata"))
+    show.add_argument("name", help="model name")
+    show.add_argument("version", nargs="?", help="version (default: the champion)")
+    show.add_argument(
+        "--verify", action="store_true", help="download every file and check its sha256"
+    )
+    show.set_defaults(func=show_main)
+    promote = _common(sub.add_parser("promote", help="make a version the champion"))
+    promote.add_argument("name", help="model name")
+    promote.add_argument("version", help="version to promote")
+    promote.set_defaults(func=promote_main)
+    rollback = _common(sub.add_parser("rollback", help="go back to the previous champion"))
+    rollback.add_argument("name", help="model name")
+    rollback.set_defaults(func=rollback_main)
+    runs_command.add_lineage_parser(sub)
+
+
+def _common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    p.add_argument(
+        "--store", default=DEFAULT_STORE, help="store URI: directory or s3://bucket/prefix"
+    )
+    p.add_argument("--json", action="store_true", help="print JSON instead of text")
+    return p
+
+
+def _registry(args: argparse.Namespace) -> registry.Registry:
+    # The environment is read here, at the edge, and nowhere below.
+    return registry.Registry(store.open_store(args.store, config.StoreSettings.from_env()))
+
+
+def list_main(args: argparse.Namespace) -> int:
+    """`kfops models list`."""
+    reg = _registry(args)
+    rows = [
+        {"name": name, "champion": reg.champion(name), "versions": reg.versions(name)}
+        for name in reg.models()
+    ]
+    if args.json:
+        _print_json(rows)
+    elif not rows:
+        print(f"no models registered in {reg.store.uri}")
+    else:
+        table = [["NAME", "CHAMPION", "LATEST", "VERSIONS"]] + [
+            [r["name"], r["champion"] or "-", r["versions"][-1], str(len(r["versions"]))]
+            for r in rows
+        ]
+        print(_render(table))
+    return 0
+
+
+def show_main(args: argparse.Namespace) -> int:
+    """`kfops models show NAME [VERSION] [--verify]`."""
+    reg = _registry(args)
+    champion = reg.champion(args.name)
+    version = args.version or champion
+    if version is None:
+        known = ", ".join(reg.versions(args.name)) or "none"
+        raise errors.NotFound(f"model {args.name!r} has no champion; name a version ({known})")
+    manifest = reg.manifest(args.name, version)
+    if args.verify:
+        with tempfile.TemporaryDirectory(prefix="kfops-verify-") as tmp:
+            reg.fetch(args.name, version, tmp)  # raises IntegrityError naming the bad file
+    detail = {**manifest, "champion": version == champion, "verified": bool(args.verify)}
+    if args.json:
+        _print_json(detail)
+    else:
+        print(render_show(detail))
+    return 0
+
+
+def promote_main(args: argparse.Namespace) -> int:
+    """`kfops models promote NAME VERSION`."""
+    reg = _registry(args)
+    before = reg.champion(args.name)
+    pointer = reg.promote(args.name, args.version)
+    if args.json:
+        _print_json(pointer)
+    else:
+        print(f"{args.name}: champion is now {args.version} (was {before or 'none'})")
+    return 0
+
+
+def rollback_main(args: argparse.Namespace) -> int:
+    """`kfops models rollback NAME`."""
+    reg = _registry(args)
+    before = reg.champion(args.name)
+    version = reg.rollback(args.name)
+    if args.json:
+        _print_json(reg.champion_pointer(args.name))
+    else:
+        print(f"{args.name}: rolled back to {version} (was {before})")
+    return 0
+
+
+def render_show(detail: dict[str, Any]) -> str:
+    """A version's manifest for people: header, files table, metadata as JSON."""
+    flags = [flag for flag in ("champion", "verified") if detail[flag]]
+    head = f"{detail['name']} version {detail['version']}"
+    head += f" ({', '.join(flags)})" if flags else ""
+    files = [["FILE", "SIZE", "SHA256"]] + [
+        [name, str(entry["size"]), entry["sha256"][:_HASH_CHARS]]
+        for name, entry in sorted(detail["files"].items())
+    ]
+    metadata = json.dumps(detail.get("metadata", {}), indent=2, sort_keys=True, default=str)
+    return "\n".join(
+        [head, f"created {detail.get('created_at', '?')}", "", _render(files), "", metadata]
+    )
+
+
+def _render(rows: list[list[str]]) -> str:
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
+        for row in rows
+    )
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, indent=2, sort_keys=True, default=str))

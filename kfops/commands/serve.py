@@ -1,0 +1,90 @@
+"""`kfops serve`: serve a registered model over KServe V1 and Open Inference Protocol V2."""
+
+from __future__ import annotations
+
+import argparse
+
+from kfops import config
+
+
+def register(subparsers) -> None:
+    """Adds the `serve` command."""
+    p = subparsers.add_parser(
+        "serve",
+        help="serve a model (champion or pinned version) over HTTP",
+        description="Loads the champion (or --version) from the registry, verifies sha256, and "
+        "serves V1 /v1/models/NAME:predict, V2 /v2/models/NAME/infer, health and /metrics.",
+    )
+    p.add_argument(
+        "--store", help="store URI holding the registry and inference logs (dir or s3://)"
+    )
+    p.add_argument("--model-dir", help="serve model.joblib + schema.json from a directory instead")
+    p.add_argument("--name", required=True, help="model name")
+    p.add_argument(
+        "--version", help="pin a version (default: the champion, followed as it changes)"
+    )
+    p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
+    p.add_argument("--port", type=int, default=8080)
+    p.add_argument("--workers", type=int, default=1, help="worker processes")
+    p.add_argument(
+        "--log-sample-rate",
+        type=float,
+        default=1.0,
+        help="fraction of requests written to the inference log (0 disables)",
+    )
+    p.add_argument(
+        "--poll-interval",
+        type=float,
+        default=30.0,
+        help="seconds between champion checks (0 disables)",
+    )
+    p.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024)
+    p.add_argument("--max-batch", type=int, default=10_000, help="max rows per request")
+    p.add_argument(
+        "--no-range-check",
+        action="store_true",
+        help="accept numbers outside the training range recorded in the schema",
+    )
+    p.add_argument(
+        "--no-domain-check",
+        action="store_true",
+        help="accept categories not seen in training (the model must handle them)",
+    )
+    p.add_argument(
+        "--no-admin", action="store_true", help="disable POST /v2/repository/models/NAME/load"
+    )
+    p.add_argument("--drain-seconds", type=float, default=20.0, help="SIGTERM grace period")
+    p.add_argument("--log-flush-seconds", type=float, default=5.0)
+    p.add_argument("--access-log", action="store_true", help="one JSON line per request")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Builds the config at the edge (S3 settings from the environment) and serves until SIGTERM."""
+    # Imported here: the server stack (uvicorn, starlette, scikit-learn) should not slow down
+    # every other kfops command, which all build this parser.
+    from kfops.serving import server, settings  # noqa: PLC0415
+    from kfops.store import base as store_base  # noqa: PLC0415
+
+    cfg = settings.ServeConfig(
+        name=args.name,
+        version=args.version,
+        host=args.host,
+        port=args.port,
+        workers=args.workers,
+        log_sample_rate=args.log_sample_rate,
+        poll_seconds=args.poll_interval,
+        max_body_bytes=args.max_body_bytes,
+        max_batch_rows=args.max_batch,
+        check_range=not args.no_range_check,
+        check_domain=not args.no_domain_check,
+        admin=not args.no_admin,
+        drain_seconds=args.drain_seconds,
+        log_flush_seconds=args.log_flush_seconds,
+        access_log=args.access_log,
+    )
+    store = (
+        store_base.open_store(args.store, config.StoreSettings.from_env()) if args.store else None
+    )
+    server.run(cfg, store=store, store_uri=args.store, model_dir=args.model_dir)
+    return 0

@@ -1,0 +1,225 @@
+"""What the monitor looks at (the window) and how it decides (thresholds, key columns, floors).
+
+Every knob lives in a frozen, validated dataclass so a bad value fails when the config is built,
+not halfway through a monitoring run.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import math
+import re
+from typing import Any
+
+from kfops import errors
+
+# Distance-like statistics flag drift when the score is at or above the threshold; p-value tests
+# flag it when the p-value is below. Evidently does not expose the direction, so it is listed here.
+DISTANCE_METHODS = frozenset({"wasserstein", "jensenshannon", "psi", "kl_div", "hellinger"})
+PVALUE_METHODS = frozenset(
+    {"ks", "chisquare", "z", "anderson", "cramer_von_mises", "mannw", "t_test"}
+)
+NUMERIC_METHODS = DISTANCE_METHODS | {"ks", "anderson", "cramer_von_mises", "mannw", "t_test"}
+CATEGORICAL_METHODS = frozenset({"jensenshannon", "psi", "kl_div", "hellinger", "chisquare", "z"})
+
+# Quality metrics the monitor can hold a floor on; error metrics (lower is better) use a ceiling.
+HIGHER_IS_BETTER = frozenset({"accuracy", "precision", "recall", "f1", "roc_auc", "r2"})
+LOWER_IS_BETTER = frozenset({"mae", "rmse"})
+
+_DURATION = re.compile(r"^(\d+)([mhdw])$")
+_UNITS = {"m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Window:
+    """Which logged rows to judge: a UTC time range, the last N rows, or everything.
+
+    Attributes:
+        start: inclusive lower bound of `kfops_timestamp` (UTC), or None for unbounded.
+        end: exclusive upper bound (UTC), or None for unbounded.
+        last_rows: judge only the newest N rows (within the time range, if one is given).
+    """
+
+    start: dt.datetime | None = None
+    end: dt.datetime | None = None
+    last_rows: int | None = None
+
+    def __post_init__(self):
+        for name in ("start", "end"):
+            value = getattr(self, name)
+            if value is not None and value.tzinfo is None:
+                object.__setattr__(self, name, value.replace(tzinfo=dt.UTC))
+        if self.last_rows is not None and self.last_rows < 1:
+            raise errors.ConfigError(f"window last_rows must be >= 1, got {self.last_rows}")
+        if self.start and self.end and self.start >= self.end:
+            raise errors.ConfigError(f"window start {self.start} is not before end {self.end}")
+
+    @classmethod
+    def parse(cls, text: str, now: dt.datetime | None = None) -> Window:
+        """Parses the CLI form of a window.
+
+        Forms: `all`; `last:N` (newest N rows); a duration back from now, `30m`, `24h`, `7d`,
+        `2w`; an ISO range `START..END` where either side may be empty (naive times are UTC).
+
+        Raises:
+            ConfigError: the text is none of these forms.
+
+        Example:
+            >>> Window.parse("last:5000").last_rows
+            5000
+        """
+        text = text.strip()
+        if text in ("", "all"):
+            return cls()
+        if text.startswith("last:"):
+            return cls(last_rows=_positive_int(text[len("last:") :], text))
+        match = _DURATION.match(text)
+        if match:
+            now = now or dt.datetime.now(dt.UTC)
+            delta = dt.timedelta(**{_UNITS[match.group(2)]: int(match.group(1))})
+            return cls(start=now - delta)
+        if ".." in text:
+            left, _, right = text.partition("..")
+            return cls(start=_iso(left, text), end=_iso(right, text))
+        raise errors.ConfigError(
+            f"cannot parse window {text!r}: use 'all', 'last:N', a duration like '24h' or '7d', "
+            "or an ISO range 'START..END'"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form."""
+        return {
+            "start": self.start.isoformat() if self.start else None,
+            "end": self.end.isoformat() if self.end else None,
+            "last_rows": self.last_rows,
+        }
+
+
+@dataclasses.dataclass(frozen=True)
+class QualityFloor:
+    """The worst acceptable value of one quality metric on labelled traffic.
+
+    For error metrics (`mae`, `rmse`) the value is a ceiling: retrain when the error exceeds it.
+    """
+
+    metric: str
+    value: float
+
+    def __post_init__(self):
+        if self.metric not in HIGHER_IS_BETTER | LOWER_IS_BETTER:
+            known = sorted(HIGHER_IS_BETTER | LOWER_IS_BETTER)
+            raise errors.ConfigError(f"quality metric must be one of {known}, got {self.metric!r}")
+        if not math.isfinite(self.value):
+            raise errors.ConfigError(f"quality floor for {self.metric} must be finite")
+
+    def breached(self, observed: float) -> bool:
+        """Whether an observed value is worse than the floor (or ceiling)."""
+        if self.metric in LOWER_IS_BETTER:
+            return observed > self.value
+        return observed < self.value
+
+
+@dataclasses.dataclass(frozen=True)
+class MonitorConfig:
+    """How to judge a window of inference logs against the model's reference sample.
+
+    Attributes:
+        window: which logged rows to judge.
+        drift_share_threshold: retrain when at least this share of features drifted.
+        key_columns: features (or `kfops_prediction`/`kfops_proba`) whose drift alone triggers
+            a retrain.
+        num_method, cat_method: Evidently drift methods for numeric and categorical columns. The
+            defaults are what Evidently picks itself for samples above 1000 rows; they measure the
+            size of a shift rather than its significance, so big windows do not flag tiny shifts.
+        num_threshold, cat_threshold: per-column drift thresholds (None: the method's default).
+        quality_floor: retrain when labelled quality is worse than this (None: not checked).
+        min_rows: windows (and labelled subsets) smaller than this are not judged.
+        sample_size: judge at most this many rows of the window, drawn uniformly at random.
+        reference_rows: size of the reference summary (per-column quantile sketch).
+        error_alpha: confidence level 1 - alpha of the stated sampling error bound.
+        seed: seed of the window sample, so the same window gives the same verdict.
+    """
+
+    window: Window = Window()
+    drift_share_threshold: float = 0.3
+    key_columns: tuple[str, ...] = ()
+    num_method: str = "wasserstein"
+    cat_method: str = "jensenshannon"
+    num_threshold: float | None = None
+    cat_threshold: float | None = None
+    quality_floor: QualityFloor | None = None
+    min_rows: int = 500
+    sample_size: int = 20_000
+    reference_rows: int = 10_000
+    error_alpha: float = 0.01
+    seed: int = 0
+
+    def __post_init__(self):
+        object.__setattr__(self, "key_columns", tuple(self.key_columns))
+        if not 0.0 < self.drift_share_threshold <= 1.0:
+            raise errors.ConfigError(
+                f"drift_share_threshold must be in (0, 1], got {self.drift_share_threshold}"
+            )
+        if self.num_method not in NUMERIC_METHODS:
+            raise errors.ConfigError(
+                f"num_method must be one of {sorted(NUMERIC_METHODS)}, got {self.num_method!r}"
+            )
+        if self.cat_method not in CATEGORICAL_METHODS:
+            raise errors.ConfigError(
+                f"cat_method must be one of {sorted(CATEGORICAL_METHODS)}, got {self.cat_method!r}"
+            )
+        for name in ("num_threshold", "cat_threshold"):
+            value = getattr(self, name)
+            if value is not None and not value > 0:
+                raise errors.ConfigError(f"{name} must be > 0, got {value}")
+        if self.min_rows < 2:
+            raise errors.ConfigError(f"min_rows must be >= 2, got {self.min_rows}")
+        if self.sample_size < self.min_rows:
+            raise errors.ConfigError(
+                f"sample_size {self.sample_size} must be >= min_rows {self.min_rows}"
+            )
+        if self.reference_rows < 100:
+            raise errors.ConfigError(f"reference_rows must be >= 100, got {self.reference_rows}")
+        if not 0.0 < self.error_alpha < 1.0:
+            raise errors.ConfigError(f"error_alpha must be in (0, 1), got {self.error_alpha}")
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (recorded in every result, so a verdict says how it was reached)."""
+        out = dataclasses.asdict(self)
+        out["window"] = self.window.to_dict()
+        out["key_columns"] = list(self.key_columns)
+        return out
+
+
+def sample_error_bound(n: int, alpha: float) -> float:
+    """DKW bound on how far a uniform sample's distribution can sit from the full window's.
+
+    With probability at least 1 - alpha, every value of the sample's empirical CDF (numeric
+    columns) and every category share (categorical columns) is within this distance of the full
+    window's (Dvoretzky-Kiefer-Wolfowitz; sampling without replacement is only tighter).
+
+    Example:
+        >>> round(sample_error_bound(20_000, 0.01), 4)
+        0.0115
+    """
+    return math.sqrt(math.log(2.0 / alpha) / (2.0 * n))
+
+
+def _positive_int(raw: str, text: str) -> int:
+    try:
+        value = int(raw)
+    except ValueError as e:
+        raise errors.ConfigError(f"window {text!r}: {raw!r} is not a row count") from e
+    if value < 1:
+        raise errors.ConfigError(f"window {text!r}: row count must be >= 1")
+    return value
+
+
+def _iso(raw: str, text: str) -> dt.datetime | None:
+    if not raw.strip():
+        return None
+    try:
+        return dt.datetime.fromisoformat(raw.strip())
+    except ValueError as e:
+        raise errors.ConfigError(f"window {text!r}: {raw!r} is not an ISO date or time") from e

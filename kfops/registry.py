@@ -1,0 +1,387 @@
+"""Model registry on any `Store`: immutable versions with a sha256 manifest, and a champion pointer.
+
+Layout (docs/CONTRACTS.md):
+    models/<name>/<version>/<file>          model.joblib, schema.json, metrics.json, ...
+    models/<name>/<version>/manifest.json   written LAST: sha256 and size of every file + metadata
+    models/<name>/champion.json             written last of all: current version + rollback stack
+
+Crash safety comes from the write order, not from locks: a version is visible only once its
+manifest exists, and the champion moves only after the manifest; each object write is atomic in
+both stores, so a reader sees the old champion or the new one, never a mix.
+
+Incomplete versions: a push that died leaves files but no manifest. Nobody can see or load it, and
+`register(version=None)` reuses the number of the newest incomplete version, deleting its leftovers
+first, so a rerun completes the same push and version numbers stay dense. The registry assumes one
+writer per model name at a time (one pipeline run pushing it): S3 offers no portable
+compare-and-swap, so two concurrent pushes of one name could pick the same number.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+import re
+import tempfile
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from kfops import dataio, errors, modelio, schema
+from kfops.store import base
+
+MODEL_FILE = "model.joblib"
+SCHEMA_FILE = "schema.json"
+MANIFEST_FILE = "manifest.json"
+CHAMPION_FILE = "champion.json"
+ROOT = "models"
+MAX_PREVIOUS = 50  # rollback depth kept in the champion pointer
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
+_VERSION = re.compile(r"^[1-9][0-9]{0,17}$")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelVersion:
+    """A registered (complete) version."""
+
+    name: str
+    version: str
+    uri: str
+    manifest: dict[str, Any]
+
+
+@dataclasses.dataclass(frozen=True)
+class LoadedModel:
+    """A version's pipeline and schema, loaded only after their sha256 matched the manifest."""
+
+    name: str
+    version: str
+    pipeline: Any
+    schema: schema.Schema
+    manifest: dict[str, Any]
+
+
+def _utc_now() -> datetime.datetime:
+    return datetime.datetime.now(datetime.UTC)
+
+
+class Registry:
+    """Registers, lists, promotes and loads model versions in a store.
+
+    Args:
+        store: where the models live (local directory or S3); only the Store interface is used.
+        clock: returns the current UTC time; injectable so tests get stable timestamps.
+    """
+
+    def __init__(self, store: base.Store, clock: Callable[[], datetime.datetime] = _utc_now):
+        self.store, self._clock = store, clock
+
+    def register(
+        self,
+        name: str,
+        files: Mapping[str, str | os.PathLike],
+        metadata: Mapping[str, Any] | None = None,
+        version: str | None = None,
+    ) -> ModelVersion:
+        """Uploads `files` as a new version, then its manifest.
+
+        Args:
+            name: model name (letters, digits, '.', '_', '-').
+            files: version file name (e.g. "model.joblib") -> local path.
+            metadata: JSON-serialisable facts kept in the manifest (metrics, lineage...).
+            version: explicit version number as a string; default: the next one (see module doc).
+
+        Returns:
+            The registered version with its manifest.
+
+        Raises:
+            ConfigError: bad name, version or file name; a file is missing; metadata not JSON.
+            AlreadyExists: the version is already registered (versions are immutable).
+            StorageError: the store failed; the version stays incomplete and invisible.
+        """
+        _check_name(name)
+        entries = {fname: _describe(fname, path) for fname, path in files.items()}
+        if not entries:
+            raise errors.ConfigError(f"register {name!r}: no files given")
+        version = self._target_version(name, version)
+        manifest = {
+            "name": name,
+            "version": version,
+            "created_at": self._now(),
+            "files": entries,
+            "metadata": dict(metadata or {}),
+        }
+        manifest_bytes = _json_bytes(manifest)  # fail on bad metadata before uploading anything
+        for key in list(self.store.list(_key(name, version) + "/")):
+            self.store.delete(key)  # leftovers of an incomplete push of this same version
+        for fname, path in files.items():
+            self.store.put_file(_key(name, version, fname), path)
+        self.store.put_bytes(_key(name, version, MANIFEST_FILE), manifest_bytes)
+        manifest = json.loads(manifest_bytes)  # exactly what readers will see (plain JSON types)
+        return ModelVersion(name, version, self.store.url_for(_key(name, version)), manifest)
+
+    def models(self) -> list[str]:
+        """Names with at least one complete version, sorted."""
+        return sorted({n for n, _, done in self._scan(ROOT + "/") if done})
+
+    def versions(self, name: str) -> list[str]:
+        """Complete versions of a model, oldest first ([] for an unknown model)."""
+        _check_name(name)
+        return sorted({v for _, v, done in self._scan(_key(name) + "/") if done}, key=int)
+
+    def manifest(self, name: str, version: str) -> dict[str, Any]:
+        """The manifest of a complete version.
+
+        Raises:
+            NotFound: no such (complete) version; the message lists the existing ones.
+            IntegrityError: the manifest is not valid JSON or lists unsafe file names.
+        """
+        return _parse_manifest(self._manifest_bytes(name, version), _key(name, version))
+
+    def champion(self, name: str) -> str | None:
+        """The champion version, or None when none was promoted."""
+        pointer = self.champion_pointer(name)
+        return None if pointer is None else pointer["version"]
+
+    def champion_pointer(self, name: str) -> dict[str, Any] | None:
+        """The whole champion.json (version, previous, updated_at, manifest_sha256), or None."""
+        _check_name(name)
+        try:
+            data = self.store.get_bytes(_key(name, CHAMPION_FILE))
+        except errors.NotFound:
+            return None
+        try:
+            pointer = json.loads(data)
+            _check_version(pointer["version"])
+        except (ValueError, KeyError, TypeError, errors.ConfigError) as e:
+            raise errors.IntegrityError(f"{_key(name, CHAMPION_FILE)} is corrupt: {e}") from e
+        return pointer
+
+    def promote(self, name: str, version: str) -> dict[str, Any]:
+        """Makes a complete version the champion; the old one is pushed on the rollback stack.
+
+        Returns:
+            The new champion pointer (unchanged if `version` already is the champion).
+
+        Raises:
+            NotFound: no such complete version.
+        """
+        manifest_sha = dataio.sha256_bytes(self._manifest_bytes(name, version))
+        current = self.champion_pointer(name)
+        if current is not None and current["version"] == version:
+            return current
+        previous = [] if current is None else [*current.get("previous", []), current["version"]]
+        return self._point(name, version, previous[-MAX_PREVIOUS:], manifest_sha)
+
+    def rollback(self, name: str) -> str:
+        """Makes the previous champion the champion again and returns its version.
+
+        Raises:
+            NotFound: there is no champion, or no previous one to go back to.
+        """
+        current = self.champion_pointer(name)
+        if not current or not current.get("previous"):
+            raise errors.NotFound(f"model {name!r} has no previous champion to roll back to")
+        *rest, target = current["previous"]
+        manifest_sha = dataio.sha256_bytes(self._manifest_bytes(name, target))
+        self._point(name, target, rest, manifest_sha)
+        return target
+
+    def fetch(
+        self, name: str, version: str, dest_dir: str | os.PathLike, files: list[str] | None = None
+    ) -> Path:
+        """Downloads a version's files (default: all) into dest_dir and verifies each sha256.
+
+        Returns:
+            dest_dir as a Path.
+
+        Raises:
+            NotFound: no such version, or a requested file is not in its manifest.
+            IntegrityError: a file's size or sha256 differs from the manifest (the file is
+                deleted from dest_dir, and the message names it).
+        """
+        return self._fetch(name, version, self.manifest(name, version), dest_dir, files)
+
+    def load(self, name: str, version: str | None = None) -> LoadedModel:
+        """Loads the pipeline and schema of a version (default: the champion).
+
+        Only model.joblib and schema.json are downloaded; both are verified against the manifest
+        before the pickle is opened. Through the champion, the manifest itself is checked
+        against the pointer's manifest_sha256.
+
+        Raises:
+            NotFound: no champion / no such version.
+            IntegrityError: tampered or truncated manifest, model or schema.
+            ModelError: the version has no model or schema, or the pickle cannot be loaded.
+        """
+        expected_manifest_sha = None
+        if version is None:
+            pointer = self.champion_pointer(name)
+            if pointer is None:
+                raise errors.NotFound(
+                    f"model {name!r} has no champion; promote a version first "
+                    f"(kfops models promote {name} VERSION)"
+                )
+            version, expected_manifest_sha = pointer["version"], pointer.get("manifest_sha256")
+        raw = self._manifest_bytes(name, version)
+        if expected_manifest_sha and dataio.sha256_bytes(raw) != expected_manifest_sha:
+            raise errors.IntegrityError(
+                f"{_key(name, version, MANIFEST_FILE)} does not match the sha256 recorded in "
+                f"{CHAMPION_FILE}: the manifest was modified; refusing to load"
+            )
+        manifest = _parse_manifest(raw, _key(name, version))
+        missing = [f for f in (MODEL_FILE, SCHEMA_FILE) if f not in manifest["files"]]
+        if missing:
+            raise errors.ModelError(f"{_key(name, version)} has no {', '.join(missing)}")
+        with tempfile.TemporaryDirectory(prefix="kfops-load-") as tmp:
+            self._fetch(name, version, manifest, tmp, [MODEL_FILE, SCHEMA_FILE])
+            data_schema = schema.Schema.load(Path(tmp, SCHEMA_FILE))
+            pipeline = modelio.load_model(
+                Path(tmp, MODEL_FILE), manifest["files"][MODEL_FILE]["sha256"]
+            )
+        return LoadedModel(name, version, pipeline, data_schema, manifest)
+
+    def _fetch(
+        self,
+        name: str,
+        version: str,
+        manifest: dict[str, Any],
+        dest_dir: str | os.PathLike,
+        files: list[str] | None,
+    ) -> Path:
+        dest = Path(dest_dir)
+        for fname in files if files is not None else sorted(manifest["files"]):
+            entry = manifest["files"].get(fname)
+            if entry is None:
+                raise errors.NotFound(f"{_key(name, version)} has no file {fname!r}")
+            path, label = dest / fname, self.store.url_for(_key(name, version, fname))
+            try:
+                self.store.get_file(_key(name, version, fname), path)
+            except errors.NotFound as e:
+                raise errors.IntegrityError(
+                    f"{label} is listed in the manifest but missing from the store"
+                ) from e
+            _verify(path, entry, label)
+        return dest
+
+    def _target_version(self, name: str, requested: str | None) -> str:
+        present: dict[str, bool] = {}
+        for _, v, done in self._scan(_key(name) + "/"):
+            present[v] = present.get(v, False) or done
+        if requested is not None:
+            _check_version(requested)
+            if present.get(requested):
+                raise errors.AlreadyExists(
+                    f"model {name!r} version {requested} already exists in {self.store.uri}; "
+                    "versions are immutable: register a new version instead"
+                )
+            return requested
+        newest = max(present, key=int, default=None)
+        if newest is not None and not present[newest]:
+            return newest  # an incomplete push of this number: complete it (module doc)
+        return str(int(newest or 0) + 1)
+
+    def _scan(self, prefix: str):
+        """(name, version, is_manifest) for every versioned key under prefix."""
+        for key in self.store.list(prefix):
+            parts = key.split("/")
+            if len(parts) >= 4 and parts[0] == ROOT and _VERSION.match(parts[2]):
+                yield parts[1], parts[2], len(parts) == 4 and parts[3] == MANIFEST_FILE
+
+    def _manifest_bytes(self, name: str, version: str) -> bytes:
+        _check_name(name)
+        _check_version(version)
+        try:
+            return self.store.get_bytes(_key(name, version, MANIFEST_FILE))
+        except errors.NotFound as e:
+            known = ", ".join(self.versions(name)) or "none"
+            raise errors.NotFound(
+                f"model {name!r} has no version {version} in {self.store.uri} (versions: {known})"
+            ) from e
+
+    def _point(self, name: str, version: str, previous: list[str], manifest_sha: str) -> dict:
+        pointer = {
+            "version": version,
+            "previous": previous,
+            "updated_at": self._now(),
+            "manifest_sha256": manifest_sha,
+        }
+        self.store.put_bytes(_key(name, CHAMPION_FILE), _json_bytes(pointer))
+        return pointer
+
+    def _now(self) -> str:
+        return self._clock().isoformat(timespec="seconds")
+
+
+def _key(name: str, *parts: str) -> str:
+    return "/".join((ROOT, name, *parts))
+
+
+def _check_name(name: str) -> None:
+    if not isinstance(name, str) or not _NAME.match(name):
+        raise errors.ConfigError(
+            f"invalid model name {name!r}: use letters, digits, '.', '_' or '-' (max 128)"
+        )
+
+
+def _check_version(version: Any) -> None:
+    if not isinstance(version, str) or not _VERSION.match(version):
+        raise errors.ConfigError(f"invalid model version {version!r}: expected '1', '2', ...")
+
+
+def _describe(fname: str, path: str | os.PathLike) -> dict[str, Any]:
+    """sha256 and size of a local file about to be registered."""
+    if not _NAME.match(fname) or fname in (MANIFEST_FILE, CHAMPION_FILE):
+        raise errors.ConfigError(f"invalid version file name {fname!r}")
+    try:
+        size = Path(path).stat().st_size
+    except FileNotFoundError as e:
+        raise errors.ConfigError(f"file {fname!r} to register does not exist: {path}") from e
+    return {"sha256": dataio.sha256_file(path), "size": size}
+
+
+def _verify(path: Path, entry: Mapping[str, Any], label: str) -> None:
+    """Raises IntegrityError naming the file if its size or sha256 is not the recorded one."""
+    size, problem = path.stat().st_size, None
+    if size != entry["size"]:
+        kind = "truncated" if size < entry["size"] else "has extra bytes"
+        problem = f"{kind}: {size} bytes, manifest says {entry['size']}"
+    elif (actual := dataio.sha256_file(path)) != entry["sha256"]:
+        problem = f"sha256 {actual} differs from manifest {entry['sha256']}"
+    if problem:
+        path.unlink(missing_ok=True)
+        raise errors.IntegrityError(
+            f"{label} {problem}: the stored file was modified or damaged; refusing to use it"
+        )
+
+
+def _parse_manifest(raw: bytes, where: str) -> dict[str, Any]:
+    try:
+        manifest = json.loads(raw)
+        files = manifest["files"]
+        for fname, entry in files.items():
+            if not _NAME.match(fname) or not isinstance(entry["sha256"], str):
+                raise ValueError(f"unsafe or malformed file entry {fname!r}")
+            int(entry["size"])
+    except (ValueError, KeyError, TypeError, AttributeError) as e:
+        raise errors.IntegrityError(f"{where}/{MANIFEST_FILE} is corrupt: {e}") from e
+    return manifest
+
+
+def _json_bytes(obj: Any) -> bytes:
+    try:
+        return (json.dumps(obj, indent=2, sort_keys=True, default=_plain) + "\n").encode()
+    except (TypeError, ValueError) as e:
+        raise errors.ConfigError(f"registry metadata is not JSON-serialisable: {e}") from e
+
+
+def _plain(obj: Any) -> Any:
+    """Turns numpy scalars/arrays and datetimes into JSON values; refuses anything else."""
+    if hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:
+        return obj.item()
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if hasattr(obj, "isoformat"):
+        return obj.isoformat()
+    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")

@@ -1,0 +1,8 @@
+"""The inference server: a protocol-agnostic data plane with KServe V1 and Open Inference V2 on top.
+
+Modules by role: `model` (what is served and where it comes from), `validation` (requests against
+the schema), `v1`/`v2` (protocol codecs), `dataplane` (validate -> predict -> outputs),
+`manager` (loading and atomic hot swap), `inference_log` (sampled Parquet logs off the request
+path), `metrics` (Prometheus), `app` (routes, and errors -> HTTP in one place), `server` (uvicorn,
+signals, JSON logs).
+"""

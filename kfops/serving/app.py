@@ -1,0 +1,278 @@
+"""The HTTP layer: routes for V1, V2, health, metrics and admin, and errors -> HTTP in one place.
+
+Handlers stay thin: read the body (size-limited), let a codec parse it, hand it to the data plane,
+and let the codec format the result. `error_response` is the only place an exception becomes a
+status code; every handler goes through `_endpoint`, which also records per-endpoint metrics.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import os
+import time
+import uuid
+
+import orjson
+from starlette import applications, exceptions, requests, responses, routing
+
+from kfops import config as kconfig
+from kfops import errors
+from kfops.serving import dataplane, inference_log, manager, metrics, model, settings, v1, v2
+from kfops.serving import errors as serr
+from kfops.store import base as store_base
+
+log = logging.getLogger("kfops.serving")
+SPEC_ENV = "KFOPS_SERVE_SPEC"
+JSON = "application/json"
+_NAN_HINT = " (NaN and Infinity are not JSON: send null for a missing value)"
+
+
+def build_app(config: settings.ServeConfig, source: model.ModelSource, log_store=None):
+    """Loads the model (failing fast) and returns the Starlette app serving it.
+
+    Args:
+        config: server settings.
+        source: where models come from (registry, directory, memory).
+        log_store: Store for inference logs; None disables logging.
+
+    Raises:
+        NotFound, IntegrityError, ModelError: the model cannot be served.
+    """
+    meters = metrics.Metrics()
+    models = manager.ModelManager(
+        source, config.name, config.version, config.policy, meters.swapped
+    )
+    models.load()
+    logger = None
+    if log_store is not None and config.log_sample_rate > 0:
+        logger = inference_log.InferenceLogger(
+            log_store,
+            config.name,
+            config.log_sample_rate,
+            queue_rows=config.log_queue_rows,
+            flush_rows=config.log_flush_rows,
+            flush_seconds=config.log_flush_seconds,
+            on_rows=meters.log_outcome,
+        )
+    handlers = _Handlers(config, dataplane.DataPlane(models, meters, logger))
+    app = applications.Starlette(
+        routes=handlers.routes(),
+        lifespan=handlers.lifespan,
+        exception_handlers={exceptions.HTTPException: _http_error},
+    )
+    app.state.plane = handlers.plane
+    return app
+
+
+def app_from_env():
+    """App factory for `--workers N`: each uvicorn worker process rebuilds the app from the spec.
+
+    The spec (config, store URI, model dir) is JSON in KFOPS_SERVE_SPEC, set by `server.run`; it
+    never holds credentials, which each worker reads with StoreSettings.from_env() like the CLI.
+    """
+    spec = orjson.loads(os.environ[SPEC_ENV])
+    cfg = settings.ServeConfig(**spec["config"])
+    store = (
+        store_base.open_store(spec["store"], kconfig.StoreSettings.from_env())
+        if spec["store"]
+        else None
+    )
+    return build_app(cfg, model.open_source(store, spec["model_dir"]), store)
+
+
+def error_response(exc: Exception) -> responses.Response:
+    """The one mapping from exceptions to HTTP: kfops errors carry their status, others are 500."""
+    if isinstance(exc, errors.KfopsError):
+        status, body = exc.http_status, {"error": str(exc)}
+        if isinstance(exc, serr.InvalidInput):
+            body["problems"] = [p.to_dict() for p in exc.problems]
+        if status >= 500:
+            log.error("request failed", extra={"status": status, "error": str(exc)}, exc_info=exc)
+    else:
+        status, body = 500, {"error": "internal server error"}
+        log.error("unexpected error", exc_info=exc)
+    return json_response(body, status)
+
+
+def json_response(obj, status: int = 200, headers=None) -> responses.Response:
+    """A JSON response serialised by orjson (numpy arrays included)."""
+    return responses.Response(
+        orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY), status, headers, JSON
+    )
+
+
+async def _http_error(request, exc: exceptions.HTTPException) -> responses.Response:
+    return json_response(
+        {"error": f"{exc.detail}: {request.method} {request.url.path}"}, exc.status_code
+    )
+
+
+class _Handlers:
+    """Route handlers bound to one data plane and config."""
+
+    def __init__(self, config: settings.ServeConfig, plane: dataplane.DataPlane):
+        self.config, self.plane = config, plane
+        self.meters = plane.metrics
+
+    def routes(self) -> list[routing.Route]:
+        """Every route; V2 model routes also exist under /versions/{version}."""
+        r = [
+            ("/v2/health/live", "GET", self.live, "v2_live"),
+            ("/v2/health/ready", "GET", self.ready, "v2_ready"),
+            ("/v2", "GET", self.server_metadata, "v2_server"),
+            ("/v1/models/{name}:predict", "POST", self.v1_predict, "v1_predict"),
+            ("/v1/models/{name}", "GET", self.v1_model, "v1_model"),
+            ("/metrics", "GET", self.metrics, "metrics"),
+        ]
+        for prefix in ("/v2/models/{name}", "/v2/models/{name}/versions/{version}"):
+            r += [
+                (prefix, "GET", self.model_metadata, "v2_metadata"),
+                (prefix + "/ready", "GET", self.model_ready, "v2_model_ready"),
+                (prefix + "/infer", "POST", self.v2_infer, "v2_infer"),
+            ]
+        if self.config.admin:
+            r.append(("/v2/repository/models/{name}/load", "POST", self.load, "v2_load"))
+        return [
+            routing.Route(path, self._endpoint(label, fn), methods=[method])
+            for path, method, fn, label in r
+        ]
+
+    def _endpoint(self, label: str, fn):
+        observe = self.meters.observe_request
+
+        async def handler(request: requests.Request) -> responses.Response:
+            start = time.perf_counter()
+            try:
+                response = await fn(request)
+            except Exception as exc:  # noqa: BLE001 (this is the one place errors become HTTP)
+                response = error_response(exc)
+            observe(label, request.method, response.status_code, time.perf_counter() - start)
+            return response
+
+        return handler
+
+    @contextlib.asynccontextmanager
+    async def lifespan(self, app):
+        """Starts the log writer and champion poller; on shutdown stops polling and flushes logs."""
+        logger, models = self.plane.inference_log, self.plane.manager
+        if logger is not None:
+            logger.start()
+        poller = None
+        if self.config.poll_seconds > 0 and self.config.version is None:
+            poller = asyncio.create_task(models.poll(self.config.poll_seconds))
+        log.info(
+            "serving", extra={"model": self.config.name, "version": models.current.model.version}
+        )
+        try:
+            yield
+        finally:
+            if poller is not None:
+                poller.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await poller
+            if logger is not None:
+                await asyncio.to_thread(logger.close, max(self.config.drain_seconds, 5.0))
+                log.info(
+                    "inference log flushed",
+                    extra={"written": logger.written, "dropped": logger.dropped},
+                )
+
+    async def live(self, request):
+        return json_response({"live": True})
+
+    async def ready(self, request):
+        if self.plane.manager.current is None:
+            raise serr.ModelNotReady("no model loaded yet")
+        return json_response({"ready": True})
+
+    async def server_metadata(self, request):
+        return json_response(v2.server_metadata())
+
+    async def model_metadata(self, request):
+        active = self.plane.resolve(request.path_params["name"], request.path_params.get("version"))
+        return json_response(v2.metadata(active.model))
+
+    async def model_ready(self, request):
+        active = self.plane.resolve(request.path_params["name"], request.path_params.get("version"))
+        return json_response(
+            {"name": active.model.name, "version": active.model.version, "ready": True}
+        )
+
+    async def v1_model(self, request):
+        return json_response(v1.model_status(self.plane.resolve(request.path_params["name"]).model))
+
+    async def v1_predict(self, request):
+        active = self.plane.resolve(request.path_params["name"])
+        body = await self._body(request)
+        parsed = v1.parse(body, active.validator.names, self.config.max_batch_rows)
+        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+        result = await self._infer(active, dataclasses.replace(parsed, request_id=rid), "v1")
+        return json_response(v1.response(result), headers={"x-request-id": rid})
+
+    async def v2_infer(self, request):
+        active = self.plane.resolve(request.path_params["name"], request.path_params.get("version"))
+        body = await self._body(request)
+        parsed = v2.parse(
+            body, active.model.schema, active.model.output_names, self.config.max_batch_rows
+        )
+        rid = parsed.request_id or request.headers.get("x-request-id") or uuid.uuid4().hex
+        result = await self._infer(active, dataclasses.replace(parsed, request_id=rid), "v2")
+        return json_response(v2.response(result, rid), headers={"x-request-id": rid})
+
+    async def load(self, request):
+        """Admin: load the champion (or `{"parameters": {"version": "3"}}`) and swap it in."""
+        name = request.path_params["name"]
+        if name != self.config.name:
+            raise serr.ModelNotFound(
+                f"model {name!r} is not served here; this server serves {self.config.name!r}"
+            )
+        body = await self._body(request, allow_empty=True)
+        params = body.get("parameters", {}) if isinstance(body, dict) else {}
+        version = params.get("version") if isinstance(params, dict) else None
+        if not isinstance(params, dict) or not isinstance(version, str | None):
+            raise serr.InvalidInput(
+                [serr.problem("parameters.version", "type", "expected a string")]
+            )
+        active = await asyncio.to_thread(self.plane.manager.load, version)
+        return json_response({"name": name, "version": active.model.version, "loaded": True})
+
+    async def metrics(self, request):
+        return responses.Response(self.meters.exposition(), media_type=metrics.CONTENT_TYPE)
+
+    async def _infer(self, active, parsed, protocol: str) -> dataplane.InferResult:
+        if parsed.n_rows >= self.config.offload_rows:
+            return await asyncio.to_thread(self.plane.infer, active, parsed, protocol)
+        return self.plane.infer(active, parsed, protocol)
+
+    async def _body(self, request, allow_empty: bool = False):
+        """Reads at most max_body_bytes of JSON; refuses other content types and bigger bodies."""
+        limit = self.config.max_body_bytes
+        ctype = request.headers.get("content-type")
+        if ctype:
+            media = ctype.split(";", 1)[0].strip().lower()
+            if media != JSON and not media.endswith("+json"):
+                raise serr.UnsupportedMediaType(
+                    f"content type {media!r} is not supported; send {JSON}"
+                )
+        length = request.headers.get("content-length", "")
+        if length.isdigit() and int(length) > limit:
+            raise serr.PayloadTooLarge(f"body of {length} bytes exceeds the limit of {limit} bytes")
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise serr.PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
+            chunks.append(chunk)
+        data = b"".join(chunks)
+        if not data.strip():
+            if allow_empty:
+                return None
+            raise serr.MalformedRequest("empty body: send a JSON object")
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError as e:
+            hint = _NAN_HINT if b"NaN" in data or b"Infinity" in data else ""
+            raise serr.MalformedRequest(f"body is not valid JSON: {e}{hint}") from e

@@ -1,0 +1,111 @@
+"""The protocol-agnostic data plane: resolve the model, validate, predict, record.
+
+V1 and V2 routes parse their bodies into an `InferRequest` and format an `InferResult`; everything
+between (which model answers, schema validation, prediction, metrics, inference logging) happens
+here once for both protocols.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import time
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+
+from kfops.serving import errors as serr
+from kfops.serving import manager as mgr
+from kfops.serving import model
+
+
+@dataclasses.dataclass(frozen=True)
+class InferRequest:
+    """A parsed request: feature name -> JSON values, plus what the caller asked for.
+
+    Attributes:
+        columns: one sequence of values per input name, each `n_rows` long.
+        n_rows: batch size.
+        want_proba: compute class probabilities.
+        request_id: caller's id (V2 `id`); the route fills one in when empty.
+        outputs: V2 output names asked for (empty: protocol default).
+        problems: what the codec already found wrong; reported together with schema problems.
+    """
+
+    columns: Mapping[str, Sequence]
+    n_rows: int
+    want_proba: bool = False
+    request_id: str = ""
+    outputs: tuple[str, ...] = ()
+    problems: tuple = ()
+
+
+@dataclasses.dataclass(frozen=True)
+class InferResult:
+    """Outputs for one request, with the model version that produced them."""
+
+    model: model.ServedModel
+    prediction: model.Prediction
+    n_rows: int
+    want_proba: bool
+    outputs: tuple[str, ...]
+
+
+class DataPlane:
+    """Runs requests against whichever model version is active when each request starts."""
+
+    def __init__(self, manager: mgr.ModelManager, metrics, inference_log=None):
+        self.manager = manager
+        self.metrics = metrics
+        self.inference_log = inference_log
+
+    def resolve(self, name: str, version: str | None = None) -> mgr.Active:
+        """The active model, checked against the name (and version) in the URL.
+
+        Raises:
+            ModelNotReady: nothing loaded yet.
+            ModelNotFound: another model name, or a version that is not the one loaded.
+        """
+        active = self.manager.current
+        if active is None:
+            raise serr.ModelNotReady("no model loaded yet")
+        served = active.model
+        if name != served.name:
+            raise serr.ModelNotFound(
+                f"model {name!r} is not served here; this server serves {served.name!r}"
+            )
+        if version is not None and version != served.version:
+            raise serr.ModelNotFound(
+                f"version {version!r} of {name!r} is not loaded; serving version {served.version!r}"
+            )
+        return active
+
+    def infer(self, active: mgr.Active, request: InferRequest, protocol: str) -> InferResult:
+        """Validates against the active model's schema, predicts, and records metrics and logs.
+
+        Raises:
+            InvalidInput: the request breaks the schema (every problem listed).
+            ModelRejectedInput / ModelError: the estimator failed.
+        """
+        validated = active.validator.validate(request.columns, request.n_rows, request.problems)
+        served = active.model
+        log = self.inference_log
+        sampled = log is not None and log.sampled()
+        prediction = served.predict(validated.frame, request.want_proba or sampled)
+        self.metrics.observe_batch(protocol, request.n_rows)
+        self.metrics.observe_predictions(served, prediction.predict)
+        if sampled:
+            log.submit(validated.arrays, prediction, served, request.request_id, time.time_ns())
+        return InferResult(
+            served,
+            prediction,
+            request.n_rows,
+            request.want_proba,
+            request.outputs or served.output_names,
+        )
+
+
+def jsonable(arr: np.ndarray):
+    """Numeric arrays go to orjson as they are (it serialises numpy natively); others as lists."""
+    if arr.dtype.kind in "biuf" and arr.flags.c_contiguous:
+        return arr
+    return arr.tolist()

@@ -1,0 +1,123 @@
+"""Which model version answers: loading, warm-up and the atomic swap.
+
+A request reads `manager.current` once and keeps that `Active` to the end, so a swap (one
+attribute assignment) never changes the model under a request in flight: requests that started
+before it finish on the old version, requests after it use the new one. A version that fails to
+load or to answer its warm-up prediction is never swapped in; the old one keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import logging
+import threading
+import time
+from collections.abc import Callable
+
+from kfops import errors
+from kfops.serving import model, validation
+
+log = logging.getLogger("kfops.serving")
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Active:
+    """A loaded model together with the validator built for its schema."""
+
+    model: model.ServedModel
+    validator: validation.Validator
+    loaded_at: float
+
+
+class ModelManager:
+    """Holds the active model and replaces it, whole, when asked or when the champion moves."""
+
+    def __init__(
+        self,
+        source: model.ModelSource,
+        name: str,
+        pinned: str | None = None,
+        policy: validation.ValidationPolicy = validation.DEFAULT_POLICY,
+        on_swap: Callable[[Active | None, Active], None] | None = None,
+    ):
+        self.source = source
+        self.name = name
+        self.pinned = pinned
+        self.policy = policy
+        self.on_swap = on_swap
+        self.current: Active | None = None
+        self._lock = threading.Lock()
+
+    def load(self, version: str | None = None) -> Active:
+        """Loads a version (default: the pinned one, else the champion), warms it up, swaps it in.
+
+        Blocking; call it from a worker thread when requests are being served. Concurrent calls
+        run one after the other.
+
+        Raises:
+            NotFound, IntegrityError, ModelError: the version cannot be served; nothing changes.
+        """
+        with self._lock:
+            version = version or self.pinned or self.source.champion(self.name)
+            if version is None:
+                raise errors.NotFound(
+                    f"model {self.name!r} has no champion yet; promote a version first"
+                )
+            old = self.current
+            if old is not None and old.model.version == version:
+                return old
+            started = time.perf_counter()
+            served = self.source.load(self.name, version)
+            active = Active(served, validation.Validator(served.schema, self.policy), time.time())
+            _warm_up(served)
+            self.current = active
+            log.info(
+                "model loaded",
+                extra={
+                    "model": self.name,
+                    "version": served.version,
+                    "previous": old.model.version if old else None,
+                    "seconds": round(time.perf_counter() - started, 3),
+                },
+            )
+            if self.on_swap is not None:
+                self.on_swap(old, active)
+            return active
+
+    def follow_champion(self) -> bool:
+        """Loads the champion if it moved since the last load; False when pinned or unchanged.
+
+        Raises:
+            KfopsError: the new champion cannot be served (the old version keeps serving).
+        """
+        if self.pinned is not None:
+            return False
+        champion = self.source.champion(self.name)
+        current = self.current.model.version if self.current else None
+        if champion is None or champion == current:
+            return False
+        self.load(champion)
+        return True
+
+    async def poll(self, interval: float) -> None:
+        """Checks the champion every `interval` seconds, off the event loop, until cancelled."""
+        while True:
+            await asyncio.sleep(interval)
+            try:
+                await asyncio.to_thread(self.follow_champion)
+            except Exception as e:  # noqa: BLE001 (the poller must outlive any one bad version)
+                log.warning(
+                    "champion reload failed; keeping the current version",
+                    extra={"model": self.name, "error": str(e)},
+                )
+
+
+def _warm_up(served: model.ServedModel) -> None:
+    """One prediction on a schema-made row, so a model that cannot answer is never swapped in."""
+    try:
+        served.predict(model.example_frame(served.schema), want_proba=True)
+    except errors.KfopsError as e:
+        raise errors.ModelError(
+            f"{served.name!r} v{served.version} failed its warm-up prediction: {e}"
+        ) from e

@@ -1,0 +1,159 @@
+"""Prometheus metrics, one registry per app (so tests and infra-validate can build many apps).
+
+Per-request metrics use prometheus_client; the prediction distribution is a custom collector
+updated with one vectorised step per batch (numpy bincount), not one `observe()` per row.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import CounterMetricFamily, HistogramMetricFamily
+
+from kfops.serving import model
+
+LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
+BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+
+
+class Metrics:
+    """Every metric the server exports."""
+
+    def __init__(self):
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        labels = ["endpoint", "method", "status"]
+        self._requests = Counter("kfops_requests", "HTTP requests.", labels, registry=r)
+        self._latency = Histogram(
+            "kfops_request_duration_seconds",
+            "Request latency.",
+            labels,
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self._batch = Histogram(
+            "kfops_batch_rows",
+            "Rows per inference request.",
+            ["protocol"],
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self.model_info = Gauge(
+            "kfops_model_info",
+            "1 for the model version being served.",
+            ["model", "version"],
+            registry=r,
+        )
+        self.model_loads = Counter(
+            "kfops_model_loads", "Model versions swapped in.", ["model"], registry=r
+        )
+        self.log_rows = Counter(
+            "kfops_inference_log_rows", "Inference log rows by outcome.", ["outcome"], registry=r
+        )
+        self.log_files = Counter(
+            "kfops_inference_log_files", "Inference log files written.", registry=r
+        )
+        self.predictions = PredictionCollector()
+        r.register(self.predictions)
+        self._children: dict[tuple, tuple] = {}
+
+    def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
+        """Counts one request and its latency (label children cached: this is the hot path)."""
+        key = (endpoint, method, status)
+        child = self._children.get(key)
+        if child is None:
+            child = (self._requests.labels(*key), self._latency.labels(*key))
+            self._children[key] = child
+        child[0].inc()
+        child[1].observe(seconds)
+
+    def observe_batch(self, protocol: str, rows: int) -> None:
+        """Records one batch size."""
+        self._batch.labels(protocol).observe(rows)
+
+    def observe_predictions(self, served: model.ServedModel, predict) -> None:
+        """Adds a batch of predictions to the distribution."""
+        self.predictions.add(served, predict)
+
+    def swapped(self, old, new) -> None:
+        """Moves the version info gauge to the new version."""
+        if old is not None:
+            self.model_info.remove(old.model.name, old.model.version)
+        self.model_info.labels(new.model.name, new.model.version).set(1)
+        self.model_loads.labels(new.model.name).inc()
+
+    def log_outcome(self, outcome: str, rows: int) -> None:
+        """Counts inference log rows queued, written or dropped (and files written)."""
+        self.log_rows.labels(outcome).inc(rows)
+        if outcome == "written":
+            self.log_files.inc()
+
+    def exposition(self) -> bytes:
+        """The text format Prometheus scrapes."""
+        return generate_latest(self.registry)
+
+
+class PredictionCollector:
+    """Prediction distribution per model version: class counts, or a histogram of values."""
+
+    def __init__(self):
+        self._lock = threading.Lock()
+        self._classes: dict[tuple[str, str, str], float] = {}
+        self._hist: dict[tuple[str, str], list] = {}
+
+    def add(self, served: model.ServedModel, predict: np.ndarray) -> None:
+        """Counts a batch in one vectorised step."""
+        if served.classes is not None:
+            values, counts = np.unique(predict, return_counts=True)
+            with self._lock:
+                for value, count in zip(values.tolist(), counts.tolist(), strict=True):
+                    key = (served.name, served.version, str(value))
+                    self._classes[key] = self._classes.get(key, 0) + count
+            return
+        edges = _edges(served)
+        finite = predict[np.isfinite(predict)].astype(np.float64)
+        counts = np.bincount(np.searchsorted(edges, finite, side="left"), minlength=len(edges) + 1)
+        with self._lock:
+            state = self._hist.setdefault(
+                (served.name, served.version), [edges, np.zeros_like(counts), 0.0]
+            )
+            state[1] += counts
+            state[2] += float(finite.sum())
+
+    def collect(self):
+        """Yields the metric families (called by the registry on scrape)."""
+        with self._lock:
+            classes = dict(self._classes)
+            hists = {k: (v[0], v[1].copy(), v[2]) for k, v in self._hist.items()}
+        family = CounterMetricFamily(
+            "kfops_predictions", "Predicted classes.", labels=["model", "version", "class"]
+        )
+        for key, count in sorted(classes.items()):
+            family.add_metric(list(key), count)
+        yield family
+        values = HistogramMetricFamily(
+            "kfops_prediction_value", "Regression predictions.", labels=["model", "version"]
+        )
+        for key, (edges, counts, total) in sorted(hists.items()):
+            cumulative = np.cumsum(counts).tolist()
+            buckets = [(_fmt(e), c) for e, c in zip(edges.tolist(), cumulative, strict=False)]
+            buckets.append(("+Inf", cumulative[-1]))
+            values.add_metric(list(key), buckets, total)
+        yield values
+
+
+def _edges(served: model.ServedModel) -> np.ndarray:
+    """Ten equal buckets over the label's training range when the schema has it, else log-spaced."""
+    label = served.schema.label
+    if label is not None:
+        spec = served.schema.column(label)
+        if spec.min is not None and spec.max is not None and spec.max > spec.min:
+            return np.linspace(spec.min, spec.max, 11)
+    return np.array([-1e3, -1e2, -10, -1, 0, 1, 10, 1e2, 1e3, 1e4], dtype=np.float64)
+
+
+def _fmt(edge: float) -> str:
+    return repr(float(edge))

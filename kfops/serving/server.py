@@ -1,0 +1,162 @@
+"""Running the app: uvicorn (one process or N workers), SIGTERM drain, JSON logs.
+
+uvicorn already does the graceful part of SIGTERM: it stops accepting connections, lets in-flight
+requests finish (up to `drain_seconds`), then runs the app's lifespan shutdown, which flushes the
+inference log. `running()` starts the same server in a background thread on an ephemeral port, for
+tests and infra-validate.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import datetime as dt
+import logging
+import os
+import signal
+import socket
+import threading
+import time
+from collections.abc import Iterator
+
+import orjson
+import uvicorn
+
+from kfops import errors
+from kfops.serving import app as app_mod
+from kfops.serving import model, settings
+
+_RECORD_FIELDS = frozenset(vars(logging.makeLogRecord({}))) | {"message", "asctime", "taskName"}
+_LOGGERS = ("kfops", "uvicorn", "uvicorn.error", "uvicorn.access")
+
+
+class JsonFormatter(logging.Formatter):
+    """One JSON object per line: time, level, logger, message, and any `extra=` fields."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        """Renders the record as compact JSON."""
+        out = {
+            "ts": dt.datetime.fromtimestamp(record.created, dt.UTC).isoformat(
+                timespec="milliseconds"
+            ),
+            "level": record.levelname.lower(),
+            "logger": record.name,
+            "msg": record.getMessage(),
+        }
+        out.update({k: v for k, v in vars(record).items() if k not in _RECORD_FIELDS})
+        if record.exc_info:
+            out["exc"] = self.formatException(record.exc_info)
+        return orjson.dumps(out, default=str).decode()
+
+
+def configure_logging(level: str = "info") -> None:
+    """Sends kfops and uvicorn logs to stderr as JSON lines (the root logger is left alone)."""
+    handler = logging.StreamHandler()
+    handler.setFormatter(JsonFormatter())
+    for name in _LOGGERS:
+        logger = logging.getLogger(name)
+        logger.handlers[:] = [handler]
+        logger.setLevel(level.upper())
+        logger.propagate = False
+
+
+def run(
+    config: settings.ServeConfig,
+    store=None,
+    store_uri: str | None = None,
+    model_dir: str | None = None,
+) -> None:
+    """Serves until SIGTERM/SIGINT. Loads the model before binding, so a bad model fails fast.
+
+    Args:
+        config: server settings.
+        store: opened Store (registry and inference logs), or None with `model_dir`.
+        store_uri: the store's URI, passed to worker processes when `config.workers > 1`.
+        model_dir: serve model.joblib + schema.json from this directory instead of the registry.
+
+    Raises:
+        KfopsError: the model cannot be loaded (NotFound, IntegrityError, ModelError, ConfigError).
+    """
+    configure_logging()
+    source = model.open_source(store, model_dir)
+    signal.signal(signal.SIGTERM, _exit_cleanly)
+    if config.workers == 1:
+        uvicorn.Server(_uvicorn_config(app_mod.build_app(config, source, store), config)).run()
+        return
+    source.load(config.name, config.version)
+    # Workers are fresh processes: they rebuild the app from this spec (no credentials in it).
+    spec = {"config": dataclasses.asdict(config), "store": store_uri, "model_dir": model_dir}
+    os.environ[app_mod.SPEC_ENV] = orjson.dumps(spec).decode()
+    uvicorn.run(
+        "kfops.serving.app:app_from_env",
+        factory=True,
+        workers=config.workers,
+        **_uvicorn_kwargs(config),
+    )
+
+
+def _exit_cleanly(signum, frame) -> None:
+    """SIGTERM outside uvicorn's own handling: exit 0.
+
+    uvicorn swaps in its handler while serving, drains, then re-raises the signal with the
+    previous handler restored; this is that handler, so a drained server exits 0 rather than
+    "killed by SIGTERM". Before uvicorn starts there is nothing to drain, so exiting is right too.
+    """
+    raise SystemExit(0)
+
+
+def _uvicorn_kwargs(config: settings.ServeConfig) -> dict:
+    return {
+        "host": config.host,
+        "port": config.port,
+        "lifespan": "on",
+        "log_config": None,
+        "access_log": config.access_log,
+        "timeout_graceful_shutdown": config.drain_seconds,
+        "server_header": False,
+    }
+
+
+def _uvicorn_config(app, config: settings.ServeConfig) -> uvicorn.Config:
+    return uvicorn.Config(app, **_uvicorn_kwargs(config))
+
+
+@contextlib.contextmanager
+def running(app, host: str = "127.0.0.1", drain_seconds: float = 5.0) -> Iterator[str]:
+    """Serves `app` with real uvicorn in a background thread on a free port; yields the base URL.
+
+    Example:
+        with server.running(app) as url:
+            httpx.get(f"{url}/v2/health/ready")
+
+    Raises:
+        ModelError: the server did not start within 10 seconds.
+    """
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.bind((host, 0))
+    cfg = uvicorn.Config(
+        app,
+        host=host,
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=drain_seconds,
+    )
+    srv = uvicorn.Server(cfg)
+    thread = threading.Thread(
+        target=srv.run, kwargs={"sockets": [sock]}, name="kfops-uvicorn", daemon=True
+    )
+    thread.start()
+    deadline = time.monotonic() + 10
+    while not srv.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            srv.should_exit = True
+            sock.close()
+            raise errors.ModelError("the inference server did not start")
+        time.sleep(0.01)
+    try:
+        yield f"http://{host}:{sock.getsockname()[1]}"
+    finally:
+        srv.should_exit = True
+        thread.join(drain_seconds + 10)
+        sock.close()

@@ -1,0 +1,87 @@
+"""Server settings: one frozen, validated dataclass built by the CLI (or a test) and passed down."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+from kfops import errors
+from kfops.serving import validation
+
+
+@dataclasses.dataclass(frozen=True)
+class ServeConfig:
+    """How one server instance behaves.
+
+    Attributes:
+        name: the model name served (and expected in every URL).
+        version: pin this version; None serves the champion and follows it when it changes.
+        host: interface to bind; 127.0.0.1 unless the server must be reachable from outside.
+        port: TCP port (0 picks a free one; used by tests and infra-validate).
+        workers: uvicorn worker processes.
+        log_sample_rate: fraction of requests whose rows go to the inference log (0 disables).
+        poll_seconds: how often to check the champion pointer (0 disables polling).
+        max_body_bytes: larger request bodies get 413 before they are read whole.
+        max_batch_rows: larger batches get 413.
+        offload_rows: batches at least this big are predicted in a worker thread, so health
+            probes and small requests keep being answered meanwhile; smaller ones run inline,
+            which is faster.
+        check_range: reject numbers outside the schema's training [min, max].
+        check_domain: reject strings outside the schema's categorical domain.
+        admin: expose POST /v2/repository/models/{name}/load (reload the champion or a version).
+        drain_seconds: on SIGTERM, how long in-flight requests may take to finish.
+        log_flush_rows: the inference log writes a Parquet file once this many rows are queued...
+        log_flush_seconds: ...or this many seconds have passed since the last write.
+        log_queue_rows: bound on queued log rows; beyond it rows are dropped and counted.
+        access_log: one JSON log line per request (off by default: it costs throughput).
+    """
+
+    name: str
+    version: str | None = None
+    host: str = "127.0.0.1"
+    port: int = 8080
+    workers: int = 1
+    log_sample_rate: float = 1.0
+    poll_seconds: float = 30.0
+    max_body_bytes: int = 8 * 1024 * 1024
+    max_batch_rows: int = 10_000
+    offload_rows: int = 512
+    check_range: bool = True
+    check_domain: bool = True
+    admin: bool = True
+    drain_seconds: float = 20.0
+    log_flush_rows: int = 10_000
+    log_flush_seconds: float = 5.0
+    log_queue_rows: int = 200_000
+    access_log: bool = False
+
+    def __post_init__(self):
+        if not self.name or "/" in self.name:
+            raise errors.ConfigError(f"model name must be non-empty without '/', got {self.name!r}")
+        if not 0.0 <= self.log_sample_rate <= 1.0 or math.isnan(self.log_sample_rate):
+            raise errors.ConfigError(
+                f"log_sample_rate must be in [0, 1], got {self.log_sample_rate}"
+            )
+        if not 0 <= self.port <= 65535:
+            raise errors.ConfigError(f"port must be in [0, 65535], got {self.port}")
+        for field in (
+            "workers",
+            "max_body_bytes",
+            "max_batch_rows",
+            "offload_rows",
+            "log_flush_rows",
+        ):
+            if getattr(self, field) < 1:
+                raise errors.ConfigError(f"{field} must be >= 1, got {getattr(self, field)}")
+        if self.log_queue_rows < self.log_flush_rows:
+            raise errors.ConfigError("log_queue_rows must be >= log_flush_rows")
+        if not self.log_flush_seconds > 0:
+            raise errors.ConfigError(f"log_flush_seconds must be > 0, got {self.log_flush_seconds}")
+        for field in ("poll_seconds", "drain_seconds"):
+            if not getattr(self, field) >= 0:
+                raise errors.ConfigError(f"{field} must be >= 0, got {getattr(self, field)}")
+
+    @property
+    def policy(self) -> validation.ValidationPolicy:
+        """The schema rules requests are checked against."""
+        return validation.ValidationPolicy(self.check_range, self.check_domain)

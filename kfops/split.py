@@ -1,0 +1,299 @@
+"""Split a labelled frame into train and test, disjoint by construction and checked to be so.
+
+Strategies:
+    stratified  (default) keeps each class's share equal in both splits; a regression label
+                falls back to `random`, and the report says so.
+    random      a seeded shuffle.
+    time        the latest rows (by `time_column`) go to test, so the model is judged on the
+                future it will face; rows sharing the boundary timestamp all go to test.
+    group       every value of `group_column` lands on one side only (no customer in both),
+                via scikit-learn's GroupShuffleSplit.
+
+The same frame, config and seed always give the same rows in the same order: each split keeps
+the rows' original order.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from sklearn import model_selection
+
+from kfops import errors
+
+STRATEGIES = ("stratified", "random", "time", "group")
+TASKS = ("classification", "regression")
+# A numeric label with more distinct values than this (or any fractional value) is continuous.
+MAX_CLASSES = 50
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitConfig:
+    """How to split.
+
+    Attributes:
+        label: the label column.
+        strategy: one of STRATEGIES.
+        test_fraction: share of rows (of groups, for `group`) that go to test, in (0, 1).
+        seed: makes random, stratified and group splits reproducible.
+        time_column: required by `time`.
+        group_column: required by `group`.
+        task: "classification" or "regression"; None infers it from the label's values.
+    """
+
+    label: str
+    strategy: str = "stratified"
+    test_fraction: float = 0.2
+    seed: int = 0
+    time_column: str | None = None
+    group_column: str | None = None
+    task: str | None = None
+
+    def __post_init__(self):
+        if not self.label:
+            raise errors.ConfigError("split: label must name a column")
+        if self.strategy not in STRATEGIES:
+            raise errors.ConfigError(
+                f"split strategy must be one of {STRATEGIES}, got {self.strategy!r}"
+            )
+        if not isinstance(self.test_fraction, int | float) or not 0.0 < self.test_fraction < 1.0:
+            raise errors.ConfigError(f"test_fraction must be in (0, 1), got {self.test_fraction!r}")
+        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
+            raise errors.ConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
+        if self.strategy == "time" and not self.time_column:
+            raise errors.ConfigError(
+                "strategy 'time' needs time_column (the column that orders rows)"
+            )
+        if self.strategy == "group" and not self.group_column:
+            raise errors.ConfigError(
+                "strategy 'group' needs group_column (rows that must stay together)"
+            )
+        if self.task is not None and self.task not in TASKS:
+            raise errors.ConfigError(f"task must be one of {TASKS} or None, got {self.task!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class SplitResult:
+    """The two splits and a JSON-ready report (rows and class balance per split, notes)."""
+
+    train: pd.DataFrame
+    test: pd.DataFrame
+    report: dict[str, Any]
+
+
+def split(df: pd.DataFrame, config: SplitConfig) -> SplitResult:
+    """Splits `df` into train and test as `config` says.
+
+    Args:
+        df: the labelled data; its index is ignored (rows are identified by position).
+        config: the split settings.
+
+    Returns:
+        Train and test frames (fresh RangeIndex, original row order) and the report.
+
+    Raises:
+        SchemaViolation: the label, time or group column is missing or has nulls, or a class is
+            too small to stratify.
+        DataError: too few rows (or groups) to give both splits at least one.
+    """
+    _check_columns(df, config)
+    task = config.task or infer_task(df[config.label])
+    strategy, notes = config.strategy, []
+    if strategy == "stratified" and task == "regression":
+        strategy = "random"
+        notes.append("label is continuous (regression): stratified split fell back to random")
+    positions = np.arange(len(df))
+    train_pos, test_pos = _SPLITTERS[strategy](df, positions, config)
+    check_disjoint(train_pos, test_pos, len(df))
+    train = df.iloc[train_pos].reset_index(drop=True)
+    test = df.iloc[test_pos].reset_index(drop=True)
+    report = _report(train, test, config, strategy, task, notes)
+    return SplitResult(train, test, report)
+
+
+def infer_task(label: pd.Series) -> str:
+    """`regression` for a continuous numeric label, else `classification`."""
+    if pd.api.types.is_bool_dtype(label) or not pd.api.types.is_numeric_dtype(label):
+        return "classification"
+    values = label.dropna()
+    fractional = pd.api.types.is_float_dtype(values) and bool((values % 1 != 0).any())
+    return "regression" if fractional or values.nunique() > MAX_CLASSES else "classification"
+
+
+def check_disjoint(train_pos: np.ndarray, test_pos: np.ndarray, n_rows: int) -> None:
+    """Asserts every row position lands in exactly one split.
+
+    Raises:
+        DataError: a row is in both splits, in neither, or twice in one.
+    """
+    seen = np.concatenate([train_pos, test_pos])
+    if seen.size and (seen.min() < 0 or seen.max() >= n_rows):
+        raise errors.DataError(f"split bug: row positions outside 0..{n_rows - 1}")
+    # Counting (O(n)) rather than set operations: this runs on every split of up to 1M+ rows.
+    in_train = np.bincount(train_pos, minlength=n_rows)
+    in_test = np.bincount(test_pos, minlength=n_rows)
+    both = np.flatnonzero((in_train > 0) & (in_test > 0))
+    if both.size:
+        raise errors.DataError(
+            f"split bug: {both.size} rows in both train and test, e.g. {both[:5].tolist()}"
+        )
+    wrong = np.flatnonzero(in_train + in_test != 1)
+    if wrong.size:
+        raise errors.DataError(
+            f"split bug: {wrong.size} rows lost or repeated, e.g. rows {wrong[:5].tolist()}"
+        )
+
+
+def _check_columns(df: pd.DataFrame, config: SplitConfig) -> None:
+    needed = [("label", config.label)]
+    if config.strategy == "time":
+        needed.append(("time", config.time_column))
+    if config.strategy == "group":
+        needed.append(("group", config.group_column))
+    for role, column in needed:
+        if column not in df.columns:
+            detail = f"{role} column not among the data's columns {list(df.columns)}"
+            raise errors.SchemaViolation(column, "present", detail)
+        nulls = np.flatnonzero(df[column].isna().to_numpy())
+        if nulls.size:
+            detail = (
+                f"{nulls.size} null {role} values at rows {nulls[:5].tolist()}; drop or fill them"
+            )
+            raise errors.SchemaViolation(column, "not null", detail)
+    if len(df) < 2:
+        raise errors.DataError(f"split needs at least 2 rows, got {len(df)}")
+
+
+def _test_size(n: int, fraction: float) -> int:
+    size = math.ceil(n * fraction)
+    if size >= n:
+        raise errors.DataError(f"test_fraction {fraction} of {n} rows leaves no training rows")
+    return size
+
+
+def _random(
+    df: pd.DataFrame, positions: np.ndarray, config: SplitConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    size = _test_size(len(df), config.test_fraction)
+    train, test = model_selection.train_test_split(
+        positions, test_size=size, random_state=config.seed
+    )
+    return np.sort(train), np.sort(test)
+
+
+def _stratified(
+    df: pd.DataFrame, positions: np.ndarray, config: SplitConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    counts = df[config.label].value_counts()
+    small = counts[counts < 2]
+    if len(small):
+        detail = (
+            f"classes {_json_keys(small.index)} have fewer than 2 rows, so they cannot be in "
+            "both splits; drop them or use strategy='random'"
+        )
+        raise errors.SchemaViolation(config.label, "stratified split", detail)
+    size = _test_size(len(df), config.test_fraction)
+    if size < len(counts) or len(df) - size < len(counts):
+        detail = (
+            f"{len(counts)} classes but only {size} test and {len(df) - size} train rows; "
+            "each split needs a row of every class: add rows or change test_fraction"
+        )
+        raise errors.SchemaViolation(config.label, "stratified split", detail)
+    train, test = model_selection.train_test_split(
+        positions, test_size=size, random_state=config.seed, stratify=df[config.label].to_numpy()
+    )
+    return np.sort(train), np.sort(test)
+
+
+def _time(
+    df: pd.DataFrame, positions: np.ndarray, config: SplitConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    times = df[config.time_column].to_numpy()
+    order = np.argsort(times, kind="stable")
+    cut = len(df) - _test_size(len(df), config.test_fraction)
+    boundary = times[order[cut]]
+    # Ties go to test: a timestamp on both sides would let the model see the test period.
+    is_test = times >= boundary
+    if is_test.all():
+        raise errors.DataError(
+            f"time split: every row has {config.time_column!r} >= {boundary!r}; "
+            "nothing is left to train on"
+        )
+    return positions[~is_test], positions[is_test]
+
+
+def _group(
+    df: pd.DataFrame, positions: np.ndarray, config: SplitConfig
+) -> tuple[np.ndarray, np.ndarray]:
+    groups = df[config.group_column].to_numpy()
+    n_groups = pd.unique(groups).size
+    if n_groups < 2:
+        raise errors.DataError(
+            f"group split needs at least 2 groups in {config.group_column!r}, got {n_groups}"
+        )
+    splitter = model_selection.GroupShuffleSplit(
+        n_splits=1, test_size=config.test_fraction, random_state=config.seed
+    )
+    try:
+        train, test = next(splitter.split(positions, groups=groups))
+    except ValueError as e:
+        raise errors.DataError(f"group split over {n_groups} groups failed: {e}") from e
+    return np.sort(train), np.sort(test)
+
+
+_SPLITTERS = {"random": _random, "stratified": _stratified, "time": _time, "group": _group}
+
+
+def _report(
+    train: pd.DataFrame,
+    test: pd.DataFrame,
+    config: SplitConfig,
+    strategy: str,
+    task: str,
+    notes: list[str],
+) -> dict[str, Any]:
+    total = len(train) + len(test)
+    report = {
+        "strategy": strategy,
+        "requested_strategy": config.strategy,
+        "task": task,
+        "seed": config.seed,
+        "test_fraction": config.test_fraction,
+        "rows": {"train": len(train), "test": len(test), "total": total},
+        "train": _describe(train, config, task),
+        "test": _describe(test, config, task),
+        "notes": notes,
+    }
+    if strategy == "time":
+        report["notes"].append(
+            f"test holds rows with {config.time_column} >= {report['test']['time_min']}"
+        )
+    return report
+
+
+def _describe(part: pd.DataFrame, config: SplitConfig, task: str) -> dict[str, Any]:
+    label = part[config.label]
+    out: dict[str, Any] = {"rows": len(part)}
+    if task == "classification":
+        counts = label.value_counts().sort_index()
+        out["class_counts"] = {str(k): int(v) for k, v in counts.items()}
+        out["class_balance"] = {str(k): round(float(v) / len(part), 6) for k, v in counts.items()}
+    else:
+        out["label_mean"] = float(label.mean())
+        out["label_std"] = float(label.std(ddof=0))
+    if config.strategy == "time":
+        out["time_min"], out["time_max"] = (
+            str(part[config.time_column].min()),
+            str(part[config.time_column].max()),
+        )
+    if config.strategy == "group":
+        out["groups"] = int(part[config.group_column].nunique())
+    return out
+
+
+def _json_keys(values: Any) -> list[str]:
+    return sorted(str(v) for v in values)[:10]

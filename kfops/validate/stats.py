@@ -1,0 +1,154 @@
+"""Small vectorised helpers shared by inference, the checks and the leakage test."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sp_stats
+
+from kfops import schema
+
+
+def logical_dtype(series: pd.Series) -> str:
+    """Like `schema.dtype_of`, but an object column holding only booleans (and nulls) is `bool`.
+
+    pyarrow reads a CSV column `true,,false` as booleans with nulls, which pandas can only keep as
+    Python objects; it is still a boolean column.
+    """
+    if series.dtype == object and len(series) and pd.api.types.infer_dtype(series) == "boolean":
+        return "bool"
+    return schema.dtype_of(series)
+
+
+def is_integral(values: pd.Series) -> bool:
+    """Whether every non-null number is a whole number (ints read as floats because of NaN)."""
+    if pd.api.types.is_bool_dtype(values) or pd.api.types.is_integer_dtype(values):
+        return True
+    if not pd.api.types.is_float_dtype(values):
+        return False
+    array = values.to_numpy(dtype=float)
+    array = array[np.isfinite(array)]
+    return bool(np.all(array == np.round(array)))
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-ready scalar: numpy scalars unwrapped, timestamps as ISO text, inf/nan as text."""
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)
+    if isinstance(value, pd.Timestamp | np.datetime64):
+        return pd.Timestamp(value).isoformat()
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    return repr(value)
+
+
+def top_values(values: pd.Series, limit: int) -> tuple[Any, ...]:
+    """The most frequent distinct values (ties by first appearance), JSON-ready."""
+    if values.empty:
+        return ()
+    counts = values.value_counts(sort=True, dropna=True)
+    return tuple(jsonable(v) for v in counts.index[:limit])
+
+
+def extreme_values(values: pd.Series, limit: int, *, largest: bool) -> tuple[Any, ...]:
+    """The most extreme distinct values: the ones a reader should look at first."""
+    distinct = pd.Series(values.unique())
+    chosen = distinct.nlargest(limit) if largest else distinct.nsmallest(limit)
+    return tuple(jsonable(v) for v in chosen)
+
+
+def binary_auc(feature: np.ndarray, positive: np.ndarray) -> float:
+    """ROC AUC of a raw feature for a boolean target, folded to >= 0.5 (direction does not matter).
+
+    Computed from the Mann-Whitney rank sum, so it is O(n log n) and ties count half.
+    """
+    n_pos = int(positive.sum())
+    n_neg = len(positive) - n_pos
+    if n_pos == 0 or n_neg == 0:
+        return 0.5
+    ranks = sp_stats.rankdata(feature)
+    auc = (ranks[positive].sum() - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+    return float(max(auc, 1.0 - auc))
+
+
+def purity(codes: np.ndarray, target_codes: np.ndarray) -> tuple[float, int]:
+    """How well one categorical alone predicts a class label.
+
+    Returns:
+        (fraction of rows whose class is the majority class of their value, number of distinct
+        classes those majority votes predict). A feature whose every value predicts the same class
+        is not informative however pure it looks, which the second number reveals.
+    """
+    table = pd.crosstab(codes, target_codes)
+    majority = table.to_numpy().max(axis=1)
+    predicted = np.unique(table.to_numpy().argmax(axis=1))
+    return float(majority.sum() / len(codes)), len(predicted)
+
+
+def correlation_ratio(codes: np.ndarray, target: np.ndarray) -> float:
+    """Eta: the share of a numeric target's spread explained by a categorical's groups (0..1)."""
+    total = float(((target - target.mean()) ** 2).sum())
+    if total == 0.0:
+        return 0.0
+    frame = pd.DataFrame({"g": codes, "y": target})
+    groups = frame.groupby("g", sort=False)["y"].agg(["mean", "count"])
+    between = float((groups["count"] * (groups["mean"] - target.mean()) ** 2).sum())
+    return math.sqrt(between / total)
+
+
+def spearman(feature: np.ndarray, target: np.ndarray) -> float:
+    """Absolute Spearman rank correlation (0 when either side is constant)."""
+    a, b = sp_stats.rankdata(feature), sp_stats.rankdata(target)
+    if a.std() == 0 or b.std() == 0:
+        return 0.0
+    return float(abs(np.corrcoef(a, b)[0, 1]))
+
+
+def sorted_agreement(feature: np.ndarray, target_codes: np.ndarray, seed: int) -> float:
+    """How cleanly sorting by one numeric feature separates the classes (0 random, 1 perfect).
+
+    Counts class changes between neighbours in feature order (ties broken by a seeded shuffle,
+    so a constant feature scores like noise), scaled between the fewest changes possible (one per
+    class boundary) and the number expected at random.
+    """
+    rng = np.random.default_rng(seed)
+    order = np.lexsort((rng.random(len(feature)), feature))
+    ordered = target_codes[order]
+    changes = int(np.count_nonzero(ordered[1:] != ordered[:-1]))
+    shares = np.bincount(target_codes) / len(target_codes)
+    fewest = np.count_nonzero(shares) - 1
+    expected = (1.0 - float((shares**2).sum())) * (len(ordered) - 1)
+    if expected <= fewest:
+        return 0.0
+    return float(max(0.0, 1.0 - (changes - fewest) / (expected - fewest)))
+
+
+def duplicate_mask(df: pd.DataFrame, first: tuple[str, ...] = ()) -> np.ndarray:
+    """Like `df.duplicated()` (nulls equal, first occurrence kept) but stops early.
+
+    Rows are grouped one column at a time: the `first` columns (ids, likely unique), then numbers,
+    then text. Once every row is in its own group no duplicate can exist, so the remaining
+    columns are skipped; with a unique id column one pass settles it.
+
+    Raises:
+        TypeError: a column holds unhashable values.
+    """
+    n = len(df)
+    groups = np.zeros(n, dtype=np.int64)
+    for position in sorted(range(df.shape[1]), key=lambda i: _grouping_cost(df, i, first)):
+        codes, uniques = pd.factorize(df.iloc[:, position], use_na_sentinel=False)
+        groups, distinct = pd.factorize(groups * (len(uniques) + 1) + codes)
+        if len(distinct) == n:
+            return np.zeros(n, dtype=bool)
+    return pd.Series(groups).duplicated().to_numpy()
+
+
+def _grouping_cost(df: pd.DataFrame, position: int, first: tuple[str, ...]) -> int:
+    if df.columns[position] in first:
+        return 0
+    return 2 if df.dtypes.iloc[position] == np.dtype(object) else 1

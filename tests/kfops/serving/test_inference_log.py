@@ -1,0 +1,108 @@
+"""Inference logs: Parquet files matching the requests, bounded memory, requests never blocked."""
+
+import concurrent.futures
+import io
+import time
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+
+from kfops import logschema
+from kfops.serving import inference_log, model
+from kfops.store import local
+from tests.kfops.serving import factories
+
+
+def _read_logs(store, name="churn") -> pd.DataFrame:
+    keys = list(store.list(logschema.log_prefix(name)))
+    frames = [pq.read_table(io.BytesIO(store.get_bytes(k))).to_pandas() for k in keys]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+
+
+def test_logs_written_under_load_match_requests(serve, clf):
+    pipeline, spec, df = clf
+    srv = serve(pipeline, spec, log_flush_rows=50)
+    sizes = [1, 3, 7] * 10
+
+    def send(i):
+        rows = factories.instances(df, sizes[i], start=i)
+        r = srv.client.post(
+            "/v1/models/churn:predict", json={"instances": rows}, headers={"x-request-id": f"r{i}"}
+        )
+        return f"r{i}", rows, r.json()["predictions"]
+
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        sent = list(pool.map(send, range(len(sizes))))
+    srv.stop()
+    logs = _read_logs(srv.store)
+    assert len(logs) == sum(sizes)
+    assert str(logs[logschema.TIMESTAMP].dtype) == "datetime64[ns, UTC]"
+    assert set(logs[logschema.MODEL_VERSION]) == {"1"}
+    for rid, rows, predictions in sent:
+        got = logs[logs[logschema.REQUEST_ID] == rid]
+        assert got[spec.feature_names].to_dict("records") == rows
+        assert got[logschema.PREDICTION].tolist() == predictions
+        assert got[logschema.PROBA].between(0, 1).all()
+
+
+def test_logs_sample_rate_zero_writes_nothing(serve, clf):
+    srv = serve(*clf[:2], log_sample_rate=0.0)
+    srv.client.post("/v1/models/churn:predict", json={"instances": factories.instances(clf[2], 2)})
+    srv.stop()
+    assert list(srv.store.list("logs/")) == []
+
+
+class SlowStore(local.LocalStore):
+    """A real local store whose writes take `delay` seconds, like an overloaded object store."""
+
+    def __init__(self, root, delay):
+        super().__init__(root)
+        self.delay = delay
+
+    def put_bytes(self, key, data):
+        time.sleep(self.delay)
+        super().put_bytes(key, data)
+
+
+def _submit_rows(logger, served, n):
+    arrays = {
+        "tenure": np.array([1]),
+        "charges": np.array([50.0]),
+        "plan": np.array(["pro"], dtype=object),
+        "promo": np.array([True]),
+    }
+    pred = model.Prediction(np.array([1]), np.array([[0.2, 0.8]]))
+    return [logger.submit(arrays, pred, served, f"r{i}", time.time_ns()) for i in range(n)]
+
+
+def test_logger_drops_and_counts_instead_of_blocking_when_store_is_slow(tmp_path, clf):
+    served = model.ServedModel("churn", "1", clf[0], clf[1])
+    logger = inference_log.InferenceLogger(
+        SlowStore(tmp_path, 0.5), "churn", 1.0, queue_rows=20, flush_rows=10, flush_seconds=0.05
+    ).start()
+    start = time.perf_counter()
+    accepted = _submit_rows(logger, served, 300)
+    elapsed = time.perf_counter() - start
+    logger.close(timeout=10)
+    assert elapsed < 0.4, f"submit blocked for {elapsed:.2f}s"
+    assert logger.dropped > 0 and sum(accepted) + logger.dropped == 300
+    assert logger.written == sum(accepted)
+
+
+def test_logger_close_flushes_every_buffered_row(tmp_path, clf):
+    served = model.ServedModel("churn", "1", clf[0], clf[1])
+    store = local.LocalStore(tmp_path)
+    logger = inference_log.InferenceLogger(
+        store, "churn", 1.0, flush_rows=10_000, flush_seconds=3600
+    ).start()
+    _submit_rows(logger, served, 37)
+    assert list(store.list("logs/")) == []
+    logger.close()
+    assert len(_read_logs(store)) == 37 and logger.dropped == 0
+
+
+def test_logger_sample_rate_logs_about_that_fraction(tmp_path):
+    logger = inference_log.InferenceLogger(local.LocalStore(tmp_path), "m", 0.25, seed=7)
+    share = sum(logger.sampled() for _ in range(4000)) / 4000
+    assert 0.22 < share < 0.28

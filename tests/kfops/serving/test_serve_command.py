@@ -1,0 +1,141 @@
+"""`kfops serve` as a real process: registry load, SIGTERM drain + log flush, workers, JSON logs."""
+
+import concurrent.futures
+import io
+import json
+import signal
+import socket
+import subprocess
+import sys
+import time
+
+import httpx
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from kfops import logschema, registry
+from kfops.store import local
+from tests.kfops.serving import factories
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def published(tmp_path, clf):
+    store = local.LocalStore(tmp_path / "store")
+    factories.publish(registry.Registry(store), "churn", clf[0], clf[1], tmp_path)
+    return store
+
+
+def _start(store, *extra):
+    port = _free_port()
+    cmd = [
+        sys.executable,
+        "-m",
+        "kfops.cli",
+        "serve",
+        "--store",
+        store.uri,
+        "--name",
+        "churn",
+        "--port",
+        str(port),
+        *extra,
+    ]
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 45
+    while time.monotonic() < deadline and proc.poll() is None:
+        try:
+            if httpx.get(f"{url}/v2/health/ready", timeout=1).status_code == 200:
+                return proc, url
+        except httpx.TransportError:
+            time.sleep(0.1)
+    proc.kill()
+    raise AssertionError(f"server did not start: {proc.communicate()[1][-2000:]}")
+
+
+def _logs(store) -> pd.DataFrame:
+    keys = list(store.list(logschema.log_prefix("churn")))
+    return (
+        pd.concat(
+            [pq.read_table(io.BytesIO(store.get_bytes(k))).to_pandas() for k in keys],
+            ignore_index=True,
+        )
+        if keys
+        else pd.DataFrame()
+    )
+
+
+def _hammer(url, body, worker):
+    """Sends requests until the server goes away; returns the ids of answered requests."""
+    answered, i = [], 0
+    with httpx.Client(base_url=url, timeout=30) as client:
+        while True:
+            rid = f"w{worker}-{i}"
+            try:
+                r = client.post(
+                    "/v1/models/churn:predict", json=body, headers={"x-request-id": rid}
+                )
+            except httpx.TransportError:
+                return answered
+            assert r.status_code == 200, r.text
+            answered.append(rid)
+            i += 1
+
+
+def test_serve_sigterm_under_load_drains_and_flushes_every_log_record(published, clf):
+    proc, url = _start(published, "--log-flush-seconds", "3600", "--poll-interval", "0")
+    body = {"instances": factories.instances(clf[2], 2)}
+    with concurrent.futures.ThreadPoolExecutor(4) as pool:
+        futures = [pool.submit(_hammer, url, body, w) for w in range(4)]
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGTERM)
+        answered = [rid for f in futures for rid in f.result(timeout=60)]
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr[-2000:]
+    logs = _logs(published)
+    assert len(answered) > 10
+    assert sorted(set(logs[logschema.REQUEST_ID])) == sorted(answered)
+    assert len(logs) == 2 * len(answered)
+    events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    assert {"serving", "inference log flushed"} <= {e["msg"] for e in events}
+
+
+def test_serve_with_two_workers_answers_and_stops_cleanly(published, clf):
+    proc, url = _start(published, "--workers", "2", "--poll-interval", "0")
+    try:
+        rows = factories.instances(clf[2], 3)
+        with httpx.Client(base_url=url, timeout=30) as client:
+            answers = [
+                client.post("/v1/models/churn:predict", json={"instances": rows}) for _ in range(20)
+            ]
+        assert {r.status_code for r in answers} == {200}
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        proc.communicate(timeout=60)
+    assert proc.returncode == 0
+    assert len(_logs(published)) == 60
+
+
+def test_serve_exits_with_storage_code_when_model_is_not_registered(tmp_path):
+    cmd = [
+        sys.executable,
+        "-m",
+        "kfops.cli",
+        "serve",
+        "--store",
+        str(tmp_path),
+        "--name",
+        "nope",
+        "--port",
+        str(_free_port()),
+    ]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 4
+    assert "'nope'" in done.stderr and "champion" in done.stderr

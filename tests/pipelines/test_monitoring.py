@@ -1,0 +1,100 @@
+"""The monitoring pipeline: compiled shape, a kfp.local run, and the whole loop end to end."""
+
+import json
+import pathlib
+import re
+
+import pytest
+import yaml
+from kfops.components import _image
+from kfops.pipelines import monitoring, training
+from kfp import compiler
+
+from kfops import cli, localrun, registry, store, traffic
+from kfops.serving import app, model, server, settings
+from tests.fixtures.monitoring import make_frame, scored_log, write_logs
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+COMPILED = ROOT / "pipelines" / "compiled" / "monitoring.yaml"
+FAST = ["--param", "search_iterations=2", "--param", "cv_folds=2"]
+
+
+def _docs(tmp_path):
+    out = tmp_path / "monitoring.yaml"
+    compiler.Compiler().compile(monitoring.monitoring, str(out))
+    return out, list(yaml.safe_load_all(out.read_text()))
+
+
+def test_compiled_monitoring_is_fresh(tmp_path):
+    out, _ = _docs(tmp_path)
+    strip = re.compile(r"(?m)^\s*sdkVersion:.*$")
+    assert strip.sub("", out.read_text()) == strip.sub("", COMPILED.read_text()), (
+        "run `make compile`"
+    )
+
+
+def test_monitoring_nests_training_under_the_retrain_decision(tmp_path):
+    _, docs = _docs(tmp_path)
+    root = docs[0]["root"]["dag"]["tasks"]
+    assert set(root) == {"monitor", "condition-1"}
+    branch = root["condition-1"]
+    assert branch["dependentTasks"] == ["monitor"]
+    assert "monitor-Output" in branch["triggerPolicy"]["condition"]
+    inner = docs[0]["components"][branch["componentRef"]["name"]]["dag"]["tasks"]
+    [nested] = inner.values()
+    nested_dag = docs[0]["components"][nested["componentRef"]["name"]]["dag"]["tasks"]
+    assert {"ingest", "train", "gate"} <= set(nested_dag)  # the whole training pipeline
+
+
+def test_monitoring_uses_the_image_and_the_storage_secret(tmp_path, monkeypatch):
+    monkeypatch.setenv("MINIO_SECRET_KEY", "s3cr3t-should-never-appear")
+    out, docs = _docs(tmp_path)
+    executors = docs[0]["deploymentSpec"]["executors"]
+    assert {e["container"]["image"] for e in executors.values()} == {_image.KFOPS_IMAGE}
+    secret = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-monitor"]
+    assert secret["secretAsEnv"][0]["secretName"] == training.MINIO_SECRET
+    assert "s3cr3t-should-never-appear" not in out.read_text()
+
+
+def test_monitoring_pipeline_runs_locally_and_skips_training_without_drift(model_store, tmp_path):
+    pipe = registry.Registry(model_store).load("churn").pipeline
+    write_logs(model_store, scored_log(pipe, make_frame(600, seed=60)))
+    args = {"store_uri": model_store.uri, "model_name": "churn", "window": "all", "min_rows": 100}
+    run, outputs = localrun.run_pipeline(monitoring.monitoring, args, tmp_path / "runs")
+    assert run.status == "succeeded" and run.steps == {"monitor": "SUCCESS"}, run.error
+    decision = json.loads((outputs / "monitor" / "decision").read_text())
+    assert decision["retrain"] is False and decision["status"] == "judged"
+    assert (outputs / "monitor" / "report").read_text().startswith("<!doctype html>")
+
+
+@pytest.mark.slow
+def test_loop_train_serve_drift_monitor_retrain_end_to_end(tmp_path, capsys):
+    st_dir, runs = tmp_path / "store", str(tmp_path / "runs")
+    base = ["--store", str(st_dir), "--runs-dir", runs, *FAST]
+    assert cli.main(["run", "--source", "builtin:churn?rows=1500&seed=1", "--json", *base]) == 0
+    capsys.readouterr()
+    st = store.open_store(str(st_dir))
+    cfg = settings.ServeConfig(name="churn", port=0, poll_seconds=0, check_range=False,
+                               check_domain=False, log_flush_seconds=0.2)  # fmt: skip
+    served = app.build_app(cfg, model.RegistrySource(registry.Registry(st)), st)
+    with server.running(served, drain_seconds=2) as url:
+        sent = traffic.simulate(traffic.TrafficConfig(url, "churn", 600, 1.0, 7, batch_size=200))
+    assert sent.rows_accepted == 600
+    labels = tmp_path / "labels.parquet"
+    sent.labels.to_parquet(labels)
+    argv = ["monitor", "--name", "churn", "--retrain", "--min-rows", "200", "--json",
+            "--source", "builtin:churn?rows=1500&seed=2&drift=1", "--labels", str(labels),
+            "--out-dir", str(tmp_path / "mon"), *base]  # fmt: skip
+    code = cli.main(argv)
+    summary = json.loads(capsys.readouterr().out)
+    assert code == 0, summary
+    assert summary["retrain"] is True and summary["rows"] == 600
+    assert any("drift share" in r for r in summary["reasons"])
+    assert summary["labelled_rows"] == 600 and 0 < summary["quality"]["accuracy"] <= 1
+    retrained = summary["retraining"]
+    assert retrained["status"] == "succeeded", retrained
+    champion = registry.Registry(st).champion("churn")
+    if retrained["blessed"]:
+        assert retrained["model_version"] == "2" and champion == "2"
+    else:  # a reasoned rejection keeps the old champion
+        assert retrained["reasons"] and champion == "1"
