@@ -10,21 +10,29 @@ def infra_validate(
     test_data: dsl.Input[dsl.Dataset],
     data_schema: dsl.Input[dsl.Artifact],
     report: dsl.Output[dsl.Artifact],
+    store_uri: str,
+    run_id: str,
     max_rows: int = 20,
 ) -> bool:
     """Serves the model via the server's load path; smoke-tests it. Rules: kfops.infra_validate."""
-    from kfops import dataio, schema
+    from kfops import dataio, schema, steps
     from kfops import infra_validate as core
 
-    result = core.infra_validate_file(
-        model.path,
-        schema.Schema.load(data_schema.path),
-        dataio.read_frame(test_data.path),
-        core.InfraConfig(max_rows=max_rows),
-        sha256=model.metadata.get("sha256"),
-    )
-    dataio.write_json(result.to_dict(), report.path)
-    report.metadata.update({"passed": result.passed, "reasons": list(result.reasons)})
-    if result.p50_ms is not None:
-        report.metadata.update({"p50_ms": result.p50_ms, "p99_ms": result.p99_ms})
+    with steps.recorded("infra-validate", store_uri, run_id, {"max_rows": max_rows}) as step:
+        result = core.infra_validate_file(
+            model.path,
+            schema.Schema.load(data_schema.path),
+            dataio.read_frame(test_data.path),
+            core.InfraConfig(max_rows=max_rows),
+            sha256=model.metadata.get("sha256"),
+        )
+        dataio.write_json(result.to_dict(), report.path)
+        report.metadata.update({"passed": result.passed, "reasons": list(result.reasons)})
+        if result.p50_ms is not None:
+            report.metadata.update({"p50_ms": result.p50_ms, "p99_ms": result.p99_ms})
+            step.metric("p99_ms", result.p99_ms)
+        step.output("report", passed=result.passed, reasons=list(result.reasons))
+    if not result.passed:  # blessed but cannot serve: not pushed, and the run says why
+        reasons = [f"infra-validate: {r}" for r in result.reasons]
+        steps.recorder(store_uri, run_id).finish("succeeded", blessed=True, reasons=reasons)
     return result.passed

@@ -10,6 +10,7 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import io
+import os
 import re
 import time
 import uuid
@@ -104,6 +105,8 @@ def run_pipeline(
     run_id: str | None = None,
     runner: str = "subprocess",
     progress: Progress | None = None,
+    shared_root: str | Path | None = None,
+    step_env: Mapping[str, str] | None = None,
 ) -> tuple[RunSummary, Path]:
     """Runs a compiled-in-memory pipeline through kfp.local and returns a bare summary.
 
@@ -115,6 +118,11 @@ def run_pipeline(
         runner: "subprocess" (this Python environment) or "docker" (every step in the image,
             through DOCKER_HOST, e.g. podman's socket).
         progress: called on each stage start and finish.
+        shared_root: docker runner only: the pipeline root to mount into every step container.
+            It must contain every local path a step uses (runs dir, local store), since the
+            container sees only this directory (at the same path).
+        step_env: docker runner only: environment for the step containers (e.g. MINIO_*, as
+            the cluster's Secret provides it).
 
     Returns:
         The summary (status, steps, failure) and the kfp.local directory of this run's outputs.
@@ -124,13 +132,14 @@ def run_pipeline(
         arguments = {**arguments, "run_id": run_id}  # the steps record the same id we report
     run_dir = Path(runs_dir).resolve() / run_id
     (run_dir / "workspace").mkdir(parents=True, exist_ok=True)
+    pipeline_root = Path(shared_root).resolve() if shared_root else run_dir / "artifacts"
     local.init(
-        runner=_runner(runner),
-        pipeline_root=str(run_dir / "artifacts"),
+        runner=_runner(runner, step_env or {}),
+        pipeline_root=str(pipeline_root),
         workspace_root=str(run_dir / "workspace"),
         raise_on_error=False,
     )
-    start = time.monotonic()
+    start, start_wall = time.monotonic(), time.time()
     with open(run_dir / "run.log", "w", encoding="utf-8") as log:
         steps = _StepLog(log, progress)
         with contextlib.redirect_stdout(steps), contextlib.redirect_stderr(steps):
@@ -149,13 +158,7 @@ def run_pipeline(
     if failed:
         summary.failed_step = failed[0]
         summary.error = steps.last_error.get(failed[0], f"see {summary.log}")
-    root = run_dir / "artifacts"
-    outputs = (
-        [d for d in root.iterdir() if d.is_dir() and not d.name.startswith(".")]
-        if root.is_dir()
-        else []
-    )
-    return summary, (outputs[0] if outputs else root)
+    return summary, _outputs_dir(pipeline_root, getattr(pipeline_func, "name", ""), start_wall)
 
 
 def read_training_outputs(summary: RunSummary, outputs: Path) -> RunSummary:
@@ -174,6 +177,9 @@ def read_training_outputs(summary: RunSummary, outputs: Path) -> RunSummary:
                 if v is not None
             }
         )
+    infra = _json(outputs / "infra-validate" / "report")
+    if infra is not None and not infra.get("passed"):
+        summary.reasons += [f"infra-validate: {r}" for r in infra.get("reasons", [])]
     registered = _json(outputs / "push" / "registered")
     if registered is not None:
         summary.model_name, summary.model_version = registered["name"], registered["version"]
@@ -183,6 +189,7 @@ def read_training_outputs(summary: RunSummary, outputs: Path) -> RunSummary:
         ("evaluation", "evaluate/report"),
         ("anomalies", "validate/anomalies"),
         ("blessing", "gate/blessing"),
+        ("infra_validation", "infra-validate/report"),
         ("model_card", "push/model_card"),
     ):
         if (outputs / rel).is_file():
@@ -194,9 +201,25 @@ def _json(path: Path) -> Any:
     return dataio.read_json(path) if path.is_file() else None
 
 
-def _runner(name: str) -> Any:
+def _outputs_dir(pipeline_root: Path, pipeline: str, since: float) -> Path:
+    """The directory kfp.local made for this run under the pipeline root (newest since start)."""
+    if not pipeline_root.is_dir():
+        return pipeline_root
+    made = [
+        d
+        for d in pipeline_root.iterdir()
+        if d.is_dir() and d.name.startswith(f"{pipeline}-") and d.stat().st_mtime >= since - 1
+    ]
+    return max(made, key=lambda d: d.stat().st_mtime) if made else pipeline_root
+
+
+def _runner(name: str, step_env: Mapping[str, str]) -> Any:
     if name == "subprocess":
         return local.SubprocessRunner(use_venv=False)
     if name == "docker":
-        return local.DockerRunner()
+        # Steps run as the invoking user, so what they write stays the user's own; host network
+        # lets them reach a store served on 127.0.0.1 as they would reach MinIO in a cluster.
+        return local.DockerRunner(
+            user=f"{os.getuid()}:{os.getgid()}", network_mode="host", environment=dict(step_env)
+        )
     raise errors.ConfigError(f"unknown runner {name!r}; use subprocess or docker")

@@ -156,4 +156,5 @@ def build_lineage(**facts: Any) -> dict[str, Any]:
         "package_version": kfops.__version__,
         "library_versions": libs,
         "created_at": now,
+        "host": platform.node(),  # the machine or container that ran the push
     }

@@ -10,8 +10,10 @@ compiled YAML. Locally, the same variables come from the user's environment.
 from typing import Dict, List
 
 from kfops.components.champion import champion
+from kfops.components.deploy import deploy as deploy_step
 from kfops.components.evaluate import evaluate
 from kfops.components.gate import gate
+from kfops.components.infra_validate import infra_validate
 from kfops.components.ingest import ingest
 from kfops.components.push import push
 from kfops.components.run_context import run_context
@@ -87,6 +89,8 @@ def training(
     champion_tolerance: float = 0.01,
     code_version: str = "",
     experiment: str = "",
+    deploy: bool = False,
+    deploy_namespace: str = "kfops",
     run_id: str = "",
 ):
     """Trains a model on `source` and registers it in `store_uri` if the gate blesses it."""
@@ -173,16 +177,31 @@ def training(
     ).set_display_name("gate")
     sized(with_storage(gate_task), "500m", "1Gi").set_caching_options(False)
     with dsl.If(gate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712 (KFP channel)
-        push_task = push(
+        infra_task = infra_validate(
             model=train_task.outputs["model"],
+            test_data=split_task.outputs["test"],
             data_schema=schema_out,
-            evaluation=evaluate_task.outputs["evaluation"],
-            blessing=gate_task.outputs["blessing"],
-            data=ingest_task.outputs["data"],
-            train_data=split_task.outputs["train"],
-            model_name=model_name,
-            seed=seed,
-            code_version=code_version,
             **run,
-        ).set_display_name("push")
-        sized(retried(with_storage(push_task)), "1", "4Gi").set_caching_options(False)
+        ).set_display_name("infra-validate")
+        sized(with_storage(infra_task), "1", "2Gi").set_caching_options(False)
+        with dsl.If(infra_task.outputs["Output"] == True, name="serves"):  # noqa: E712
+            push_task = push(
+                model=train_task.outputs["model"],
+                data_schema=schema_out,
+                evaluation=evaluate_task.outputs["evaluation"],
+                blessing=gate_task.outputs["blessing"],
+                data=ingest_task.outputs["data"],
+                train_data=split_task.outputs["train"],
+                model_name=model_name,
+                seed=seed,
+                code_version=code_version,
+                **run,
+            ).set_display_name("push")
+            sized(retried(with_storage(push_task)), "1", "4Gi").set_caching_options(False)
+            with dsl.If(deploy == True, name="deploy"):  # noqa: E712
+                deploy_task = deploy_step(
+                    version=push_task.outputs["Output"], namespace=deploy_namespace
+                )
+                deploy_task.set_display_name("deploy")
+                sized(deploy_task, "250m", "512Mi").set_caching_options(False)
+                kubernetes.set_image_pull_policy(deploy_task, "IfNotPresent")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import uuid
@@ -119,6 +120,7 @@ def main(args: argparse.Namespace) -> int:
         run_id=run_id,
         runner=args.runner,
         progress=progress,
+        **_container_options(args, arguments["store_uri"]),
     )
     summary = localrun.read_training_outputs(summary, outputs)
     if summary.status != "succeeded":  # a failed step cannot record the run's end: we do
@@ -157,6 +159,23 @@ def render(summary: localrun.RunSummary) -> str:
         )
     lines += [f"  {name} report: {path}" for name, path in summary.reports.items()]
     return "\n".join(lines)
+
+
+def _container_options(args: argparse.Namespace, store_uri: str) -> dict[str, Any]:
+    """For `--runner docker`: what every step container must see (paths and S3 settings)."""
+    if args.runner != "docker":
+        return {}
+    paths = [str(Path(args.runs_dir).resolve())]
+    if not store_uri.startswith("s3://"):
+        paths.append(store_uri)
+    root = os.path.commonpath(paths)
+    if root == os.path.dirname(root):  # the filesystem root: never mount that into a container
+        raise errors.ConfigError(
+            "with --runner docker, keep --runs-dir and a local --store under one directory "
+            f"(they share only {root!r}); the step containers see just that directory"
+        )
+    env = {k: v for k, v in os.environ.items() if k.startswith("MINIO_")}
+    return {"shared_root": root, "step_env": env}
 
 
 def _print_progress(task: str, status: str, seconds: float) -> None:

@@ -1,6 +1,5 @@
 """Infra-validate: the candidate goes through the server load path and answers V1/V2 smoke calls."""
 
-import numpy as np
 from kfops.components.infra_validate import infra_validate as component
 from kfp import dsl
 
@@ -59,7 +58,7 @@ def test_infra_validate_fails_when_schema_does_not_fit_the_model():
 
 def test_infra_validate_fails_when_no_test_row_passes_the_schema():
     pipeline, spec, df = factories.classifier()
-    rows = df.head(5).assign(tenure=np.int64(999))
+    rows = df.head(5).assign(plan="gold")  # unseen category: rejected by default
     report = infra_validate.infra_validate(pipeline, spec, rows)
     assert not report.passed and report.rows_rejected == 5
     assert "none of 5 test rows" in report.reasons[-1]
@@ -83,9 +82,20 @@ def test_infra_validate_component_runs_through_kfp_local(kfp_local, tmp_path):
         )
         d = dsl.importer(artifact_uri=str(data_path), artifact_class=dsl.Dataset)
         s = dsl.importer(artifact_uri=str(schema_path), artifact_class=dsl.Artifact)
-        task = component(model=m.output, test_data=d.output, data_schema=s.output, max_rows=5)
+        task = component(
+            model=m.output,
+            test_data=d.output,
+            data_schema=s.output,
+            max_rows=5,
+            store_uri=str(tmp_path / "store"),
+            run_id="smoke-1",
+        )
         return task.outputs["report"]
 
     report = smoke().output
     assert report.metadata["passed"] is True and report.metadata["reasons"] == []
     assert dataio.read_json(report.path)["rows_used"] == 5
+    step = dataio.read_json(
+        tmp_path / "store" / "runs" / "smoke-1" / "steps" / "infra-validate.json"
+    )
+    assert step["status"] == "succeeded"

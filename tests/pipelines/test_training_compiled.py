@@ -4,11 +4,11 @@ import pathlib
 import re
 
 import yaml
+from kfops.components import _image
+from kfops.pipelines import training
 from kfp import compiler
 
 from kfops.commands import compile as compile_cmd
-from kfops.components import _image
-from kfops.pipelines import training
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 COMPILED = ROOT / "pipelines" / "compiled"
@@ -41,6 +41,15 @@ def test_compiled_pipelines_and_components_are_fresh(tmp_path):
         )
 
 
+def _nested_task(spec, name):
+    """A task inside the condition branches (push sits under gate's and infra-validate's)."""
+    for component in spec["components"].values():
+        tasks = component.get("dag", {}).get("tasks", {})
+        if name in tasks:
+            return tasks[name]
+    raise KeyError(name)
+
+
 def test_training_graph_runs_stages_in_order(tmp_path):
     _, docs = _spec(tmp_path)
     dag = docs[0]["root"]["dag"]["tasks"]
@@ -51,11 +60,16 @@ def test_training_graph_runs_stages_in_order(tmp_path):
     assert {"split", "validate"} <= deps["train"]
     assert {"train", "split", "validate"} <= deps["evaluate"]
     assert {"evaluate", "champion"} <= deps["gate"]
-    # push runs only inside the condition on the gate's decision
-    assert "push" not in dag
+    # infra-validate runs only if the gate blesses; push only if the model also serves
+    assert "push" not in dag and "infra-validate" not in dag
     branch = next(t for n, t in dag.items() if n.startswith("condition"))
     assert "gate" in branch["dependentTasks"]
     assert "Output" in branch["triggerPolicy"]["condition"]
+    blessed = docs[0]["components"][branch["componentRef"]["name"]]["dag"]["tasks"]
+    serves = next(t for n, t in blessed.items() if n.startswith("condition"))
+    assert "infra-validate" in blessed and "infra-validate" in serves["dependentTasks"]
+    assert _nested_task(docs[0], "push")
+    assert _nested_task(docs[0], "deploy")  # behind the `deploy` parameter, after push
 
 
 def test_every_executor_uses_the_project_image(tmp_path):
@@ -76,9 +90,7 @@ def test_storage_steps_get_credentials_from_a_secret_and_retry(tmp_path):
         assert envs >= {"MINIO_ACCESS_KEY", "MINIO_SECRET_KEY"}
     tasks = docs[0]["root"]["dag"]["tasks"]
     assert tasks["champion"]["retryPolicy"]["maxRetryCount"] == 3
-    branch = next(t for n, t in tasks.items() if n.startswith("condition"))
-    push = docs[0]["components"][branch["componentRef"]["name"]]["dag"]["tasks"]["push"]
-    assert push["retryPolicy"]["maxRetryCount"] == 3
+    assert _nested_task(docs[0], "push")["retryPolicy"]["maxRetryCount"] == 3
     # bad data must fail once, not three times; caching off for a mutable source
     assert "retryPolicy" not in tasks["ingest"] and "retryPolicy" not in tasks["validate"]
     assert tasks["ingest"]["cachingOptions"] == {}
