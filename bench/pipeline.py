@@ -56,11 +56,13 @@ BARE = textwrap.dedent(
     space = {"est__learning_rate": [0.05, 0.1, 0.2], "est__max_leaf_nodes": [15, 31, 63],
              "est__min_samples_leaf": [10, 20, 50, 100], "est__l2_regularization": [0.0, 0.1, 1.0]}
     sample = Xtr.sample(n=min(50_000, len(Xtr)), random_state=0)
-    search = RandomizedSearchCV(model, space, n_iter=8, cv=3, scoring="roc_auc", random_state=0, n_jobs=1)
+    search = RandomizedSearchCV(model, space, n_iter=8, cv=3, scoring="roc_auc", random_state=0,
+                                n_jobs=1)
     search.fit(sample, ytr.loc[sample.index])
     model.set_params(**search.best_params_).fit(Xtr, ytr)
     p = model.predict_proba(Xte)[:, 1]; pred = (p >= 0.5).astype(int)
-    m = {"roc_auc": metrics.roc_auc_score(yte, p), "pr_auc": metrics.average_precision_score(yte, p),
+    m = {"roc_auc": metrics.roc_auc_score(yte, p),
+         "pr_auc": metrics.average_precision_score(yte, p),
          "f1": metrics.f1_score(yte, pred), "accuracy": metrics.accuracy_score(yte, pred),
          "log_loss": metrics.log_loss(yte, p)}
     joblib.dump(model, out + "/model.joblib"); json.dump(m, open(out + "/metrics.json", "w"))
@@ -81,7 +83,8 @@ PIPELINE = textwrap.dedent(
                          "--slice", "plan", "--sensitive", "age_band", "--store", out + "/store",
                          "--runs-dir", out + "/runs", "--json"])
     summary = json.loads(buf.getvalue())
-    print(json.dumps({"seconds": time.perf_counter() - t0, "code": code, "status": summary["status"],
+    print(json.dumps({"seconds": time.perf_counter() - t0, "code": code,
+                      "status": summary["status"],
                       "blessed": summary["blessed"], "roc_auc": summary["metrics"].get("roc_auc"),
                       "steps": summary["steps"],
                       "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
@@ -92,8 +95,12 @@ PIPELINE = textwrap.dedent(
 def measure(script: str, source: Path, workdir: Path) -> dict:
     """Runs one script in a fresh interpreter and returns its JSON line."""
     workdir.mkdir(parents=True, exist_ok=True)
-    done = subprocess.run([sys.executable, "-c", script, str(source), str(workdir)],
-                          capture_output=True, text=True, check=False)
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(source), str(workdir)],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     if done.returncode != 0:
         raise SystemExit(f"benchmark child failed:\n{done.stderr[-3000:]}")
     return json.loads(done.stdout.strip().splitlines()[-1])
@@ -105,8 +112,10 @@ def main() -> None:
     args = parser.parse_args()
     from kfops import dataio, datasets
 
-    print(f"{'rows':>9} {'data MiB':>9} {'bare s':>8} {'kfops s':>8} {'time x':>7} "
-          f"{'bare MiB':>9} {'step MiB':>9} {'mem/data':>9} {'auc bare':>9} {'auc kfops':>9}")
+    print(
+        f"{'rows':>9} {'data MiB':>9} {'bare s':>8} {'kfops s':>8} {'time x':>7} "
+        f"{'bare MiB':>9} {'step MiB':>9} {'mem/data':>9} {'auc bare':>9} {'auc kfops':>9}"
+    )
     for rows in args.rows:
         with tempfile.TemporaryDirectory(prefix="kfops-bench-") as tmp:
             tmp = Path(tmp)
@@ -119,10 +128,13 @@ def main() -> None:
             if kf["status"] != "succeeded":
                 raise SystemExit(f"pipeline failed: {kf}")
             step_mib = kf["maxrss_kb"] / 1024
-            print(f"{rows:>9} {data_mib:>9.1f} {bare['seconds']:>8.1f} {kf['seconds']:>8.1f} "
-                  f"{kf['seconds'] / bare['seconds']:>7.2f} {bare['maxrss_kb'] / 1024:>9.0f} "
-                  f"{step_mib:>9.0f} {step_mib / data_mib:>9.2f} {bare['roc_auc']:>9.4f} "
-                  f"{kf['roc_auc']:>9.4f}", flush=True)
+            print(
+                f"{rows:>9} {data_mib:>9.1f} {bare['seconds']:>8.1f} {kf['seconds']:>8.1f} "
+                f"{kf['seconds'] / bare['seconds']:>7.2f} {bare['maxrss_kb'] / 1024:>9.0f} "
+                f"{step_mib:>9.0f} {step_mib / data_mib:>9.2f} {bare['roc_auc']:>9.4f} "
+                f"{kf['roc_auc']:>9.4f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -4,7 +4,8 @@ The same fitted pipeline (ColumnTransformer + LogisticRegression, saved with job
 each server on 127.0.0.1; one load generator (raw keep-alive HTTP/1.1 over asyncio, in its own
 process) sends single-row and 100-row requests at concurrency 1, 8 and 32, each run bounded by
 time and request count. Prints requests/s, p50 and p99 side by side with ratios, and the
-in-process predict time as the floor.
+in-process predict time as the floor. kfops runs twice: with its default micro-batching and with
+`--batch-window-ms 0` (every request predicted alone), to show what batching buys.
 
 Competitors are installed from PyPI into throwaway venvs (never into .venv: they pin conflicting
 dependencies), e.g.:
@@ -36,6 +37,7 @@ import urllib.request
 from pathlib import Path
 
 import numpy as np
+import orjson
 import pandas as pd
 from sklearn.compose import ColumnTransformer
 from sklearn.impute import SimpleImputer
@@ -44,6 +46,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from kfops import modelio, schema
+from kfops.serving import dataplane, model, v2, validation
 
 PLANS = ("basic", "plus", "pro")
 FEATURES = ("tenure", "charges", "plan", "promo")
@@ -124,7 +127,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start_kfops(workdir: Path, port: int) -> subprocess.Popen:
+def start_kfops(workdir: Path, port: int, *extra: str) -> subprocess.Popen:
     cmd = [
         sys.executable,
         "-m",
@@ -140,6 +143,7 @@ def start_kfops(workdir: Path, port: int) -> subprocess.Popen:
         "0",
         "--log-sample-rate",
         "0",
+        *extra,
     ]
     return subprocess.Popen(
         cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
@@ -327,9 +331,30 @@ def floor_ms(pipe: Pipeline, df: pd.DataFrame, n: int, repeat: int = 300) -> flo
     return float(np.median(times) * 1000)
 
 
+def overhead_us(workdir: Path, df: pd.DataFrame, n: int, repeat: int = 500) -> float:
+    """kfops' own work per V2 request outside scikit-learn: parse, validate, build the frame, encode
+    the response (median microseconds, in-process)."""
+    served = model.DirectorySource(workdir).load("churn", None)
+    validator = validation.Validator(served.schema)
+    raw = orjson.dumps(v2_body(rows_json(df, n), mlserver=False))
+    pred = served.predict(model.example_frame(served.schema, n), want_proba=True)
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        request = v2.parse(orjson.loads(raw), served.schema, served.output_names, 10_000)
+        validator.validate(request.columns, request.n_rows)
+        result = dataplane.InferResult(served, pred, n, True, served.output_names)
+        orjson.dumps(v2.response(result, "id"), option=orjson.OPT_SERIALIZE_NUMPY)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1e6)
+
+
 def servers(args, workdir: Path):
     """name -> starter for each server that can run here (missing venvs are skipped)."""
-    out = {"kfops": lambda p: start_kfops(workdir, p)}
+    out = {
+        "kfops": lambda p: start_kfops(workdir, p),
+        "kfops-unbatched": lambda p: start_kfops(workdir, p, "--batch-window-ms", "0"),
+    }
     ml, ks = Path(args.mlserver_venv), Path(args.kserve_venv)
     if (ml / "bin" / "mlserver").exists():
         out["MLServer"] = lambda p: start_mlserver(ml, workdir, p)
@@ -351,6 +376,12 @@ TARGETS = {
         "/v2/health/ready",
         "/v1/models/churn:predict",
         lambda r: {"instances": r},
+    ),
+    "kfops V2 unbatched": (
+        "kfops-unbatched",
+        "/v2/health/ready",
+        "/v2/models/churn/infer",
+        lambda r: v2_body(r, False),
     ),
     "MLServer V2": (
         "MLServer",
@@ -395,7 +426,11 @@ def run_all(targets: dict, args, workdir: Path, df: pd.DataFrame, pipe) -> tuple
     floors = {}
     for n in args.rows:
         floors[n] = floor_ms(pipe, df, n)
-        print(f"floor: pipeline.predict on {n} row(s) {floors[n]:.2f} ms", flush=True)
+        print(
+            f"floor: pipeline.predict on {n} row(s) {floors[n]:.2f} ms; kfops overhead "
+            f"(V2 parse, validate, respond) {overhead_us(workdir, df, n):.0f} us",
+            flush=True,
+        )
         for label, port in targets.items():
             if isinstance(port, int):
                 run_load(

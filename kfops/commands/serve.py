@@ -41,9 +41,21 @@ def register(subparsers) -> None:
     p.add_argument("--max-body-bytes", type=int, default=8 * 1024 * 1024)
     p.add_argument("--max-batch", type=int, default=10_000, help="max rows per request")
     p.add_argument(
-        "--no-range-check",
-        action="store_true",
-        help="accept numbers outside the training range recorded in the schema",
+        "--batch-window-ms",
+        type=float,
+        default=2.0,
+        help="micro-batching: longest a request waits to share one predict call with "
+        "concurrent requests, only while others are under way (0 disables; default 2)",
+    )
+    p.add_argument(
+        "--batch-max-rows", type=int, default=256, help="max rows per micro-batch (default 256)"
+    )
+    p.add_argument(
+        "--range-check",
+        action=argparse.BooleanOptionalAction,
+        default=False,
+        help="reject numbers outside the training [min, max] recorded in the schema (default: "
+        "off; they are served and counted in kfops_out_of_range_values_total, so drift shows)",
     )
     p.add_argument(
         "--no-domain-check",
@@ -63,10 +75,26 @@ def run(args: argparse.Namespace) -> int:
     """Builds the config at the edge (S3 settings from the environment) and serves until SIGTERM."""
     # Imported here: the server stack (uvicorn, starlette, scikit-learn) should not slow down
     # every other kfops command, which all build this parser.
-    from kfops.serving import server, settings  # noqa: PLC0415
+    from kfops.serving import server  # noqa: PLC0415
     from kfops.store import base as store_base  # noqa: PLC0415
 
-    cfg = settings.ServeConfig(
+    cfg = serve_config(args)
+    store = (
+        store_base.open_store(args.store, config.StoreSettings.from_env()) if args.store else None
+    )
+    server.run(cfg, store=store, store_uri=args.store, model_dir=args.model_dir)
+    return 0
+
+
+def serve_config(args: argparse.Namespace):
+    """The `ServeConfig` the parsed flags describe.
+
+    Raises:
+        ConfigError: a flag value is out of its range.
+    """
+    from kfops.serving import settings  # noqa: PLC0415
+
+    return settings.ServeConfig(
         name=args.name,
         version=args.version,
         host=args.host,
@@ -76,15 +104,12 @@ def run(args: argparse.Namespace) -> int:
         poll_seconds=args.poll_interval,
         max_body_bytes=args.max_body_bytes,
         max_batch_rows=args.max_batch,
-        check_range=not args.no_range_check,
+        batch_window_ms=args.batch_window_ms,
+        batch_max_rows=args.batch_max_rows,
+        check_range=args.range_check,
         check_domain=not args.no_domain_check,
         admin=not args.no_admin,
         drain_seconds=args.drain_seconds,
         log_flush_seconds=args.log_flush_seconds,
         access_log=args.access_log,
     )
-    store = (
-        store_base.open_store(args.store, config.StoreSettings.from_env()) if args.store else None
-    )
-    server.run(cfg, store=store, store_uri=args.store, model_dir=args.model_dir)
-    return 0

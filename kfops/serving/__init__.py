@@ -2,7 +2,8 @@
 
 Modules by role: `model` (what is served and where it comes from), `validation` (requests against
 the schema), `v1`/`v2` (protocol codecs), `dataplane` (validate -> predict -> outputs),
-`manager` (loading and atomic hot swap), `inference_log` (sampled Parquet logs off the request
-path), `metrics` (Prometheus), `app` (routes, and errors -> HTTP in one place), `server` (uvicorn,
-signals, JSON logs).
+`batching` (concurrent requests share one predict call, on a worker thread), `manager` (loading
+and atomic hot swap), `inference_log` (sampled Parquet logs off the request path), `metrics`
+(Prometheus), `app` (routes, and errors -> HTTP in one place), `server` (uvicorn, signals, JSON
+logs).
 """

@@ -20,7 +20,17 @@ from starlette import applications, exceptions, requests, responses, routing
 
 from kfops import config as kconfig
 from kfops import errors
-from kfops.serving import dataplane, inference_log, manager, metrics, model, settings, v1, v2
+from kfops.serving import (
+    batching,
+    dataplane,
+    inference_log,
+    manager,
+    metrics,
+    model,
+    settings,
+    v1,
+    v2,
+)
 from kfops.serving import errors as serr
 from kfops.store import base as store_base
 
@@ -57,7 +67,10 @@ def build_app(config: settings.ServeConfig, source: model.ModelSource, log_store
             flush_seconds=config.log_flush_seconds,
             on_rows=meters.log_outcome,
         )
-    handlers = _Handlers(config, dataplane.DataPlane(models, meters, logger))
+    batcher = batching.MicroBatcher(
+        config.batch_window_ms / 1000.0, config.batch_max_rows, meters.observe_predict_call
+    )
+    handlers = _Handlers(config, dataplane.DataPlane(models, meters, logger, batcher))
     app = applications.Starlette(
         routes=handlers.routes(),
         lifespan=handlers.lifespan,
@@ -173,6 +186,8 @@ class _Handlers:
                 poller.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await poller
+            if self.plane.batcher is not None:
+                await asyncio.to_thread(self.plane.batcher.close)
             if logger is not None:
                 await asyncio.to_thread(logger.close, max(self.config.drain_seconds, 5.0))
                 log.info(
@@ -205,21 +220,26 @@ class _Handlers:
         return json_response(v1.model_status(self.plane.resolve(request.path_params["name"]).model))
 
     async def v1_predict(self, request):
-        active = self.plane.resolve(request.path_params["name"])
-        body = await self._body(request)
-        parsed = v1.parse(body, active.validator.names, self.config.max_batch_rows)
-        rid = request.headers.get("x-request-id") or uuid.uuid4().hex
-        result = await self._infer(active, dataclasses.replace(parsed, request_id=rid), "v1")
+        with self.plane.arrival() as arrival:
+            active = self.plane.resolve(request.path_params["name"])
+            body = await self._body(request)
+            parsed = v1.parse(body, active.validator.names, self.config.max_batch_rows)
+            rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+            parsed = dataclasses.replace(parsed, request_id=rid)
+            result = await self.plane.infer_async(active, parsed, "v1", arrival)
         return json_response(v1.response(result), headers={"x-request-id": rid})
 
     async def v2_infer(self, request):
-        active = self.plane.resolve(request.path_params["name"], request.path_params.get("version"))
-        body = await self._body(request)
-        parsed = v2.parse(
-            body, active.model.schema, active.model.output_names, self.config.max_batch_rows
-        )
-        rid = parsed.request_id or request.headers.get("x-request-id") or uuid.uuid4().hex
-        result = await self._infer(active, dataclasses.replace(parsed, request_id=rid), "v2")
+        with self.plane.arrival() as arrival:
+            path = request.path_params
+            active = self.plane.resolve(path["name"], path.get("version"))
+            body = await self._body(request)
+            parsed = v2.parse(
+                body, active.model.schema, active.model.output_names, self.config.max_batch_rows
+            )
+            rid = parsed.request_id or request.headers.get("x-request-id") or uuid.uuid4().hex
+            parsed = dataclasses.replace(parsed, request_id=rid)
+            result = await self.plane.infer_async(active, parsed, "v2", arrival)
         return json_response(v2.response(result, rid), headers={"x-request-id": rid})
 
     async def load(self, request):
@@ -241,11 +261,6 @@ class _Handlers:
 
     async def metrics(self, request):
         return responses.Response(self.meters.exposition(), media_type=metrics.CONTENT_TYPE)
-
-    async def _infer(self, active, parsed, protocol: str) -> dataplane.InferResult:
-        if parsed.n_rows >= self.config.offload_rows:
-            return await asyncio.to_thread(self.plane.infer, active, parsed, protocol)
-        return self.plane.infer(active, parsed, protocol)
 
     async def _body(self, request, allow_empty: bool = False):
         """Reads at most max_body_bytes of JSON; refuses other content types and bigger bodies."""

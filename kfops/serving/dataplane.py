@@ -7,15 +7,16 @@ here once for both protocols.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import time
 from collections.abc import Mapping, Sequence
 
 import numpy as np
 
+from kfops.serving import batching, model
 from kfops.serving import errors as serr
 from kfops.serving import manager as mgr
-from kfops.serving import model
 
 
 @dataclasses.dataclass(frozen=True)
@@ -51,12 +52,26 @@ class InferResult:
 
 
 class DataPlane:
-    """Runs requests against whichever model version is active when each request starts."""
+    """Runs requests against whichever model version is active when each request starts.
 
-    def __init__(self, manager: mgr.ModelManager, metrics, inference_log=None):
+    Args:
+        manager: holds the active model version.
+        metrics: `metrics.Metrics` to record into.
+        inference_log: `InferenceLogger`, or None when logging is off.
+        batcher: `MicroBatcher` that `infer_async` predicts through; None predicts inline.
+    """
+
+    def __init__(
+        self,
+        manager: mgr.ModelManager,
+        metrics,
+        inference_log=None,
+        batcher: batching.MicroBatcher | None = None,
+    ):
         self.manager = manager
         self.metrics = metrics
         self.inference_log = inference_log
+        self.batcher = batcher
 
     def resolve(self, name: str, version: str | None = None) -> mgr.Active:
         """The active model, checked against the name (and version) in the URL.
@@ -79,22 +94,58 @@ class DataPlane:
             )
         return active
 
+    def arrival(self) -> contextlib.AbstractContextManager:
+        """Context for one inference handler: the batcher waits briefly for requests under way."""
+        return self.batcher.arrival() if self.batcher is not None else contextlib.nullcontext()
+
     def infer(self, active: mgr.Active, request: InferRequest, protocol: str) -> InferResult:
-        """Validates against the active model's schema, predicts, and records metrics and logs.
+        """Validates, predicts inline on this thread, and records metrics and logs.
 
         Raises:
             InvalidInput: the request breaks the schema (every problem listed).
             ModelRejectedInput / ModelError: the estimator failed.
         """
+        validated, want_proba, sampled = self._validate(active, request)
+        prediction = active.model.predict(validated.frame, want_proba)
+        return self._finish(active, request, protocol, validated, prediction, sampled)
+
+    async def infer_async(
+        self, active: mgr.Active, request: InferRequest, protocol: str, arrival=None
+    ) -> InferResult:
+        """Like `infer`, but predicts through the micro-batcher, off the event loop.
+
+        Validation runs here, per request, so a bad request fails alone before it can join a
+        batch; the batcher hands back exactly this request's rows of the batch's outputs.
+
+        Args:
+            active: the model version the request started on.
+            request: the parsed request.
+            protocol: "v1" or "v2" (a metrics label).
+            arrival: the handler's `arrival()`; the batcher closes it once the request is queued
+                (the handler's `with` closes it when the request fails before).
+        """
+        if self.batcher is None:
+            return self.infer(active, request, protocol)
+        validated, want_proba, sampled = self._validate(active, request)
+        prediction = await self.batcher.predict(active.model, validated, want_proba, arrival)
+        return self._finish(active, request, protocol, validated, prediction, sampled)
+
+    def _validate(self, active: mgr.Active, request: InferRequest):
         validated = active.validator.validate(request.columns, request.n_rows, request.problems)
-        served = active.model
         log = self.inference_log
         sampled = log is not None and log.sampled()
-        prediction = served.predict(validated.frame, request.want_proba or sampled)
+        return validated, request.want_proba or sampled, sampled
+
+    def _finish(self, active, request, protocol, validated, prediction, sampled) -> InferResult:
+        served = active.model
         self.metrics.observe_batch(protocol, request.n_rows)
+        if validated.out_of_range:
+            self.metrics.observe_out_of_range(served.name, validated.out_of_range)
         self.metrics.observe_predictions(served, prediction.predict)
         if sampled:
-            log.submit(validated.arrays, prediction, served, request.request_id, time.time_ns())
+            self.inference_log.submit(
+                validated.arrays, prediction, served, request.request_id, time.time_ns()
+            )
         return InferResult(
             served,
             prediction,

@@ -41,6 +41,18 @@ class Metrics:
             buckets=BATCH_BUCKETS,
             registry=r,
         )
+        self._call_rows = Histogram(
+            "kfops_predict_call_rows",
+            "Rows per model predict call (a micro-batch may join several requests).",
+            buckets=BATCH_BUCKETS,
+            registry=r,
+        )
+        self._call_requests = Histogram(
+            "kfops_predict_call_requests",
+            "Requests joined into one model predict call by micro-batching.",
+            buckets=(1, 2, 4, 8, 16, 32, 64, 128),
+            registry=r,
+        )
         self.model_info = Gauge(
             "kfops_model_info",
             "1 for the model version being served.",
@@ -55,6 +67,12 @@ class Metrics:
         )
         self.log_files = Counter(
             "kfops_inference_log_files", "Inference log files written.", registry=r
+        )
+        self.out_of_range = Counter(
+            "kfops_out_of_range_values",
+            "Feature values outside the training [min, max] recorded in the schema.",
+            ["model", "feature", "side"],
+            registry=r,
         )
         self.predictions = PredictionCollector()
         r.register(self.predictions)
@@ -73,6 +91,19 @@ class Metrics:
     def observe_batch(self, protocol: str, rows: int) -> None:
         """Records one batch size."""
         self._batch.labels(protocol).observe(rows)
+
+    def observe_predict_call(self, requests: int, rows: int) -> None:
+        """Records one model predict call: how many requests it joined and how many rows."""
+        self._call_requests.observe(requests)
+        self._call_rows.observe(rows)
+
+    def observe_out_of_range(self, model_name: str, counts: dict[str, tuple[int, int]]) -> None:
+        """Counts a request's values below the training min and above the training max."""
+        for feature, (below, above) in counts.items():
+            if below:
+                self.out_of_range.labels(model_name, feature, "below").inc(below)
+            if above:
+                self.out_of_range.labels(model_name, feature, "above").inc(above)
 
     def observe_predictions(self, served: model.ServedModel, predict) -> None:
         """Adds a batch of predictions to the distribution."""

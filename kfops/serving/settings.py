@@ -23,10 +23,14 @@ class ServeConfig:
         poll_seconds: how often to check the champion pointer (0 disables polling).
         max_body_bytes: larger request bodies get 413 before they are read whole.
         max_batch_rows: larger batches get 413.
-        offload_rows: batches at least this big are predicted in a worker thread, so health
-            probes and small requests keep being answered meanwhile; smaller ones run inline,
-            which is faster.
-        check_range: reject numbers outside the schema's training [min, max].
+        batch_window_ms: micro-batching: concurrent requests are predicted together in one
+            scikit-learn call; a queued request waits at most this long for others, and only
+            while other requests are known to be under way (0 disables batching). Prediction
+            always runs on one worker thread, so probes and parsing go on meanwhile.
+        batch_max_rows: a micro-batch never exceeds this many rows (bigger requests run alone).
+        check_range: reject numbers outside the schema's training [min, max] (off by default:
+            they are counted in kfops_out_of_range_values_total instead, and reach the
+            inference log, so drift monitoring sees them).
         check_domain: reject strings outside the schema's categorical domain.
         admin: expose POST /v2/repository/models/{name}/load (reload the champion or a version).
         drain_seconds: on SIGTERM, how long in-flight requests may take to finish.
@@ -45,8 +49,9 @@ class ServeConfig:
     poll_seconds: float = 30.0
     max_body_bytes: int = 8 * 1024 * 1024
     max_batch_rows: int = 10_000
-    offload_rows: int = 512
-    check_range: bool = True
+    batch_window_ms: float = 2.0
+    batch_max_rows: int = 256
+    check_range: bool = False
     check_domain: bool = True
     admin: bool = True
     drain_seconds: float = 20.0
@@ -68,7 +73,7 @@ class ServeConfig:
             "workers",
             "max_body_bytes",
             "max_batch_rows",
-            "offload_rows",
+            "batch_max_rows",
             "log_flush_rows",
         ):
             if getattr(self, field) < 1:
@@ -77,7 +82,7 @@ class ServeConfig:
             raise errors.ConfigError("log_queue_rows must be >= log_flush_rows")
         if not self.log_flush_seconds > 0:
             raise errors.ConfigError(f"log_flush_seconds must be > 0, got {self.log_flush_seconds}")
-        for field in ("poll_seconds", "drain_seconds"):
+        for field in ("poll_seconds", "drain_seconds", "batch_window_ms"):
             if not getattr(self, field) >= 0:
                 raise errors.ConfigError(f"{field} must be >= 0, got {getattr(self, field)}")
 

@@ -57,10 +57,14 @@ class ValidationPolicy:
 
     Attributes:
         check_range: reject numbers outside the [min, max] the schema recorded from training.
-        check_domain: reject strings outside the categorical domain the schema recorded.
+            Off by default: that range is what training happened to see, not a validity rule;
+            real traffic legitimately leaves it, and rejecting those rows would hide exactly the
+            drift the monitor exists to see. Out-of-range values are counted either way.
+        check_domain: reject strings outside the categorical domain the schema recorded (the
+            encoder has no column for an unseen category, so its prediction means nothing).
     """
 
-    check_range: bool = True
+    check_range: bool = False
     check_domain: bool = True
 
 
@@ -69,10 +73,18 @@ DEFAULT_POLICY = ValidationPolicy()
 
 @dataclasses.dataclass(frozen=True)
 class Validated:
-    """A request that passed: the model's input frame plus the same columns as numpy arrays."""
+    """A request that passed: the model's input frame plus the same columns as numpy arrays.
+
+    Attributes:
+        frame: the model's input, columns in schema order.
+        arrays: the same columns as numpy arrays (the inference log and micro-batching use them).
+        out_of_range: feature -> (values below the training min, values above the training max),
+            only for features with any; counted for monitoring, never a reason to reject.
+    """
 
     frame: pd.DataFrame
     arrays: dict[str, np.ndarray]
+    out_of_range: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
 
     @property
     def n_rows(self) -> int:
@@ -108,7 +120,7 @@ class Validator:
                 rows = _rows_where(columns[name], lambda v: v is not MISSING)
                 detail = f"not an input of this model; inputs: {self.names}"
                 problems.append(serr.problem(name, "unexpected", detail, rows))
-        arrays = {}
+        arrays, out_of_range = {}, {}
         for col in self.features:
             values = columns.get(col.name)
             if values is None and col.name in reported:
@@ -123,9 +135,10 @@ class Validator:
                 )
             else:
                 arrays[col.name] = self._column(col, values, problems)
+                self._check_range(col, arrays[col.name], problems, out_of_range)
         if problems:
             raise serr.InvalidInput(problems)
-        return Validated(pd.DataFrame(arrays, copy=False), arrays)
+        return Validated(pd.DataFrame(arrays, copy=False), arrays, out_of_range)
 
     def _column(
         self, col: schema.ColumnSpec, values: Sequence, problems: list
@@ -186,17 +199,25 @@ class Validator:
                 arr = _integral(col, arr, has_null, problems)
                 if arr is None:
                     return None
-        self._check_range(col, arr, problems)
         return arr
 
-    def _check_range(self, col, arr: np.ndarray, problems: list) -> None:
-        if not self.policy.check_range or (col.min is None and col.max is None):
+    def _check_range(self, col, arr, problems: list, counts: dict) -> None:
+        """Counts numbers outside the training [min, max]; rejects them only if the policy says."""
+        if (
+            arr is None
+            or col.dtype not in ("int", "float")
+            or (col.min is None and col.max is None)
+        ):
             return
         with np.errstate(invalid="ignore"):
             low = arr < col.min if col.min is not None else np.zeros(len(arr), bool)
             high = arr > col.max if col.max is not None else np.zeros(len(arr), bool)
-        out = np.flatnonzero(low | high)
-        if len(out):
+        n_low, n_high = int(np.count_nonzero(low)), int(np.count_nonzero(high))
+        if not n_low and not n_high:
+            return
+        counts[col.name] = (n_low, n_high)
+        if self.policy.check_range:
+            out = np.flatnonzero(low | high)
             problems.append(
                 serr.problem(
                     col.name, "range", f"outside [{col.min}, {col.max}] (e.g. {arr[out[0]]!r})", out

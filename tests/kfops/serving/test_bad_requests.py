@@ -75,7 +75,6 @@ CORPUS = [
     ("wrong-type-bool", V1, _v1(charges=True), None, 400, ["'charges'", "boolean"]),
     ("wrong-type-object", V1, _v1(promo={"a": 1}), None, 400, ["'promo'", "object"]),
     ("null-not-allowed", V1, _v1(tenure=None), None, 400, ["'tenure'", "null"]),
-    ("out-of-range", V1, _v1(tenure=500), None, 400, ["'tenure'", "range", "500"]),
     ("huge-integer", V1, _v1(tenure=10**30), None, 400, ["'tenure'", "range"]),
     ("fractional-int", V1, _v1(tenure=2.5), None, 400, ["'tenure'", "fraction"]),
     ("unknown-category", V1, _v1(plan="gold"), None, 400, ["'plan'", "domain", "'gold'"]),
@@ -194,6 +193,30 @@ def test_bad_request_problems_name_every_field_and_row(clf_server):
         ("tenure", "type", (2,)),
         ("plan", "domain", (1,)),
     }
+
+
+def test_out_of_range_value_is_served_and_counted_by_default(clf_server):
+    def counted(text):
+        needle = 'kfops_out_of_range_values_total{feature="tenure",model="churn",side="above"}'
+        lines = [x for x in text.splitlines() if x.startswith(needle)]
+        return float(lines[0].rsplit(" ", 1)[1]) if lines else 0.0
+
+    before = counted(clf_server.client.get("/metrics").text)
+    body = {"instances": [{**GOOD, "tenure": 500}, GOOD, {**GOOD, "tenure": 73}]}
+    r = clf_server.client.post(V1, json=body)
+    assert r.status_code == 200 and len(r.json()["predictions"]) == 3
+    assert counted(clf_server.client.get("/metrics").text) - before == 2
+
+
+def test_out_of_range_value_answers_400_when_range_check_on(serve, clf):
+    srv = serve(*clf[:2], check_range=True, log_sample_rate=0)
+    body = {"instances": [GOOD, {**GOOD, "tenure": 500}]}
+    r = srv.client.post(V1, json=body)
+    assert r.status_code == 400, r.text
+    assert [(p["field"], p["rule"], p["rows"]) for p in r.json()["problems"]] == [
+        ("tenure", "range", [1])
+    ]
+    assert "500" in r.json()["error"]
 
 
 def test_chunked_body_over_limit_answers_413(clf_server):

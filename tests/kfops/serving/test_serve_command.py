@@ -14,7 +14,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from kfops import logschema, registry
+from kfops import cli, logschema, registry
+from kfops.commands import serve
 from kfops.store import local
 from tests.kfops.serving import factories
 
@@ -139,3 +140,21 @@ def test_serve_exits_with_storage_code_when_model_is_not_registered(tmp_path):
     done = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
     assert done.returncode == 4
     assert "'nope'" in done.stderr and "champion" in done.stderr
+
+
+def _config(*flags):
+    return serve.serve_config(
+        cli.build_parser("serve").parse_args(["serve", "--name", "m", *flags])
+    )
+
+
+def test_serve_flags_leave_range_check_off_by_default():
+    assert _config().check_range is False
+    assert _config("--no-range-check").check_range is False
+    assert _config("--range-check").check_range is True
+
+
+def test_serve_flags_set_micro_batching():
+    assert _config().batch_window_ms > 0
+    cfg = _config("--batch-window-ms", "0", "--batch-max-rows", "32")
+    assert (cfg.batch_window_ms, cfg.batch_max_rows) == (0, 32)

@@ -46,6 +46,28 @@ def test_validate_rejects_integer_beyond_64_bits_even_without_range_check():
     assert "64 bits" in _problems(_ok(n=[1e30, 1]), 2, off)[("n", "range")].detail
 
 
+def test_validate_accepts_and_counts_out_of_range_by_default():
+    out = validation.Validator(SPEC).validate(
+        _ok(n=[99, -3, 5], x=[1.0, 2.0, None], c=["a"] * 3, t=[None] * 3), 3
+    )
+    assert out.frame["n"].tolist() == [99, -3, 5]
+    assert out.out_of_range == {"n": (1, 1)}
+
+
+def test_validate_counts_nothing_when_values_in_range():
+    assert validation.Validator(SPEC).validate(_ok(), 2).out_of_range == {}
+
+
+def test_validate_rejects_out_of_range_when_range_check_on():
+    on = validation.ValidationPolicy(check_range=True)
+    problem = _problems(_ok(n=[1, 11]), 2, on)[("n", "range")]
+    assert problem.rows == (1,) and "11" in problem.detail
+
+
+def test_validate_still_rejects_unseen_category_by_default():
+    assert ("c", "domain") in _problems(_ok(c=["zzz", "a"]), 2)
+
+
 def test_validate_policy_off_accepts_out_of_range_and_unseen_category():
     off = validation.ValidationPolicy(check_range=False, check_domain=False)
     out = validation.Validator(SPEC, off).validate(_ok(n=[99, 1], c=["zzz", "a"]), 2)
