@@ -8,6 +8,7 @@ from kfp import dsl
 
 @dsl.component(base_image=KFOPS_IMAGE, install_kfp_package=False)
 def gate(
+    model: dsl.Input[dsl.Model],
     evaluation: dsl.Input[dsl.Artifact],
     champion_evaluation: dsl.Input[dsl.Artifact],
     blessing: dsl.Output[dsl.Artifact],
@@ -37,7 +38,10 @@ def gate(
     )
     with steps.recorded("gate", store_uri, run_id, {"config": repr(cfg)}) as step:
         decision = core.decide_against_record(
-            dataio.read_json(evaluation.path), cfg, dataio.read_json(champion_evaluation.path)
+            dataio.read_json(evaluation.path),
+            cfg,
+            dataio.read_json(champion_evaluation.path),
+            model.metadata.get("sha256"),
         )
         dataio.write_json(decision.to_dict(), blessing.path)
         blessing.metadata.update({"blessed": decision.blessed, "reasons": list(decision.reasons)})

@@ -48,6 +48,7 @@ def resolve(
         "exists": True,
         "version": version,
         "comparable": True,
+        "model_sha256": loaded.manifest["files"]["model.joblib"]["sha256"],
         "evaluation": evaluation.to_dict(),
     }
 

@@ -239,15 +239,30 @@ def _fmt(value: float | None) -> str:
 
 
 def decide_against_record(
-    candidate: Mapping[str, Any], config: GateConfig, record: Mapping[str, Any]
+    candidate: Mapping[str, Any],
+    config: GateConfig,
+    record: Mapping[str, Any],
+    candidate_sha256: str | None = None,
 ) -> Blessing:
     """`decide` with the champion step's record (see kfops.champion.resolve).
 
     A champion that cannot score the new test data (say the schema changed) is not compared; the
-    blessing notes it, so a reviewer sees that the change rule was skipped and why.
+    blessing notes it, so a reviewer sees that the change rule was skipped and why. A candidate
+    byte-identical to the champion (same data, code and seed) is not blessed: pushing it would
+    only add a duplicate version.
     """
     if not record.get("exists"):
         return decide(candidate, config, None)
+    if candidate_sha256 and candidate_sha256 == record.get("model_sha256"):
+        blessing = decide(candidate, config, None)
+        same = Check(
+            "new model",
+            False,
+            f"identical to champion v{record.get('version')} "
+            f"(model sha256 {candidate_sha256[:12]}): nothing new to push",
+        )
+        reasons = (f"{same.rule}: {same.detail}", *blessing.reasons)
+        return Blessing(False, reasons, (same, *blessing.checks), ())
     if not record.get("comparable"):
         blessing = decide(candidate, config, None)
         note = f"champion v{record.get('version')} not comparable: {record.get('reason')}"

@@ -164,6 +164,7 @@ def training(
     ).set_display_name("resolve champion")
     sized(retried(with_storage(champion_task)), "1", "4Gi").set_caching_options(False)
     gate_task = gate(
+        model=train_task.outputs["model"],
         evaluation=evaluate_task.outputs["evaluation"],
         champion_evaluation=champion_task.outputs["champion_evaluation"],
         metric=gate_metric,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import subprocess
 import sys
 import uuid
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from kfops import errors, localrun, steps
 
@@ -112,7 +113,8 @@ def main(args: argparse.Namespace) -> int:
         experiment=args.experiment,
         code_version=arguments["code_version"],
     )
-    progress = None if args.json else _print_progress
+    # bound now: during the run sys.stderr is redirected into the run log
+    progress = None if args.json else functools.partial(_print_progress, sys.stderr)
     summary, outputs = localrun.run_pipeline(
         training.training,
         arguments,
@@ -178,10 +180,14 @@ def _container_options(args: argparse.Namespace, store_uri: str) -> dict[str, An
     return {"shared_root": root, "step_env": env}
 
 
-def _print_progress(task: str, status: str, seconds: float) -> None:
-    mark = {"started": "…", "SUCCESS": "✓", "FAILURE": "✗"}.get(status, "?")
-    tail = "" if status == "started" else f" ({seconds:.1f}s)"
-    print(f"  {mark} {task}{tail}", file=sys.stderr, flush=True)
+def _print_progress(stream: TextIO, task: str, status: str, seconds: float) -> None:
+    """One line per stage; in a terminal the "running" line is overwritten when the stage ends."""
+    if status == "started":
+        if stream.isatty():
+            print(f"  … {task}", end="\r", file=stream, flush=True)
+        return
+    mark = {"SUCCESS": "✓", "FAILURE": "✗"}.get(status, "?")
+    print(f"  {mark} {task} ({seconds:.1f}s)   ", file=stream, flush=True)
 
 
 def _exit_code(error: str) -> int:

@@ -115,3 +115,29 @@ def test_decide_against_record_notes_incomparable_champion():
     b = gate.decide_against_record(_evaluation(0.85), gate.GateConfig(), record)
     assert b.blessed
     assert b.notes == ("champion v3 not comparable: schema changed",)
+
+
+def test_decide_against_record_refuses_a_candidate_identical_to_the_champion():
+    record = {
+        "exists": True,
+        "version": "1",
+        "comparable": True,
+        "model_sha256": "ab" * 32,
+        "evaluation": _evaluation(0.85),
+    }
+    b = gate.decide_against_record(_evaluation(0.85), gate.GateConfig(), record, "ab" * 32)
+    assert not b.blessed
+    assert b.reasons[0].startswith("new model: identical to champion v1")
+
+
+def test_decide_against_record_blesses_a_different_equally_good_candidate():
+    record = {
+        "exists": True,
+        "version": "1",
+        "comparable": True,
+        "model_sha256": "ab" * 32,
+        "evaluation": _evaluation(0.85),
+    }
+    assert gate.decide_against_record(
+        _evaluation(0.85), gate.GateConfig(), record, "cd" * 32
+    ).blessed

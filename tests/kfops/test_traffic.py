@@ -34,10 +34,10 @@ def test_simulate_sends_bounded_stream_that_server_logs_with_joinable_labels(chu
     assert joined["tenure_months"].tolist() == sent["tenure_months"].to_numpy()[index].tolist()
 
 
-def test_simulate_counts_rejections_and_keeps_the_first_reason(churn_server):
-    url, _ = churn_server
+def test_simulate_counts_rejections_and_keeps_the_first_reason(strict_churn_server):
+    url, _ = strict_churn_server
     cfg = traffic.TrafficConfig(url, "churn", rows=40, drift=3.0, seed=1, batch_size=10)
-    result = traffic.simulate(cfg)  # strong drift: charges beyond the training range get 422
+    result = traffic.simulate(cfg)  # strong drift: charges beyond the training range get a 4xx
     assert result.rows_accepted < 40
     assert sum(n for s, n in result.statuses.items() if 400 <= s < 500) >= 1
     assert "monthly_charges" in result.first_error or "total_charges" in result.first_error
