@@ -111,3 +111,14 @@ def test_compiled_yaml_holds_no_secret_values(tmp_path, monkeypatch):
     assert "s3cr3t-should-never-appear" not in text and "AKIA-should-never-appear" not in text
     params = next(yaml.safe_load_all(text))["root"]["inputDefinitions"]["parameters"]
     assert not [p for p in params if re.search("secret|password|access_key|token", p, re.I)]
+
+
+def test_committed_yaml_loads_with_kfp_and_pins_the_versioned_image():
+    from kfp import components
+
+    for path in sorted(
+        [*COMPILED.glob("*.yaml"), *(ROOT / "components" / "compiled").glob("*.yaml")]
+    ):
+        loaded = components.load_component_from_file(str(path))
+        assert loaded.name, path
+        assert f"kfops:{_image.DEFAULT_IMAGE.rsplit(':', 1)[1]}" in path.read_text(), path
