@@ -80,12 +80,14 @@ def push(
         raise errors.ConfigError(f"refusing to push model {name!r}: not blessed ({reasons})")
     parent = registry.champion(name)
     full_lineage = {**lineage, "parent_champion": parent}
+    card = model_card.render(name, data_schema, evaluation, blessing, full_lineage)
+    documents = {
+        "metrics.json": evaluation,
+        "blessing.json": blessing,
+        "lineage.json": full_lineage,
+    }
     with tempfile.TemporaryDirectory(prefix="kfops-push-") as tmp:
-        staged = _stage(
-            Path(tmp), model_path, data_schema, evaluation, blessing, reference, full_lineage
-        )
-        card = model_card.render(name, data_schema, evaluation, blessing, full_lineage)
-        dataio.write_text(staged["model_card.md"], card)
+        staged = _stage(Path(tmp), model_path, data_schema, reference, documents, card)
         metadata = {
             "lineage": full_lineage,
             "task": evaluation.get("task"),
@@ -94,40 +96,32 @@ def push(
         version = registry.register(name, staged, metadata)
     if promote:
         registry.promote(name, version.version)
-    manifest = version.manifest
-    files = {f: info["sha256"] for f, info in manifest["files"].items()}
-    uri = registry.store.url_for(f"models/{name}/{version.version}")
-    return PushResult(name, version.version, uri, files, card)
+    files = {f: info["sha256"] for f, info in version.manifest["files"].items()}
+    return PushResult(name, version.version, version.uri, files, card)
 
 
 def _stage(
     tmp: Path,
     model_path: str | Path,
     data_schema: schema.Schema,
-    evaluation: Mapping[str, Any],
-    blessing: Mapping[str, Any],
     reference: pd.DataFrame,
-    lineage: Mapping[str, Any],
+    documents: Mapping[str, Mapping[str, Any]],
+    card: str,
 ) -> dict[str, Path]:
-    """Writes every file of the version into tmp and returns name -> path."""
+    """Writes every file of the version into tmp and returns name -> path.
+
+    `documents` maps a JSON file name (metrics, blessing, lineage) to its content.
+    """
     files = {
-        name: tmp / name
-        for name in (
-            "model.joblib",
-            "schema.json",
-            "metrics.json",
-            "blessing.json",
-            "lineage.json",
-            "reference.parquet",
-            "model_card.md",
-        )
+        n: tmp / n for n in ("model.joblib", "schema.json", "reference.parquet", "model_card.md")
     }
     shutil.copyfile(model_path, files["model.joblib"])
     data_schema.save(files["schema.json"])
-    dataio.write_json(dict(evaluation), files["metrics.json"])
-    dataio.write_json(dict(blessing), files["blessing.json"])
-    dataio.write_json(dict(lineage), files["lineage.json"])
     dataio.write_frame(reference, files["reference.parquet"])
+    dataio.write_text(files["model_card.md"], card)
+    for file_name, content in documents.items():
+        files[file_name] = tmp / file_name
+        dataio.write_json(dict(content), files[file_name])
     return files
 
 

@@ -9,7 +9,7 @@ not a silent swap.
 from typing import Dict, List
 
 from kfops.components.monitor import monitor
-from kfops.pipelines.training import sized, training, with_storage
+from kfops.pipelines.training import configure, training
 from kfp import dsl
 
 
@@ -55,8 +55,8 @@ def monitoring(
         min_rows=min_rows,
         sample_size=sample_size,
         seed=seed,
-    ).set_display_name("monitor")
-    sized(with_storage(monitor_task), "1", "4Gi").set_caching_options(False)
+    )
+    configure(monitor_task, "monitor", "1", "4Gi", cache=False)
     with dsl.If(monitor_task.outputs["Output"] == True, name="retrain"):  # noqa: E712 (KFP channel)
         training(
             source=source,

@@ -59,6 +59,26 @@ def sized(task: dsl.PipelineTask, cpu: str, memory: str) -> dsl.PipelineTask:
     )
 
 
+def configure(
+    task: dsl.PipelineTask,
+    name: str,
+    cpu: str,
+    memory: str,
+    *,
+    retry: bool = False,
+    cache: bool = True,
+) -> dsl.PipelineTask:
+    """Sets up a step as every kfops step runs.
+
+    Named and sized, with the store credentials (each step records itself in the store), retried
+    only when asked, cached unless its input may change.
+    """
+    sized(with_storage(task), cpu, memory).set_display_name(name)
+    if retry:
+        retried(task)
+    return task if cache else task.set_caching_options(False)
+
+
 @dsl.pipeline(name="kfops-training", description="Train, evaluate, gate and register a model.")
 def training(
     source: str = "builtin:churn",
@@ -100,13 +120,11 @@ def training(
         job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
         experiment=experiment,
         code_version=code_version,
-    ).set_display_name("run context")
-    sized(retried(with_storage(ctx)), "500m", "512Mi").set_caching_options(False)
+    )
+    configure(ctx, "run context", "500m", "512Mi", retry=True, cache=False)
     run = {"store_uri": store_uri, "run_id": ctx.output}
-    ingest_task = ingest(
-        source=source, format=source_format, delimiter=source_delimiter, **run
-    ).set_display_name("ingest")
-    sized(with_storage(ingest_task), "1", "4Gi").set_caching_options(False)
+    ingest_task = ingest(source=source, format=source_format, delimiter=source_delimiter, **run)
+    configure(ingest_task, "ingest", "1", "4Gi", cache=False)
     validate_task = validate(
         data=ingest_task.outputs["data"],
         label=label,
@@ -116,23 +134,19 @@ def training(
         time_column=time_column,
         group_column=group_column,
         **run,
-    ).set_display_name("validate")
-    sized(with_storage(validate_task), "1", "4Gi")
-    split_task = (
-        split(
-            data=ingest_task.outputs["data"],
-            label=label,
-            strategy=split_strategy,
-            test_fraction=test_fraction,
-            seed=seed,
-            time_column=time_column,
-            group_column=group_column,
-            **run,
-        )
-        .after(validate_task)
-        .set_display_name("split")
     )
-    sized(with_storage(split_task), "1", "4Gi")
+    configure(validate_task, "validate", "1", "4Gi")
+    split_task = split(
+        data=ingest_task.outputs["data"],
+        label=label,
+        strategy=split_strategy,
+        test_fraction=test_fraction,
+        seed=seed,
+        time_column=time_column,
+        group_column=group_column,
+        **run,
+    ).after(validate_task)
+    configure(split_task, "split", "1", "4Gi")
     schema_out = validate_task.outputs["data_schema"]
     train_task = train(
         train_data=split_task.outputs["train"],
@@ -142,8 +156,8 @@ def training(
         cv_folds=cv_folds,
         seed=seed,
         **run,
-    ).set_display_name("train")
-    sized(with_storage(train_task), "2", "8Gi")
+    )
+    configure(train_task, "train", "2", "8Gi")
     evaluate_task = evaluate(
         model=train_task.outputs["model"],
         baseline=train_task.outputs["baseline"],
@@ -152,8 +166,8 @@ def training(
         slice_columns=slice_columns,
         sensitive_column=sensitive_column,
         **run,
-    ).set_display_name("evaluate")
-    sized(with_storage(evaluate_task), "1", "4Gi")
+    )
+    configure(evaluate_task, "evaluate", "1", "4Gi")
     champion_task = champion(
         test_data=split_task.outputs["test"],
         data_schema=schema_out,
@@ -161,8 +175,8 @@ def training(
         slice_columns=slice_columns,
         sensitive_column=sensitive_column,
         **run,
-    ).set_display_name("resolve champion")
-    sized(retried(with_storage(champion_task)), "1", "4Gi").set_caching_options(False)
+    )
+    configure(champion_task, "resolve champion", "1", "4Gi", retry=True, cache=False)
     gate_task = gate(
         model=train_task.outputs["model"],
         evaluation=evaluate_task.outputs["evaluation"],
@@ -175,16 +189,16 @@ def training(
         max_fairness_gap=max_fairness_gap,
         champion_tolerance=champion_tolerance,
         **run,
-    ).set_display_name("gate")
-    sized(with_storage(gate_task), "500m", "1Gi").set_caching_options(False)
+    )
+    configure(gate_task, "gate", "500m", "1Gi", cache=False)
     with dsl.If(gate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712 (KFP channel)
         infra_task = infra_validate(
             model=train_task.outputs["model"],
             test_data=split_task.outputs["test"],
             data_schema=schema_out,
             **run,
-        ).set_display_name("infra-validate")
-        sized(with_storage(infra_task), "1", "2Gi").set_caching_options(False)
+        )
+        configure(infra_task, "infra-validate", "1", "2Gi", cache=False)
         with dsl.If(infra_task.outputs["Output"] == True, name="serves"):  # noqa: E712
             push_task = push(
                 model=train_task.outputs["model"],
@@ -197,8 +211,8 @@ def training(
                 seed=seed,
                 code_version=code_version,
                 **run,
-            ).set_display_name("push")
-            sized(retried(with_storage(push_task)), "1", "4Gi").set_caching_options(False)
+            )
+            configure(push_task, "push", "1", "4Gi", retry=True, cache=False)
             with dsl.If(deploy == True, name="deploy"):  # noqa: E712
                 deploy_task = deploy_step(
                     version=push_task.outputs["Output"], namespace=deploy_namespace

@@ -12,16 +12,20 @@ import uuid
 from pathlib import Path
 from typing import Any, TextIO
 
-from kfops import errors, localrun, steps
+from kfops import datasets, errors, localrun, steps
 
 # Sensible defaults for the built-in datasets, so `kfops run` alone does something meaningful.
 BUILTIN_DEFAULTS = {
     "builtin:churn": {
-        "label": "churned",
+        "label": datasets.CHURN_LABEL,
         "slice_columns": ["region", "plan"],
         "sensitive_column": "age_band",
     },
-    "builtin:breast_cancer": {"label": "malignant", "slice_columns": [], "sensitive_column": ""},
+    "builtin:breast_cancer": {
+        "label": datasets.BREAST_CANCER_LABEL,
+        "slice_columns": [],
+        "sensitive_column": "",
+    },
 }
 
 

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from kfops import cli, registry, store
+from kfops import cli, errors, registry, store
 from tests.fixtures import data
 
 pytestmark = pytest.mark.slow
@@ -31,7 +31,7 @@ def test_run_refuses_bad_input(case, tmp_path, capsys):
         argv += ["--param", p]
     code = cli.main(argv)
     summary = json.loads(capsys.readouterr().out)
-    assert code != 0
+    assert code == errors.DataError.exit_code  # README: exit 3 = bad data
     assert summary["status"] == "failed"
     assert summary["failed_step"] in ("ingest", "validate")
     assert case.fragment in summary["error"], summary["error"]
