@@ -10,9 +10,9 @@ loading every model saved before: they live here, in the module whose job is the
 
 from __future__ import annotations
 
+import io
 import os
 import pickle
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -38,20 +38,17 @@ def save_model(pipeline: Any, path: str | os.PathLike) -> str:
         ModelError: the object cannot be pickled.
         StorageError: the file cannot be written.
     """
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    buffer = io.BytesIO()
     try:
-        with os.fdopen(fd, "wb") as f:
-            joblib.dump(pipeline, f, protocol=PICKLE_PROTOCOL)
-        os.replace(tmp, path)
+        joblib.dump(pipeline, buffer, protocol=PICKLE_PROTOCOL)
     except (pickle.PicklingError, TypeError, AttributeError) as e:
         raise errors.ModelError(f"cannot pickle {type(pipeline).__name__}: {e}") from e
+    data = buffer.getvalue()
+    try:
+        dataio.atomic_write_bytes(path, data)
     except OSError as e:
         raise errors.StorageError(f"cannot write model {path}: {e.strerror or e}") from e
-    finally:
-        Path(tmp).unlink(missing_ok=True)
-    return dataio.sha256_file(path)
+    return dataio.sha256_bytes(data)
 
 
 def load_model(path: str | os.PathLike, expected_sha256: str | None = None) -> Any:

@@ -371,17 +371,8 @@ def _parse_manifest(raw: bytes, where: str) -> dict[str, Any]:
 
 def _json_bytes(obj: Any) -> bytes:
     try:
-        return (json.dumps(obj, indent=2, sort_keys=True, default=_plain) + "\n").encode()
+        return (
+            json.dumps(obj, indent=2, sort_keys=True, default=dataio._json_default) + "\n"
+        ).encode()
     except (TypeError, ValueError) as e:
         raise errors.ConfigError(f"registry metadata is not JSON-serialisable: {e}") from e
-
-
-def _plain(obj: Any) -> Any:
-    """Turns numpy scalars/arrays and datetimes into JSON values; refuses anything else."""
-    if hasattr(obj, "item") and getattr(obj, "ndim", None) == 0:
-        return obj.item()
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if hasattr(obj, "isoformat"):
-        return obj.isoformat()
-    raise TypeError(f"not JSON-serialisable: {type(obj).__name__}")

@@ -15,40 +15,33 @@ from typing import Any
 from kfops import config, errors, registry, store
 from kfops.commands import runs as runs_command
 
-DEFAULT_STORE = ".kfops/store"
-_HASH_CHARS = 12
-
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds `kfops models` with its subcommands."""
     p = subparsers.add_parser("models", help="registered models: list, show, promote, rollback")
     sub = p.add_subparsers(dest="models_command", required=True, metavar="SUBCOMMAND")
-    _common(sub.add_parser("list", help="models, their versions and champion")).set_defaults(
-        func=list_main
-    )
-    show = _common(sub.add_parser("show", help="one version's files and metadata"))
+    runs_command.with_common(
+        sub.add_parser("list", help="models, their versions and champion")
+    ).set_defaults(func=list_main)
+    show = runs_command.with_common(sub.add_parser("show", help="one version's files and metadata"))
     show.add_argument("name", help="model name")
     show.add_argument("version", nargs="?", help="version (default: the champion)")
     show.add_argument(
         "--verify", action="store_true", help="download every file and check its sha256"
     )
     show.set_defaults(func=show_main)
-    promote = _common(sub.add_parser("promote", help="make a version the champion"))
+    promote = runs_command.with_common(
+        sub.add_parser("promote", help="make a version the champion")
+    )
     promote.add_argument("name", help="model name")
     promote.add_argument("version", help="version to promote")
     promote.set_defaults(func=promote_main)
-    rollback = _common(sub.add_parser("rollback", help="go back to the previous champion"))
+    rollback = runs_command.with_common(
+        sub.add_parser("rollback", help="go back to the previous champion")
+    )
     rollback.add_argument("name", help="model name")
     rollback.set_defaults(func=rollback_main)
     runs_command.add_lineage_parser(sub)
-
-
-def _common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
-    p.add_argument(
-        "--store", default=DEFAULT_STORE, help="store URI: directory or s3://bucket/prefix"
-    )
-    p.add_argument("--json", action="store_true", help="print JSON instead of text")
-    return p
 
 
 def _registry(args: argparse.Namespace) -> registry.Registry:
@@ -64,15 +57,14 @@ def list_main(args: argparse.Namespace) -> int:
         for name in reg.models()
     ]
     if args.json:
-        _print_json(rows)
+        runs_command.print_json(rows)
     elif not rows:
         print(f"no models registered in {reg.store.uri}")
     else:
-        table = [["NAME", "CHAMPION", "LATEST", "VERSIONS"]] + [
-            [r["name"], r["champion"] or "-", r["versions"][-1], str(len(r["versions"]))]
-            for r in rows
+        table = [
+            (r["name"], r["champion"] or "-", r["versions"][-1], len(r["versions"])) for r in rows
         ]
-        print(_render(table))
+        print(runs_command.table(("NAME", "CHAMPION", "LATEST", "VERSIONS"), table))
     return 0
 
 
@@ -90,7 +82,7 @@ def show_main(args: argparse.Namespace) -> int:
             reg.fetch(args.name, version, tmp)  # raises IntegrityError naming the bad file
     detail = {**manifest, "champion": version == champion, "verified": bool(args.verify)}
     if args.json:
-        _print_json(detail)
+        runs_command.print_json(detail)
     else:
         print(render_show(detail))
     return 0
@@ -102,7 +94,7 @@ def promote_main(args: argparse.Namespace) -> int:
     before = reg.champion(args.name)
     pointer = reg.promote(args.name, args.version)
     if args.json:
-        _print_json(pointer)
+        runs_command.print_json(pointer)
     else:
         print(f"{args.name}: champion is now {args.version} (was {before or 'none'})")
     return 0
@@ -114,7 +106,7 @@ def rollback_main(args: argparse.Namespace) -> int:
     before = reg.champion(args.name)
     version = reg.rollback(args.name)
     if args.json:
-        _print_json(reg.champion_pointer(args.name))
+        runs_command.print_json(reg.champion_pointer(args.name))
     else:
         print(f"{args.name}: rolled back to {version} (was {before})")
     return 0
@@ -125,23 +117,12 @@ def render_show(detail: dict[str, Any]) -> str:
     flags = [flag for flag in ("champion", "verified") if detail[flag]]
     head = f"{detail['name']} version {detail['version']}"
     head += f" ({', '.join(flags)})" if flags else ""
-    files = [["FILE", "SIZE", "SHA256"]] + [
-        [name, str(entry["size"]), entry["sha256"][:_HASH_CHARS]]
-        for name, entry in sorted(detail["files"].items())
-    ]
+    files = runs_command.table(
+        ("FILE", "SIZE", "SHA256"),
+        [
+            (name, entry["size"], runs_command.short_hash(entry["sha256"]))
+            for name, entry in sorted(detail["files"].items())
+        ],
+    )
     metadata = json.dumps(detail.get("metadata", {}), indent=2, sort_keys=True, default=str)
-    return "\n".join(
-        [head, f"created {detail.get('created_at', '?')}", "", _render(files), "", metadata]
-    )
-
-
-def _render(rows: list[list[str]]) -> str:
-    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
-    return "\n".join(
-        "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip()
-        for row in rows
-    )
-
-
-def _print_json(obj: Any) -> None:
-    print(json.dumps(obj, indent=2, sort_keys=True, default=str))
+    return "\n".join([head, f"created {detail.get('created_at', '?')}", "", files, "", metadata])

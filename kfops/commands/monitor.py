@@ -12,7 +12,7 @@ import pandas as pd
 
 from kfops import config, dataio, errors, localrun, registry, store
 from kfops.commands import run as run_cmd
-from kfops.monitor import core, params, service, window
+from kfops.monitor import core, params, service
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -63,7 +63,6 @@ def main(args: argparse.Namespace) -> int:
         monitored = service.monitor_model(st, args.name, cfg, labels)
         result, html, retraining = monitored.to_dict(), monitored.html, None
     out = Path(args.out_dir) / args.name
-    out.mkdir(parents=True, exist_ok=True)
     dataio.write_text(out / "report.html", html)
     dataio.write_json(result, out / "summary.json")
     summary = {**result, "report": str(out / "report.html"), "retraining": retraining}
@@ -125,7 +124,7 @@ def _loop_arguments(
         model_name=args.name, window=args.window, drift_share_threshold=args.drift_share,
         key_columns=list(args.key_column), quality_metric=args.quality_metric,
         quality_floor=args.quality_floor or 0.0, min_rows=args.min_rows,
-        sample_size=args.sample_size, labels_key=_upload_labels(st, args.name, labels),
+        sample_size=args.sample_size, labels_key=params.store_labels(st, args.name, labels),
     )  # fmt: skip
     return arguments
 
@@ -145,16 +144,6 @@ def _run_namespace(
     for item in args.param:
         argv += ["--param", item]
     return parser.parse_args(argv)
-
-
-def _upload_labels(st: store.Store, name: str, labels: pd.DataFrame | None) -> str:
-    """Puts local labels in the store, where the pipeline's monitor step can read them."""
-    if labels is None:
-        return ""
-    data = window.to_bytes(labels)
-    key = f"monitoring/{name}/labels/{dataio.sha256_bytes(data)[:16]}.parquet"
-    st.put_bytes(key, data)
-    return key
 
 
 def _progress(task: str, status: str, seconds: float) -> None:

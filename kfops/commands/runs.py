@@ -23,18 +23,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds `kfops runs` with its list, show, compare and data subcommands."""
     p = subparsers.add_parser("runs", help="list, show and compare recorded pipeline runs")
     sub = p.add_subparsers(dest="runs_command", required=True, metavar="SUBCOMMAND")
-    ls = _with_common(sub.add_parser("list", help="recorded runs, newest first"))
+    ls = with_common(sub.add_parser("list", help="recorded runs, newest first"))
     ls.add_argument("--experiment", help="only runs of this experiment")
     ls.add_argument("--limit", type=int, default=50, help="at most this many runs (0: all)")
     ls.set_defaults(func=list_main)
-    show = _with_common(sub.add_parser("show", help="everything recorded about one run"))
+    show = with_common(sub.add_parser("show", help="everything recorded about one run"))
     show.add_argument("run", help="run id (a unique prefix is enough)")
     show.set_defaults(func=show_main)
-    cmp = _with_common(sub.add_parser("compare", help="runs side by side, differences marked"))
+    cmp = with_common(sub.add_parser("compare", help="runs side by side, differences marked"))
     cmp.add_argument("run_ids", nargs="+", metavar="RUN", help="two or more run ids")
     cmp.add_argument("--changed", action="store_true", help="only rows that differ")
     cmp.set_defaults(func=compare_main)
-    data = _with_common(sub.add_parser("data", help="runs and models that used a dataset"))
+    data = with_common(sub.add_parser("data", help="runs and models that used a dataset"))
     data.add_argument("sha256", help="dataset sha256 (at least 8 leading characters)")
     data.set_defaults(func=data_main)
 
@@ -46,10 +46,11 @@ def add_lineage_parser(models_subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("name", help="model name")
     p.add_argument("version", nargs="?", help="version (default: the champion)")
-    _with_common(p).set_defaults(func=lineage_main)
+    with_common(p).set_defaults(func=lineage_main)
 
 
-def _with_common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+def with_common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """Adds --store and --json (shared with kfops.commands.models)."""
     p.add_argument(
         "--store", default=DEFAULT_STORE, help="store URI: directory or s3://bucket/prefix"
     )
@@ -67,7 +68,7 @@ def list_main(args: argparse.Namespace) -> int:
     if args.limit > 0:
         infos = infos[: args.limit]
     if args.json:
-        _print_json([i.to_dict() for i in infos])
+        print_json([i.to_dict() for i in infos])
     elif not infos:
         print(f"no runs recorded in {args.store}")
     else:
@@ -78,7 +79,7 @@ def list_main(args: argparse.Namespace) -> int:
 def show_main(args: argparse.Namespace) -> int:
     """`kfops runs show RUN`."""
     detail = runs.RunIndex(_store(args)).show(args.run)
-    _print_json(detail) if args.json else print(render_show(detail))
+    print_json(detail) if args.json else print(render_show(detail))
     return 0
 
 
@@ -86,7 +87,7 @@ def compare_main(args: argparse.Namespace) -> int:
     """`kfops runs compare RUN RUN...`."""
     comparison = runs.RunIndex(_store(args)).compare(args.run_ids)
     if args.json:
-        _print_json(comparison.to_dict())
+        print_json(comparison.to_dict())
     else:
         print(render_compare(comparison, changed_only=args.changed))
     return 0
@@ -98,7 +99,7 @@ def data_main(args: argparse.Namespace) -> int:
     found_runs = lineage.runs_for_data(runs.RunIndex(s), args.sha256)
     models = lineage.models_for_data(registry.Registry(s), args.sha256)
     if args.json:
-        _print_json(
+        print_json(
             {
                 "runs": [i.to_dict() for i in found_runs],
                 "models": [{"name": n, "version": v} for n, v in models],
@@ -114,7 +115,7 @@ def lineage_main(args: argparse.Namespace) -> int:
     """`kfops models lineage NAME [VERSION]`."""
     s = _store(args)
     facts = lineage.model_lineage(registry.Registry(s), runs.RunIndex(s), args.name, args.version)
-    _print_json(facts) if args.json else print(render_lineage(facts))
+    print_json(facts) if args.json else print(render_lineage(facts))
     return 0
 
 
@@ -168,7 +169,7 @@ def render_show(d: dict[str, Any]) -> str:
 def _steps_table(steps: Iterable[dict[str, Any]]) -> str:
     rows = []
     for s in steps:
-        data = [f"<{i['name']}:{_short(i.get('sha256'))}" for i in s.get("inputs") or []]
+        data = [f"<{i['name']}:{short_hash(i.get('sha256'))}" for i in s.get("inputs") or []]
         data += [_output(o) for o in s.get("outputs") or []]
         metrics = " ".join(f"{k}={_fmt(v)}" for k, v in (s.get("metrics") or {}).items())
         rows.append(
@@ -186,7 +187,7 @@ def _steps_table(steps: Iterable[dict[str, Any]]) -> str:
 def _output(item: dict[str, Any]) -> str:
     """`>name:sha256` for data, `>name(k=v,...)` for outputs without a hash (a registration)."""
     if item.get("sha256"):
-        return f">{item['name']}:{_short(item['sha256'])}"
+        return f">{item['name']}:{short_hash(item['sha256'])}"
     facts = ",".join(f"{k}={_fmt(v)}" for k, v in sorted(item.items()) if k != "name")
     return f">{item['name']}({facts})"
 
@@ -201,7 +202,7 @@ def render_compare(comparison: runs.Comparison, changed_only: bool = False) -> s
             section = row.section
             title = f"{section}s" if section != "data" else "data (sha256)"
             rows.append(("", title, *[""] * len(header[2:])))
-        cells = [_short(v) if row.section == "data" else _fmt(v) for v in row.values]
+        cells = [short_hash(v) if row.section == "data" else _fmt(v) for v in row.values]
         delta = [_delta(row.values)] if two else []
         rows.append(("*" if row.changed else "", f"  {row.name}", *cells, *delta))
     return table(header, rows)
@@ -230,7 +231,7 @@ def render_lineage(f: dict[str, Any]) -> str:
         facts = (
             "(manifest missing)"
             if p.get("missing")
-            else f"run {p.get('run_id') or '-'}  data sha256 {_short(p.get('data_sha256'))}"
+            else f"run {p.get('run_id') or '-'}  data sha256 {short_hash(p.get('data_sha256'))}"
         )
         lines.append(f"  parent   v{p['version']}  {facts}")
     if not f["parents"]:
@@ -271,7 +272,8 @@ def _delta(values: Sequence[Any]) -> str:
     return f"{b - a:+d}" if isinstance(a, int) and isinstance(b, int) else f"{b - a:+.4f}"
 
 
-def _short(sha: Any) -> str:
+def short_hash(sha: Any) -> str:
+    """The first 12 characters of a hash, "-" for none."""
     return str(sha)[:_HASH_CHARS] if sha else "-"
 
 
@@ -287,5 +289,6 @@ def _indent(text: str) -> str:
     return "\n".join(f"  {line}" for line in text.splitlines())
 
 
-def _print_json(obj: Any) -> None:
+def print_json(obj: Any) -> None:
+    """Prints `--json` output: sorted keys, 2-space indent."""
     print(json.dumps(obj, indent=2, sort_keys=True, default=str))

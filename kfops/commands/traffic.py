@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
 
 from kfops import dataio, traffic
 
@@ -35,7 +34,6 @@ def main(args: argparse.Namespace) -> int:
     )
     result = traffic.simulate(cfg)
     if args.labels_out:
-        Path(args.labels_out).parent.mkdir(parents=True, exist_ok=True)
         dataio.write_frame(result.labels, args.labels_out)
     if args.json:
         print(json.dumps(result.to_dict(), sort_keys=True))

@@ -198,7 +198,7 @@ def _prediction_kinds(
 ) -> dict[str, str]:
     """Prediction columns present (and filled) on both sides, with their drift kind."""
     kinds = {
-        logschema.PREDICTION: "num" if data_schema.task == "regression" else "cat",
+        logschema.PREDICTION: reference.prediction_kind(data_schema),
         logschema.PROBA: "num",
     }
     return {

@@ -14,7 +14,7 @@ import pandas as pd
 
 from kfops import dataio, errors
 from kfops.monitor import config as config_mod
-from kfops.monitor import core
+from kfops.monitor import core, window
 from kfops.store import base
 
 
@@ -90,6 +90,16 @@ def decision_metadata(result: core.MonitorResult) -> dict[str, Any]:
         "model": result.model,
         "version": result.version,
     }
+
+
+def store_labels(store: base.Store, name: str, labels: pd.DataFrame | None) -> str:
+    """Puts delayed labels in the store for `read_labels`; returns the key ("" for None)."""
+    if labels is None:
+        return ""
+    data = window.to_bytes(labels)
+    key = f"monitoring/{name}/labels/{dataio.sha256_bytes(data)[:16]}.parquet"
+    store.put_bytes(key, data)
+    return key
 
 
 def read_labels(store: base.Store, key: str) -> pd.DataFrame | None:

@@ -15,7 +15,6 @@ because registered versions are immutable and their manifest lists exactly their
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -26,6 +25,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kfops import errors, logschema, schema
+from kfops.monitor import window
 from kfops.store import base
 
 SUMMARY_VERSION = 1
@@ -41,6 +41,11 @@ def column_kinds(data_schema: schema.Schema) -> dict[str, str]:
         numeric = col.dtype in ("int", "float", "datetime") and col.domain is None
         kinds[col.name] = "num" if numeric else "cat"
     return kinds
+
+
+def prediction_kind(data_schema: schema.Schema) -> str:
+    """How `kfops_prediction` is tested for drift: "num" for regression, else "cat"."""
+    return "num" if data_schema.task == "regression" else "cat"
 
 
 def with_predictions(frame: pd.DataFrame, pipeline: Any, features: list[str]) -> pd.DataFrame:
@@ -127,6 +132,4 @@ def load_cached(store: base.Store, key: str) -> pd.DataFrame | None:
 
 def save_cached(store: base.Store, key: str, summary: pd.DataFrame) -> None:
     """Writes the summary (atomic put: readers see the old one, the new one, or none)."""
-    sink = io.BytesIO()
-    pq.write_table(pa.Table.from_pandas(summary, preserve_index=False), sink, compression="snappy")
-    store.put_bytes(key, sink.getvalue())
+    store.put_bytes(key, window.to_bytes(summary))

@@ -80,11 +80,11 @@ def reference_summary(
     features = loaded.schema.feature_names
     core.check_columns(sample[features], loaded.schema, kinds, what="reference sample")
     scored = reference.with_predictions(sample, loaded.pipeline, features)
-    kinds_all = {**kinds, logschema.PREDICTION: _prediction_kind(loaded), logschema.PROBA: "num"}
+    kinds_all = {
+        **kinds,
+        logschema.PREDICTION: reference.prediction_kind(loaded.schema),
+        logschema.PROBA: "num",
+    }
     summary = reference.summarise(scored, kinds_all, cfg.reference_rows)
     reference.save_cached(store, key, summary)
     return summary
-
-
-def _prediction_kind(loaded: registry.LoadedModel) -> str:
-    return "num" if loaded.schema.task == "regression" else "cat"

@@ -58,7 +58,7 @@ def read_window(
         rows += len(frame)
         if window.last_rows is not None and rows >= window.last_rows:
             break
-    if not frames or rows == 0:
+    if rows == 0:
         return pd.DataFrame(columns=list(columns) if columns is not None else [])
     out = pd.concat([f for f in frames if len(f)], ignore_index=True)
     if logschema.TIMESTAMP in out.columns:

@@ -17,7 +17,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from kfops import errors
+from kfops import dataio, errors
 
 PREFIX = "runs/"
 HEADER = "run.json"
@@ -123,13 +123,11 @@ def _jsonable(value: Any) -> Any:
 
 
 def _default(obj: Any) -> Any:
-    """Makes numpy scalars and arrays, timestamps and sets JSON-ready; anything else str()."""
-    if hasattr(obj, "item") and callable(obj.item) and getattr(obj, "ndim", 0) == 0:
-        return obj.item()
-    if hasattr(obj, "tolist"):
-        return obj.tolist()
-    if hasattr(obj, "isoformat"):
-        return obj.isoformat()
-    if isinstance(obj, set | frozenset):
-        return sorted(obj, key=str)
-    return str(obj)
+    """`dataio._json_default` (numpy, timestamps, sets), but str() for anything else.
+
+    A record must never fail to be written because a parameter value is exotic.
+    """
+    try:
+        return dataio._json_default(obj)
+    except TypeError:
+        return str(obj)

@@ -235,7 +235,7 @@ class _Handlers:
             active = self.plane.resolve(path["name"], path.get("version"))
             body = await self._body(request)
             parsed = v2.parse(
-                body, active.model.schema, active.model.output_names, self.config.max_batch_rows
+                body, active.validator.dtypes, active.model.output_names, self.config.max_batch_rows
             )
             rid = parsed.request_id or request.headers.get("x-request-id") or uuid.uuid4().hex
             parsed = dataclasses.replace(parsed, request_id=rid)

@@ -144,13 +144,13 @@ class PredictionCollector:
                     key = (served.name, served.version, str(value))
                     self._classes[key] = self._classes.get(key, 0) + count
             return
-        edges = _edges(served)
+        key = (served.name, served.version)
+        state = self._hist.get(key)
+        edges = state[0] if state is not None else _edges(served)  # once per model version
         finite = predict[np.isfinite(predict)].astype(np.float64)
         counts = np.bincount(np.searchsorted(edges, finite, side="left"), minlength=len(edges) + 1)
         with self._lock:
-            state = self._hist.setdefault(
-                (served.name, served.version), [edges, np.zeros_like(counts), 0.0]
-            )
+            state = self._hist.setdefault(key, [edges, np.zeros_like(counts), 0.0])
             state[1] += counts
             state[2] += float(finite.sum())
 

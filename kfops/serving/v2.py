@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import itertools
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
-from kfops import __version__, schema
+from kfops import __version__
 from kfops.serving import dataplane, model
 from kfops.serving import errors as serr
 
@@ -44,8 +45,10 @@ _KEYS = frozenset({"id", "parameters", "inputs", "outputs"})
 _INPUT_KEYS = frozenset({"name", "shape", "datatype", "data", "parameters"})
 
 
-def parse(body: Any, spec: schema.Schema, outputs: tuple[str, ...], max_rows: int):
+def parse(body: Any, dtypes: Mapping[str, str], outputs: tuple[str, ...], max_rows: int):
     """Turns a V2 body into named columns and the outputs asked for.
+
+    `dtypes` maps each input name to its schema type (`Validator.dtypes`, built once per model).
 
     Raises:
         MalformedRequest: the body is not a JSON object.
@@ -68,7 +71,7 @@ def parse(body: Any, spec: schema.Schema, outputs: tuple[str, ...], max_rows: in
     if request_id is not None and not isinstance(request_id, str):
         problems.append(serr.problem("id", "type", "expected a string"))
     wanted = _outputs(body.get("outputs"), outputs, problems)
-    columns, rows = _columns(inputs, {c.name: c.dtype for c in spec.features}, max_rows, problems)
+    columns, rows = _columns(inputs, dtypes, max_rows, problems)
     if len(rows) != 1:
         raise serr.InvalidInput(problems)
     return dataplane.InferRequest(

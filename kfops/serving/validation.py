@@ -98,6 +98,7 @@ class Validator:
     def __init__(self, spec: schema.Schema, policy: ValidationPolicy = DEFAULT_POLICY):
         self.features = spec.features
         self.names = [c.name for c in self.features]
+        self.dtypes = {c.name: c.dtype for c in self.features}
         self._name_set = frozenset(self.names)
         self.policy = policy
         self._domains = {c.name: frozenset(c.domain) for c in self.features if c.domain}

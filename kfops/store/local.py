@@ -29,19 +29,10 @@ class LocalStore(base.Store):
 
     def put_file(self, key: str, path: str | os.PathLike) -> None:
         """Copies a file in atomically."""
-        dest = self._path(key)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".tmp")
-        os.close(fd)
         try:
-            shutil.copyfile(path, tmp)
-            os.replace(tmp, dest)
+            _copy_atomic(path, self._path(key), ".tmp")
         except FileNotFoundError as e:
-            Path(tmp).unlink(missing_ok=True)
             raise errors.StorageError(f"cannot upload {path}: no such file") from e
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
 
     def put_bytes(self, key: str, data: bytes) -> None:
         """Writes bytes atomically."""
@@ -52,16 +43,7 @@ class LocalStore(base.Store):
         src = self._path(key)
         if not src.is_file():
             raise errors.NotFound(f"no object {key!r} in {self.uri}")
-        dest = Path(path)
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=".part")
-        os.close(fd)
-        try:
-            shutil.copyfile(src, tmp)
-            os.replace(tmp, dest)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
+        _copy_atomic(src, path, ".part")
 
     def get_bytes(self, key: str) -> bytes:
         """Reads an object whole."""
@@ -100,3 +82,17 @@ class LocalStore(base.Store):
     def delete(self, key: str) -> None:
         """Removes a file if present."""
         self._path(key).unlink(missing_ok=True)
+
+
+def _copy_atomic(src: str | os.PathLike, dest: str | os.PathLike, suffix: str) -> None:
+    """Copies via a temp file beside `dest` and renames it, so `dest` is never half-written."""
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=f".{dest.name}.", suffix=suffix)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

@@ -124,50 +124,72 @@ def test_ingest_refuses_unknown_format():
 # ---- malformed input ----------------------------------------------------------------------
 
 
-def test_ingest_refuses_empty_file(tmp_path):
-    with pytest.raises(errors.DataError, match=r"empty\.csv is empty \(0 bytes\)"):
-        _read(tmp_path, "empty.csv", b"")
-
-
-def test_ingest_refuses_header_without_rows(tmp_path):
-    with pytest.raises(errors.DataError, match=r"has a header but no rows \(columns: a, b\)"):
-        _read(tmp_path, "h.csv", b"a,b\r\n")
-
-
-def test_ingest_names_the_delimiter_a_file_looks_like(tmp_path):
-    with pytest.raises(errors.DataError, match="looks '\\|'-delimited.*pass delimiter='\\|'"):
-        _read(tmp_path, "p.csv", b"a|b|c\n1|2|3\n")
-
-
-def test_ingest_names_offset_and_line_of_non_utf8_byte(tmp_path):
-    with pytest.raises(errors.DataError, match=r"byte 0xff at offset 6 \(line 2\)"):
-        _read(tmp_path, "bad.csv", b"a,b\n1,\xff\n")
+@pytest.mark.parametrize(
+    ("error", "match", "name", "data"),
+    [
+        pytest.param(
+            errors.DataError, r"empty\.csv is empty \(0 bytes\)", "empty.csv", b"", id="empty_file"
+        ),
+        pytest.param(
+            errors.DataError,
+            r"has a header but no rows \(columns: a, b\)",
+            "h.csv",
+            b"a,b\r\n",
+            id="header_only",
+        ),
+        pytest.param(
+            errors.DataError,
+            r"looks '\|'-delimited.*pass delimiter='\|'",
+            "p.csv",
+            b"a|b|c\n1|2|3\n",
+            id="other_delimiter",
+        ),
+        pytest.param(
+            errors.DataError,
+            r"byte 0xff at offset 6 \(line 2\)",
+            "bad.csv",
+            b"a,b\n1,\xff\n",
+            id="non_utf8",
+        ),
+        pytest.param(
+            errors.SchemaViolation,
+            r"'b' violates duplicate_column.*\[2, 3\]",
+            "d.csv",
+            b"a,b,b\n1,2,3\n",
+            id="duplicated_columns",
+        ),
+        pytest.param(
+            errors.SchemaViolation,
+            "'a' violates duplicate_column.*line 2",
+            "d.jsonl",
+            b'{"a": 1}\n{"a": 1, "a": 2}\n',
+            id="duplicated_json_keys",
+        ),
+        pytest.param(
+            errors.DataError,
+            r"line 3 has 1 field\(s\), the header has 2",
+            "r.csv",
+            b"a,b\n1,2\n3\n4,5\n",
+            id="short_ragged_row",
+        ),
+        pytest.param(
+            errors.DataError,
+            r"line 2 has 3 field\(s\), the header has 2",
+            "r.csv",
+            b"a,b\n1,2,3\n4,5\n",
+            id="long_ragged_row",
+        ),
+    ],
+)
+def test_ingest_refuses_malformed_file(tmp_path, error, match, name, data):
+    with pytest.raises(error, match=match):
+        _read(tmp_path, name, data)
 
 
 def test_ingest_finds_non_utf8_byte_beyond_first_chunk(tmp_path):
     body = b"a\n" + b"x\n" * 600_000 + b"\xe9\n"
     with pytest.raises(errors.DataError, match=r"offset 1200002 \(line 600002\)"):
         _read(tmp_path, "big.csv", body)
-
-
-def test_ingest_refuses_duplicated_column_names(tmp_path):
-    with pytest.raises(errors.SchemaViolation, match=r"'b' violates duplicate_column.*\[2, 3\]"):
-        _read(tmp_path, "d.csv", b"a,b,b\n1,2,3\n")
-
-
-def test_ingest_refuses_duplicated_json_keys(tmp_path):
-    with pytest.raises(errors.SchemaViolation, match="'a' violates duplicate_column.*line 2"):
-        _read(tmp_path, "d.jsonl", b'{"a": 1}\n{"a": 1, "a": 2}\n')
-
-
-def test_ingest_names_short_ragged_row(tmp_path):
-    with pytest.raises(errors.DataError, match=r"line 3 has 1 field\(s\), the header has 2"):
-        _read(tmp_path, "r.csv", b"a,b\n1,2\n3\n4,5\n")
-
-
-def test_ingest_names_long_ragged_row(tmp_path):
-    with pytest.raises(errors.DataError, match=r"line 2 has 3 field\(s\), the header has 2"):
-        _read(tmp_path, "r.csv", b"a,b\n1,2,3\n4,5\n")
 
 
 def test_ingest_refuses_truncated_parquet(tmp_path, churn_parquet):

@@ -289,14 +289,10 @@ def test_monitor_verdict_on_summary_matches_full_reference(data_schema):
 # --- reading logs ----------------------------------------------------------------------------
 
 
-def _write_logs(store, frame, files=3):
-    write_logs(store, frame, files=files)
-
-
 def test_read_window_returns_rows_in_time_range(tmp_path):
     store = local.LocalStore(str(tmp_path))
     logs = as_log(make_frame(3000), start="2024-05-01")  # ~2 days at one row a minute
-    _write_logs(store, logs)
+    write_logs(store, logs, files=3)
     win = monitor.Window(dt.datetime(2024, 5, 2, 6), dt.datetime(2024, 5, 2, 7))
     got = monitor.read_window(store, "churn", win)
     assert len(got) == 60
@@ -306,7 +302,7 @@ def test_read_window_returns_rows_in_time_range(tmp_path):
 def test_read_window_returns_newest_rows_for_last_n(tmp_path):
     store = local.LocalStore(str(tmp_path))
     logs = as_log(make_frame(900))
-    _write_logs(store, logs)
+    write_logs(store, logs, files=3)
     got = monitor.read_window(
         store, "churn", monitor.Window(last_rows=400), columns=["tenure", logschema.TIMESTAMP]
     )
@@ -324,7 +320,7 @@ def test_read_window_is_empty_when_no_logs(tmp_path):
 
 def test_read_window_names_file_and_columns_it_lacks(tmp_path):
     store = local.LocalStore(str(tmp_path))
-    _write_logs(store, as_log(make_frame(100)).drop(columns=["calls"]), files=1)
+    write_logs(store, as_log(make_frame(100)).drop(columns=["calls"]), files=1)
     with pytest.raises(errors.SchemaViolation) as e:
         monitor.read_window(store, "churn", monitor.Window(), ["tenure", "calls", logschema.PROBA])
     assert e.value.column == "calls" and "2024-05-01/000000-x.parquet" in str(e.value)
@@ -333,7 +329,7 @@ def test_read_window_names_file_and_columns_it_lacks(tmp_path):
 def test_read_window_numbers_rows_within_each_request(tmp_path):
     store = local.LocalStore(str(tmp_path))
     logs = as_log(make_frame(6)).assign(**{logschema.REQUEST_ID: ["a", "a", "a", "b", "b", "c"]})
-    _write_logs(store, logs, files=1)
+    write_logs(store, logs, files=1)
     got = monitor.read_window(store, "churn", monitor.Window())
     assert got[window.ROW].tolist() == [0, 1, 2, 0, 1, 0]
 

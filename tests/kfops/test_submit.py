@@ -239,10 +239,11 @@ def test_submit_config_rejects_host_without_scheme():
 
 
 def test_read_package_version_name_follows_content(tmp_path):
-    copy = tmp_path / "p.yaml"
+    copy, same = tmp_path / "p.yaml", tmp_path / "same.yaml"
     copy.write_bytes(PACKAGE.read_bytes() + b"\n# changed\n")
+    same.write_bytes(PACKAGE.read_bytes())
     assert submit.read_package(PACKAGE)[2] != submit.read_package(copy)[2]
-    assert submit.read_package(PACKAGE)[2] == submit.read_package(PACKAGE)[2]
+    assert submit.read_package(PACKAGE)[2] == submit.read_package(same)[2]
 
 
 def test_submit_wait_returns_when_run_succeeds(kfp_api):
