@@ -63,6 +63,13 @@ def register(subparsers) -> None:
         help="accept categories not seen in training (the model must handle them)",
     )
     p.add_argument(
+        "--fast-path",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="serve the pipeline compiled to numpy when it is verified at load to answer as "
+        "scikit-learn does (default: on; --no-fast-path always calls the sklearn pipeline)",
+    )
+    p.add_argument(
         "--no-admin", action="store_true", help="disable POST /v2/repository/models/NAME/load"
     )
     p.add_argument("--drain-seconds", type=float, default=20.0, help="SIGTERM grace period")
@@ -108,6 +115,7 @@ def serve_config(args: argparse.Namespace):
         batch_max_rows=args.batch_max_rows,
         check_range=args.range_check,
         check_domain=not args.no_domain_check,
+        fast_path=args.fast_path,
         admin=not args.no_admin,
         drain_seconds=args.drain_seconds,
         log_flush_seconds=args.log_flush_seconds,

@@ -12,6 +12,7 @@ import contextlib
 import dataclasses
 import logging
 import os
+import re
 import time
 import uuid
 
@@ -37,6 +38,7 @@ from kfops.store import base as store_base
 log = logging.getLogger("kfops.serving")
 SPEC_ENV = "KFOPS_SERVE_SPEC"
 JSON = "application/json"
+_JSON_BYTES = JSON.encode()
 _NAN_HINT = " (NaN and Infinity are not JSON: send null for a missing value)"
 
 
@@ -53,7 +55,7 @@ def build_app(config: settings.ServeConfig, source: model.ModelSource, log_store
     """
     meters = metrics.Metrics()
     models = manager.ModelManager(
-        source, config.name, config.version, config.policy, meters.swapped
+        source, config.name, config.version, config.policy, meters.swapped, config.fast_path
     )
     models.load()
     logger = None
@@ -77,7 +79,41 @@ def build_app(config: settings.ServeConfig, source: model.ModelSource, log_store
         exception_handlers={exceptions.HTTPException: _http_error},
     )
     app.state.plane = handlers.plane
-    return app
+    return InferenceLane(app, handlers)
+
+
+class InferenceLane:
+    """The ASGI entry point: inference paths are answered here, everything else by Starlette.
+
+    A single-row request spends microseconds in the model; Starlette's per-request machinery
+    (routing, Request, the body stream, Response) cost as much as validation and prediction
+    together. Inference requests therefore go straight from ASGI messages to the data plane and
+    back; health, metadata, metrics and admin routes keep Starlette.
+
+    Attributes:
+        app: the Starlette app (routes other than inference, lifespan).
+        state: the Starlette app's state (`state.plane` is the data plane).
+    """
+
+    def __init__(self, app: applications.Starlette, handlers: _Handlers):
+        self.app, self.handlers, self.state = app, handlers, app.state
+
+    async def __call__(self, scope, receive, send) -> None:
+        """ASGI: an inference path goes to the data plane, anything else to Starlette."""
+        if scope["type"] == "http":
+            path = scope["path"]
+            for pattern, label in _INFER_PATHS:
+                found = pattern.fullmatch(path)
+                if found is not None:
+                    await self.handlers.infer_http(label, found.groupdict(), scope, receive, send)
+                    return
+        await self.app(scope, receive, send)
+
+
+_INFER_PATHS = (
+    (re.compile(r"/v2/models/(?P<name>[^/]+)(?:/versions/(?P<version>[^/]+))?/infer"), "v2_infer"),
+    (re.compile(r"/v1/models/(?P<name>[^/]+):predict"), "v1_predict"),
+)
 
 
 def app_from_env():
@@ -97,6 +133,11 @@ def app_from_env():
 
 
 def error_response(exc: Exception) -> responses.Response:
+    """The one mapping from exceptions to HTTP, as a Starlette response."""
+    return json_response(*reversed(error_payload(exc)))
+
+
+def error_payload(exc: Exception) -> tuple[int, dict]:
     """The one mapping from exceptions to HTTP: kfops errors carry their status, others are 500."""
     if isinstance(exc, errors.KfopsError):
         status, body = exc.http_status, {"error": str(exc)}
@@ -107,7 +148,7 @@ def error_response(exc: Exception) -> responses.Response:
     else:
         status, body = 500, {"error": "internal server error"}
         log.error("unexpected error", exc_info=exc)
-    return json_response(body, status)
+    return status, body
 
 
 def json_response(obj, status: int = 200, headers=None) -> responses.Response:
@@ -131,12 +172,14 @@ class _Handlers:
         self.meters = plane.metrics
 
     def routes(self) -> list[routing.Route]:
-        """Every route; V2 model routes also exist under /versions/{version}."""
+        """Every route but inference (`InferenceLane` answers those).
+
+        V2 model routes also exist under /versions/{version}.
+        """
         r = [
             ("/v2/health/live", "GET", self.live, "v2_live"),
             ("/v2/health/ready", "GET", self.ready, "v2_ready"),
             ("/v2", "GET", self.server_metadata, "v2_server"),
-            ("/v1/models/{name}:predict", "POST", self.v1_predict, "v1_predict"),
             ("/v1/models/{name}", "GET", self.v1_model, "v1_model"),
             ("/metrics", "GET", self.metrics, "metrics"),
         ]
@@ -144,7 +187,6 @@ class _Handlers:
             r += [
                 (prefix, "GET", self.model_metadata, "v2_metadata"),
                 (prefix + "/ready", "GET", self.model_ready, "v2_model_ready"),
-                (prefix + "/infer", "POST", self.v2_infer, "v2_infer"),
             ]
         if self.config.admin:
             r.append(("/v2/repository/models/{name}/load", "POST", self.load, "v2_load"))
@@ -219,28 +261,60 @@ class _Handlers:
     async def v1_model(self, request):
         return json_response(v1.model_status(self.plane.resolve(request.path_params["name"]).model))
 
-    async def v1_predict(self, request):
+    async def infer_http(self, label: str, params: dict, scope, receive, send) -> None:
+        """One inference request from ASGI messages to ASGI messages (see `InferenceLane`)."""
+        start = time.perf_counter()
+        method = scope["method"]
+        extra = []
+        if method != "POST":
+            status = 405
+            payload = {"error": f"Method Not Allowed: {method} {scope['path']}"}
+            extra.append((b"allow", b"POST"))
+        else:
+            headers = dict(scope["headers"])
+            infer = self.v2_infer if label == "v2_infer" else self.v1_predict
+            try:
+                payload, rid = await infer(params, headers, receive)
+                status = 200
+                extra.append((b"x-request-id", rid.encode("latin-1")))
+            except Exception as exc:  # noqa: BLE001 (errors become HTTP in error_payload)
+                status, payload = error_payload(exc)
+        body = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
+        self.meters.observe_request(label, method, status, time.perf_counter() - start)
+        await send(
+            {
+                "type": "http.response.start",
+                "status": status,
+                "headers": [
+                    (b"content-type", _JSON_BYTES),
+                    (b"content-length", str(len(body)).encode()),
+                    *extra,
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+    async def v1_predict(self, params: dict, headers: dict, receive) -> tuple[dict, str]:
         with self.plane.arrival() as arrival:
-            active = self.plane.resolve(request.path_params["name"])
-            body = await self._body(request)
+            active = self.plane.resolve(params["name"])
+            body = await self._read_json(headers, receive)
             parsed = v1.parse(body, active.validator.names, self.config.max_batch_rows)
-            rid = request.headers.get("x-request-id") or uuid.uuid4().hex
+            rid = _request_id(headers)
             parsed = dataclasses.replace(parsed, request_id=rid)
             result = await self.plane.infer_async(active, parsed, "v1", arrival)
-        return json_response(v1.response(result), headers={"x-request-id": rid})
+        return v1.response(result), rid
 
-    async def v2_infer(self, request):
+    async def v2_infer(self, params: dict, headers: dict, receive) -> tuple[dict, str]:
         with self.plane.arrival() as arrival:
-            path = request.path_params
-            active = self.plane.resolve(path["name"], path.get("version"))
-            body = await self._body(request)
+            active = self.plane.resolve(params["name"], params.get("version"))
+            body = await self._read_json(headers, receive)
             parsed = v2.parse(
                 body, active.validator.dtypes, active.model.output_names, self.config.max_batch_rows
             )
-            rid = parsed.request_id or request.headers.get("x-request-id") or uuid.uuid4().hex
+            rid = parsed.request_id or _request_id(headers)
             parsed = dataclasses.replace(parsed, request_id=rid)
             result = await self.plane.infer_async(active, parsed, "v2", arrival)
-        return json_response(v2.response(result, rid), headers={"x-request-id": rid})
+        return v2.response(result, rid), rid
 
     async def load(self, request):
         """Admin: load the champion (or `{"parameters": {"version": "3"}}`) and swap it in."""
@@ -249,7 +323,7 @@ class _Handlers:
             raise serr.ModelNotFound(
                 f"model {name!r} is not served here; this server serves {self.config.name!r}"
             )
-        body = await self._body(request, allow_empty=True)
+        body = await self._read_json(dict(request.scope["headers"]), request.receive, True)
         params = body.get("parameters", {}) if isinstance(body, dict) else {}
         version = params.get("version") if isinstance(params, dict) else None
         if not isinstance(params, dict) or not isinstance(version, str | None):
@@ -262,26 +336,37 @@ class _Handlers:
     async def metrics(self, request):
         return responses.Response(self.meters.exposition(), media_type=metrics.CONTENT_TYPE)
 
-    async def _body(self, request, allow_empty: bool = False):
-        """Reads at most max_body_bytes of JSON; refuses other content types and bigger bodies."""
+    async def _read_json(self, headers: dict, receive, allow_empty: bool = False):
+        """Reads at most max_body_bytes of JSON; refuses other content types and bigger bodies.
+
+        Args:
+            headers: the request's raw ASGI headers as a dict (lower-case bytes -> bytes).
+            receive: the ASGI receive callable.
+            allow_empty: an empty body is None rather than an error.
+        """
         limit = self.config.max_body_bytes
-        ctype = request.headers.get("content-type")
+        ctype = headers.get(b"content-type")
         if ctype:
-            media = ctype.split(";", 1)[0].strip().lower()
+            media = ctype.decode("latin-1").split(";", 1)[0].strip().lower()
             if media != JSON and not media.endswith("+json"):
                 raise serr.UnsupportedMediaType(
                     f"content type {media!r} is not supported; send {JSON}"
                 )
-        length = request.headers.get("content-length", "")
+        length = headers.get(b"content-length", b"").decode("latin-1")
         if length.isdigit() and int(length) > limit:
             raise serr.PayloadTooLarge(f"body of {length} bytes exceeds the limit of {limit} bytes")
-        chunks, size = [], 0
-        async for chunk in request.stream():
+        chunks, size, more = [], 0, True
+        while more:
+            message = await receive()
+            if message["type"] != "http.request":
+                raise serr.MalformedRequest("the client disconnected before sending the body")
+            chunk = message.get("body", b"")
             size += len(chunk)
             if size > limit:
                 raise serr.PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
             chunks.append(chunk)
-        data = b"".join(chunks)
+            more = message.get("more_body", False)
+        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
         if not data.strip():
             if allow_empty:
                 return None
@@ -291,3 +376,9 @@ class _Handlers:
         except orjson.JSONDecodeError as e:
             hint = _NAN_HINT if b"NaN" in data or b"Infinity" in data else ""
             raise serr.MalformedRequest(f"body is not valid JSON: {e}{hint}") from e
+
+
+def _request_id(headers: dict) -> str:
+    """The caller's x-request-id, else a fresh one."""
+    given = headers.get(b"x-request-id")
+    return given.decode("latin-1") if given else uuid.uuid4().hex

@@ -28,7 +28,6 @@ import time
 from collections.abc import Callable
 
 import numpy as np
-import pandas as pd
 
 from kfops import errors
 from kfops.serving import model, validation
@@ -191,11 +190,9 @@ def _predict_batch(batch: list[_Item], want_proba: bool) -> list:
     if len(batch) == 1:
         return [_predict_one(batch[0], want_proba)]
     names = list(batch[0].validated.arrays)
-    frame = pd.DataFrame(
-        {n: np.concatenate([it.validated.arrays[n] for it in batch]) for n in names}, copy=False
-    )
+    columns = {n: np.concatenate([it.validated.arrays[n] for it in batch]) for n in names}
     try:
-        whole = served.predict(frame, want_proba)
+        whole = served.predict(columns, want_proba)
     except errors.KfopsError:
         return [_predict_one(it, want_proba) for it in batch]
     out, start = [], 0
@@ -209,6 +206,6 @@ def _predict_batch(batch: list[_Item], want_proba: bool) -> list:
 
 def _predict_one(item: _Item, want_proba: bool) -> model.Prediction | Exception:
     try:
-        return item.served.predict(item.validated.frame, want_proba)
+        return item.served.predict(item.validated.arrays, want_proba)
     except errors.KfopsError as e:
         return e

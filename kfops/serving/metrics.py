@@ -6,6 +6,7 @@ updated with one vectorised step per batch (numpy bincount), not one `observe()`
 
 from __future__ import annotations
 
+import collections
 import threading
 
 import numpy as np
@@ -16,6 +17,7 @@ from kfops.serving import model
 
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
+_SMALL = 32
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -55,8 +57,9 @@ class Metrics:
         )
         self.model_info = Gauge(
             "kfops_model_info",
-            "1 for the model version being served.",
-            ["model", "version"],
+            "1 for the model version being served; fast_path says whether its pipeline is served "
+            "compiled to numpy (true) or by scikit-learn (false).",
+            ["model", "version", "fast_path"],
             registry=r,
         )
         self.model_loads = Counter(
@@ -77,6 +80,7 @@ class Metrics:
         self.predictions = PredictionCollector()
         r.register(self.predictions)
         self._children: dict[tuple, tuple] = {}
+        self._batch_children: dict[str, object] = {}
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
         """Counts one request and its latency (label children cached: this is the hot path)."""
@@ -90,7 +94,10 @@ class Metrics:
 
     def observe_batch(self, protocol: str, rows: int) -> None:
         """Records one batch size."""
-        self._batch.labels(protocol).observe(rows)
+        child = self._batch_children.get(protocol)
+        if child is None:
+            child = self._batch_children[protocol] = self._batch.labels(protocol)
+        child.observe(rows)
 
     def observe_predict_call(self, requests: int, rows: int) -> None:
         """Records one model predict call: how many requests it joined and how many rows."""
@@ -112,8 +119,8 @@ class Metrics:
     def swapped(self, old, new) -> None:
         """Moves the version info gauge to the new version."""
         if old is not None:
-            self.model_info.remove(old.model.name, old.model.version)
-        self.model_info.labels(new.model.name, new.model.version).set(1)
+            self.model_info.remove(old.model.name, old.model.version, _fast(old.model))
+        self.model_info.labels(new.model.name, new.model.version, _fast(new.model)).set(1)
         self.model_loads.labels(new.model.name).inc()
 
     def log_outcome(self, outcome: str, rows: int) -> None:
@@ -138,10 +145,15 @@ class PredictionCollector:
     def add(self, served: model.ServedModel, predict: np.ndarray) -> None:
         """Counts a batch in one vectorised step."""
         if served.classes is not None:
-            values, counts = np.unique(predict, return_counts=True)
+            # Few rows (the usual request) are cheaper to count in Python than with np.unique.
+            if len(predict) <= _SMALL:
+                counted = collections.Counter(predict.tolist()).items()
+            else:
+                values, counts = np.unique(predict, return_counts=True)
+                counted = zip(values.tolist(), counts.tolist(), strict=True)
             with self._lock:
-                for value, count in zip(values.tolist(), counts.tolist(), strict=True):
-                    key = (served.name, served.version, str(value))
+                for value, count in counted:
+                    key = (served.name, served.version, value)
                     self._classes[key] = self._classes.get(key, 0) + count
             return
         key = (served.name, served.version)
@@ -162,8 +174,10 @@ class PredictionCollector:
         family = CounterMetricFamily(
             "kfops_predictions", "Predicted classes.", labels=["model", "version", "class"]
         )
-        for key, count in sorted(classes.items()):
-            family.add_metric(list(key), count)
+        for (name, version, value), count in sorted(
+            classes.items(), key=lambda kv: (kv[0][:2], str(kv[0][2]))
+        ):
+            family.add_metric([name, version, str(value)], count)
         yield family
         values = HistogramMetricFamily(
             "kfops_prediction_value", "Regression predictions.", labels=["model", "version"]
@@ -188,3 +202,7 @@ def _edges(served: model.ServedModel) -> np.ndarray:
 
 def _fmt(edge: float) -> str:
     return repr(float(edge))
+
+
+def _fast(served: model.ServedModel) -> str:
+    return "true" if served.fast is not None else "false"

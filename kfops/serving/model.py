@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -20,6 +21,7 @@ from sklearn import base as sk_base
 
 from kfops import dataio, errors, modelio, schema
 from kfops.serving import errors as serr
+from kfops.serving import fastpath
 
 MODEL_FILE = "model.joblib"
 SCHEMA_FILE = "schema.json"
@@ -46,6 +48,8 @@ class ServedModel:
         schema: the data contract; requests carry exactly `schema.features`.
         task: "classification" or "regression" (from the schema, else from the estimator).
         classes: class labels in predict_proba column order (classifiers), else None.
+        fast: the pipeline compiled to numpy and verified against it (see `with_fast_path`).
+        fast_note: whether and why (not) the fast path is used, for logs and metadata.
     """
 
     name: str
@@ -54,6 +58,8 @@ class ServedModel:
     schema: schema.Schema
     task: str = ""
     classes: tuple[Any, ...] | None = None
+    fast: fastpath.CompiledPipeline | None = None
+    fast_note: str = ""
 
     def __post_init__(self):
         if not self.schema.features:
@@ -76,15 +82,28 @@ class ServedModel:
         """The V2 output tensors this model offers."""
         return (PREDICT, PREDICT_PROBA) if self.has_proba else (PREDICT,)
 
-    def predict(self, frame: pd.DataFrame, want_proba: bool) -> Prediction:
-        """Predicts a validated frame; preprocessing runs once even when probabilities are asked.
+    def predict(
+        self, columns: Mapping[str, np.ndarray] | pd.DataFrame, want_proba: bool
+    ) -> Prediction:
+        """Predicts validated columns; preprocessing runs once even when probabilities are asked.
+
+        Named numpy columns go through the compiled fast path when the model has one; anything
+        that path cannot answer (and any DataFrame) goes to the sklearn pipeline itself.
 
         Raises:
             ModelRejectedInput: the estimator refused values the schema allowed (ValueError).
             ModelError: any other failure inside the model.
         """
+        want_proba = want_proba and self.has_proba
+        if self.fast is not None and not isinstance(columns, pd.DataFrame):
+            try:
+                labels, proba = self.fast.predict(columns, want_proba)
+                return Prediction(np.asarray(labels), proba)
+            except Exception:  # noqa: BLE001,S110 (sklearn below answers, or names the error)
+                pass
+        frame = columns if isinstance(columns, pd.DataFrame) else pd.DataFrame(columns, copy=False)
         try:
-            if not (want_proba and self.has_proba):
+            if not want_proba:
                 return Prediction(np.asarray(self.pipeline.predict(frame)))
             # Transform once, then ask the final estimator twice. Iterating the steps avoids
             # `pipeline[:-1]`, which builds a new Pipeline per call and measured ~2x slower.
@@ -101,6 +120,24 @@ class ServedModel:
             raise serr.ModelRejectedInput(f"the model rejected the input: {first_line}") from e
         except Exception as e:
             raise errors.ModelError(f"model {self.name!r} v{self.version} failed: {e}") from e
+
+
+def with_fast_path(served: ServedModel) -> ServedModel:
+    """The same model with its pipeline compiled to numpy, if that form is verified to agree.
+
+    Otherwise the model comes back without one (sklearn serves it) and `fast_note` says why.
+    """
+    try:
+        fast = fastpath.compile_pipeline(served.pipeline)
+    except fastpath.Unsupported as e:
+        return dataclasses.replace(served, fast=None, fast_note=f"not compiled: {e}")
+    sets = fastpath.probes(served.schema)
+    problem = fastpath.verify(fast, served.pipeline, sets) if sets else "no probe rows"
+    if problem:
+        note = f"compiled form disagrees with sklearn, not used: {problem}"
+        return dataclasses.replace(served, fast=None, fast_note=note)
+    rows = sum(len(next(iter(s.values()))) for s in sets)
+    return dataclasses.replace(served, fast=fast, fast_note=f"compiled, verified on {rows} rows")
 
 
 def example_frame(spec: schema.Schema, n: int = 1) -> pd.DataFrame:

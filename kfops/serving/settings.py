@@ -32,6 +32,8 @@ class ServeConfig:
             they are counted in kfops_out_of_range_values_total instead, and reach the
             inference log, so drift monitoring sees them).
         check_domain: reject strings outside the schema's categorical domain.
+        fast_path: serve the pipeline compiled to numpy (see `compiled`) when it is verified to
+            answer as scikit-learn does; False always calls the sklearn pipeline.
         admin: expose POST /v2/repository/models/{name}/load (reload the champion or a version).
         drain_seconds: on SIGTERM, how long in-flight requests may take to finish.
         log_flush_rows: the inference log writes a Parquet file once this many rows are queued...
@@ -53,6 +55,7 @@ class ServeConfig:
     batch_max_rows: int = 256
     check_range: bool = False
     check_domain: bool = True
+    fast_path: bool = True
     admin: bool = True
     drain_seconds: float = 20.0
     log_flush_rows: int = 10_000

@@ -8,6 +8,7 @@ per-row Python scans that find offending row numbers run only when something is 
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -73,23 +74,26 @@ DEFAULT_POLICY = ValidationPolicy()
 
 @dataclasses.dataclass(frozen=True)
 class Validated:
-    """A request that passed: the model's input frame plus the same columns as numpy arrays.
+    """A request that passed: the model's input columns as numpy arrays, in schema order.
 
     Attributes:
-        frame: the model's input, columns in schema order.
-        arrays: the same columns as numpy arrays (the inference log and micro-batching use them).
+        arrays: feature name -> column (the model, the inference log and micro-batching use them).
+        n_rows: number of rows.
         out_of_range: feature -> (values below the training min, values above the training max),
             only for features with any; counted for monitoring, never a reason to reject.
     """
 
-    frame: pd.DataFrame
     arrays: dict[str, np.ndarray]
+    n_rows: int
     out_of_range: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
 
-    @property
-    def n_rows(self) -> int:
-        """Number of rows."""
-        return len(self.frame)
+    @functools.cached_property
+    def frame(self) -> pd.DataFrame:
+        """The columns as a DataFrame, built only when asked.
+
+        The compiled fast path never needs it, and building one costs more than its predict.
+        """
+        return pd.DataFrame(self.arrays, copy=False)
 
 
 class Validator:
@@ -139,7 +143,7 @@ class Validator:
                 self._check_range(col, arrays[col.name], problems, out_of_range)
         if problems:
             raise serr.InvalidInput(problems)
-        return Validated(pd.DataFrame(arrays, copy=False), arrays, out_of_range)
+        return Validated(arrays, n_rows, out_of_range)
 
     def _column(
         self, col: schema.ColumnSpec, values: Sequence, problems: list
@@ -210,12 +214,12 @@ class Validator:
             or (col.min is None and col.max is None)
         ):
             return
-        with np.errstate(invalid="ignore"):
-            low = arr < col.min if col.min is not None else np.zeros(len(arr), bool)
-            high = arr > col.max if col.max is not None else np.zeros(len(arr), bool)
-        n_low, n_high = int(np.count_nonzero(low)), int(np.count_nonzero(high))
-        if not n_low and not n_high:
+        # NaN compares False without a warning: a null is never out of range.
+        low = arr < (col.min if col.min is not None else -np.inf)
+        high = arr > (col.max if col.max is not None else np.inf)
+        if not (low.any() or high.any()):
             return
+        n_low, n_high = int(np.count_nonzero(low)), int(np.count_nonzero(high))
         counts[col.name] = (n_low, n_high)
         if self.policy.check_range:
             out = np.flatnonzero(low | high)

@@ -139,10 +139,16 @@ def _v1_worker(url, df, worker, n_requests):
     return out
 
 
-@pytest.mark.parametrize("window_ms", [2.0, 0.0])
-def test_concurrent_clients_each_get_exactly_their_own_predictions(serve, clf, window_ms):
+@pytest.mark.parametrize(
+    ("window_ms", "fast_path"), [(2.0, False), (0.0, False), (2.0, True)], ids=str
+)
+def test_concurrent_clients_each_get_exactly_their_own_predictions(
+    serve, clf, window_ms, fast_path
+):
     pipeline, spec, df = clf
-    srv = serve(pipeline, spec, log_sample_rate=0, batch_window_ms=window_ms)
+    srv = serve(
+        pipeline, spec, log_sample_rate=0, batch_window_ms=window_ms, fast_path=fast_path
+    )
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(_v1_worker, srv.url, df, w, 25) for w in range(8)]
         answers = [a for f in futures for a in f.result(timeout=120)]
@@ -157,6 +163,9 @@ def test_concurrent_clients_each_get_exactly_their_own_predictions(serve, clf, w
         for line in text.splitlines()
         if line.startswith("kfops_predict_call_requests_")
     }
+    if fast_path:  # small requests to a compiled model are answered inline, never batched
+        assert calls["kfops_predict_call_requests_sum"] == 0
+        return
     joined = calls["kfops_predict_call_requests_sum"] - calls["kfops_predict_call_requests_count"]
     assert calls["kfops_predict_call_requests_sum"] == 200
     assert (joined > 0) == (window_ms > 0)

@@ -1,0 +1,135 @@
+"""Checking a compiled pipeline against the sklearn pipeline it was compiled from."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kfops import schema
+from kfops.serving import validation
+from kfops.serving.fastpath.compiler import CompiledPipeline
+
+RTOL, ATOL = 1e-9, 1e-12
+
+
+def verify(
+    compiled: CompiledPipeline, fitted: Any, probe_sets: list[Mapping[str, np.ndarray]]
+) -> str | None:
+    """None when the compiled form answers every probe as `fitted` does, else the first difference.
+
+    Each probe set is checked as a batch and then row by row (the single-row form). If sklearn
+    refuses a set, the compiled form must refuse it too (at request time a refusal falls back to
+    sklearn, which then gives its own error); if sklearn answers, the compiled form must give the
+    same labels and the same numbers (to 1e-9 relative).
+    """
+    want_proba = hasattr(fitted, "predict_proba")
+    for i, columns in enumerate(probe_sets):
+        expected = _sklearn(fitted, columns, want_proba)
+        problem = _compare(expected, lambda c=columns: compiled.predict(c, want_proba))
+        if problem:
+            return f"probe set {i}: {problem}"
+        if expected is None:
+            continue
+        for j in range(len(expected[0])):
+            row = {n: columns[n][j : j + 1].item() for n in compiled.inputs}
+            want = (expected[0][j : j + 1], None if expected[1] is None else expected[1][j : j + 1])
+            problem = _compare(want, lambda r=row: compiled.predict_row(r, want_proba))
+            if problem:
+                return f"probe set {i}, row {j} alone: {problem}"
+    return None
+
+
+def _sklearn(fitted: Any, columns: Mapping[str, np.ndarray], want_proba: bool):
+    frame = pd.DataFrame(dict(columns), copy=False)
+    try:
+        proba = fitted.predict_proba(frame) if want_proba else None
+        return np.asarray(fitted.predict(frame)), proba
+    except Exception:  # noqa: BLE001 (sklearn refusing is an outcome the compiled form must match)
+        return None
+
+
+def _compare(expected, run) -> str | None:
+    try:
+        got = run()
+    except Exception as e:  # noqa: BLE001
+        return None if expected is None else f"compiled form failed where sklearn answered: {e}"
+    if expected is None:
+        return "sklearn refused it but the compiled form answered"
+    (want_y, want_p), (got_y, got_p) = expected, got
+    got_y = np.asarray(got_y)
+    if want_y.shape != got_y.shape:
+        return f"predict shape {got_y.shape} instead of {want_y.shape}"
+    if want_y.dtype.kind in "fc":
+        if not np.allclose(want_y, got_y, rtol=RTOL, atol=ATOL, equal_nan=True):
+            return "predict values differ"
+    elif not np.array_equal(want_y, got_y):
+        return "predicted labels differ"
+    if want_p is not None and (
+        got_p is None
+        or want_p.shape != got_p.shape
+        or not np.allclose(want_p, got_p, rtol=RTOL, atol=ATOL)
+    ):
+        return "predict_proba values differ"
+    return None
+
+
+def probes(spec: schema.Schema) -> list[dict[str, np.ndarray]]:
+    """Validated probe columns for `verify`, built from the schema the server validates against.
+
+    Four sets: every known category and range point (several rows, then its first row alone),
+    then nulls where the schema allows them, then values training never saw (unseen categories,
+    far outside the training range). Each goes through a `Validator` (accepting unseen values),
+    so dtypes are exactly those of real requests; a set the validator refuses is left out.
+    """
+    validator = validation.Validator(spec, validation.ValidationPolicy(False, False))
+    known, nulls, unseen = {}, {}, {}
+    for col in spec.features:
+        known[col.name] = _known_values(col)
+        nulls[col.name] = ([None] if col.nullable else []) + known[col.name][:1]
+        unseen[col.name] = _unseen_values(col)
+    sets = [_rows(known, 0), _rows(known, 0)[:1], _rows(nulls, 1), _rows(unseen, 2)]
+    out = []
+    for rows in sets:
+        columns = {name: [r[name] for r in rows] for name in known}
+        try:
+            out.append(validator.validate(columns, len(rows)).arrays)
+        except Exception:  # noqa: BLE001,S112 (a probe the schema refuses tells nothing)
+            continue
+    return out
+
+
+def _rows(values: dict[str, list], salt: int) -> list[dict]:
+    """Rows that pair every column's values in shifting combinations (column k steps by k+1)."""
+    n = max(len(v) for v in values.values())
+    return [
+        {name: v[(i * (k + 1) + k + salt) % len(v)] for k, (name, v) in enumerate(values.items())}
+        for i in range(n)
+    ]
+
+
+def _known_values(col: schema.ColumnSpec) -> list:
+    if col.dtype == "bool":
+        return [True, False]
+    if col.dtype in ("int", "float"):
+        lo = col.min if col.min is not None else 0
+        hi = col.max if col.max is not None else lo + 100
+        points = [lo, hi, lo + (hi - lo) / 2, lo + (hi - lo) / 3]
+        return [int(p) for p in points] if col.dtype == "int" else [float(p) for p in points]
+    if col.dtype == "string":
+        return list(col.domain) or ["a", "b"]
+    return ["2020-01-01T00:00:00"]
+
+
+def _unseen_values(col: schema.ColumnSpec) -> list:
+    if col.dtype in ("int", "float"):
+        lo = col.min if col.min is not None else 0
+        hi = col.max if col.max is not None else lo + 100
+        span = max(hi - lo, 1)
+        points = [lo - 10 * span, hi + 10 * span, 0]
+        return [int(p) for p in points] if col.dtype == "int" else [float(p) for p in points]
+    if col.dtype == "string":
+        return ["<kfops-unseen>", ""]
+    return _known_values(col)
