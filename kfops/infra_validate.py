@@ -123,7 +123,9 @@ def infra_validate_file(
         except errors.KfopsError as e:
             return _report([Check("load", False, f"the server cannot load the model: {e}")])
         active = application.state.plane.manager.current
-        loaded = Check("load", True, "loaded through the server's load path")
+        loaded = Check(
+            "load", True, f"loaded through the server's load path; {active.model.fast_note}"
+        )
         rows, expected, rejected = _smoke_rows(active, sample_rows, config.max_rows)
         if not rows:
             detail = f"none of {rejected} test rows pass the schema; no smoke request to send"

@@ -9,6 +9,7 @@ infra-validate path, or a KServe storageUri mount), or memory in unit tests.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import threading
 from collections.abc import Mapping
@@ -72,12 +73,12 @@ class ServedModel:
         if classes is not None:
             object.__setattr__(self, "classes", tuple(np.asarray(classes).tolist()))
 
-    @property
+    @functools.cached_property
     def has_proba(self) -> bool:
-        """Whether the model can answer predict_proba."""
+        """Whether the model can answer predict_proba (cached: sklearn's check is not free)."""
         return self.classes is not None and hasattr(self.pipeline, "predict_proba")
 
-    @property
+    @functools.cached_property
     def output_names(self) -> tuple[str, ...]:
         """The V2 output tensors this model offers."""
         return (PREDICT, PREDICT_PROBA) if self.has_proba else (PREDICT,)
@@ -129,10 +130,13 @@ def with_fast_path(served: ServedModel) -> ServedModel:
     """
     try:
         fast = fastpath.compile_pipeline(served.pipeline)
+        sets = fastpath.probes(served.schema)
+        problem = fastpath.verify(fast, served.pipeline, sets) if sets else "no probe rows"
     except fastpath.Unsupported as e:
         return dataclasses.replace(served, fast=None, fast_note=f"not compiled: {e}")
-    sets = fastpath.probes(served.schema)
-    problem = fastpath.verify(fast, served.pipeline, sets) if sets else "no probe rows"
+    except Exception as e:  # noqa: BLE001 (a step the compiler misreads must not block serving)
+        note = f"not compiled: {type(e).__name__}: {e}"
+        return dataclasses.replace(served, fast=None, fast_note=note)
     if problem:
         note = f"compiled form disagrees with sklearn, not used: {problem}"
         return dataclasses.replace(served, fast=None, fast_note=note)

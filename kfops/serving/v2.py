@@ -133,7 +133,7 @@ def _tensor(i: int, tensor: Any, dtypes: dict, max_rows: int, problems: list):
         )
         return None, None, None
     name = tensor["name"]
-    extra = sorted(k for k in tensor if k not in _INPUT_KEYS)
+    extra = [] if tensor.keys() <= _INPUT_KEYS else sorted(set(tensor) - _INPUT_KEYS)
     if extra or name not in dtypes:
         detail = (
             f"unknown keys {extra}"

@@ -27,6 +27,7 @@ class _Missing:
 
 MISSING = _Missing()
 _NONE = type(None)
+_SMALL = 16
 _JSON_NAMES = {
     int: "integer",
     float: "number",
@@ -195,11 +196,14 @@ class Validator:
                 return None
         else:
             arr = np.array(values, dtype=np.float64)
-            nonfinite = ~np.isfinite(arr) & ~_null_mask(values, has_null)
-            if nonfinite.any():
-                rows = np.flatnonzero(nonfinite)
-                problems.append(serr.problem(col.name, "finite", "NaN/Infinity not allowed", rows))
-                return None
+            finite = np.isfinite(arr)
+            if not finite.all():  # nulls became NaN too: only the others are problems
+                nonfinite = ~finite & ~_null_mask(values, has_null)
+                if nonfinite.any():
+                    rows = np.flatnonzero(nonfinite)
+                    detail = "NaN/Infinity not allowed"
+                    problems.append(serr.problem(col.name, "finite", detail, rows))
+                    return None
             if col.dtype == "int":
                 arr = _integral(col, arr, has_null, problems)
                 if arr is None:
@@ -214,9 +218,13 @@ class Validator:
             or (col.min is None and col.max is None)
         ):
             return
-        # NaN compares False without a warning: a null is never out of range.
-        low = arr < (col.min if col.min is not None else -np.inf)
-        high = arr > (col.max if col.max is not None else np.inf)
+        lo = col.min if col.min is not None else -np.inf
+        hi = col.max if col.max is not None else np.inf
+        # NaN compares False (without a warning): a null is never out of range. A few values
+        # are checked in Python, which costs less than four numpy calls.
+        if len(arr) <= _SMALL and not any(v < lo or v > hi for v in arr.tolist()):
+            return
+        low, high = arr < lo, arr > hi
         if not (low.any() or high.any()):
             return
         n_low, n_high = int(np.count_nonzero(low)), int(np.count_nonzero(high))

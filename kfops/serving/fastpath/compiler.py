@@ -140,7 +140,8 @@ def _column_transformer(
 def _column_names(cols, names_in: list[str]) -> list[str]:
     if isinstance(cols, str):
         return [cols]
-    if isinstance(cols, slice) or callable(cols):
+    if isinstance(cols, slice) or callable(cols) or np.ndim(cols) == 0:
+        # A scalar selection hands the step a 1-D column (text vectorizers), not a 2-D block.
         raise Unsupported(f"column selection {cols!r}")
     cols = cols if isinstance(cols, list) else np.asarray(cols).tolist()
     if all(isinstance(c, bool) for c in cols) and len(cols) == len(names_in):

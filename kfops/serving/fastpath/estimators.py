@@ -1,8 +1,10 @@
 """The final estimator on the compiled feature matrix (or on one feature row).
 
 Linear models are a dot product, so they are computed directly: sklearn's predict spends ~100 us
-validating a one-row input before a 1 us dot product. Any other estimator is called on the float64
-matrix it was fitted on, with sklearn's finiteness check off (the compiled steps produced it).
+validating a one-row input before a 1 us dot product. What that validation refuses is refused here
+too: a NaN or an infinity in the features (a huge input can overflow once scaled) raises, and the
+request falls back to sklearn, which answers with its own error. Any other estimator is called on
+the float64 matrix it was fitted on, with sklearn's own input checks.
 """
 
 from __future__ import annotations
@@ -12,7 +14,6 @@ from collections.abc import Callable
 from typing import Any
 
 import numpy as np
-import sklearn
 from scipy import special
 from sklearn import linear_model
 from sklearn.utils import extmath
@@ -32,15 +33,14 @@ Output = tuple[np.ndarray, np.ndarray | None]  # (predictions, class probabiliti
 def block_predictor(est: Any) -> Callable[[np.ndarray, bool], Output]:
     """(matrix, want_proba) -> outputs, as `est.predict` / `est.predict_proba` would answer."""
     if isinstance(est, linear_model.LogisticRegression):
-        return lambda x, want_proba: _logistic(est, x, want_proba)
+        return lambda x, want_proba: _logistic(est, _finite(x), want_proba)
     if isinstance(est, _LINEAR_REGRESSORS):
         coef = est.coef_.T if est.coef_.ndim == 2 else est.coef_
-        return lambda x, want_proba: (x @ coef + est.intercept_, None)
+        return lambda x, want_proba: (_finite(x) @ coef + est.intercept_, None)
 
     def generic(x: np.ndarray, want_proba: bool) -> Output:
-        with sklearn.config_context(assume_finite=True):
-            proba = est.predict_proba(x) if want_proba else None
-            return np.asarray(est.predict(x)), proba
+        proba = est.predict_proba(x) if want_proba else None
+        return np.asarray(est.predict(x)), proba
 
     return generic
 
@@ -56,7 +56,7 @@ def row_predictor(est: Any) -> Callable[[list, bool], Output] | None:
         negative, positive = est.classes_[0:1], est.classes_[1:2]
 
         def logistic(r: list, want_proba: bool) -> Output:
-            score = _dot(coef, r) + intercept
+            score = _dot(coef, _finite_row(r)) + intercept
             label = positive if score > 0 else negative
             if not want_proba:
                 return label, None
@@ -66,8 +66,21 @@ def row_predictor(est: Any) -> Callable[[list, bool], Output] | None:
         return logistic
     if isinstance(est, _LINEAR_REGRESSORS) and est.coef_.ndim == 1:
         coef, intercept = est.coef_.tolist(), float(est.intercept_)
-        return lambda r, want_proba: (np.array([_dot(coef, r) + intercept]), None)
+        return lambda r, want_proba: (np.array([_dot(coef, _finite_row(r)) + intercept]), None)
     return None
+
+
+def _finite(x: np.ndarray) -> np.ndarray:
+    if not np.isfinite(x).all():
+        raise ValueError("Input X contains NaN or infinity")
+    return x
+
+
+def _finite_row(r: list) -> list:
+    for v in r:
+        if not math.isfinite(v):
+            raise ValueError("Input X contains NaN or infinity")
+    return r
 
 
 def _dot(coef: list[float], r: list) -> float:

@@ -131,6 +131,8 @@ def _imputer(imp: impute.SimpleImputer) -> Step:
         valid = ~_sk_missing(np.asarray(stats), np.nan)
         if not valid.all():  # sklearn drops the features that were all missing in training
             keep, stats = np.flatnonzero(valid), stats[valid]
+    if stats.dtype.kind == "O" and all(type(v) in (int, float) for v in stats.tolist()):
+        stats = stats.astype(np.float64)  # a numeric fill_value is stored in an object array
     numeric_stats = stats.dtype.kind in "biuf"
     nan_marker = isinstance(marker, float) and math.isnan(marker)
     fill = stats.tolist()
@@ -242,7 +244,7 @@ def _one_hot(enc: preprocessing.OneHotEncoder) -> Step:
         if d is None or k != d
     ]
     all_kept = len(kept) == offsets[-1]
-    one, zero = enc.dtype(1), enc.dtype(0)
+    one, zero = np.dtype(enc.dtype).type(1).item(), np.dtype(enc.dtype).type(0).item()
 
     def block(x: np.ndarray) -> np.ndarray:
         out = np.zeros((len(x), offsets[-1]), enc.dtype)

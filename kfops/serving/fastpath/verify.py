@@ -25,6 +25,11 @@ def verify(
     sklearn, which then gives its own error); if sklearn answers, the compiled form must give the
     same labels and the same numbers (to 1e-9 relative).
     """
+    with np.errstate(all="ignore"):  # probes near the float64 limit overflow on purpose
+        return _verify(compiled, fitted, probe_sets)
+
+
+def _verify(compiled, fitted, probe_sets) -> str | None:
     want_proba = hasattr(fitted, "predict_proba")
     for i, columns in enumerate(probe_sets):
         expected = _sklearn(fitted, columns, want_proba)
@@ -79,18 +84,22 @@ def _compare(expected, run) -> str | None:
 def probes(spec: schema.Schema) -> list[dict[str, np.ndarray]]:
     """Validated probe columns for `verify`, built from the schema the server validates against.
 
-    Four sets: every known category and range point (several rows, then its first row alone),
-    then nulls where the schema allows them, then values training never saw (unseen categories,
-    far outside the training range). Each goes through a `Validator` (accepting unseen values),
-    so dtypes are exactly those of real requests; a set the validator refuses is left out.
+    Sets: every known category and range point (several rows, then the first row alone); nulls
+    where the schema allows them; categories training never saw; numbers far outside the training
+    range; and numbers near the float64 limit (which sklearn refuses once scaling overflows them).
+    Each goes through a `Validator` (accepting unseen values), so dtypes are exactly those of real
+    requests; a set the validator refuses is left out.
     """
     validator = validation.Validator(spec, validation.ValidationPolicy(False, False))
-    known, nulls, unseen = {}, {}, {}
+    known, nulls, unseen_cats, far, huge = {}, {}, {}, {}, {}
     for col in spec.features:
-        known[col.name] = _known_values(col)
-        nulls[col.name] = ([None] if col.nullable else []) + known[col.name][:1]
-        unseen[col.name] = _unseen_values(col)
-    sets = [_rows(known, 0), _rows(known, 0)[:1], _rows(nulls, 1), _rows(unseen, 2)]
+        values = known[col.name] = _known_values(col)
+        nulls[col.name] = ([None] if col.nullable else []) + values[:1]
+        unseen_cats[col.name] = ["<kfops-unseen>", ""] if col.dtype == "string" else values
+        far[col.name] = _far_values(col) if col.dtype in ("int", "float") else values
+        huge[col.name] = [1e308, -1e308] if col.dtype == "float" else values[:1]
+    every = _rows(known)
+    sets = [every, every[:1], *(_rows(v) for v in (nulls, unseen_cats, far, huge))]
     out = []
     for rows in sets:
         columns = {name: [r[name] for r in rows] for name in known}
@@ -101,12 +110,11 @@ def probes(spec: schema.Schema) -> list[dict[str, np.ndarray]]:
     return out
 
 
-def _rows(values: dict[str, list], salt: int) -> list[dict]:
-    """Rows that pair every column's values in shifting combinations (column k steps by k+1)."""
+def _rows(values: dict[str, list]) -> list[dict]:
+    """Rows in which every value of every column appears (column k shifted by k)."""
     n = max(len(v) for v in values.values())
     return [
-        {name: v[(i * (k + 1) + k + salt) % len(v)] for k, (name, v) in enumerate(values.items())}
-        for i in range(n)
+        {name: v[(i + k) % len(v)] for k, (name, v) in enumerate(values.items())} for i in range(n)
     ]
 
 
@@ -123,13 +131,10 @@ def _known_values(col: schema.ColumnSpec) -> list:
     return ["2020-01-01T00:00:00"]
 
 
-def _unseen_values(col: schema.ColumnSpec) -> list:
-    if col.dtype in ("int", "float"):
-        lo = col.min if col.min is not None else 0
-        hi = col.max if col.max is not None else lo + 100
-        span = max(hi - lo, 1)
-        points = [lo - 10 * span, hi + 10 * span, 0]
-        return [int(p) for p in points] if col.dtype == "int" else [float(p) for p in points]
-    if col.dtype == "string":
-        return ["<kfops-unseen>", ""]
-    return _known_values(col)
+def _far_values(col: schema.ColumnSpec) -> list:
+    """Ten spans outside the training range each way, and zero (kept within int64)."""
+    lo = col.min if col.min is not None else 0
+    hi = col.max if col.max is not None else lo + 100
+    span = max(hi - lo, 1)
+    points = [max(lo - 10 * span, -(2.0**62)), min(hi + 10 * span, 2.0**62), 0]
+    return [int(p) for p in points] if col.dtype == "int" else [float(p) for p in points]

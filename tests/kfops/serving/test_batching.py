@@ -146,9 +146,7 @@ def test_concurrent_clients_each_get_exactly_their_own_predictions(
     serve, clf, window_ms, fast_path
 ):
     pipeline, spec, df = clf
-    srv = serve(
-        pipeline, spec, log_sample_rate=0, batch_window_ms=window_ms, fast_path=fast_path
-    )
+    srv = serve(pipeline, spec, log_sample_rate=0, batch_window_ms=window_ms, fast_path=fast_path)
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         futures = [pool.submit(_v1_worker, srv.url, df, w, 25) for w in range(8)]
         answers = [a for f in futures for a in f.result(timeout=120)]
