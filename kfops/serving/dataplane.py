@@ -18,6 +18,8 @@ from kfops.serving import batching, model
 from kfops.serving import errors as serr
 from kfops.serving import manager as mgr
 
+INLINE_SECONDS = 0.0005
+
 
 @dataclasses.dataclass(frozen=True)
 class InferRequest:
@@ -135,10 +137,12 @@ class DataPlane:
     def _inline(self, active: mgr.Active, request: InferRequest) -> bool:
         """Whether to predict on the event loop rather than through the batcher's thread.
 
-        A compiled model predicts a small request in microseconds, less than the hand-off to the
-        thread costs; big requests still go to the thread so they never hold up health probes.
+        A compiled linear model predicts a request in microseconds, less than the hand-off to
+        the thread costs. Anything estimated (from timings taken at load) to take longer than
+        INLINE_SECONDS goes to the thread, where concurrent requests share predict calls and
+        health probes are never held up.
         """
-        return active.model.fast is not None and request.n_rows <= self.batcher.max_rows
+        return active.model.fast_seconds(request.n_rows) < INLINE_SECONDS
 
     def _validate(self, active: mgr.Active, request: InferRequest):
         validated = active.validator.validate(request.columns, request.n_rows, request.problems)

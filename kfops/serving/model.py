@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 import os
+import statistics
 import threading
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any, Protocol
@@ -51,6 +54,7 @@ class ServedModel:
         classes: class labels in predict_proba column order (classifiers), else None.
         fast: the pipeline compiled to numpy and verified against it (see `with_fast_path`).
         fast_note: whether and why (not) the fast path is used, for logs and metadata.
+        fast_cost: the fast path's measured seconds: one row; a batch's fixed part, per row.
     """
 
     name: str
@@ -61,6 +65,7 @@ class ServedModel:
     classes: tuple[Any, ...] | None = None
     fast: fastpath.CompiledPipeline | None = None
     fast_note: str = ""
+    fast_cost: tuple[float, float, float] = (0.0, 0.0, 0.0)
 
     def __post_init__(self):
         if not self.schema.features:
@@ -72,6 +77,13 @@ class ServedModel:
         classes = getattr(self.pipeline, "classes_", None) if task == "classification" else None
         if classes is not None:
             object.__setattr__(self, "classes", tuple(np.asarray(classes).tolist()))
+
+    def fast_seconds(self, rows: int) -> float:
+        """Estimated fast-path predict time for `rows` rows (infinite without a fast path)."""
+        if self.fast is None:
+            return math.inf
+        one, fixed, per_row = self.fast_cost
+        return one if rows == 1 else fixed + per_row * rows
 
     @functools.cached_property
     def has_proba(self) -> bool:
@@ -132,6 +144,11 @@ def with_fast_path(served: ServedModel) -> ServedModel:
         fast = fastpath.compile_pipeline(served.pipeline)
         sets = fastpath.probes(served.schema)
         problem = fastpath.verify(fast, served.pipeline, sets) if sets else "no probe rows"
+        if not problem:
+            want_proba = served.has_proba
+            one = _timed(fast, _rows(sets[0], 1), want_proba)
+            small = _timed(fast, _rows(sets[0], 8), want_proba)
+            big = _timed(fast, _rows(sets[0], 128), want_proba)
     except fastpath.Unsupported as e:
         return dataclasses.replace(served, fast=None, fast_note=f"not compiled: {e}")
     except Exception as e:  # noqa: BLE001 (a step the compiler misreads must not block serving)
@@ -141,7 +158,25 @@ def with_fast_path(served: ServedModel) -> ServedModel:
         note = f"compiled form disagrees with sklearn, not used: {problem}"
         return dataclasses.replace(served, fast=None, fast_note=note)
     rows = sum(len(next(iter(s.values()))) for s in sets)
-    return dataclasses.replace(served, fast=fast, fast_note=f"compiled, verified on {rows} rows")
+    per_row = max(big - small, 0.0) / 120
+    cost = (one, max(small - 8 * per_row, 0.0), per_row)
+    note = f"compiled, verified on {rows} rows; one row predicts in {one * 1e6:.0f} us"
+    return dataclasses.replace(served, fast=fast, fast_note=note, fast_cost=cost)
+
+
+def _rows(columns: dict, n: int) -> dict:
+    """The probe columns cycled or cut to exactly n rows (for timing)."""
+    return {k: np.resize(v, n) for k, v in columns.items()}
+
+
+def _timed(fast, columns: dict, want_proba: bool, repeat: int = 5) -> float:
+    """Median seconds of a compiled predict (the first call warms up)."""
+    times = []
+    for _ in range(repeat + 1):
+        start = time.perf_counter()
+        fast.predict(columns, want_proba)
+        times.append(time.perf_counter() - start)
+    return statistics.median(times[1:])
 
 
 def example_frame(spec: schema.Schema, n: int = 1) -> pd.DataFrame:

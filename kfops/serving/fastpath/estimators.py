@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 from scipy import special
-from sklearn import linear_model
+from sklearn import ensemble, linear_model, tree
 from sklearn.utils import extmath
 
 # Linear models whose predict is exactly `X @ coef_.T + intercept_`
@@ -27,6 +27,13 @@ _LINEAR_REGRESSORS = (
     linear_model.ElasticNet,
 )
 
+# Classifiers whose predict is `classes_[argmax(predict_proba)]` in sklearn's own code.
+_ARGMAX_CLASSIFIERS = (
+    ensemble.HistGradientBoostingClassifier,
+    ensemble.RandomForestClassifier,
+    ensemble.ExtraTreesClassifier,
+    tree.DecisionTreeClassifier,
+)
 Output = tuple[np.ndarray, np.ndarray | None]  # (predictions, class probabilities or None)
 
 
@@ -37,6 +44,16 @@ def block_predictor(est: Any) -> Callable[[np.ndarray, bool], Output]:
     if isinstance(est, _LINEAR_REGRESSORS):
         coef = est.coef_.T if est.coef_.ndim == 2 else est.coef_
         return lambda x, want_proba: (_finite(x) @ coef + est.intercept_, None)
+
+    if isinstance(est, _ARGMAX_CLASSIFIERS) and getattr(est, "n_outputs_", 1) == 1:
+
+        def argmax(x: np.ndarray, want_proba: bool) -> Output:
+            if not want_proba:
+                return np.asarray(est.predict(x)), None
+            proba = est.predict_proba(x)  # predict is argmax(predict_proba): one pass, not two
+            return est.classes_[np.argmax(proba, axis=1)], proba
+
+        return argmax
 
     def generic(x: np.ndarray, want_proba: bool) -> Output:
         proba = est.predict_proba(x) if want_proba else None

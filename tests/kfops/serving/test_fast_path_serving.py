@@ -99,3 +99,31 @@ def test_an_input_the_model_refuses_gets_sklearns_error(serve, fast_path):
     assert ok.status_code == 200, ok.text
     frame = pd.DataFrame(rows[:2], columns=spec.feature_names).astype({"charges": "float64"})
     assert ok.json()["outputs"][0]["data"] == pipeline.predict(frame).tolist()
+
+
+def _predict_calls(srv) -> float:
+    """Requests that went through the micro-batcher's predict calls (kfops_predict_call_*)."""
+    for line in srv.client.get("/metrics").text.splitlines():
+        if line.startswith("kfops_predict_call_requests_sum"):
+            return float(line.split()[1])
+    raise AssertionError("kfops_predict_call_requests_sum missing from /metrics")
+
+
+def test_slow_compiled_models_still_go_through_the_batcher(serve, clf):
+    """A forest's own predict takes milliseconds even compiled: answering it on the event loop
+    would hold up every other request, so it keeps the batcher's worker thread. A linear model
+    is answered inline."""
+    from sklearn.ensemble import RandomForestClassifier  # noqa: PLC0415
+
+    pipeline, spec, df = clf
+    forest = Pipeline([("pre", pipeline[0]), ("est", RandomForestClassifier(200, random_state=0))])
+    forest.fit(df[spec.feature_names], df["churned"])
+    slow, fast = serve(forest, spec, log_sample_rate=0), serve(pipeline, spec, log_sample_rate=0)
+    for srv, model_pipeline in ((slow, forest), (fast, pipeline)):
+        rows = factories.instances(df, 3, 10)
+        answer = srv.client.post("/v1/models/churn:predict", json={"instances": rows}).json()
+        expected = model_pipeline.predict(pd.DataFrame(rows)).tolist()
+        assert answer["predictions"] == expected
+    assert 'fast_path="true"' in _model_info(slow)
+    assert _predict_calls(slow) == 1
+    assert _predict_calls(fast) == 0
