@@ -141,31 +141,35 @@ def with_fast_path(served: ServedModel) -> ServedModel:
     Otherwise the model comes back without one (sklearn serves it) and `fast_note` says why.
     """
     try:
-        fast = fastpath.compile_pipeline(served.pipeline)
-        sets = fastpath.probes(served.schema)
-        problem = fastpath.verify(fast, served.pipeline, sets) if sets else "no probe rows"
-        if not problem:
-            want_proba = served.has_proba
-            one = _timed(fast, _rows(sets[0], 1), want_proba)
-            small = _timed(fast, _rows(sets[0], 8), want_proba)
-            big = _timed(fast, _rows(sets[0], 128), want_proba)
+        fast, note, cost = _compile(served)
     except fastpath.Unsupported as e:
-        return dataclasses.replace(served, fast=None, fast_note=f"not compiled: {e}")
+        fast, note, cost = None, f"not compiled: {e}", (0.0, 0.0, 0.0)
     except Exception as e:  # noqa: BLE001 (a step the compiler misreads must not block serving)
-        note = f"not compiled: {type(e).__name__}: {e}"
-        return dataclasses.replace(served, fast=None, fast_note=note)
-    if problem:
-        note = f"compiled form disagrees with sklearn, not used: {problem}"
-        return dataclasses.replace(served, fast=None, fast_note=note)
-    rows = sum(len(next(iter(s.values()))) for s in sets)
-    per_row = max(big - small, 0.0) / 120
-    cost = (one, max(small - 8 * per_row, 0.0), per_row)
-    note = f"compiled, verified on {rows} rows; one row predicts in {one * 1e6:.0f} us"
+        fast, note, cost = None, f"not compiled: {type(e).__name__}: {e}", (0.0, 0.0, 0.0)
     return dataclasses.replace(served, fast=fast, fast_note=note, fast_cost=cost)
 
 
-def _rows(columns: dict, n: int) -> dict:
-    """The probe columns cycled or cut to exactly n rows (for timing)."""
+def _compile(served: ServedModel):
+    """(compiled form or None, note, measured cost) for a served model."""
+    fast = fastpath.compile_pipeline(served.pipeline)
+    sets = fastpath.probes(served.schema)
+    problem = fastpath.verify(fast, served.pipeline, sets) if sets else "no probe rows"
+    if problem:
+        return None, f"compiled form disagrees with sklearn, not used: {problem}", (0.0, 0.0, 0.0)
+    cost = _cost(fast, sets[0], served.has_proba)
+    rows = sum(len(next(iter(s.values()))) for s in sets)
+    return fast, f"compiled, verified on {rows} rows; one row in {cost[0] * 1e6:.0f} us", cost
+
+
+def _cost(fast, columns: dict, want_proba: bool) -> tuple[float, float, float]:
+    """Seconds for one row; a batch's fixed part and per-row part (from 8 and 128 rows)."""
+    one, small, big = (_timed(fast, _resized(columns, n), want_proba) for n in (1, 8, 128))
+    per_row = max(big - small, 0.0) / 120
+    return one, max(small - 8 * per_row, 0.0), per_row
+
+
+def _resized(columns: dict, n: int) -> dict:
+    """The probe columns cycled or cut to exactly n rows."""
     return {k: np.resize(v, n) for k, v in columns.items()}
 
 
