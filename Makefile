@@ -16,7 +16,7 @@ IMAGE ?= ghcr.io/kfops/kfops:$(VERSION)
 # docker when a Docker engine answers, else podman.
 ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
 
-.PHONY: help install run test test-fast lint format compile bench clean
+.PHONY: help install run test test-fast lint format compile bench bench-serving clean
 .PHONY: checkov image image-local lint-manifests kind-up kind-deploy e2e-kind
 .PHONY: s3-up s3-down
 
@@ -25,7 +25,8 @@ help:
 	@echo "make test     set up and run every test"
 	@echo "make compile  regenerate compiled pipeline and component YAML"
 	@echo "make lint     ruff check + format check"
-	@echo "make bench    run the benchmarks in bench/ (prints side-by-side ratios)"
+	@echo "make bench    run the pipeline benchmark (prints side-by-side ratios)"
+	@echo "make bench-serving  kfops vs MLServer and KServe (see bench/serving.py for their venvs)"
 	@echo "make s3-up    local S3 server (SeaweedFS) on 127.0.0.1:9000, no Docker; Ctrl-C stops"
 	@echo "make s3-down  stop one started with scripts/s3-up.sh --background"
 	@echo "make image        build the kfops image with docker or podman ($(IMAGE))"
@@ -68,6 +69,9 @@ compile: install
 
 bench: install
 	$(BIN)/python bench/pipeline.py
+
+bench-serving: install
+	nice -n 10 $(BIN)/python bench/serving.py --seconds 3
 
 $(CHECKOV):
 	$(PYTHON) -m venv $(CHECKOV_VENV) || python3 -m venv $(CHECKOV_VENV)
