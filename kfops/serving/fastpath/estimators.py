@@ -39,6 +39,14 @@ Output = tuple[np.ndarray, np.ndarray | None]  # (predictions, class probabiliti
 
 def block_predictor(est: Any) -> Callable[[np.ndarray, bool], Output]:
     """(matrix, want_proba) -> outputs, as `est.predict` / `est.predict_proba` would answer."""
+    from kfops.serving.fastpath import trees  # noqa: PLC0415 (trees imports this package)
+
+    hgb = (ensemble.HistGradientBoostingClassifier, ensemble.HistGradientBoostingRegressor)
+    if isinstance(est, hgb):
+        try:
+            return trees.block_predictor(est)  # flat node arrays, not 200 Cython calls
+        except trees.Unsupported:
+            pass  # sklearn's own predict on the compiled matrix, below
     if isinstance(est, linear_model.LogisticRegression):
         return lambda x, want_proba: _logistic(est, _finite(x), want_proba)
     if isinstance(est, _LINEAR_REGRESSORS):
@@ -68,6 +76,14 @@ def row_predictor(est: Any) -> Callable[[list, bool], Output] | None:
     None when the estimator has no such form: the caller then uses `block_predictor` on a
     one-row matrix.
     """
+    from kfops.serving.fastpath import trees  # noqa: PLC0415 (trees imports this package)
+
+    hgb = (ensemble.HistGradientBoostingClassifier, ensemble.HistGradientBoostingRegressor)
+    if isinstance(est, hgb):
+        try:
+            return trees.row_predictor(est)  # one generated expression per tree
+        except trees.Unsupported:
+            return None
     if isinstance(est, linear_model.LogisticRegression) and est.coef_.shape[0] == 1:
         coef, intercept = est.coef_[0].tolist(), float(est.intercept_[0])
         negative, positive = est.classes_[0:1], est.classes_[1:2]

@@ -26,7 +26,7 @@ from kfops import schema
 from kfops.serving import errors as serr
 from kfops.serving import fastpath, model, validation
 from kfops.train import estimators as train_estimators
-from tests.kfops.serving import factories
+from tests.kfops.serving import agreement, factories
 
 # Warnings the inputs below cause on purpose: an all-missing training column, categories training
 # never saw, and values that overflow once scaled.
@@ -59,7 +59,6 @@ SPEC = schema.Schema(
     )
 )
 TARGETS = {"binary": "classification", "multiclass": "classification", "amount": "regression"}
-RTOL, ATOL = 1e-9, 1e-12
 # Rows with every null the schema allows, categories training never saw, values far out of range.
 EDGE_ROWS = (
     {"age": 18, "visits": None, "income": None, "city": None, "member": False, "opted": None},
@@ -156,21 +155,6 @@ def _sklearn(fitted, columns, want_proba):
     return fitted.predict(frame), (fitted.predict_proba(frame) if want_proba else None)
 
 
-def _assert_same(got, want):
-    (labels, proba), (want_labels, want_proba) = got, want
-    labels = np.asarray(labels)
-    assert labels.shape == want_labels.shape
-    if want_labels.dtype.kind == "f":
-        np.testing.assert_allclose(labels, want_labels, rtol=RTOL, atol=ATOL)
-    else:
-        np.testing.assert_array_equal(labels, want_labels)
-    if want_proba is None:
-        assert proba is None
-    else:
-        assert proba.shape == want_proba.shape
-        np.testing.assert_allclose(proba, want_proba, rtol=RTOL, atol=ATOL)
-
-
 def _assert_agrees(compiled, fitted, columns, want_proba) -> bool:
     """The compiled form answers as the pipeline does or refuses where it does; True: answered."""
     try:
@@ -179,7 +163,7 @@ def _assert_agrees(compiled, fitted, columns, want_proba) -> bool:
         with pytest.raises(ValueError):
             compiled.predict(columns, want_proba)
         return False
-    _assert_same(compiled.predict(columns, want_proba), want)
+    agreement.assert_same(compiled.predict(columns, want_proba), want)
     return True
 
 
@@ -218,7 +202,7 @@ def test_training_pipelines_answer_a_batch_as_sklearn(estimator, target):
     compiled = fastpath.compile_pipeline(fitted)
     assert compiled.inputs == tuple(TYPES)
     columns = _validated(_request_rows(40), TYPES)
-    _assert_same(
+    agreement.assert_same(
         compiled.predict(columns, TARGETS[target] == "classification"),
         _sklearn(fitted, columns, TARGETS[target] == "classification"),
     )
@@ -232,7 +216,9 @@ def test_training_pipelines_answer_single_rows_as_sklearn(estimator, target):
     # Validated one at a time, as single-row requests are: a null int is then float64, else int64.
     for row in _request_rows(10):
         columns = _validated([row], TYPES)
-        _assert_same(compiled.predict(columns, want_proba), _sklearn(fitted, columns, want_proba))
+        agreement.assert_same(
+            compiled.predict(columns, want_proba), _sklearn(fitted, columns, want_proba)
+        )
 
 
 @pytest.mark.parametrize("estimator, target", TRAINED)
@@ -492,7 +478,7 @@ def test_all_missing_training_column_is_dropped_as_sklearn_drops_it():
     compiled = fastpath.compile_pipeline(fitted)
     assert compiled.estimator.n_features_in_ == 2
     rows = [dict(r, empty=1e6 * i) for i, r in enumerate(_request_rows(5))]
-    _assert_same(
+    agreement.assert_same(
         compiled.predict(_validated(rows, names), False),
         _sklearn(fitted, _validated(rows, names), False),
     )
@@ -529,7 +515,7 @@ def test_onehot_error_on_unseen_category_gives_sklearns_error():
             slow.predict(columns, True)
         assert str(by_fast.value) == str(by_sklearn.value)
     columns = _validated([known, known], names)
-    _assert_same(fast.fast.predict(columns, True), _sklearn(fitted, columns, True))
+    agreement.assert_same(fast.fast.predict(columns, True), _sklearn(fitted, columns, True))
 
 
 # --- what the fast path does not rewrite
@@ -572,7 +558,7 @@ def test_unsupported_steps_are_named_and_left_to_sklearn(step):
     for batch in (rows, rows[:1], rows[1:2]):
         columns = _validated(batch, names)
         got = served.predict(columns, True)
-        _assert_same((got.predict, got.proba), _sklearn(fitted, columns, True))
+        agreement.assert_same((got.predict, got.proba), _sklearn(fitted, columns, True))
 
 
 def test_unseen_setting_transformer_weights_is_caught_by_verify():
@@ -635,7 +621,7 @@ def test_any_compile_failure_leaves_sklearn_serving(case):
     served = model.with_fast_path(model.ServedModel("m", "1", fitted, spec))
     columns = validation.Validator(spec).validate({"city": ["north", "east"], "age": [30, 70]}, 2)
     got = served.predict(columns.arrays, True)
-    _assert_same((got.predict, got.proba), _sklearn(fitted, columns.arrays, True))
+    agreement.assert_same((got.predict, got.proba), _sklearn(fitted, columns.arrays, True))
 
 
 @pytest.mark.parametrize("estimator", train_estimators.ESTIMATORS)

@@ -1,0 +1,236 @@
+"""kfops.serving.fastpath.trees: HistGradientBoosting without sklearn answers as sklearn does."""
+
+import functools
+
+import numpy as np
+import pandas as pd
+import pytest
+from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+from kfops import schema
+from kfops.serving import fastpath, model, validation
+from kfops.serving.fastpath import estimators, trees
+from kfops.train import estimators as train_estimators
+from tests.kfops.serving import agreement
+
+N_TRAIN, N_TEST = 300, 1500
+# Columns: 0 and 1 numeric (0 with NaN), 2 and 3 small integer codes (2 with NaN).
+CATEGORICAL = [2, 3]
+
+
+def _matrix(n: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    x = np.column_stack(
+        [
+            rng.normal(size=n),
+            rng.normal(size=n),
+            rng.integers(0, 6, n).astype(float),
+            rng.integers(0, 4, n).astype(float),
+        ]
+    )
+    x[rng.random(n) < 0.1, 0] = np.nan
+    x[rng.random(n) < 0.1, 2] = np.nan
+    score = np.nan_to_num(x[:, 0]) + x[:, 1] + (x[:, 2] == 2) - (x[:, 3] == 1)
+    return x, score + rng.normal(0, 0.3, n)
+
+
+def _test_matrix() -> np.ndarray:
+    """Random rows plus unseen and odd categories, and extreme numbers, which sklearn answers."""
+    x, _ = _matrix(N_TEST, seed=1)
+    x[:40, 2] = 9.0  # a category training never saw
+    x[40:60, 3] = -1.0
+    x[60:80, 2] = 1.5
+    x[80:100, 3] = 300.0
+    x[100:120, 0] = np.inf
+    x[120:140, 1] = -np.inf
+    x[140:160, 0] = 1e308
+    x[160:180, 1] = -1e308
+    x[180:200, 3] = np.nan
+    x[200:220, 3] = -0.0
+    return x
+
+
+MODELS = {
+    "binary": lambda cat, es: HistGradientBoostingClassifier(
+        max_iter=40, categorical_features=cat, early_stopping=es, random_state=0
+    ),
+    "three_classes": lambda cat, es: HistGradientBoostingClassifier(
+        max_iter=25, categorical_features=cat, early_stopping=es, random_state=0
+    ),
+    "squared_error": lambda cat, es: HistGradientBoostingRegressor(
+        max_iter=40, categorical_features=cat, early_stopping=es, random_state=0
+    ),
+    "poisson": lambda cat, es: HistGradientBoostingRegressor(
+        loss="poisson", max_iter=30, categorical_features=cat, early_stopping=es, random_state=0
+    ),
+    "quantile": lambda cat, es: HistGradientBoostingRegressor(
+        loss="quantile", quantile=0.8, max_iter=30, categorical_features=cat, random_state=0
+    ),
+}
+CASES = [(m, cat, es) for m in MODELS for cat in (None, CATEGORICAL) for es in (False, True)]
+
+
+def _target(kind: str, score: np.ndarray) -> np.ndarray:
+    if kind == "binary":
+        return np.where(score > 0, "yes", "no")
+    if kind == "three_classes":
+        return np.digitize(score, [-0.7, 0.7])
+    return np.exp(score / 3) if kind == "poisson" else score
+
+
+@functools.cache
+def _fitted(kind: str, categorical: tuple | None, early_stopping: bool):
+    x, score = _matrix(N_TRAIN, seed=0)
+    cat = list(categorical) if categorical else None
+    return MODELS[kind](cat, early_stopping).fit(x, _target(kind, score))
+
+
+def _sklearn(est, x: np.ndarray):
+    proba = est.predict_proba(x) if hasattr(est, "predict_proba") else None
+    return est.predict(x), proba
+
+
+@pytest.mark.parametrize("kind, categorical, early_stopping", CASES)
+def test_batches_answer_as_sklearn(kind, categorical, early_stopping):
+    est = _fitted(kind, tuple(categorical) if categorical else None, early_stopping)
+    x = _test_matrix()
+    want_labels, want_proba = _sklearn(est, x)
+    block = estimators.block_predictor(est)
+    # Small batches go row by row through the generated function, large ones through sklearn.
+    size = trees.ROWS_ONE_BY_ONE
+    for start in [*range(0, len(x), size), len(x) - size - 1]:
+        part = slice(start, start + size if start < len(x) - size - 1 else len(x))
+        p = None if want_proba is None else want_proba[part]
+        agreement.assert_same(block(x[part], want_proba is not None), (want_labels[part], p))
+    # The sums are sklearn's to the bit: same trees, same order of additions.
+    raw_row = trees.row_function(trees.compile_forest(est))
+    np.testing.assert_array_equal(np.array([raw_row(r) for r in x.tolist()]), est._raw_predict(x))
+
+
+@pytest.mark.parametrize("kind, categorical, early_stopping", CASES)
+def test_single_rows_answer_as_sklearn(kind, categorical, early_stopping):
+    est = _fitted(kind, tuple(categorical) if categorical else None, early_stopping)
+    x = _test_matrix()
+    want_labels, want_proba = _sklearn(est, x)
+    row = estimators.row_predictor(est)
+    assert row is not None
+    for i in range(0, len(x), 3):
+        p = None if want_proba is None else want_proba[i : i + 1]
+        agreement.assert_same(
+            row(x[i].tolist(), want_proba is not None), (want_labels[i : i + 1], p)
+        )
+
+
+def test_a_two_hundred_iteration_model_answers_as_sklearn():
+    x, score = _matrix(N_TRAIN, seed=0)
+    est = HistGradientBoostingClassifier(
+        max_iter=200, categorical_features=CATEGORICAL, early_stopping=False, random_state=0
+    ).fit(x, score > 0)
+    assert est.n_iter_ == 200
+    test = _test_matrix()
+    want = _sklearn(est, test)
+    agreement.assert_same(estimators.block_predictor(est)(test, True), want)
+    row = estimators.row_predictor(est)
+    for i in range(0, len(test), 7):
+        agreement.assert_same(row(test[i].tolist(), True), (want[0][i : i + 1], want[1][i : i + 1]))
+
+
+@pytest.mark.parametrize("categorical", [None, tuple(CATEGORICAL)])
+def test_what_sklearn_refuses_is_refused(categorical):
+    """An infinite category (HGB's OrdinalEncoder refuses it), no rows, or the wrong width.
+
+    An infinite *numeric* value is not among them: HGB accepts it (tested above)."""
+    est = _fitted("binary", categorical, False)
+    block, row = estimators.block_predictor(est), estimators.row_predictor(est)
+    x = _test_matrix()[:5]
+    x[2, 2] = np.inf
+    bad = [x[:0], x[:, :3]] + ([x] if categorical else [])
+    for m in bad:
+        with pytest.raises(ValueError):
+            est.predict(m)
+        with pytest.raises(ValueError):
+            block(m, True)
+    if categorical:
+        with pytest.raises(ValueError):
+            row(x[2].tolist(), True)
+    with pytest.raises(ValueError):
+        row(x[2, :3].tolist(), True)
+
+
+def test_a_loss_without_a_known_output_mapping_is_unsupported():
+    x, score = _matrix(N_TRAIN, seed=0)
+    est = HistGradientBoostingRegressor(max_iter=5).fit(x, score)
+    est._loss = object()  # stands for a loss a later sklearn might add
+    with pytest.raises(fastpath.Unsupported):
+        trees.compile_forest(est)
+    assert estimators.row_predictor(est) is None
+
+
+# --- through kfops training's pipeline and the server's verification
+
+TYPES = {"age": "int", "income": "float", "city": "string", "member": "bool"}
+CITIES = ("east", "north", "south")
+SPEC = schema.Schema(
+    (
+        schema.ColumnSpec("age", "int", nullable=False, min=18, max=79),
+        schema.ColumnSpec("income", "float", nullable=True, min=5.0, max=95.0),
+        schema.ColumnSpec("city", "string", nullable=True, domain=CITIES),
+        schema.ColumnSpec("member", "bool", nullable=False),
+    )
+)
+TASKS = {"binary": "classification", "three_classes": "classification", "amount": "regression"}
+
+
+def _frame(n: int, seed: int) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    income = rng.normal(50, 15, n).round(2)
+    income[rng.random(n) < 0.15] = np.nan
+    city = rng.choice([*CITIES, "west"] if seed else CITIES, n).astype(object)
+    city[rng.random(n) < 0.15] = None
+    df = pd.DataFrame(
+        {
+            "age": rng.integers(18, 80, n),
+            "income": income,
+            "city": city,
+            "member": rng.random(n) < 0.4,
+        }
+    )
+    score = (df.age - 50) / 10 + np.nan_to_num(income - 50) / 15 + (df.city == "north")
+    score = score + df.member + rng.normal(0, 0.3, n)
+    df["binary"] = np.where(score > 0.5, "yes", "no")
+    df["three_classes"] = np.array(["low", "mid", "high"])[np.digitize(score, [-0.5, 1.0])]
+    df["amount"] = 3 * score
+    return df
+
+
+@functools.cache
+def _trained(target: str, max_iter: int):
+    df = _frame(N_TRAIN, seed=0)
+    pipe = train_estimators.build_pipeline(TASKS[target], "hist_gradient_boosting", TYPES, seed=0)
+    pipe.set_params(model__max_iter=max_iter)
+    return pipe.fit(df[list(TYPES)], df[target])
+
+
+def _columns(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    validator = validation.Validator(SPEC, validation.ValidationPolicy(check_domain=False))
+    rows = df.astype(object).where(df.notna(), None)
+    return validator.validate({n: rows[n].tolist() for n in TYPES}, len(df)).arrays
+
+
+@pytest.mark.parametrize("target, max_iter", [(t, 30) for t in TASKS] + [("binary", 200)])
+def test_training_pipelines_answer_as_sklearn_and_get_the_fast_path(target, max_iter):
+    fitted = _trained(target, max_iter)
+    assert isinstance(fitted[-1], HistGradientBoostingClassifier | HistGradientBoostingRegressor)
+    compiled = fastpath.compile_pipeline(fitted)
+    assert compiled._row_predict is not None
+    want_proba = TASKS[target] == "classification"
+    columns = _columns(_frame(400, seed=1))
+    frame = pd.DataFrame(columns)
+    want = fitted.predict(frame), (fitted.predict_proba(frame) if want_proba else None)
+    agreement.assert_same(compiled.predict(columns, want_proba), want)
+    for i in range(0, 400, 5):
+        one = {n: v[i : i + 1] for n, v in columns.items()}
+        p = None if want[1] is None else want[1][i : i + 1]
+        agreement.assert_same(compiled.predict(one, want_proba), (want[0][i : i + 1], p))
+    served = model.with_fast_path(model.ServedModel("m", "1", fitted, SPEC))
+    assert served.fast is not None, served.fast_note
