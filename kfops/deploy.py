@@ -67,10 +67,7 @@ class DeployConfig:
                 raise errors.ConfigError(
                     f"{field} must be 1-63 letters, digits, '.', '_' or '-', got {value!r}"
                 )
-        if self.overlay not in OVERLAYS:
-            raise errors.ConfigError(
-                f"overlay must be one of {sorted(OVERLAYS)}, got {self.overlay!r}"
-            )
+        errors.check_choice("overlay", self.overlay, OVERLAYS)
         if self.canary_percent is not None:
             if self.overlay != "kserve":
                 raise errors.ConfigError(

@@ -21,6 +21,16 @@ class ConfigError(KfopsError):
     http_status = 400
 
 
+def check_choice(what: str, value, allowed) -> None:
+    """Raises ConfigError naming `what`, the value and the allowed ones unless value is allowed.
+
+    A set or mapping of allowed values is shown sorted; a tuple or list as it is.
+    """
+    if value not in allowed:
+        shown = sorted(allowed) if isinstance(allowed, set | frozenset | dict) else allowed
+        raise ConfigError(f"{what} must be one of {shown}, got {value!r}")
+
+
 class DataError(KfopsError):
     """Input data cannot be read or parsed (empty file, bad encoding, wrong delimiter...)."""
 

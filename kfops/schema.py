@@ -43,14 +43,8 @@ class ColumnSpec:
     domain: tuple[str, ...] | None = None
 
     def __post_init__(self):
-        if self.dtype not in DTYPES:
-            raise errors.ConfigError(
-                f"column {self.name!r}: dtype must be one of {DTYPES}, got {self.dtype!r}"
-            )
-        if self.role not in ROLES:
-            raise errors.ConfigError(
-                f"column {self.name!r}: role must be one of {ROLES}, got {self.role!r}"
-            )
+        errors.check_choice(f"column {self.name!r}: dtype", self.dtype, DTYPES)
+        errors.check_choice(f"column {self.name!r}: role", self.role, ROLES)
         if self.domain is not None and not isinstance(self.domain, tuple):
             object.__setattr__(self, "domain", tuple(self.domain))
 
@@ -71,8 +65,8 @@ class Schema:
             raise errors.ConfigError(f"schema lists columns more than once: {dupes}")
         if self.label is not None and self.label not in names:
             raise errors.ConfigError(f"schema label {self.label!r} is not one of its columns")
-        if self.task is not None and self.task not in TASKS:
-            raise errors.ConfigError(f"task must be one of {TASKS}, got {self.task!r}")
+        if self.task is not None:
+            errors.check_choice("task", self.task, TASKS)
 
     @property
     def names(self) -> list[str]:

@@ -24,9 +24,9 @@ import pandas as pd
 from sklearn import model_selection
 
 from kfops import errors
+from kfops.schema import TASKS
 
 STRATEGIES = ("stratified", "random", "time", "group")
-TASKS = ("classification", "regression")
 # A numeric label with more distinct values than this (or any fractional value) is continuous.
 MAX_CLASSES = 50
 
@@ -56,10 +56,7 @@ class SplitConfig:
     def __post_init__(self):
         if not self.label:
             raise errors.ConfigError("split: label must name a column")
-        if self.strategy not in STRATEGIES:
-            raise errors.ConfigError(
-                f"split strategy must be one of {STRATEGIES}, got {self.strategy!r}"
-            )
+        errors.check_choice("split strategy", self.strategy, STRATEGIES)
         if not isinstance(self.test_fraction, int | float) or not 0.0 < self.test_fraction < 1.0:
             raise errors.ConfigError(f"test_fraction must be in (0, 1), got {self.test_fraction!r}")
         if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:

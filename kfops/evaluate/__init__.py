@@ -25,8 +25,7 @@ from kfops import errors
 from kfops.evaluate import curves as curves_mod
 from kfops.evaluate import groups
 from kfops.evaluate import metrics as metrics_mod
-
-TASKS = ("classification", "regression")
+from kfops.schema import TASKS
 
 
 @dataclasses.dataclass(frozen=True)
@@ -53,8 +52,7 @@ class EvalConfig:
     def __post_init__(self):
         if not self.label:
             raise errors.ConfigError("evaluate: label must name a column")
-        if self.task not in TASKS:
-            raise errors.ConfigError(f"task must be one of {TASKS}, got {self.task!r}")
+        errors.check_choice("task", self.task, TASKS)
         if isinstance(self.slice_columns, str):
             raise errors.ConfigError("slice_columns must be a list of names, not one string")
         object.__setattr__(self, "slice_columns", tuple(self.slice_columns))

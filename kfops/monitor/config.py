@@ -107,9 +107,7 @@ class QualityFloor:
     value: float
 
     def __post_init__(self):
-        if self.metric not in HIGHER_IS_BETTER | LOWER_IS_BETTER:
-            known = sorted(HIGHER_IS_BETTER | LOWER_IS_BETTER)
-            raise errors.ConfigError(f"quality metric must be one of {known}, got {self.metric!r}")
+        errors.check_choice("quality metric", self.metric, HIGHER_IS_BETTER | LOWER_IS_BETTER)
         if not math.isfinite(self.value):
             raise errors.ConfigError(f"quality floor for {self.metric} must be finite")
 
@@ -161,14 +159,8 @@ class MonitorConfig:
             raise errors.ConfigError(
                 f"drift_share_threshold must be in (0, 1], got {self.drift_share_threshold}"
             )
-        if self.num_method not in NUMERIC_METHODS:
-            raise errors.ConfigError(
-                f"num_method must be one of {sorted(NUMERIC_METHODS)}, got {self.num_method!r}"
-            )
-        if self.cat_method not in CATEGORICAL_METHODS:
-            raise errors.ConfigError(
-                f"cat_method must be one of {sorted(CATEGORICAL_METHODS)}, got {self.cat_method!r}"
-            )
+        errors.check_choice("num_method", self.num_method, NUMERIC_METHODS)
+        errors.check_choice("cat_method", self.cat_method, CATEGORICAL_METHODS)
         for name in ("num_threshold", "cat_threshold"):
             value = getattr(self, name)
             if value is not None and not value > 0:

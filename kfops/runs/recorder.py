@@ -179,10 +179,7 @@ class RunRecorder:
         Raises:
             ConfigError: unknown status.
         """
-        if status not in records.END_STATUSES:
-            raise errors.ConfigError(
-                f"run status must be one of {records.END_STATUSES}, got {status!r}"
-            )
+        errors.check_choice("run status", status, records.END_STATUSES)
         end = {
             "run_id": self.run_id,
             "status": status,

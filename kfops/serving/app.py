@@ -134,7 +134,8 @@ def app_from_env():
 
 def error_response(exc: Exception) -> responses.Response:
     """The one mapping from exceptions to HTTP, as a Starlette response."""
-    return json_response(*reversed(error_payload(exc)))
+    status, body = error_payload(exc)
+    return json_response(body, status)
 
 
 def error_payload(exc: Exception) -> tuple[int, dict]:

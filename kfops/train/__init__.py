@@ -23,7 +23,7 @@ from sklearn import model_selection, pipeline
 from kfops import errors, schema
 from kfops.train import estimators as setup
 
-TASKS = ("classification", "regression")
+TASKS = schema.TASKS
 ESTIMATORS = tuple(setup.ESTIMATORS)
 
 
@@ -61,12 +61,8 @@ class TrainConfig:
     def __post_init__(self):
         if not self.label:
             raise errors.ConfigError("train: label must name a column")
-        if self.task not in TASKS:
-            raise errors.ConfigError(f"task must be one of {TASKS}, got {self.task!r}")
-        if self.estimator not in ESTIMATORS:
-            raise errors.ConfigError(
-                f"estimator must be one of {ESTIMATORS}, got {self.estimator!r}"
-            )
+        errors.check_choice("task", self.task, TASKS)
+        errors.check_choice("estimator", self.estimator, ESTIMATORS)
         if self.estimator == "logistic" and self.task == "regression":
             raise errors.ConfigError("estimator 'logistic' is for classification; use 'linear'")
         _require_int("search_iterations", self.search_iterations, 1)

@@ -61,10 +61,8 @@ class ValidateConfig:
             if int(getattr(self, name)) < 1:
                 raise errors.ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
         for f in dataclasses.fields(self):
-            if f.name.endswith("_severity") and getattr(self, f.name) not in SEVERITIES:
-                raise errors.ConfigError(
-                    f"{f.name} must be one of {SEVERITIES}, got {getattr(self, f.name)!r}"
-                )
+            if f.name.endswith("_severity"):
+                errors.check_choice(f.name, getattr(self, f.name), SEVERITIES)
 
     def categories_severity(self) -> str:
         """Severity of unseen categories and label classes."""

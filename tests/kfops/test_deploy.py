@@ -415,31 +415,15 @@ class FakeApiServer:
 
 @pytest.fixture
 def cluster_api(tmp_path):
-    import socket
-    import threading
-    import time
-
     import kubernetes
-    import uvicorn
+
+    from kfops.serving import server
 
     fake = FakeApiServer()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = uvicorn.Server(
-        uvicorn.Config(fake.app(), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    configuration = kubernetes.client.Configuration(host=f"http://127.0.0.1:{port}")
-    api_client = kubernetes.client.ApiClient(configuration)
-    yield fake, deploy.ClusterApi(api_client, discovery_cache=str(tmp_path / "discovery.json"))
-    api_client.close()
-    server.should_exit = True
-    thread.join(timeout=5)
+    with server.running(fake.app()) as url:
+        api_client = kubernetes.client.ApiClient(kubernetes.client.Configuration(host=url))
+        yield fake, deploy.ClusterApi(api_client, discovery_cache=str(tmp_path / "discovery.json"))
+        api_client.close()
 
 
 def test_cluster_api_get_returns_none_when_object_is_missing(cluster_api):

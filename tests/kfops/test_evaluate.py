@@ -6,24 +6,7 @@ import pytest
 from sklearn import dummy, tree
 
 from kfops import errors, evaluate
-
-
-class Rule:
-    """A real, fixed classifier: P(positive) is the frame's `score` column. Answers are obvious."""
-
-    def __init__(self, classes=(0, 1)):
-        self.classes_ = np.array(classes)
-
-    def predict_proba(self, x):
-        p = x["score"].to_numpy(dtype=float)
-        return np.c_[1 - p, p]
-
-
-class Regressor:
-    """A real, fixed regressor: predicts the frame's `guess` column."""
-
-    def predict(self, x):
-        return x["guess"].to_numpy(dtype=float)
+from tests.kfops.fixed_models import Regressor, Rule
 
 
 class Broken:

@@ -8,19 +8,7 @@ from sklearn import dummy
 
 from kfops import evaluate
 from kfops.reports import evaluation as report
-
-
-class Rule:
-    classes_ = np.array([0, 1])
-
-    def predict_proba(self, x):
-        p = x["score"].to_numpy(dtype=float)
-        return np.c_[1 - p, p]
-
-
-class Regressor:
-    def predict(self, x):
-        return x["guess"].to_numpy(dtype=float)
+from tests.kfops.fixed_models import Regressor, Rule
 
 
 @pytest.fixture(scope="module")

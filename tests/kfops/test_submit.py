@@ -6,11 +6,8 @@ and records what it was sent, so the tests check the requests kfp.Client really 
 
 import json
 import socket
-import threading
-import time
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -18,6 +15,7 @@ from starlette.routing import Route
 
 from kfops import cli, errors, submit
 from kfops.commands import submit as submit_command
+from kfops.serving import server
 
 PACKAGE = submit_command.default_package()
 
@@ -126,18 +124,9 @@ def _free_port() -> int:
 @pytest.fixture
 def kfp_api():
     """A FakeKfp served by uvicorn on a free 127.0.0.1 port; yields (state, host URL)."""
-    state, port = FakeKfp(), _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(state.app(), host="127.0.0.1", port=port, log_level="error")
-    )
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 10
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield state, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(timeout=5)
+    state = FakeKfp()
+    with server.running(state.app()) as url:
+        yield state, url
 
 
 def _config(host, **kwargs):

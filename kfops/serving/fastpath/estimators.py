@@ -18,6 +18,8 @@ from scipy import special
 from sklearn import ensemble, linear_model, tree
 from sklearn.utils import extmath
 
+from kfops.serving.fastpath import trees
+
 # Linear models whose predict is exactly `X @ coef_.T + intercept_`
 # (LinearModel._decision_function).
 _LINEAR_REGRESSORS = (
@@ -27,6 +29,10 @@ _LINEAR_REGRESSORS = (
     linear_model.ElasticNet,
 )
 
+_HIST_GRADIENT_BOOSTING = (
+    ensemble.HistGradientBoostingClassifier,
+    ensemble.HistGradientBoostingRegressor,
+)
 # Classifiers whose predict is `classes_[argmax(predict_proba)]` in sklearn's own code.
 _ARGMAX_CLASSIFIERS = (
     ensemble.HistGradientBoostingClassifier,
@@ -39,10 +45,7 @@ Output = tuple[np.ndarray, np.ndarray | None]  # (predictions, class probabiliti
 
 def block_predictor(est: Any) -> Callable[[np.ndarray, bool], Output]:
     """(matrix, want_proba) -> outputs, as `est.predict` / `est.predict_proba` would answer."""
-    from kfops.serving.fastpath import trees  # noqa: PLC0415 (trees imports this package)
-
-    hgb = (ensemble.HistGradientBoostingClassifier, ensemble.HistGradientBoostingRegressor)
-    if isinstance(est, hgb):
+    if isinstance(est, _HIST_GRADIENT_BOOSTING):
         try:
             return trees.block_predictor(est)  # flat node arrays, not 200 Cython calls
         except trees.Unsupported:
@@ -76,10 +79,7 @@ def row_predictor(est: Any) -> Callable[[list, bool], Output] | None:
     None when the estimator has no such form: the caller then uses `block_predictor` on a
     one-row matrix.
     """
-    from kfops.serving.fastpath import trees  # noqa: PLC0415 (trees imports this package)
-
-    hgb = (ensemble.HistGradientBoostingClassifier, ensemble.HistGradientBoostingRegressor)
-    if isinstance(est, hgb):
+    if isinstance(est, _HIST_GRADIENT_BOOSTING):
         try:
             return trees.row_predictor(est)  # one generated expression per tree
         except trees.Unsupported:
