@@ -199,7 +199,7 @@ def _predict_batch(batch: list[_Item], want_proba: bool) -> list:
     for it in batch:
         stop = start + it.validated.n_rows
         proba = None if whole.proba is None else whole.proba[start:stop]
-        out.append(model.Prediction(whole.predict[start:stop], proba))
+        out.append(model.Prediction(whole.predict[start:stop], proba, whole.path))
         start = stop
     return out
 

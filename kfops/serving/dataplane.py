@@ -156,6 +156,7 @@ class DataPlane:
         if validated.out_of_range:
             self.metrics.observe_out_of_range(served.name, validated.out_of_range)
         self.metrics.observe_predictions(served, prediction.predict)
+        self.metrics.observe_path(served.name, prediction.path)
         if sampled:
             self.inference_log.submit(
                 validated.arrays, prediction, served, request.request_id, time.time_ns()

@@ -62,6 +62,14 @@ class Metrics:
             ["model", "version", "fast_path"],
             registry=r,
         )
+        self.fast_path = Counter(
+            "kfops_fast_path_predictions",
+            "Inference requests of a model with a compiled fast path, by who answered: the "
+            "compiled path (fast) or scikit-learn after the compiled path raised (fallback).",
+            ["model", "outcome"],
+            registry=r,
+        )
+        self._path_children: dict[tuple[str, str], object] = {}
         self.model_loads = Counter(
             "kfops_model_loads", "Model versions swapped in.", ["model"], registry=r
         )
@@ -104,6 +112,16 @@ class Metrics:
         self._call_requests.observe(requests)
         self._call_rows.observe(rows)
 
+    def observe_path(self, model_name: str, path: str) -> None:
+        """Counts which path answered one request (requests sklearn alone serves are not)."""
+        if path == model.SKLEARN:
+            return
+        key = (model_name, path)
+        child = self._path_children.get(key)
+        if child is None:
+            child = self._path_children[key] = self.fast_path.labels(*key)
+        child.inc()
+
     def observe_out_of_range(self, model_name: str, counts: dict[str, tuple[int, int]]) -> None:
         """Counts a request's values below the training min and above the training max."""
         for feature, (below, above) in counts.items():
@@ -121,6 +139,9 @@ class Metrics:
         if old is not None:
             self.model_info.remove(old.model.name, old.model.version, _fast(old.model))
         self.model_info.labels(new.model.name, new.model.version, _fast(new.model)).set(1)
+        if new.model.fast is not None:  # both series exist from the start, at 0
+            for outcome in (model.FAST, model.FALLBACK):
+                self.fast_path.labels(new.model.name, outcome)
         self.model_loads.labels(new.model.name).inc()
 
     def log_outcome(self, outcome: str, rows: int) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import logging
 import math
 import os
 import statistics
@@ -31,14 +32,22 @@ MODEL_FILE = "model.joblib"
 SCHEMA_FILE = "schema.json"
 MANIFEST_FILE = "manifest.json"
 PREDICT, PREDICT_PROBA = "predict", "predict_proba"
+# Which path answered a prediction (`Prediction.path`, counted in kfops_fast_path_predictions).
+FAST, FALLBACK, SKLEARN = "fast", "fallback", "sklearn"
+log = logging.getLogger("kfops.serving")
 
 
 @dataclasses.dataclass(frozen=True)
 class Prediction:
-    """Model outputs for a batch: labels/values, and class probabilities when asked."""
+    """Model outputs for a batch: labels/values, and class probabilities when asked.
+
+    `path` says who answered: FAST (compiled), FALLBACK (sklearn after the compiled path
+    raised) or SKLEARN (no compiled path for this model or input).
+    """
 
     predict: np.ndarray
     proba: np.ndarray | None = None
+    path: str = SKLEARN
 
 
 @dataclasses.dataclass(frozen=True, eq=False)
@@ -108,16 +117,18 @@ class ServedModel:
             ModelError: any other failure inside the model.
         """
         want_proba = want_proba and self.has_proba
+        path = SKLEARN
         if self.fast is not None and not isinstance(columns, pd.DataFrame):
             try:
                 labels, proba = self.fast.predict(columns, want_proba)
-                return Prediction(np.asarray(labels), proba)
-            except Exception:  # noqa: BLE001,S110 (sklearn below answers, or names the error)
-                pass
+                return Prediction(np.asarray(labels), proba, FAST)
+            except Exception as e:  # noqa: BLE001 (sklearn below answers, or names the error)
+                path = FALLBACK
+                self._first_fallback(e)
         frame = columns if isinstance(columns, pd.DataFrame) else pd.DataFrame(columns, copy=False)
         try:
             if not want_proba:
-                return Prediction(np.asarray(self.pipeline.predict(frame)))
+                return Prediction(np.asarray(self.pipeline.predict(frame)), None, path)
             # Transform once, then ask the final estimator twice. Iterating the steps avoids
             # `pipeline[:-1]`, which builds a new Pipeline per call and measured ~2x slower.
             features, final = frame, self.pipeline
@@ -127,12 +138,27 @@ class ServedModel:
                     if step is not None and step != "passthrough":
                         features = step.transform(features)
                 final = steps[-1][1]
-            return Prediction(np.asarray(final.predict(features)), final.predict_proba(features))
+            labels, proba = final.predict(features), final.predict_proba(features)
+            return Prediction(np.asarray(labels), proba, path)
         except (ValueError, TypeError) as e:
             first_line = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
             raise serr.ModelRejectedInput(f"the model rejected the input: {first_line}") from e
         except Exception as e:
             raise errors.ModelError(f"model {self.name!r} v{self.version} failed: {e}") from e
+
+    def _first_fallback(self, exc: Exception) -> None:
+        """Logs the first fast-path failure of this model version, with its traceback.
+
+        Later ones are only counted (kfops_fast_path_predictions_total{outcome="fallback"}), so
+        a compiled form that fails on every request does not flood the log. dict.setdefault is
+        atomic, so the event loop and the batcher's thread cannot both log the first one.
+        """
+        if self.__dict__.setdefault("_fallback", exc) is exc:
+            log.warning(
+                "fast path failed; scikit-learn answers instead (logged once per model version)",
+                extra={"model": self.name, "version": self.version, "error": repr(exc)},
+                exc_info=exc,
+            )
 
 
 def with_fast_path(served: ServedModel) -> ServedModel:

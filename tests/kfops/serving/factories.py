@@ -62,6 +62,23 @@ def classifier(seed: int = 0, c: float = 1.0):
     return pipe, spec, df
 
 
+def trees(kind: str, seed: int = 0):
+    """(pipeline, schema, frame) for churn classification by HistGradientBoosting or a forest.
+
+    Both are served through the micro-batcher (their compiled predict is too slow to go inline).
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+
+    pipe, spec, df = classifier(seed)
+    est = {
+        "hist_gradient_boosting": HistGradientBoostingClassifier(max_iter=30, random_state=seed),
+        "random_forest": RandomForestClassifier(30, random_state=seed),
+    }[kind]
+    pipe = Pipeline([("pre", _preprocess()), ("est", est)])
+    pipe.fit(df[spec.feature_names], df["churned"])
+    return pipe, spec, df
+
+
 def regressor(seed: int = 0):
     """(pipeline, schema, frame) for spend regression."""
     df = frame(seed=seed)

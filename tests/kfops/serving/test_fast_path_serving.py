@@ -1,5 +1,7 @@
 """A real server with and without the compiled fast path: /metrics says which; answers agree."""
 
+import logging
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -127,3 +129,55 @@ def test_slow_compiled_models_still_go_through_the_batcher(serve, clf):
     assert 'fast_path="true"' in _model_info(slow)
     assert _predict_calls(slow) == 1
     assert _predict_calls(fast) == 0
+
+
+def _fast_path_counts(srv) -> dict[str, float]:
+    """kfops_fast_path_predictions_total by outcome, for model churn."""
+    counts = {}
+    for line in srv.client.get("/metrics").text.splitlines():
+        if line.startswith("kfops_fast_path_predictions_total{") and 'model="churn"' in line:
+            outcome = line.split('outcome="', 1)[1].split('"', 1)[0]
+            counts[outcome] = float(line.rsplit(" ", 1)[1])
+    return counts
+
+
+@pytest.mark.parametrize("kind", ["linear", "hist_gradient_boosting", "random_forest"])
+def test_valid_traffic_is_answered_by_the_fast_path_with_no_fallback(serve, clf, kind):
+    """Inline (linear) and batched (trees) models: every valid request counted as fast."""
+    pipeline, spec, df = clf if kind == "linear" else factories.trees(kind)
+    srv = serve(pipeline, spec, log_sample_rate=0)
+    assert _fast_path_counts(srv) == {"fast": 0, "fallback": 0}
+    bodies = [_rows(df, i, 1) for i in range(5)] + [_rows(df, 20, 40)]
+    for rows in bodies:
+        r = srv.client.post("/v2/models/churn/infer", json={"inputs": factories.v2_inputs(rows)})
+        assert r.status_code == 200, r.text
+    assert _fast_path_counts(srv) == {"fast": len(bodies), "fallback": 0}
+
+
+def test_a_fast_path_failure_is_answered_by_sklearn_counted_and_logged_once(serve, clf):
+    pipeline, spec, df = clf
+    srv = serve(pipeline, spec, log_sample_rate=0)
+    compiled = srv.app.state.plane.manager.current.model.fast
+
+    def broken(columns, want_proba):
+        raise RuntimeError("injected fast-path fault")
+
+    # This instance only (it is frozen): the fault a compiler bug would cause at request time.
+    object.__setattr__(compiled, "predict", broken)
+    records = []
+    handler = logging.Handler()
+    handler.emit = records.append
+    logging.getLogger("kfops.serving").addHandler(handler)
+    try:
+        rows = _rows(df, 0, 3)
+        r = srv.client.post("/v2/models/churn/infer", json={"inputs": factories.v2_inputs(rows)})
+        assert _fast_path_counts(srv) == {"fast": 0, "fallback": 1}
+        srv.client.post("/v2/models/churn/infer", json={"inputs": factories.v2_inputs(rows)})
+    finally:
+        logging.getLogger("kfops.serving").removeHandler(handler)
+    assert r.status_code == 200, r.text
+    frame = pd.DataFrame(rows, columns=spec.feature_names).astype({"charges": "float64"})
+    assert r.json()["outputs"][0]["data"] == pipeline.predict(frame).tolist()
+    assert _fast_path_counts(srv) == {"fast": 0, "fallback": 2}
+    (logged,) = [rec for rec in records if "fast path failed" in rec.getMessage()]
+    assert "injected fast-path fault" in logged.error and logged.exc_info is not None
