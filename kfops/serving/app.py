@@ -1,8 +1,12 @@
 """The HTTP layer: routes for V1, V2, health, metrics and admin, and errors -> HTTP in one place.
 
-Handlers stay thin: read the body (size-limited), let a codec parse it, hand it to the data plane,
-and let the codec format the result. `error_response` is the only place an exception becomes a
-status code; every handler goes through `_endpoint`, which also records per-endpoint metrics.
+Two ways in, one wrapper. Inference (`/v1/models/M:predict`, `/v2/models/M[/versions/V]/infer`)
+is answered straight from ASGI messages by `InferenceLane`, because Starlette's per-request
+machinery costs as much as validating and predicting one row; every other route (health,
+metadata, /metrics, admin) goes through Starlette. Both call `_Handlers.answer`, the one place
+where a handler runs, an exception becomes a status code (`error_response`) and the request is
+counted in /metrics. Handlers stay thin: read the body (size-limited), let a codec parse it, hand
+it to the data plane, and let the codec format the result.
 """
 
 from __future__ import annotations
@@ -38,7 +42,6 @@ from kfops.store import base as store_base
 log = logging.getLogger("kfops.serving")
 SPEC_ENV = "KFOPS_SERVE_SPEC"
 JSON = "application/json"
-_JSON_BYTES = JSON.encode()
 _NAN_HINT = " (NaN and Infinity are not JSON: send null for a missing value)"
 
 
@@ -135,7 +138,7 @@ def app_from_env():
 def error_response(exc: Exception) -> responses.Response:
     """The one mapping from exceptions to HTTP, as a Starlette response."""
     status, body = error_payload(exc)
-    return json_response(body, status)
+    return json_response(body, status, getattr(exc, "headers", None))
 
 
 def error_payload(exc: Exception) -> tuple[int, dict]:
@@ -197,18 +200,28 @@ class _Handlers:
         ]
 
     def _endpoint(self, label: str, fn):
-        observe = self.meters.observe_request
+        """A Starlette endpoint running `fn(request)` through `answer`."""
 
         async def handler(request: requests.Request) -> responses.Response:
-            start = time.perf_counter()
-            try:
-                response = await fn(request)
-            except Exception as exc:  # noqa: BLE001 (this is the one place errors become HTTP)
-                response = error_response(exc)
-            observe(label, request.method, response.status_code, time.perf_counter() - start)
-            return response
+            return await self.answer(label, request.method, fn, request)
 
         return handler
+
+    async def answer(self, label: str, method: str, fn, *args) -> responses.Response:
+        """Runs one handler: its response, or its exception as an error response; counted.
+
+        This is the only try -> status -> metrics wrapper: Starlette routes (`_endpoint`) and
+        the raw ASGI inference lane (`infer_http`) both go through it.
+        """
+        start = time.perf_counter()
+        try:
+            response = await fn(*args)
+        except Exception as exc:  # noqa: BLE001 (this is the one place errors become HTTP)
+            response = error_response(exc)
+        self.meters.observe_request(
+            label, method, response.status_code, time.perf_counter() - start
+        )
+        return response
 
     @contextlib.asynccontextmanager
     async def lifespan(self, app):
@@ -264,38 +277,20 @@ class _Handlers:
 
     async def infer_http(self, label: str, params: dict, scope, receive, send) -> None:
         """One inference request from ASGI messages to ASGI messages (see `InferenceLane`)."""
-        start = time.perf_counter()
-        method = scope["method"]
-        extra = []
-        if method != "POST":
-            status = 405
-            payload = {"error": f"Method Not Allowed: {method} {scope['path']}"}
-            extra.append((b"allow", b"POST"))
-        else:
-            headers = dict(scope["headers"])
-            infer = self.v2_infer if label == "v2_infer" else self.v1_predict
-            try:
-                payload, rid = await infer(params, headers, receive)
-                status = 200
-                extra.append((b"x-request-id", rid.encode("latin-1")))
-            except Exception as exc:  # noqa: BLE001 (errors become HTTP in error_payload)
-                status, payload = error_payload(exc)
-        body = orjson.dumps(payload, option=orjson.OPT_SERIALIZE_NUMPY)
-        self.meters.observe_request(label, method, status, time.perf_counter() - start)
+        infer = self.v2_infer if label == "v2_infer" else self.v1_predict
+        response = await self.answer(label, scope["method"], infer, params, scope, receive)
+        # The response's own ASGI messages, without Starlette's Response.__call__ around them.
         await send(
             {
                 "type": "http.response.start",
-                "status": status,
-                "headers": [
-                    (b"content-type", _JSON_BYTES),
-                    (b"content-length", str(len(body)).encode()),
-                    *extra,
-                ],
+                "status": response.status_code,
+                "headers": response.raw_headers,
             }
         )
-        await send({"type": "http.response.body", "body": body})
+        await send({"type": "http.response.body", "body": response.body})
 
-    async def v1_predict(self, params: dict, headers: dict, receive) -> tuple[dict, str]:
+    async def v1_predict(self, params: dict, scope, receive) -> responses.Response:
+        headers = _post_headers(scope)
         with self.plane.arrival() as arrival:
             active = self.plane.resolve(params["name"])
             body = await self._read_json(headers, receive)
@@ -303,9 +298,10 @@ class _Handlers:
             rid = _request_id(headers)
             parsed = dataclasses.replace(parsed, request_id=rid)
             result = await self.plane.infer_async(active, parsed, "v1", arrival)
-        return v1.response(result), rid
+        return json_response(v1.response(result), headers={"x-request-id": rid})
 
-    async def v2_infer(self, params: dict, headers: dict, receive) -> tuple[dict, str]:
+    async def v2_infer(self, params: dict, scope, receive) -> responses.Response:
+        headers = _post_headers(scope)
         with self.plane.arrival() as arrival:
             active = self.plane.resolve(params["name"], params.get("version"))
             body = await self._read_json(headers, receive)
@@ -315,7 +311,7 @@ class _Handlers:
             rid = parsed.request_id or _request_id(headers)
             parsed = dataclasses.replace(parsed, request_id=rid)
             result = await self.plane.infer_async(active, parsed, "v2", arrival)
-        return v2.response(result, rid), rid
+        return json_response(v2.response(result, rid), headers={"x-request-id": rid})
 
     async def load(self, request):
         """Admin: load the champion (or `{"parameters": {"version": "3"}}`) and swap it in."""
@@ -377,6 +373,17 @@ class _Handlers:
         except orjson.JSONDecodeError as e:
             hint = _NAN_HINT if b"NaN" in data or b"Infinity" in data else ""
             raise serr.MalformedRequest(f"body is not valid JSON: {e}{hint}") from e
+
+
+def _post_headers(scope) -> dict:
+    """The request's headers (lower-case bytes -> bytes); inference accepts only POST.
+
+    Raises:
+        MethodNotAllowed: any other method (405 with `allow: POST`).
+    """
+    if scope["method"] != "POST":
+        raise serr.MethodNotAllowed(f"Method Not Allowed: {scope['method']} {scope['path']}")
+    return dict(scope["headers"])
 
 
 def _request_id(headers: dict) -> str:

@@ -89,6 +89,13 @@ class PayloadTooLarge(errors.DataError):
     http_status = 413
 
 
+class MethodNotAllowed(errors.DataError):
+    """An inference path called with another method than POST."""
+
+    http_status = 405
+    headers = {"allow": "POST"}  # RFC 9110: a 405 names the allowed methods
+
+
 class ModelRejectedInput(errors.DataError):
     """The input passed schema validation but the model refused it (e.g. an unseen category)."""
 

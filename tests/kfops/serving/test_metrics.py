@@ -68,3 +68,25 @@ def test_metrics_count_inference_log_rows(serve, clf):
     srv.client.post("/v1/models/churn:predict", json={"instances": factories.instances(clf[2], 4)})
     text = srv.client.get("/metrics").text
     assert _value(text, "kfops_inference_log_rows_total", outcome="queued") == 4
+
+
+def test_both_ways_in_count_answers_and_errors_alike(serve, clf):
+    """The raw ASGI inference lane and Starlette routes share one wrapper: errors become JSON
+    with their status (and headers), and every answer is counted by endpoint and status."""
+    srv = serve(*clf[:2], log_sample_rate=0)
+    wrong_method = srv.client.get("/v2/models/churn/infer")
+    assert wrong_method.status_code == 405 and wrong_method.headers["allow"] == "POST"
+    assert wrong_method.json()["error"] == "Method Not Allowed: GET /v2/models/churn/infer"
+    assert srv.client.post("/v2/models/nope/infer", json={}).status_code == 404
+    assert srv.client.get("/v2/models/nope").status_code == 404
+    ok = srv.client.post(
+        "/v1/models/churn:predict", json={"instances": factories.instances(clf[2], 1)}
+    )
+    assert ok.headers["content-type"] == "application/json" and ok.headers["x-request-id"]
+    text = srv.client.get("/metrics").text
+    assert (
+        _value(text, "kfops_requests_total", endpoint="v2_infer", method="GET", status="405") == 1
+    )
+    assert _value(text, "kfops_requests_total", endpoint="v2_infer", status="404") == 1
+    assert _value(text, "kfops_requests_total", endpoint="v2_metadata", status="404") == 1
+    assert _value(text, "kfops_requests_total", endpoint="v1_predict", status="200") == 1
