@@ -4,7 +4,8 @@ TFX's InfraValidator does this only for TensorFlow; KServe's sklearn runtime fai
 scikit-learn version and pickle mismatches. Here the candidate file goes through the server's own
 load path (`DirectorySource` -> `modelio.load_model` -> `build_app`), a real uvicorn server on a
 127.0.0.1 ephemeral port answers V1 and V2 smoke requests built from test rows, and the answers
-must equal in-process predictions. A failed check is a recorded result with its reason (the
+must equal in-process predictions: labels exactly, class probabilities within PROBA_RTOL /
+PROBA_ATOL. A failed check is a recorded result with its reason (the
 pipeline skips push), not an exception.
 """
 
@@ -27,6 +28,10 @@ from kfops.serving import app, model, server, settings, v2
 from kfops.serving import errors as serr
 
 JSON_HEADERS = {"content-type": "application/json"}
+# Served class probabilities must match in-process predict_proba within this (elementwise:
+# |served - expected| <= PROBA_ATOL + PROBA_RTOL * |expected|). JSON carries float64 exactly,
+# so this only absorbs the fast path's own verified tolerance (kfops.serving.fastpath.verify).
+PROBA_RTOL, PROBA_ATOL = 1e-9, 1e-9
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,8 +174,19 @@ def _smoke_rows(active, frame: pd.DataFrame, limit: int):
             break
     if not keep:
         return [], None, len(records)
-    expected = active.model.pipeline.predict(candidates.iloc[keep][names])
-    return [records[i] for i in keep], np.asarray(expected), len(records) - len(keep)
+    frame = candidates.iloc[keep][names]
+    pipe = active.model.pipeline
+    proba = np.asarray(pipe.predict_proba(frame)) if active.model.has_proba else None
+    expected = Expected(np.asarray(pipe.predict(frame)), proba)
+    return [records[i] for i in keep], expected, len(records) - len(keep)
+
+
+@dataclasses.dataclass(frozen=True)
+class Expected:
+    """In-process answers for the smoke rows: labels (or values), and probabilities if any."""
+
+    labels: np.ndarray
+    proba: np.ndarray | None
 
 
 def _json_default(obj):
@@ -186,22 +202,31 @@ class _Client:
 
     def __init__(self, url: str, timeout: float):
         self.url, self.timeout = url, timeout
+        # The server is on loopback: an HTTP(S)_PROXY in the pod's environment must not route it.
+        self.opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
 
     def call(self, method: str, path: str, body=None) -> tuple[int, Any]:
         data = orjson.dumps(body) if body is not None else None
         req = urllib.request.Request(self.url + path, data, JSON_HEADERS, method=method)
         try:
-            with urllib.request.urlopen(req, timeout=self.timeout) as resp:
+            with self.opener.open(req, timeout=self.timeout) as resp:
                 return resp.status, orjson.loads(resp.read())
         except urllib.error.HTTPError as e:
             return e.code, orjson.loads(e.read() or b"null")
 
 
-def _smoke(client: _Client, served: model.ServedModel, rows: list[dict], expected) -> list[Check]:
-    """Each check runs even when an earlier one failed, so the report lists every failure."""
+def _smoke(
+    client: _Client, served: model.ServedModel, rows: list[dict], expected: Expected
+) -> list[Check]:
+    """Each check runs even when an earlier one failed, so the report lists every failure.
+
+    Classifiers are asked for probabilities too (V1 `parameters`, V2 by default), so a model
+    that serves the right labels with wrong probabilities fails.
+    """
     names = served.schema.feature_names
     v1_path, v2_root = f"/v1/models/{served.name}:predict", f"/v2/models/{served.name}"
     as_lists = [[r[n] for n in names] for r in rows]
+    params = {"parameters": {"probabilities": True}} if expected.proba is not None else {}
     tensors = [
         {
             "name": n,
@@ -215,10 +240,15 @@ def _smoke(client: _Client, served: model.ServedModel, rows: list[dict], expecte
         ("v2_live", lambda: _status(client.call("GET", "/v2/health/live"), 200)),
         ("v2_ready", lambda: _status(client.call("GET", f"{v2_root}/ready"), 200)),
         ("v2_metadata", lambda: _metadata(client.call("GET", v2_root), names)),
-        ("v1_objects", lambda: _same(client.call("POST", v1_path, {"instances": rows}), expected)),
+        (
+            "v1_objects",
+            lambda: _same(client.call("POST", v1_path, {"instances": rows, **params}), expected),
+        ),
         (
             "v1_lists",
-            lambda: _same(client.call("POST", v1_path, {"instances": as_lists}), expected),
+            lambda: _same(
+                client.call("POST", v1_path, {"instances": as_lists, **params}), expected
+            ),
         ),
         (
             "v2_infer",
@@ -266,16 +296,36 @@ def _metadata(answer, names: list[str]) -> str | None:
     return None if got == names else f"metadata inputs {got} differ from the schema's {names}"
 
 
-def _same(answer, expected: np.ndarray) -> str | None:
-    """The served predictions (V1 `predictions` or V2 `predict` output) equal in-process ones."""
+def _same(answer, want: Expected) -> str | None:
+    """Served labels and probabilities (V1 or V2 form) equal in-process ones."""
     status, body = answer
     if status != 200:
         return f"HTTP {status}: {body}"
     if "predictions" in body:
-        got = body["predictions"]
+        got, proba = body["predictions"], body.get("probabilities")
     else:
-        got = next(o["data"] for o in body["outputs"] if o["name"] == model.PREDICT)
-    got = np.asarray(got)
+        outputs = {o["name"]: o["data"] for o in body["outputs"]}
+        got, proba = outputs[model.PREDICT], outputs.get(model.PREDICT_PROBA)
+    problem = _same_labels(np.asarray(got), want.labels)
+    if problem or want.proba is None:
+        return problem
+    if proba is None:
+        return "the served answer has no class probabilities"
+    proba = np.asarray(proba, dtype=float).reshape(-1)
+    if proba.size != want.proba.size:
+        return f"{proba.size} probabilities for {want.proba.size} expected"
+    close = np.isclose(proba, want.proba.reshape(-1), rtol=PROBA_RTOL, atol=PROBA_ATOL)
+    if close.all():
+        return None
+    worst = float(np.max(np.abs(proba - want.proba.reshape(-1))))
+    rows = int(np.sum(~close.reshape(want.proba.shape).all(axis=1)))
+    return (
+        f"{rows} of {len(want.proba)} served probability rows differ from in-process "
+        f"(max difference {worst:.3g}; tolerance rtol {PROBA_RTOL:g}, atol {PROBA_ATOL:g})"
+    )
+
+
+def _same_labels(got: np.ndarray, expected: np.ndarray) -> str | None:
     if got.shape != expected.shape:
         return f"{got.size} predictions for {expected.size} rows"
     if expected.dtype.kind in "fc":

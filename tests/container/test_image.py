@@ -7,9 +7,11 @@ import time
 import uuid
 
 import httpx
+import numpy as np
+import pandas as pd
 import pytest
 
-from kfops import __version__, registry
+from kfops import __version__, infra_validate, registry
 from kfops.store import local
 from tests.kfops.serving import factories
 
@@ -131,5 +133,23 @@ def test_image_serves_v2_inference_as_on_the_cluster(kfops_image, store_dir):
         body = reply.json()
         assert body["model_name"] == "churn"
         assert body["outputs"][0]["shape"][0] == 3
+        # The image answers what the model answers in process: labels exactly, probabilities
+        # within infra-validate's stated tolerance (V2 by default, V1 when asked).
+        pipe, _, _ = factories.classifier()
+        frame = pd.DataFrame(rows)
+        labels, proba = pipe.predict(frame), pipe.predict_proba(frame)
+        outputs = {o["name"]: o for o in body["outputs"]}
+        assert outputs["predict"]["data"] == labels.tolist()
+        assert outputs["predict_proba"]["shape"] == [3, 2]
+        v2_proba = np.asarray(outputs["predict_proba"]["data"]).reshape(3, 2)
+        tol = {"rtol": infra_validate.PROBA_RTOL, "atol": infra_validate.PROBA_ATOL}
+        np.testing.assert_allclose(v2_proba, proba, **tol)
+        v1 = httpx.post(
+            f"{url}/v1/models/churn:predict",
+            json={"instances": rows, "parameters": {"probabilities": True}},
+        )
+        assert v1.status_code == 200, v1.text
+        assert v1.json()["predictions"] == labels.tolist()
+        np.testing.assert_allclose(np.asarray(v1.json()["probabilities"]), proba, **tol)
     finally:
         kfops_image.podman("rm", "-f", "-t", "5", name, check=False, timeout=60)
