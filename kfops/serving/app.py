@@ -42,6 +42,9 @@ from kfops.store import base as store_base
 log = logging.getLogger("kfops.serving")
 SPEC_ENV = "KFOPS_SERVE_SPEC"
 JSON = "application/json"
+OCTET_STREAM = "application/octet-stream"
+# Binary tensor data extension: the length of the JSON header that starts the body.
+INFERENCE_HEADER = "inference-header-content-length"
 _NAN_HINT = " (NaN and Infinity are not JSON: send null for a missing value)"
 
 
@@ -304,14 +307,47 @@ class _Handlers:
         headers = _post_headers(scope)
         with self.plane.arrival() as arrival:
             active = self.plane.resolve(params["name"], params.get("version"))
-            body = await self._read_json(headers, receive)
+            body, binary = await self._read_v2(headers, receive)
             parsed = v2.parse(
-                body, active.validator.dtypes, active.model.output_names, self.config.max_batch_rows
+                body,
+                active.validator.dtypes,
+                active.model.output_names,
+                self.config.max_batch_rows,
+                binary,
             )
             rid = parsed.request_id or _request_id(headers)
             parsed = dataclasses.replace(parsed, request_id=rid)
             result = await self.plane.infer_async(active, parsed, "v2", arrival)
-        return json_response(v2.response(result, rid), headers={"x-request-id": rid})
+        if not parsed.binary_outputs:
+            return json_response(v2.response(result, rid), headers={"x-request-id": rid})
+        header, chunks = v2.binary_response(result, rid, parsed.binary_outputs)
+        head = orjson.dumps(header, option=orjson.OPT_SERIALIZE_NUMPY)
+        return responses.Response(
+            b"".join((head, *chunks)),
+            200,
+            {"x-request-id": rid, INFERENCE_HEADER: str(len(head))},
+            OCTET_STREAM,
+        )
+
+    async def _read_v2(self, headers: dict, receive) -> tuple[object, memoryview | bytes]:
+        """A V2 body: (parsed JSON header, the binary tensor data after it).
+
+        With an Inference-Header-Content-Length header, the body is that many bytes of JSON
+        followed by the inputs' binary data (Triton's binary tensor data extension).
+        """
+        given = headers.get(INFERENCE_HEADER.encode())
+        if given is None:
+            return await self._read_json(headers, receive), b""
+        data = await self._read_body(headers, receive, OCTET_STREAM)
+        text = given.decode("latin-1").strip()
+        if not text.isdigit() or int(text) > len(data):
+            raise serr.MalformedRequest(
+                f"{INFERENCE_HEADER} {text!r} must be the JSON header's length in bytes, "
+                f"at most the body's {len(data)}"
+            )
+        size = int(text)
+        view = memoryview(data)
+        return _json(bytes(view[:size])), view[size:]
 
     async def load(self, request):
         """Admin: load the champion (or `{"parameters": {"version": "3"}}`) and swap it in."""
@@ -341,11 +377,20 @@ class _Handlers:
             receive: the ASGI receive callable.
             allow_empty: an empty body is None rather than an error.
         """
+        data = await self._read_body(headers, receive)
+        if not data.strip():
+            if allow_empty:
+                return None
+            raise serr.MalformedRequest("empty body: send a JSON object")
+        return _json(data)
+
+    async def _read_body(self, headers: dict, receive, also: str = "") -> bytes:
+        """The whole body, at most max_body_bytes; JSON (or the media type `also`) only."""
         limit = self.config.max_body_bytes
         ctype = headers.get(b"content-type")
         if ctype:
             media = ctype.decode("latin-1").split(";", 1)[0].strip().lower()
-            if media != JSON and not media.endswith("+json"):
+            if media != JSON and not media.endswith("+json") and media != also:
                 raise serr.UnsupportedMediaType(
                     f"content type {media!r} is not supported; send {JSON}"
                 )
@@ -363,16 +408,16 @@ class _Handlers:
                 raise serr.PayloadTooLarge(f"body exceeds the limit of {limit} bytes")
             chunks.append(chunk)
             more = message.get("more_body", False)
-        data = chunks[0] if len(chunks) == 1 else b"".join(chunks)
-        if not data.strip():
-            if allow_empty:
-                return None
-            raise serr.MalformedRequest("empty body: send a JSON object")
-        try:
-            return orjson.loads(data)
-        except orjson.JSONDecodeError as e:
-            hint = _NAN_HINT if b"NaN" in data or b"Infinity" in data else ""
-            raise serr.MalformedRequest(f"body is not valid JSON: {e}{hint}") from e
+        return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+def _json(data: bytes):
+    """Parsed JSON, or MalformedRequest saying why (with a hint for NaN and Infinity)."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as e:
+        hint = _NAN_HINT if b"NaN" in data or b"Infinity" in data else ""
+        raise serr.MalformedRequest(f"body is not valid JSON: {e}{hint}") from e
 
 
 def _post_headers(scope) -> dict:

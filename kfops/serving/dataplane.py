@@ -32,6 +32,7 @@ class InferRequest:
         request_id: caller's id (V2 `id`); the route fills one in when empty.
         outputs: V2 output names asked for (empty: protocol default).
         problems: what the codec already found wrong; reported together with schema problems.
+        binary_outputs: V2 outputs to answer as raw bytes (binary tensor data extension).
     """
 
     columns: Mapping[str, Sequence]
@@ -40,6 +41,7 @@ class InferRequest:
     request_id: str = ""
     outputs: tuple[str, ...] = ()
     problems: tuple = ()
+    binary_outputs: frozenset = frozenset()
 
 
 @dataclasses.dataclass(frozen=True)
