@@ -25,6 +25,7 @@ def evaluate(
     from kfops import dataio, modelio, schema, steps
     from kfops import evaluate as core
     from kfops.reports import evaluation as rendering
+    from kfops.reports import identity
 
     params = {"slice_columns": slice_columns or [], "sensitive_column": sensitive_column}
     with steps.recorded("evaluate", store_uri, run_id, params) as step:
@@ -45,4 +46,7 @@ def evaluate(
         for call, args in core.kfp_curves(result):
             getattr(curves, call)(*args)
         dataio.write_json(result.to_dict(), evaluation.path)
-        dataio.write_text(report.path, rendering.evaluation_html(result))
+        who = identity.from_run(steps.recorder(store_uri, run_id).store, run_id, model.metadata)
+        page = rendering.evaluation_html(result, identity=who)  # verdict pending: gate is next
+        dataio.write_text(report.path, page)
+        step.report("evaluation", page)

@@ -25,6 +25,8 @@ def gate(
     """Blesses only if every rule passes; a rejection is a successful step. Rules: kfops.gate."""
     from kfops import dataio, steps
     from kfops import gate as core
+    from kfops.reports import evaluation as rendering
+    from kfops.reports import identity
 
     # An empty dict from the pipeline means "the task's default thresholds".
     cfg = core.GateConfig(
@@ -46,6 +48,15 @@ def gate(
         dataio.write_json(decision.to_dict(), blessing.path)
         blessing.metadata.update({"blessed": decision.blessed, "reasons": list(decision.reasons)})
         step.output("blessing", blessed=decision.blessed, reasons=list(decision.reasons))
+        # The run's evaluation report, now headed by the verdict and the champion comparison.
+        who = identity.from_run(steps.recorder(store_uri, run_id).store, run_id, model.metadata)
+        page = rendering.evaluation_html(
+            dataio.read_json(evaluation.path),
+            identity=who,
+            blessing=decision.to_dict(),
+            champion=dataio.read_json(champion_evaluation.path),
+        )
+        step.report("evaluation", page)
     if not decision.blessed:  # the run ends here: record its outcome
         steps.recorder(store_uri, run_id).finish(
             "succeeded", blessed=False, reasons=decision.reasons

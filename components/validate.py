@@ -48,6 +48,8 @@ def validate(
         anomalies.metadata.update(
             {"blocking": len(result.blocking), "total": len(result.anomalies)}
         )
-        dataio.write_text(report.path, rendering.validation_html(result))
+        page = rendering.validation_html(result, expected, df)
+        dataio.write_text(report.path, page)  # the KFP HTML artifact
+        step.report("validation", page)  # runs/<id>/reports/validation.html (kfops ui)
         step.metric("anomalies", len(result.anomalies))
         core.raise_for_blocking(result)

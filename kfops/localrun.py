@@ -20,7 +20,9 @@ from typing import Any
 
 from kfp import local
 
-from kfops import dataio, errors
+from kfops import config, dataio, errors, store
+from kfops.reports import files as report_files
+from kfops.reports import identity
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 _STARTED = re.compile(r"Executing task '([^']+)'")
@@ -184,17 +186,23 @@ def read_training_outputs(summary: RunSummary, outputs: Path) -> RunSummary:
     if registered is not None:
         summary.model_name, summary.model_version = registered["name"], registered["version"]
         summary.model_uri = registered["uri"]
-    for name, rel in (
-        ("validation", "validate/report"),
-        ("evaluation", "evaluate/report"),
-        ("anomalies", "validate/anomalies"),
-        ("blessing", "gate/blessing"),
-        ("infra_validation", "infra-validate/report"),
-        ("model_card", "push/model_card"),
-    ):
-        if (outputs / rel).is_file():
-            summary.reports[name] = str(outputs / rel)
+    # KFP artifacts have no extension; people get `<run_dir>/reports/<name>.html` files.
+    summary.reports = report_files.write_run_reports(
+        outputs, Path(summary.run_dir) / "reports", _identity(summary)
+    )
     return summary
+
+
+def _identity(summary: RunSummary) -> dict[str, Any]:
+    """Run id, data and model facts for the evaluation report, read from the run's records."""
+    store_uri = summary.parameters.get("store_uri")
+    if not store_uri:
+        return {"run_id": summary.run_id}
+    try:
+        st = store.open_store(str(store_uri), config.StoreSettings.from_env())
+    except errors.KfopsError:
+        return {"run_id": summary.run_id}
+    return identity.from_run(st, summary.run_id)
 
 
 def _json(path: Path) -> Any:

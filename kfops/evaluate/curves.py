@@ -15,6 +15,7 @@ from sklearn import preprocessing
 from kfops.evaluate import metrics
 
 MAX_POINTS = 200
+MAX_SCATTER = 500  # (predicted, actual) pairs kept for the regression report's scatter plots
 CALIBRATION_BINS = 10
 
 
@@ -49,7 +50,10 @@ def classification(s: metrics.Scored) -> dict[str, Any]:
 
 
 def regression(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
-    """Predicted vs actual means in prediction deciles (a calibration plot for regression).
+    """Calibration bins (predicted vs actual means in prediction deciles) and scatter points.
+
+    The points are a seeded sample of at most MAX_SCATTER (predicted, actual) pairs, for the
+    report's predicted-vs-actual and residual plots.
 
     Rows with a non-finite prediction are left out (the metrics' notes already flag them).
     """
@@ -72,7 +76,15 @@ def regression(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
                 "rows": int(mask.sum()),
             }
         )
-    return {"calibration": {"kind": "regression", "bins": bins}}
+    keep = np.arange(len(y_pred))
+    if len(keep) > MAX_SCATTER:
+        keep = np.sort(np.random.default_rng(0).choice(len(keep), MAX_SCATTER, replace=False))
+    points = {
+        "predicted": _floats(y_pred[keep]),
+        "actual": _floats(y_true[keep]),
+        "rows": len(y_pred),
+    }
+    return {"calibration": {"kind": "regression", "bins": bins}, "points": points}
 
 
 def roc(actual: np.ndarray, score: np.ndarray) -> dict[str, list[float]]:

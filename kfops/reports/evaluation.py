@@ -1,7 +1,10 @@
-"""The evaluation report: a standalone HTML page with inline SVG plots, and Markdown tables.
+"""The evaluation report: verdict first, then who/what was evaluated, metrics, plots, slices.
 
-Plots are SVG drawn here (no matplotlib in the image, no external assets), so the page opens
-anywhere, including the KFP UI's HTML viewer. Input is an `Evaluation` or its dict form.
+A standalone HTML page with inline SVG (kfops.reports.svg), so it opens anywhere, including the KFP
+UI. The evaluate step renders it with what it knows (the verdict is still pending: the gate runs
+next); the gate step renders it again with its blessing and the champion comparison and stores that
+as the run's evaluation report; `kfops run` adds the registered version. Input is an `Evaluation`
+or its dict form; `blessing` is `Blessing.to_dict()`; `champion` is the champion step's record.
 """
 
 from __future__ import annotations
@@ -12,43 +15,51 @@ from typing import Any
 
 from kfops import evaluate as evaluate_mod
 from kfops import reports
+from kfops.reports import svg
 
-_W, _H, _M = 340, 280, 42  # plot width, height, margin (px)
-_COLOURS = ("#1f77b4", "#d62728", "#2ca02c", "#9467bd")
 _NONE = "n/a"
+# Below this min/max ratio of positive rates across groups the report warns. 0.8 is the
+# "four-fifths rule" of US employment-selection guidance (29 CFR 1607.4(D)).
+FOUR_FIFTHS = 0.8
+_IDENTITY = (
+    ("run_id", "run"),
+    ("model", "model"),
+    ("model_sha256", "model sha256"),
+    ("data_source", "data source"),
+    ("data_sha256", "training data sha256"),
+    ("test_sha256", "test data sha256"),
+)
 
 
-def evaluation_html(evaluation: evaluate_mod.Evaluation | Mapping[str, Any]) -> str:
-    """The full report: summary, curves, confusion matrix, calibration, slices, fairness, notes."""
+def evaluation_html(
+    evaluation: evaluate_mod.Evaluation | Mapping[str, Any],
+    *,
+    identity: Mapping[str, Any] | None = None,
+    blessing: Mapping[str, Any] | None = None,
+    champion: Mapping[str, Any] | None = None,
+) -> str:
+    """The full report.
+
+    Args:
+        evaluation: the candidate's evaluation.
+        identity: run_id, model_name, model_version, model_sha256, data_source, data_sha256,
+            test_sha256 (any may be missing).
+        blessing: the gate's decision; None while it is not known yet.
+        champion: the champion step's record ({"exists", "version", "comparable", "reason",
+            "evaluation"}); None when unknown.
+    """
     ev = _as_dict(evaluation)
-    parts = [f"<p>{ev['task']} · {ev['n_rows']} test rows{_positive(ev)}</p>", _summary_html(ev)]
-    curves = ev.get("curves") or {}
-    plots = []
-    if "roc" in curves:
-        roc = curves["roc"]
-        plots.append(
-            _figure("ROC curve", _lines([("model", roc["fpr"], roc["tpr"])], "FPR", "TPR", True))
-        )
-    if "pr" in curves:
-        pr = curves["pr"]
-        plots.append(
-            _figure(
-                "Precision-recall",
-                _lines([("model", pr["recall"], pr["precision"])], "recall", "precision"),
-            )
-        )
-    if "calibration" in curves:
-        plots.append(_figure("Calibration", _calibration(curves["calibration"])))
-    if "confusion" in curves:
-        plots.append(_figure("Confusion matrix", _heatmap(curves["confusion"])))
-    if plots:
-        parts.append(
-            "<h2>Curves</h2><div style='display:flex;flex-wrap:wrap;gap:1rem'>"
-            + "".join(plots)
-            + "</div>"
-        )
-    parts += [_slices_html(ev), _fairness_html(ev), _notes_html(ev)]
-    return reports.html_page("Model evaluation", "".join(parts))
+    parts = [
+        _verdict_html(blessing),
+        _identity_html(ev, identity or {}, champion),
+        _metrics_html(ev, champion),
+        _checks_html(blessing),
+        _plots_html(ev),
+        _slices_html(ev),
+        _fairness_html(ev, blessing),
+        _notes_html(ev),
+    ]
+    return reports.html_page("Model evaluation", "".join(p for p in parts if p))
 
 
 def evaluation_markdown(evaluation: evaluate_mod.Evaluation | Mapping[str, Any]) -> str:
@@ -84,6 +95,63 @@ def _cell(value: Any) -> Any:
     return _NONE if value is None else value
 
 
+def _esc(value: Any) -> str:
+    return html.escape(str(value))
+
+
+# -- verdict, identity, metrics ---------------------------------------------------------------
+
+
+def _verdict_html(blessing: Mapping[str, Any] | None) -> str:
+    if blessing is None:
+        return (
+            "<div class='verdict pending'><b>Verdict pending.</b> The gate step decides after "
+            "evaluation; the run's final evaluation report (kfops run, kfops ui) carries its "
+            "verdict, reasons and the champion comparison.</div>"
+        )
+    blessed = bool(blessing.get("blessed"))
+    head = "BLESSED" if blessed else "NOT BLESSED"
+    reasons = blessing.get("reasons") or []
+    notes = blessing.get("notes") or []
+    items = "".join(f"<li>{_esc(r)}</li>" for r in reasons)
+    items += "".join(f"<li class='note'>{_esc(n)}</li>" for n in notes)
+    why = f"<ul>{items}</ul>" if items else ""
+    kind = "ok" if blessed else "bad"
+    summary = "every gate rule passed" if blessed else f"{len(reasons)} gate rule(s) failed"
+    return f"<div class='verdict {kind}'><b>{head}</b>: {summary}.{why}</div>"
+
+
+def _identity_html(
+    ev: Mapping[str, Any], identity: Mapping[str, Any], champion: Mapping[str, Any] | None
+) -> str:
+    facts = dict(identity)
+    name, version = facts.get("model_name"), facts.get("model_version")
+    if name or version:
+        facts["model"] = f"{name or ''} v{version}" if version else f"{name} (not registered)"
+    rows = [(title, facts[key]) for key, title in _IDENTITY if facts.get(key)]
+    rows.append(("task", f"{ev['task']}, {ev['n_rows']} test rows"))
+    if ev.get("positive_label") is not None:
+        rows.append(("positive class", repr(ev["positive_label"])))
+    if champion is not None:
+        rows.append(("champion", _champion_line(champion)))
+    return "<h2>What was evaluated</h2>" + reports.html_table(["", ""], rows, header_row=False)
+
+
+def _champion_line(champion: Mapping[str, Any]) -> str:
+    if not champion.get("exists"):
+        return "none yet (first version): no comparison"
+    version = champion.get("version")
+    if not champion.get("comparable"):
+        return f"v{version}, not comparable: {champion.get('reason')}"
+    return f"v{version}, scored on the same test rows"
+
+
+def _comparable(champion: Mapping[str, Any] | None) -> Mapping[str, Any] | None:
+    if champion and champion.get("exists") and champion.get("comparable"):
+        return champion.get("evaluation") or None
+    return None
+
+
 def _summary_rows(ev: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     base = ev.get("baseline_metrics") or {}
     rows = []
@@ -94,10 +162,161 @@ def _summary_rows(ev: Mapping[str, Any]) -> list[tuple[Any, ...]]:
     return rows
 
 
-def _summary_html(ev: Mapping[str, Any]) -> str:
-    return "<h2>Metrics</h2>" + reports.html_table(
-        ["metric", "model", "baseline", "lift"], _summary_rows(ev)
+def _metrics_html(ev: Mapping[str, Any], champion: Mapping[str, Any] | None) -> str:
+    header = ["metric", "model", "baseline", "lift"]
+    rows = _summary_rows(ev)
+    theirs = _comparable(champion)
+    if theirs is not None:
+        header += [f"champion v{champion.get('version')}", "vs champion"]
+        other = theirs.get("metrics") or {}
+        rows = [
+            (
+                *row,
+                _cell(other.get(row[0])),
+                _cell(_minus(ev["metrics"].get(row[0]), other.get(row[0]))),
+            )
+            for row in rows
+        ]
+    note = (
+        "<p class='small'>lift = model - baseline (a Dummy model: majority class or mean); "
+        "lower is better for log_loss, brier, mae and rmse.</p>"
     )
+    return "<h2>Metrics on the test split</h2>" + reports.html_table(header, rows) + note
+
+
+def _minus(a: Any, b: Any) -> float | None:
+    return a - b if isinstance(a, int | float) and isinstance(b, int | float) else None
+
+
+def _checks_html(blessing: Mapping[str, Any] | None) -> str:
+    checks = (blessing or {}).get("checks") or []
+    if not checks:
+        return ""
+    ordered = sorted(checks, key=lambda c: bool(c.get("passed")))  # failures first
+    rows = "".join(
+        f"<tr><td>{_esc(c.get('rule'))}</td>"
+        f"<td class='{'ok' if c.get('passed') else 'bad'}'>"
+        f"{'pass' if c.get('passed') else 'FAIL'}</td><td>{_esc(c.get('detail'))}</td></tr>"
+        for c in ordered
+    )
+    head = "<tr><th>rule</th><th>result</th><th>detail</th></tr>"
+    return f"<h2>Gate checks</h2><table><thead>{head}</thead><tbody>{rows}</tbody></table>"
+
+
+# -- plots ------------------------------------------------------------------------------------
+
+
+def _plots_html(ev: Mapping[str, Any]) -> str:
+    curves = ev.get("curves") or {}
+    plots = []
+    if "roc" in curves:
+        plots.append(_figure("ROC curve", _roc(ev, curves["roc"])))
+    if "pr" in curves:
+        plots.append(_figure("Precision-recall", _pr(ev, curves)))
+    if "points" in curves:
+        plots += _regression_points(curves["points"])
+    if "calibration" in curves:
+        plots.append(_figure("Calibration", _calibration(curves["calibration"])))
+    if "confusion" in curves:
+        confusion = curves["confusion"]
+        chart = svg.heatmap(confusion["labels"], confusion["matrix"], "confusion matrix")
+        plots.append(_figure("Confusion matrix", chart))
+    if not plots:
+        return ""
+    return "<h2>Curves</h2><div class='plots'>" + "".join(plots) + "</div>"
+
+
+def _auc_name(ev: Mapping[str, Any], curve: Mapping[str, Any], metric: str, short: str) -> str:
+    """The legend entry: the metric when the curve is the positive class's, else its average."""
+    average = str(curve.get("average") or "")
+    value = (ev.get("metrics") or {}).get(metric)
+    if average.startswith("positive class") and value is not None:
+        return f"model ({short} {value:.3f})"
+    return f"model, {average or 'curve'}"
+
+
+def _roc(ev: Mapping[str, Any], roc: Mapping[str, Any]) -> str:
+    frame = svg.Frame(
+        (0.0, 1.0), (0.0, 1.0), x_label="false positive rate", y_label="true positive rate"
+    )
+    series = [(_auc_name(ev, roc, "roc_auc", "AUC"), roc["fpr"], roc["tpr"])]
+    chance = [("chance (AUC 0.500)", [0.0, 1.0], [0.0, 1.0])]
+    return svg.line_plot(frame, series, references=chance, label="ROC curve")
+
+
+def _pr(ev: Mapping[str, Any], curves: Mapping[str, Any]) -> str:
+    pr = curves["pr"]
+    frame = svg.Frame((0.0, 1.0), (0.0, 1.0), x_label="recall", y_label="precision")
+    series = [(_auc_name(ev, pr, "pr_auc", "AP"), pr["recall"], pr["precision"])]
+    prevalence = _prevalence(ev, curves)
+    refs = []
+    if prevalence is not None:
+        refs.append((f"no skill (positives {prevalence:.3f})", [0.0, 1.0], [prevalence] * 2))
+    return svg.line_plot(frame, series, references=refs, label="precision-recall curve")
+
+
+def _prevalence(ev: Mapping[str, Any], curves: Mapping[str, Any]) -> float | None:
+    confusion = curves.get("confusion") or {}
+    labels, matrix = confusion.get("labels") or [], confusion.get("matrix") or []
+    positive = ev.get("positive_label")
+    if positive not in labels or not matrix:
+        return None
+    total = sum(map(sum, matrix))
+    return sum(matrix[labels.index(positive)]) / total if total else None
+
+
+def _regression_points(points: Mapping[str, Any]) -> list[str]:
+    predicted, actual = points.get("predicted") or [], points.get("actual") or []
+    if not predicted:
+        return []
+    shown = f"{len(predicted)} of {points.get('rows', len(predicted))} test rows"
+    lo, hi = svg.padded_range([*predicted, *actual])
+    frame = svg.Frame((lo, hi), (lo, hi), x_label="predicted", y_label="actual")
+    scatter = svg.scatter_plot(
+        frame,
+        predicted,
+        actual,
+        diagonal=True,
+        label="predicted vs actual",
+        legend=[("perfect prediction", "#aaa")],
+    )
+    residuals = [a - p for p, a in zip(predicted, actual, strict=True)]
+    r_lo, r_hi = svg.padded_range([*residuals, 0.0])
+    x_lo, x_hi = svg.padded_range(predicted)
+    frame = svg.Frame(
+        (x_lo, x_hi), (r_lo, r_hi), x_label="predicted", y_label="residual (actual - predicted)"
+    )
+    resid = svg.scatter_plot(frame, predicted, residuals, zero_line=True, label="residuals")
+    return [
+        _figure(f"Predicted vs actual ({shown})", scatter),
+        _figure(f"Residuals ({shown})", resid),
+    ]
+
+
+def _calibration(calibration: Mapping[str, Any]) -> str:
+    bins = calibration.get("bins") or []
+    xs = [b["mean_predicted"] for b in bins]
+    if calibration.get("kind") == "regression":
+        ys = [b["mean_actual"] for b in bins]
+        lo, hi = svg.padded_range([*xs, *ys])
+        frame = svg.Frame(
+            (lo, hi),
+            (lo, hi),
+            x_label="mean predicted (decile of predictions)",
+            y_label="mean actual",
+        )
+        return svg.line_plot(frame, [("model", xs, ys)], diagonal=True, label="calibration")
+    ys = [b["fraction_positive"] for b in bins]
+    y_label = "fraction positive" if calibration.get("kind") == "positive" else "accuracy"
+    frame = svg.Frame((0.0, 1.0), (0.0, 1.0), x_label="mean predicted probability", y_label=y_label)
+    return svg.line_plot(frame, [("model", xs, ys)], diagonal=True, label="calibration")
+
+
+def _figure(title: str, chart: str) -> str:
+    return f"<figure><figcaption><b>{html.escape(title)}</b></figcaption>{chart}</figure>"
+
+
+# -- slices, fairness, notes -------------------------------------------------------------------
 
 
 def _key_metric(ev: Mapping[str, Any]) -> str:
@@ -126,7 +345,16 @@ def _slices_html(ev: Mapping[str, Any]) -> str:
         for label, v in (ev.get("slices") or {}).items()
         if not v.get("too_small")
     ]
-    chart = _figure(f"{key} per slice", _bars(bars, ev["metrics"].get(key))) if bars else ""
+    chart = ""
+    if bars:
+        drawn = svg.bar_chart(
+            bars,
+            reference=ev["metrics"].get(key),
+            unit_scale=key != "mae",
+            reference_label=f"overall {key}",
+            label=f"{key} per slice",
+        )
+        chart = _figure(f"{key} per slice", chart=drawn)
     return "<h2>Slices</h2>" + chart + reports.html_table(header, rows)
 
 
@@ -146,16 +374,54 @@ def _fairness_tables(
     return ["group", "rows", "flag", *stats], rows, gaps
 
 
-def _fairness_html(ev: Mapping[str, Any]) -> str:
+def _gate_gap(blessing: Mapping[str, Any] | None, gaps: Sequence[tuple[Any, ...]]) -> str:
+    """Which gap the gate bounded, read from its fairness check (or the gate's default)."""
+    for check in (blessing or {}).get("checks") or []:
+        if str(check.get("rule", "")).startswith("fairness"):
+            detail = str(check.get("detail"))
+            used = next((g for g, _ in gaps if str(g) in detail), None)
+            verdict = "passed" if check.get("passed") else "FAILED"
+            return f"The gate bounded {used or 'a gap'}: {detail} ({verdict})."
+    if blessing is not None:
+        return "The gate checked no fairness gap on this run."
+    from kfops import gate  # noqa: PLC0415 (only for the default's name)
+
+    default = getattr(gate.GateConfig(), "fairness_metric", "")
+    return f"The gate bounds {default or 'a fairness gap'} by default; its verdict is pending."
+
+
+def _ratio_warning(fairness: Mapping[str, Any]) -> str:
+    ratio = fairness.get("positive_rate_ratio")
+    groups = {
+        g: v.get("positive_rate")
+        for g, v in (fairness.get("groups") or {}).items()
+        if not v.get("too_small") and v.get("positive_rate") is not None
+    }
+    if ratio is None or ratio >= FOUR_FIFTHS or len(groups) < 2:
+        return ""
+    low = min(groups, key=groups.get)
+    high = max(groups, key=groups.get)
+    fold = "" if ratio <= 0 else f"{1 / ratio:.1f}x "
+    return (
+        f"<p class='warning'>Warning: the positive rate is {fold}higher in {_esc(high)} "
+        f"({groups[high]:.3f}) than in {_esc(low)} ({groups[low]:.3f}); the ratio "
+        f"{ratio:.3f} is below the four-fifths rule's {FOUR_FIFTHS}.</p>"
+    )
+
+
+def _fairness_html(ev: Mapping[str, Any], blessing: Mapping[str, Any] | None) -> str:
     header, rows, gaps = _fairness_tables(ev)
     if not rows:
         return ""
-    column = html.escape(str(ev["fairness"]["column"]))
-    note = "<p>Groups flagged too small are shown but left out of the gaps.</p>"
+    fairness = ev["fairness"]
+    column = _esc(fairness["column"])
+    used = f"<p><b>{_esc(_gate_gap(blessing, gaps))}</b></p>"
+    note = "<p class='small'>Groups flagged too small are shown but left out of the gaps.</p>"
     return (
-        f"<h2>Fairness across {column}</h2>{note}"
+        f"<h2>Fairness across {column}</h2>{_ratio_warning(fairness)}{used}"
         + reports.html_table(header, rows)
         + reports.html_table(["gap", "value"], gaps)
+        + note
     )
 
 
@@ -164,120 +430,3 @@ def _notes_html(ev: Mapping[str, Any]) -> str:
     if not notes:
         return ""
     return "<h2>Notes</h2><ul>" + "".join(f"<li>{html.escape(n)}</li>" for n in notes) + "</ul>"
-
-
-def _figure(title: str, svg: str) -> str:
-    caption = f"<figcaption><b>{html.escape(title)}</b></figcaption>"
-    return f"<figure style='margin:0'>{caption}{svg}</figure>"
-
-
-def _el(tag: str, content: str = "", **attrs: Any) -> str:
-    """One SVG element; attribute names use _ for - (text_anchor -> text-anchor)."""
-    parts = []
-    for key, value in attrs.items():
-        text = f"{value:.1f}" if isinstance(value, float) else str(value)
-        parts.append(f"{key.replace('_', '-')}='{html.escape(text)}'")
-    return f"<{tag} {' '.join(parts)}>{content}</{tag}>"
-
-
-def _text(x: float, y: float, content: Any, anchor: str = "middle", **attrs: Any) -> str:
-    return _el("text", html.escape(str(content)), x=x, y=y, text_anchor=anchor, **attrs)
-
-
-def _svg(body: str, width: int = _W, height: int = _H) -> str:
-    return (
-        f"<svg xmlns='http://www.w3.org/2000/svg' width='{width}' height='{height}' "
-        f"viewBox='0 0 {width} {height}' font-size='11' font-family='sans-serif'>{body}</svg>"
-    )
-
-
-def _axes(x_label: str, y_label: str, lo: float = 0.0, hi: float = 1.0) -> str:
-    x0, y0, x1, y1 = _M, _H - _M, _W - 10, 10
-    body = _el("rect", x=x0, y=y1, width=x1 - x0, height=y0 - y1, fill="none", stroke="#999")
-    for t in (0.0, 0.5, 1.0):
-        tick = f"{lo + (hi - lo) * t:.2g}"
-        body += _text(x0 + (x1 - x0) * t, y0 + 14, tick)
-        body += _text(x0 - 4, y0 - (y0 - y1) * t + 4, tick, anchor="end")
-    body += _text((x0 + x1) / 2, _H - 6, x_label)
-    return body + _text(0, 0, y_label, transform=f"translate(12,{(y0 + y1) / 2}) rotate(-90)")
-
-
-def _point(x: float, y: float, lo: float = 0.0, hi: float = 1.0) -> str:
-    span = (hi - lo) or 1.0
-    px = _M + (_W - 10 - _M) * (x - lo) / span
-    py = (_H - _M) - (_H - _M - 10) * (y - lo) / span
-    return f"{px:.1f},{py:.1f}"
-
-
-def _lines(
-    series: Sequence[tuple[str, Sequence[float], Sequence[float]]],
-    x_label: str,
-    y_label: str,
-    diagonal: bool = False,
-    lo: float = 0.0,
-    hi: float = 1.0,
-) -> str:
-    body = _axes(x_label, y_label, lo, hi)
-    if diagonal:
-        ends = f"{_point(lo, lo, lo, hi)} {_point(hi, hi, lo, hi)}"
-        body += _el("polyline", points=ends, fill="none", stroke="#bbb", stroke_dasharray=4)
-    for i, (name, xs, ys) in enumerate(series):
-        points = " ".join(_point(x, y, lo, hi) for x, y in zip(xs, ys, strict=True))
-        colour = _COLOURS[i % len(_COLOURS)]
-        title = _el("title", html.escape(name))
-        body += _el("polyline", title, points=points, fill="none", stroke=colour, stroke_width=2)
-    return _svg(body)
-
-
-def _calibration(calibration: Mapping[str, Any]) -> str:
-    bins = calibration.get("bins") or []
-    if calibration.get("kind") == "regression":
-        values = [b[k] for b in bins for k in ("mean_predicted", "mean_actual")] or [0.0, 1.0]
-        lo, hi = min(values), max(values)
-        xs, ys = [b["mean_predicted"] for b in bins], [b["mean_actual"] for b in bins]
-        return _lines([("model", xs, ys)], "mean predicted", "mean actual", True, lo, hi)
-    xs, ys = [b["mean_predicted"] for b in bins], [b["fraction_positive"] for b in bins]
-    y_label = "fraction positive" if calibration.get("kind") == "positive" else "accuracy"
-    return _lines([("model", xs, ys)], "mean predicted", y_label, True)
-
-
-def _heatmap(confusion: Mapping[str, Any]) -> str:
-    labels, matrix = confusion["labels"], confusion["matrix"]
-    n = max(len(labels), 1)
-    cell = min(48, (_W - 80) // n)
-    top = max((max(row) for row in matrix if row), default=0) or 1
-    body = _text(80 + cell * n / 2, 12, "predicted")
-    body += _text(0, 0, "actual", transform=f"translate(12,{30 + cell * n / 2}) rotate(-90)")
-    for i, label in enumerate(labels):
-        name = str(label)[:10]
-        body += _text(80 + cell * i + cell / 2, 26, name)
-        body += _text(74, 30 + cell * i + cell / 2 + 4, name, anchor="end")
-        for j, count in enumerate(matrix[i]):
-            shade = int(245 - 180 * count / top)
-            x, y = 80 + cell * j, 30 + cell * i
-            fill = f"rgb({shade},{shade},255)"
-            body += _el("rect", x=x, y=y, width=cell, height=cell, fill=fill, stroke="#fff")
-            body += _text(x + cell / 2, y + cell / 2 + 4, count)
-    return _svg(body, max(_W, 90 + cell * n), 40 + cell * n)
-
-
-def _bars(items: Sequence[tuple[str, float | None]], overall: float | None) -> str:
-    values = [abs(v) for _, v in items if v is not None]
-    values += [abs(overall)] if overall is not None else []
-    # Scores in [0, 1] are drawn against 1.0, so a 0.93 bar reads as 93% of the full width.
-    top = max(values, default=1.0) or 1.0
-    top = 1.0 if top <= 1.0 else top
-    row, left, width = 18, 150, _W - 160
-    body = ""
-    for i, (label, value) in enumerate(items):
-        y = 6 + i * row
-        length = 0.0 if value is None else width * max(value, 0.0) / top
-        body += _text(left - 4, y + 12, label[:24], anchor="end")
-        body += _el("rect", x=left, y=y, width=length, height=row - 4, fill=_COLOURS[0])
-        body += _text(left + length + 3, y + 12, reports.fmt(_cell(value)), anchor="start")
-    height = 12 + row * len(items)
-    if overall is not None:
-        x = left + width * max(overall, 0.0) / top
-        line = dict(x1=x, x2=x, y1=0, y2=height, stroke=_COLOURS[1], stroke_dasharray=3)
-        body += _el("line", _el("title", "overall"), **line)
-    return _svg(body, _W + 40, height)

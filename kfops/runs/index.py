@@ -101,6 +101,19 @@ class RunIndex:
         run = self._load(run_id, self._groups(records.run_prefix(run_id)).get(run_id, []))
         return {"steps": run.step_statuses(), "metrics": run.metrics(), "failed": run.failed()}
 
+    def report(self, run_id: str, name: str) -> bytes:
+        """One stored HTML report of a run (names are listed in `show(run_id)["reports"]`).
+
+        Raises:
+            NotFound: no such run or report.
+        """
+        run_id = self.resolve(run_id)
+        records.check_name("report name", name)
+        try:
+            return self.store.get_bytes(records.report_key(run_id, name))
+        except errors.NotFound:
+            raise errors.NotFound(f"run {run_id} has no report {name!r}") from None
+
     def resolve(self, run_id: str) -> str:
         """The full id of the run that `run_id` names exactly or as a unique prefix."""
         return self._resolve(run_id)[0]
@@ -143,6 +156,11 @@ class RunIndex:
             run.header = self._read(run_id, records.HEADER, run)
         if records.END in rests:
             run.end = self._read(run_id, records.END, run)
+        run.reports = sorted(
+            r[len(records.REPORTS) : -len(".html")]
+            for r in rests
+            if r.startswith(records.REPORTS) and r.endswith(".html")
+        )
         names = {r[len(records.STEPS) : -len(".json")] for r in steps}
         digest = (run.end or {}).get("digest")
         if summary_only and isinstance(digest, dict) and set(digest.get("steps") or {}) == names:
@@ -174,6 +192,7 @@ class _Run:
     steps: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     problems: list[str] = dataclasses.field(default_factory=list)
     digest: dict[str, Any] | None = None  # stands in for `steps` when listing
+    reports: list[str] = dataclasses.field(default_factory=list)
 
     def status(self) -> tuple[str, str | None, str | None]:
         """(status, failed step, error) by the rules in the module docstring."""
@@ -260,6 +279,7 @@ def _detail(run: _Run) -> dict[str, Any]:
             "steps": run.steps,
             "running_step": run.running_step() if info.status == "incomplete" else None,
             "problems": run.problems,
+            "reports": run.reports,
         }
     )
     return out

@@ -30,8 +30,15 @@ class StepHandle:
             step.metric("train_rows", meta["rows"])
     """
 
-    def __init__(self, name: str, parameters: dict[str, Any], started_at: str):
+    def __init__(
+        self,
+        name: str,
+        parameters: dict[str, Any],
+        started_at: str,
+        recorder: RunRecorder | None = None,
+    ):
         self.name, self.parameters, self.started_at = name, parameters, started_at
+        self._recorder = recorder
         self.metrics: dict[str, float | None] = {}
         self.inputs: list[dict[str, Any]] = []
         self.outputs: list[dict[str, Any]] = []
@@ -55,6 +62,12 @@ class StepHandle:
                 f"output {name!r}: a fact may not be called 'name'; use e.g. model_name"
             )
         self.outputs.append({"name": str(name), **records.clean_parameters(facts)})
+
+    def report(self, name: str, html: str) -> None:
+        """Stores an HTML report of this run now (it must survive the step failing after it)."""
+        if self._recorder is None:
+            raise errors.ConfigError(f"step {self.name!r} has no recorder to store reports with")
+        self._recorder.report(name, html)
 
     def record(self, status: str, ended_at: str | None = None, error: str | None = None) -> dict:
         """The step's record as stored."""
@@ -139,7 +152,7 @@ class RunRecorder:
             ConfigError: the step name cannot be part of a store key.
         """
         records.check_name("step name", name)
-        handle = StepHandle(name, records.clean_parameters(parameters), records.now())
+        handle = StepHandle(name, records.clean_parameters(parameters), records.now(), self)
         key = records.step_key(self.run_id, name)
         self.store.put_bytes(key, records.encode(handle.record("running")))
         try:
@@ -154,6 +167,18 @@ class RunRecorder:
                 _LOG.warning("could not record failure of step %r: %s", name, storage_error)
             raise
         self.store.put_bytes(key, records.encode(handle.record("succeeded", records.now())))
+
+    def report(self, name: str, html: str) -> None:
+        """Writes `runs/<run_id>/reports/<name>.html`.
+
+        A later step may replace a report with a fuller one (the gate adds its verdict to the
+        evaluation report): steps run one after the other, and the last writer knows most.
+
+        Raises:
+            ConfigError: the name cannot be part of a store key.
+        """
+        records.check_name("report name", name)
+        self.store.put_bytes(records.report_key(self.run_id, name), html.encode("utf-8"))
 
     def finish(
         self,

@@ -6,6 +6,7 @@ a missing object, never a half-written shared index (listing the `runs/` prefix 
     runs/<run_id>/run.json            header: pipeline, experiment, parameters, versions, image
     runs/<run_id>/steps/<step>.json   one step: status, times, parameters, inputs, outputs, metrics
     runs/<run_id>/end.json            the run's outcome: status, blessed, reasons, model
+    runs/<run_id>/reports/<name>.html a step's HTML report, so every store (and `kfops ui`) has it
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ PREFIX = "runs/"
 HEADER = "run.json"
 END = "end.json"
 STEPS = "steps/"
+REPORTS = "reports/"
 # A key segment that is safe on a filesystem and in S3, and readable in a table.
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 # Parameter names whose values are never written, whatever the caller passes.
@@ -65,6 +67,11 @@ def end_key(run_id: str) -> str:
 def step_key(run_id: str, step: str) -> str:
     """Key of one step's record."""
     return f"{run_prefix(run_id)}{STEPS}{step}.json"
+
+
+def report_key(run_id: str, name: str) -> str:
+    """Key of one HTML report of a run (`validation`, `evaluation`, ...)."""
+    return f"{run_prefix(run_id)}{REPORTS}{name}.html"
 
 
 def split_key(key: str) -> tuple[str, str] | None:
