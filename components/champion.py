@@ -1,6 +1,6 @@
 """Champion component: the current champion's evaluation on the candidate's test split."""
 
-from typing import List, Optional
+from typing import List
 
 from kfops.components._image import KFOPS_IMAGE
 from kfp import dsl
@@ -14,7 +14,7 @@ def champion(
     model_name: str,
     champion_evaluation: dsl.Output[dsl.Artifact],
     run_id: str,
-    slice_columns: Optional[List[str]] = None,
+    slice_columns: List[str] = [],  # noqa: B006 (KFP reads the default; never mutated)
     sensitive_column: str = "",
 ) -> str:
     """Returns the champion version ("" if none). Rules: kfops.champion."""
@@ -24,8 +24,8 @@ def champion(
 
     with steps.recorded("champion", store_uri, run_id, {"model_name": model_name}) as step:
         expected = schema.Schema.load(data_schema.path)
-        cfg = evaluation.EvalConfig(
-            expected.label, expected.task, tuple(slice_columns or ()), sensitive_column or None
+        cfg = evaluation.config_for(
+            expected, slice_columns=slice_columns, sensitive_column=sensitive_column
         )
         reg = registry.Registry(store.open_store(store_uri, config.StoreSettings.from_env()))
         record = core.resolve(reg, model_name, dataio.read_frame(test_data.path), cfg)

@@ -1,6 +1,6 @@
 """Evaluate component: metrics, slices, fairness, KFP UI curves and an HTML report."""
 
-from typing import List, Optional
+from typing import List
 
 from kfops.components._image import KFOPS_IMAGE
 from kfp import dsl
@@ -18,7 +18,7 @@ def evaluate(
     report: dsl.Output[dsl.HTML],
     store_uri: str,
     run_id: str,
-    slice_columns: Optional[List[str]] = None,
+    slice_columns: List[str] = [],  # noqa: B006 (KFP reads the default; never mutated)
     sensitive_column: str = "",
 ):
     """Scores the model and its baseline on the test split. Rules: kfops.evaluate."""
@@ -27,11 +27,11 @@ def evaluate(
     from kfops.reports import evaluation as rendering
     from kfops.reports import identity
 
-    params = {"slice_columns": slice_columns or [], "sensitive_column": sensitive_column}
+    params = {"slice_columns": slice_columns, "sensitive_column": sensitive_column}
     with steps.recorded("evaluate", store_uri, run_id, params) as step:
         expected = schema.Schema.load(data_schema.path)
-        cfg = core.EvalConfig(
-            expected.label, expected.task, tuple(slice_columns or ()), sensitive_column or None
+        cfg = core.config_for(
+            expected, slice_columns=slice_columns, sensitive_column=sensitive_column
         )
         result = core.evaluate(
             modelio.load_model(model.path, model.metadata.get("sha256")),

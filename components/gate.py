@@ -1,6 +1,6 @@
 """Gate component: writes the blessing (every failed rule) and returns the decision."""
 
-from typing import Dict, Optional
+from typing import Dict
 
 from kfops.components._image import KFOPS_IMAGE
 from kfp import dsl
@@ -15,7 +15,7 @@ def gate(
     store_uri: str,
     run_id: str,
     metric: str = "",
-    thresholds: Optional[Dict[str, float]] = None,
+    thresholds: Dict[str, float] = {},  # noqa: B006 ({} = the task's; KFP reads, never mutated)
     min_lift_over_baseline: float = 0.02,
     slice_floor: float = 0.6,
     fairness_metric: str = "recall_difference",
@@ -23,20 +23,20 @@ def gate(
     champion_tolerance: float = 0.01,
 ) -> bool:
     """Blesses only if every rule passes; a rejection is a successful step. Rules: kfops.gate."""
-    from kfops import dataio, steps
+    from kfops import dataio, parameters, steps
     from kfops import gate as core
     from kfops.reports import evaluation as rendering
     from kfops.reports import identity
 
-    # An empty dict from the pipeline means "the task's default thresholds".
-    cfg = core.GateConfig(
-        metric,
-        thresholds or None,
-        min_lift_over_baseline,
-        slice_floor,
-        fairness_metric,
-        max_fairness_gap,
-        champion_tolerance,
+    cfg = parameters.build(
+        core.GateConfig,
+        metric=metric,
+        thresholds=thresholds,
+        min_lift_over_baseline=min_lift_over_baseline,
+        slice_floor=slice_floor,
+        fairness_metric=fairness_metric,
+        max_fairness_gap=max_fairness_gap,
+        champion_tolerance=champion_tolerance,
     )
     with steps.recorded("gate", store_uri, run_id, {"config": repr(cfg)}) as step:
         decision = core.decide_against_record(

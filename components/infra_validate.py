@@ -15,7 +15,7 @@ def infra_validate(
     max_rows: int = 20,
 ) -> bool:
     """Serves the model via the server's load path; smoke-tests it. Rules: kfops.infra_validate."""
-    from kfops import dataio, schema, steps
+    from kfops import dataio, parameters, schema, steps
     from kfops import infra_validate as core
 
     with steps.recorded("infra-validate", store_uri, run_id, {"max_rows": max_rows}) as step:
@@ -23,7 +23,7 @@ def infra_validate(
             model.path,
             schema.Schema.load(data_schema.path),
             dataio.read_frame(test_data.path),
-            core.InfraConfig(max_rows=max_rows),
+            parameters.build(core.InfraConfig, max_rows=max_rows),
             sha256=model.metadata.get("sha256"),
         )
         dataio.write_json(result.to_dict(), report.path)

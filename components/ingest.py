@@ -14,13 +14,14 @@ def ingest(
     delimiter: str = "",
 ):
     """Reads builtin:, local, http(s) or s3:// data. Rules: kfops.ingest."""
-    from kfops import config, dataio, steps
+    from kfops import config, dataio, parameters, steps
     from kfops import ingest as core
 
     with steps.recorded("ingest", store_uri, run_id, {"format": format}) as step:
+        cfg = parameters.build(core.IngestConfig, source=source, format=format, delimiter=delimiter)
         settings = config.StoreSettings.from_env()
         result = core.ingest(
-            source, format=format or None, settings=settings, delimiter=delimiter or None
+            cfg.source, format=cfg.format, settings=settings, delimiter=cfg.delimiter
         )
         data.metadata.update(dataio.write_frame(result.frame, data.path))
         data.metadata.update(result.metadata())  # the source with any credentials masked

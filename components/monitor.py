@@ -1,6 +1,6 @@
 """Monitor component: drift and quality of a model's logged traffic, and the retrain decision."""
 
-from typing import List, Optional
+from typing import List
 
 from kfops.components._image import KFOPS_IMAGE
 from kfp import dsl
@@ -14,10 +14,10 @@ def monitor(
     metrics: dsl.Output[dsl.Metrics],
     decision: dsl.Output[dsl.Artifact],
     window: str = "all",
-    drift_share_threshold: float = 0.3,
-    key_columns: Optional[List[str]] = None,
+    drift_share_threshold: float = 0.15,
+    key_columns: List[str] = [],  # noqa: B006 (KFP reads the default; never mutated)
     quality_metric: str = "",
-    quality_floor: float = 0.0,
+    quality_floor: float = -1.0,  # kfops.parameters.RULE_OFF: no floor
     labels_key: str = "",
     min_rows: int = 500,
     sample_size: int = 20000,
@@ -25,19 +25,21 @@ def monitor(
     seed: int = 0,
 ) -> bool:
     """Returns whether to retrain; the decision artifact says why. Rules: kfops.monitor."""
-    from kfops import config, dataio, store
+    from kfops import config, dataio, parameters, store
+    from kfops.monitor import config as core
     from kfops.monitor import params, service
 
-    cfg = params.build_config(
-        window,
-        drift_share_threshold,
-        key_columns,
-        quality_metric,
-        quality_floor,
-        min_rows,
-        sample_size,
-        reference_rows,
-        seed,
+    cfg = parameters.build(
+        core.MonitorConfig,
+        window=window,
+        drift_share_threshold=drift_share_threshold,
+        key_columns=key_columns,
+        quality_metric=quality_metric,
+        quality_floor=quality_floor,
+        min_rows=min_rows,
+        sample_size=sample_size,
+        reference_rows=reference_rows,
+        seed=seed,
     )
     st = store.open_store(store_uri, config.StoreSettings.from_env())
     result = service.monitor_model(st, model_name, cfg, params.read_labels(st, labels_key))

@@ -19,13 +19,17 @@ def split(
     group_column: str = "",
 ):
     """Splits data into train and test. Rules: kfops.split."""
-    from kfops import dataio, steps
+    from kfops import dataio, parameters, steps
     from kfops import split as core
 
     params = {"strategy": strategy, "test_fraction": test_fraction, "seed": seed}
     with steps.recorded("split", store_uri, run_id, params) as step:
-        cfg = core.SplitConfig(
-            label, strategy, test_fraction, seed, time_column or None, group_column or None
+        cfg = parameters.build(
+            core.SplitConfig,
+            label=label,
+            time_column=time_column,
+            group_column=group_column,
+            **params,
         )
         parts = core.split(dataio.read_frame(data.path), cfg)
         train.metadata.update(dataio.write_frame(parts.train, train.path))

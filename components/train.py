@@ -19,7 +19,7 @@ def train(
     seed: int = 0,
 ):
     """Fits the tuned model and the baseline. Rules: kfops.train."""
-    from kfops import dataio, modelio, schema, steps
+    from kfops import dataio, modelio, parameters, schema, steps
     from kfops import train as core
 
     params = {
@@ -30,8 +30,11 @@ def train(
     }
     with steps.recorded("train", store_uri, run_id, params) as step:
         expected = schema.Schema.load(data_schema.path)
-        cfg = core.TrainConfig(
-            expected.label, expected.task, estimator, search_iterations, cv_folds, seed
+        cfg = parameters.build(
+            core.TrainConfig,
+            label=expected.label,
+            task=expected.task,
+            **params,
         )
         result = core.train(dataio.read_frame(train_data.path), expected, cfg)
         model.metadata.update(result.metadata())

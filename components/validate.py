@@ -20,26 +20,35 @@ def validate(
     group_column: str = "",
 ):
     """Infers the schema (or loads `schema_uri`) and validates. Rules: kfops.validate."""
-    from kfops import config, dataio, schema, steps
+    from kfops import config, dataio, parameters, schema, split, steps
     from kfops import validate as core
     from kfops.reports import validation as rendering
 
     params = {"label": label, "schema_uri": schema_uri, "strict_categories": strict_categories}
     with steps.recorded("validate", store_uri, run_id, params) as step:
+        cfg = parameters.build(
+            core.ValidateConfig, strict_categories=strict_categories, schema_uri=schema_uri
+        )
+        # label, task and the time and group columns mean what they mean to split
+        data_cfg = parameters.build(
+            split.SplitConfig,
+            label=label,
+            task=task,
+            time_column=time_column,
+            group_column=group_column,
+        )
         df = dataio.read_frame(data.path)
-        if schema_uri:
-            expected = schema.load_uri(schema_uri, config.StoreSettings.from_env())
+        if cfg.schema_uri:
+            expected = schema.load_uri(cfg.schema_uri, config.StoreSettings.from_env())
         else:
             expected = core.infer_schema(
                 df,
-                label,
-                task=task or None,
-                time_column=time_column or None,
-                group_column=group_column or None,
+                data_cfg.label,
+                task=data_cfg.task,
+                time_column=data_cfg.time_column,
+                group_column=data_cfg.group_column,
             )
-        result = core.validate(
-            df, expected, core.ValidateConfig(strict_categories=strict_categories)
-        )
+        result = core.validate(df, expected, cfg)
         expected.save(data_schema.path)
         data_schema.metadata.update(
             {"label": expected.label, "task": expected.task, "features": expected.feature_names}

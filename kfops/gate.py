@@ -15,11 +15,12 @@ import math
 from collections.abc import Mapping
 from typing import Any
 
-from kfops import errors
+from kfops import errors, metric_catalog, parameters
 
-LOWER_IS_BETTER = frozenset({"log_loss", "mae", "rmse", "brier"})
-DEFAULT_METRIC = {"classification": "roc_auc", "regression": "r2"}
+DEFAULT_METRIC = metric_catalog.DEFAULT_METRIC
 DEFAULT_THRESHOLDS = {"classification": {"roc_auc": 0.70}, "regression": {"r2": 0.10}}
+FAIRNESS_METRICS = ("recall_difference", "positive_rate_difference")
+_OFF = f"{parameters.RULE_OFF} turns the rule off"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -30,29 +31,47 @@ class GateConfig:
         metric: the key metric compared with baseline, slices and champion ("" = task default:
             roc_auc for classification, r2 for regression).
         thresholds: metric -> floor (or ceiling for lower-is-better metrics such as rmse).
-            None = task defaults; an empty dict means no value thresholds.
+            None = task defaults; an empty dict means no value thresholds. KFP and the CLI
+            carry None as {}.
         min_lift_over_baseline: the key metric must beat the Dummy baseline by this much.
         slice_floor: every slice with metrics must reach this key-metric value (None: no rule).
-        fairness_metric: which fairness gap to bound ("recall_difference" or
-            "positive_rate_difference").
+        fairness_metric: which fairness gap to bound (one of FAIRNESS_METRICS).
         max_fairness_gap: bound on that gap (None: no rule).
         champion_tolerance: the candidate may be at most this much worse than the champion.
+
+    A None rule travels through KFP and the CLI as parameters.RULE_OFF.
     """
 
-    metric: str = ""
-    thresholds: Mapping[str, float] | None = None
-    min_lift_over_baseline: float | None = 0.02
-    slice_floor: float | None = 0.60
-    fairness_metric: str = "recall_difference"
-    max_fairness_gap: float | None = 0.25
-    champion_tolerance: float | None = 0.01
+    metric: str = parameters.field(
+        "",
+        "key metric for baseline, slice and champion rules ('' = the task's)",
+        choices=("", *metric_catalog.CATALOG),
+    )
+    thresholds: Mapping[str, float] | None = parameters.field(
+        None, "metric -> floor (ceiling for error metrics); {} = the task's", none_as={}
+    )
+    min_lift_over_baseline: float | None = parameters.field(
+        0.02,
+        f"the key metric must beat the baseline by this much; {_OFF}",
+        none_as=parameters.RULE_OFF,
+    )
+    slice_floor: float | None = parameters.field(
+        0.60, f"every slice must reach this key-metric value; {_OFF}", none_as=parameters.RULE_OFF
+    )
+    fairness_metric: str = parameters.field(
+        "recall_difference", "which fairness gap to bound", choices=FAIRNESS_METRICS
+    )
+    max_fairness_gap: float | None = parameters.field(
+        0.25, f"bound on the fairness gap; {_OFF}", none_as=parameters.RULE_OFF
+    )
+    champion_tolerance: float | None = parameters.field(
+        0.01,
+        f"the candidate may trail the champion by this much; {_OFF}",
+        none_as=parameters.RULE_OFF,
+    )
 
     def __post_init__(self):
-        if self.fairness_metric not in ("recall_difference", "positive_rate_difference"):
-            raise errors.ConfigError(
-                "fairness_metric must be recall_difference or positive_rate_difference, "
-                f"got {self.fairness_metric!r}"
-            )
+        errors.check_choice("fairness_metric", self.fairness_metric, FAIRNESS_METRICS)
         for name in ("min_lift_over_baseline", "max_fairness_gap", "champion_tolerance"):
             value = getattr(self, name)
             if value is not None and (not math.isfinite(value) or value < 0):
@@ -147,7 +166,7 @@ def decide(
 
 def _better(metric: str, value: float, reference: float, margin: float = 0.0) -> bool:
     """Whether value beats reference by margin, in the metric's direction."""
-    if metric in LOWER_IS_BETTER:
+    if not metric_catalog.higher_is_better(metric):
         return value <= reference - margin
     return value >= reference + margin
 
@@ -156,7 +175,7 @@ def _value_checks(metrics: Mapping[str, float], cfg: GateConfig) -> list[Check]:
     checks = []
     for name, bound in sorted(cfg.thresholds.items()):
         value = metrics[name]
-        op = "<=" if name in LOWER_IS_BETTER else ">="
+        op = ">=" if metric_catalog.higher_is_better(name) else "<="
         ok = value is not None and _better(name, value, bound)
         checks.append(
             Check(f"threshold {name}", ok, f"{name} {_fmt(value)} must be {op} {bound:.4f}")

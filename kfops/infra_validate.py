@@ -23,7 +23,7 @@ import numpy as np
 import orjson
 import pandas as pd
 
-from kfops import dataio, errors, modelio, schema
+from kfops import dataio, errors, modelio, parameters, schema
 from kfops.serving import app, model, server, settings, v2
 from kfops.serving import errors as serr
 
@@ -46,7 +46,7 @@ class InfraConfig:
     """
 
     name: str = "candidate"
-    max_rows: int = 20
+    max_rows: int = parameters.field(20, "at most this many test rows go into batch requests")
     single_requests: int = 20
     timeout_seconds: float = 30.0
 

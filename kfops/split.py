@@ -23,7 +23,7 @@ import numpy as np
 import pandas as pd
 from sklearn import model_selection
 
-from kfops import errors
+from kfops import errors, parameters
 from kfops.schema import TASKS
 
 STRATEGIES = ("stratified", "random", "time", "group")
@@ -45,13 +45,22 @@ class SplitConfig:
         task: "classification" or "regression"; None infers it from the label's values.
     """
 
-    label: str
-    strategy: str = "stratified"
-    test_fraction: float = 0.2
-    seed: int = 0
-    time_column: str | None = None
-    group_column: str | None = None
-    task: str | None = None
+    label: str = parameters.field(help="the label column")
+    strategy: str = parameters.field("stratified", "how rows go to test", choices=STRATEGIES)
+    test_fraction: float = parameters.field(0.2, "share of rows (of groups) that go to test")
+    seed: int = parameters.field(0, "seeds the random, stratified and group splits")
+    time_column: str | None = parameters.field(
+        None, "column that orders rows (time strategy); '' = none", none_as=""
+    )
+    group_column: str | None = parameters.field(
+        None, "rows sharing a value stay together (group strategy); '' = none", none_as=""
+    )
+    task: str | None = parameters.field(
+        None,
+        "classification or regression; '' = inferred from the label",
+        choices=TASKS,
+        none_as="",
+    )
 
     def __post_init__(self):
         if not self.label:

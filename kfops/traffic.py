@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kfops import datasets, errors, logschema
+from kfops import datasets, errors, logschema, parameters
 from kfops.monitor import window
 
 MAX_ROWS = 1_000_000
@@ -43,13 +43,13 @@ class TrafficConfig:
         timeout: seconds per request.
     """
 
-    url: str
-    name: str
-    rows: int = 1000
-    drift: float = 0.0
-    seed: int = 0
-    batch_size: int = 50
-    timeout: float = 10.0
+    url: str = parameters.field("http://127.0.0.1:8080", "base URL of `kfops serve`")
+    name: str = parameters.field("churn", "served model name")
+    rows: int = parameters.field(1000, f"rows to send (max {MAX_ROWS})")
+    drift: float = parameters.field(0.0, "churn drift knob (0: none, 1: strong)")
+    seed: int = parameters.field(0, "seeds the rows and the request ids")
+    batch_size: int = parameters.field(50, "rows per request")
+    timeout: float = parameters.field(10.0, "seconds per request")
 
     def __post_init__(self):
         parsed = urllib.parse.urlparse(self.url)

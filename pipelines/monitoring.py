@@ -4,74 +4,46 @@ One compiled YAML runs the whole continuous-training loop; schedule it as a KFP 
 (`kfops submit --schedule`) or from a CronJob. Retraining goes through the full training pipeline,
 gate included, so a retrained model that is not better than the champion is a reasoned rejection,
 not a silent swap.
+
+Its parameters are not declared here: they are the monitor component's parameters plus every
+training pipeline parameter (a name both have, such as store_uri, model_name and seed, is one
+parameter with training's default), taken from their signatures. So whatever training accepts,
+monitoring passes on, and a default changes in one place. The store's default is the cluster
+bucket (kfops.cluster.CLUSTER_STORE_URI), through training's signature.
 """
 
-from typing import Dict, List
+import inspect
 
 from kfops.components.monitor import monitor
 from kfops.pipelines.training import configure, training
 from kfp import dsl
 
+from kfops import parameters
 
-@dsl.pipeline(
-    name="kfops-monitoring",
-    description="Judge the served model's logged traffic for drift and quality; retrain if needed.",
+_ARTIFACTS = ("report", "metrics", "decision")
+_MONITOR = [
+    p
+    for name, p in inspect.signature(monitor.python_func).parameters.items()
+    if name not in _ARTIFACTS
+]
+_TRAINING = list(inspect.signature(training.pipeline_func).parameters.values())
+_SIGNATURE = inspect.Signature(
+    [p for p in _MONITOR if p.name not in {t.name for t in _TRAINING}] + _TRAINING
 )
-def monitoring(
-    store_uri: str = ".kfops/store",
-    model_name: str = "churn",
-    window: str = "24h",
-    drift_share_threshold: float = 0.3,
-    key_columns: List[str] = [],  # noqa: B006 (KFP reads the default; never mutated)
-    quality_metric: str = "",
-    quality_floor: float = 0.0,
-    labels_key: str = "",
-    min_rows: int = 500,
-    sample_size: int = 20000,
-    source: str = "builtin:churn",
-    label: str = "churned",
-    task: str = "",
-    seed: int = 0,
-    estimator: str = "hist_gradient_boosting",
-    search_iterations: int = 8,
-    cv_folds: int = 3,
-    slice_columns: List[str] = [],  # noqa: B006
-    sensitive_column: str = "",
-    gate_thresholds: Dict[str, float] = {},  # noqa: B006 ({} = the task's default thresholds)
-    champion_tolerance: float = 0.01,
-    code_version: str = "",
-    run_id: str = "",
-):
+
+
+def _monitoring(*values):
     """Monitors `model_name`; when the decision says retrain, trains on `source` and gates it."""
-    monitor_task = monitor(
-        store_uri=store_uri,
-        model_name=model_name,
-        window=window,
-        drift_share_threshold=drift_share_threshold,
-        key_columns=key_columns,
-        quality_metric=quality_metric,
-        quality_floor=quality_floor,
-        labels_key=labels_key,
-        min_rows=min_rows,
-        sample_size=sample_size,
-        seed=seed,
-    )
+    given = dict(zip(_SIGNATURE.parameters, values, strict=True))
+    monitor_task = monitor(**{p.name: given[p.name] for p in _MONITOR})
     configure(monitor_task, "monitor", "1", "4Gi", cache=False)
     with dsl.If(monitor_task.outputs["Output"] == True, name="retrain"):  # noqa: E712 (KFP channel)
-        training(
-            source=source,
-            label=label,
-            task=task,
-            model_name=model_name,
-            store_uri=store_uri,
-            seed=seed,
-            estimator=estimator,
-            search_iterations=search_iterations,
-            cv_folds=cv_folds,
-            slice_columns=slice_columns,
-            sensitive_column=sensitive_column,
-            gate_thresholds=gate_thresholds,
-            champion_tolerance=champion_tolerance,
-            code_version=code_version,
-            run_id=run_id,
-        ).set_display_name("training")
+        training(**{p.name: given[p.name] for p in _TRAINING}).set_display_name("training")
+
+
+_monitoring.__signature__ = _SIGNATURE  # KFP reads parameters through inspect.signature
+monitoring = dsl.pipeline(
+    name="kfops-monitoring",
+    description="Judge the served model's logged traffic for drift and quality; retrain if needed.",
+)(_monitoring)
+PARAMETERS = parameters.pipeline_parameters(_SIGNATURE.parameters)

@@ -3,10 +3,12 @@
 ingest -> validate -> split -> train -> evaluate -> champion -> gate -> (if blessed) push.
 
 MinIO credentials reach the steps that touch object storage from the Kubernetes Secret
-`kfops-minio` as environment variables, never as parameters, so they never appear in the
-compiled YAML. Locally, the same variables come from the user's environment.
+`kfops.cluster.STORE_SECRET` as environment variables, never as parameters, so they never appear
+in the compiled YAML. Locally, the same variables come from the user's environment. `store_uri`
+defaults to the cluster's bucket; `kfops run` passes the local store explicitly.
 """
 
+import inspect
 from typing import Dict, List
 
 from kfops.components.champion import champion
@@ -22,19 +24,13 @@ from kfops.components.train import train
 from kfops.components.validate import validate
 from kfp import dsl, kubernetes
 
-MINIO_SECRET = "kfops-minio"
-MINIO_SECRET_KEYS = {
-    "endpoint": "MINIO_ENDPOINT",
-    "accesskey": "MINIO_ACCESS_KEY",
-    "secretkey": "MINIO_SECRET_KEY",
-    "secure": "MINIO_SECURE",
-}
+from kfops import cluster, parameters
 
 
 def with_storage(task: dsl.PipelineTask) -> dsl.PipelineTask:
     """Gives a step the MinIO credentials from the cluster Secret."""
     kubernetes.use_secret_as_env(
-        task, secret_name=MINIO_SECRET, secret_key_to_env=MINIO_SECRET_KEYS
+        task, secret_name=cluster.STORE_SECRET, secret_key_to_env=cluster.STORE_SECRET_ENV
     )
     return task
 
@@ -85,7 +81,7 @@ def training(
     label: str = "churned",
     task: str = "",
     model_name: str = "churn",
-    store_uri: str = ".kfops/store",
+    store_uri: str = cluster.CLUSTER_STORE_URI,
     seed: int = 0,
     source_format: str = "",
     source_delimiter: str = "",
@@ -220,3 +216,8 @@ def training(
                 deploy_task.set_display_name("deploy")
                 sized(deploy_task, "250m", "512Mi").set_caching_options(False)
                 kubernetes.set_image_pull_policy(deploy_task, "IfNotPresent")
+
+
+# The training pipeline's parameters (names, types, defaults): `kfops run --param` is checked
+# against these, and the monitoring pipeline takes its training parameters from here.
+PARAMETERS = parameters.pipeline_parameters(inspect.signature(training.pipeline_func).parameters)

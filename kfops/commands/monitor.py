@@ -5,14 +5,17 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from kfops import config, dataio, errors, localrun, registry, store
+from kfops import config, dataio, errors, localrun, parameters, registry, store
 from kfops.commands import run as run_cmd
+from kfops.monitor import config as mconfig
 from kfops.monitor import core, params, service
+from kfops.runs import monitoring as runs_monitoring
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -26,17 +29,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--store", default=".kfops/store", help="store: directory or s3://bucket/prefix")
     p.add_argument("--name", default="churn", help="registered model name")
-    p.add_argument("--window", default="all", help="all | last:N | 24h | 7d | START..END (UTC)")
-    p.add_argument("--drift-share", type=float, default=0.3, help="retrain at this drifted share")
-    p.add_argument("--key-column", action="append", default=[], help="drift here alone retrains")
-    p.add_argument("--quality-metric", default="", help="e.g. accuracy, roc_auc, f1, mae")
-    p.add_argument("--quality-floor", type=float, help="floor (ceiling for mae/rmse)")
+    for flag, param in monitor_flags().items():
+        parameters.add_flag(p, flag, param)
     p.add_argument(
         "--labels", help="delayed labels (Parquet or CSV): kfops_request_id[, kfops_row], label"
     )
-    p.add_argument("--min-rows", type=int, default=500)
-    p.add_argument("--sample-size", type=int, default=20_000)
-    p.add_argument("--seed", type=int, default=0)
     p.add_argument(
         "--out-dir", default=".kfops/monitoring", help="report.html and summary.json go here"
     )
@@ -49,12 +46,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
+def monitor_flags() -> dict[str, parameters.Param]:
+    """`kfops monitor` flag -> the MonitorConfig surface entry it sets (dest: the field name)."""
+    surface = parameters.surface(mconfig.MonitorConfig)
+    flags = {f"--{name.replace('_', '-')}": param for name, param in surface.items()}
+    flags["--key-column"] = flags.pop("--key-columns")  # repeated: one column each
+    return flags
+
+
 def main(args: argparse.Namespace) -> int:
     """Monitors (with --retrain: the whole monitoring pipeline), writes report and summary."""
-    cfg = params.build_config(
-        args.window, args.drift_share, args.key_column, args.quality_metric, args.quality_floor,
-        args.min_rows, args.sample_size, seed=args.seed,
-    )  # fmt: skip
+    cfg = parameters.build(mconfig.MonitorConfig, **_monitor_values(args))
     st = store.open_store(args.store, config.StoreSettings.from_env())
     labels = _labels(args.labels)
     if args.retrain:
@@ -65,6 +67,7 @@ def main(args: argparse.Namespace) -> int:
     out = Path(args.out_dir) / args.name
     dataio.write_text(out / "report.html", html)
     dataio.write_json(result, out / "summary.json")
+    runs_monitoring.record(st, result, html)  # a `kfops-monitoring` run: kfops ui, runs list
     summary = {**result, "report": str(out / "report.html"), "retraining": retraining}
     print(json.dumps(summary, sort_keys=True, default=str) if args.json else render(summary))
     return 1 if retraining is not None and retraining["status"] != "succeeded" else 0
@@ -81,6 +84,12 @@ def _labels(path: str | None) -> pd.DataFrame | None:
     return dataio.read_frame(path)
 
 
+def _monitor_values(args: argparse.Namespace) -> dict[str, Any]:
+    """The MonitorConfig values the flags set (unset list flags are left to the default)."""
+    values = {name: getattr(args, name) for name in parameters.surface(mconfig.MonitorConfig)}
+    return {k: v for k, v in values.items() if v is not None}
+
+
 def _run_loop(
     args: argparse.Namespace, st: store.Store, labels: pd.DataFrame | None
 ) -> tuple[dict[str, Any], str, dict[str, Any] | None]:
@@ -91,12 +100,13 @@ def _run_loop(
     Raises:
         PipelineFailed: the monitor step itself failed (names the step and its error).
     """
-    from kfops.pipelines import monitoring  # noqa: PLC0415 (kfp import only when running)
+    from kfops.pipelines import monitoring, training  # noqa: PLC0415 (kfp only when running)
 
+    arguments = _loop_arguments(args, st, labels, training.PARAMETERS)
+    arguments = parameters.check_arguments(monitoring.PARAMETERS, arguments)
     run, outputs = localrun.run_pipeline(
-        monitoring.monitoring, _loop_arguments(args, st, labels), args.runs_dir,
-        progress=None if args.json else _progress,
-    )  # fmt: skip
+        monitoring.monitoring, arguments, args.runs_dir, progress=None if args.json else _progress
+    )
     if run.steps.get("monitor") != "SUCCESS":
         raise errors.PipelineFailed("monitor", run.error or f"see {run.log}")
     result = dataio.read_json(outputs / "monitor" / "decision")
@@ -107,43 +117,33 @@ def _run_loop(
 
 
 def _loop_arguments(
-    args: argparse.Namespace, st: store.Store, labels: pd.DataFrame | None
+    args: argparse.Namespace,
+    st: store.Store,
+    labels: pd.DataFrame | None,
+    training: Mapping[str, parameters.Param],
 ) -> dict[str, Any]:
-    """Monitoring pipeline parameters; training ones as `kfops run` sets them for the source."""
+    """Monitoring pipeline parameters: training's as `kfops run` sets them, then the monitor's.
+
+    The champion's recorded source, label and estimator are the retraining defaults; `--param`
+    sets any other training parameter and is checked against the training pipeline's list.
+    """
     champion = registry.Registry(st).load(args.name)
     lineage = champion.manifest.get("metadata", {}).get("lineage", {})
     source = args.source or lineage.get("source")
     if not source:
         raise errors.ConfigError(f"champion of {args.name!r} records no source; pass --source")
-    training = run_cmd.pipeline_arguments(_run_namespace(args, source, champion, lineage))
-    keep = ("source", "label", "task", "store_uri", "seed", "estimator", "slice_columns",
-            "sensitive_column", "code_version", "search_iterations", "cv_folds",
-            "gate_thresholds", "champion_tolerance", "run_id")  # fmt: skip
-    arguments = {k: v for k, v in training.items() if k in keep}
-    arguments.update(
-        model_name=args.name, window=args.window, drift_share_threshold=args.drift_share,
-        key_columns=list(args.key_column), quality_metric=args.quality_metric,
-        quality_floor=args.quality_floor or 0.0, min_rows=args.min_rows,
-        sample_size=args.sample_size, labels_key=params.store_labels(st, args.name, labels),
-    )  # fmt: skip
+    given = {
+        "model_name": args.name,
+        "seed": args.seed,
+        "label": champion.schema.label or None,
+        "estimator": lineage.get("estimator"),
+    }
+    arguments = run_cmd.pipeline_arguments(
+        training, source, store=args.store, given=given, param_items=args.param
+    )
+    arguments.update(_monitor_values(args))
+    arguments["labels_key"] = params.store_labels(st, args.name, labels)
     return arguments
-
-
-def _run_namespace(
-    args: argparse.Namespace, source: str, champion: registry.LoadedModel, lineage: dict[str, Any]
-) -> argparse.Namespace:
-    """`kfops run`'s own parser fills every flag it knows, so its defaults stay its own."""
-    parser = argparse.ArgumentParser(prog="kfops")
-    run_cmd.register(parser.add_subparsers(dest="command"))
-    argv = ["run", "--source", source, "--name", args.name, "--store", args.store]
-    argv += ["--seed", str(args.seed)]
-    if champion.schema.label:
-        argv += ["--label", champion.schema.label]
-    if lineage.get("estimator"):
-        argv += ["--estimator", lineage["estimator"]]
-    for item in args.param:
-        argv += ["--param", item]
-    return parser.parse_args(argv)
 
 
 def _progress(task: str, status: str, seconds: float) -> None:

@@ -9,10 +9,11 @@ import os
 import subprocess
 import sys
 import uuid
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from kfops import datasets, errors, localrun, steps
+from kfops import datasets, errors, localrun, parameters, steps
 
 # Sensible defaults for the built-in datasets, so `kfops run` alone does something meaningful.
 BUILTIN_DEFAULTS = {
@@ -29,34 +30,51 @@ BUILTIN_DEFAULTS = {
 }
 
 
+def stage_flags() -> dict[str, tuple[str, parameters.Param]]:
+    """`kfops run` flag -> (training pipeline parameter, the stage surface entry it sets)."""
+    from kfops import evaluate, ingest, split, train  # noqa: PLC0415 (the stage surfaces)
+
+    data, fit, scored = (parameters.surface(c) for c in (split.SplitConfig, train.TrainConfig,
+                                                        evaluate.EvalConfig))  # fmt: skip
+    return {
+        "--source": ("source", parameters.surface(ingest.IngestConfig)["source"]),
+        "--label": ("label", data["label"]),
+        "--task": ("task", data["task"]),
+        "--slice": ("slice_columns", scored["slice_columns"]),
+        "--sensitive": ("sensitive_column", scored["sensitive_column"]),
+        "--seed": ("seed", fit["seed"]),
+        "--estimator": ("estimator", fit["estimator"]),
+    }
+
+
+# Flags whose default `kfops run` computes (from the builtin dataset or the source).
+_COMPUTED = {
+    "--source": "builtin:churn",
+    "--label": None,
+    "--task": None,
+    "--slice": None,
+    "--sensitive": None,
+}
+
+
 def register(subparsers: argparse._SubParsersAction) -> None:
-    """Adds `kfops run`."""
+    """Adds `kfops run`: stage flags come from the stage config surfaces."""
     p = subparsers.add_parser("run", help="run the training pipeline locally (kfp.local)")
+    for flag, (name, param) in stage_flags().items():
+        extra = {"default": _COMPUTED[flag]} if flag in _COMPUTED else {}
+        parameters.add_flag(p, flag, param, dest=name, **extra)
     p.add_argument(
-        "--source", default="builtin:churn", help="builtin:NAME, path, http(s):// or s3:// URI"
+        "--name", dest="model_name", help="registered model name (default: the source's)"
     )
-    p.add_argument("--label", help="label column (default per builtin dataset)")
-    p.add_argument("--task", choices=["classification", "regression"], help="default: inferred")
-    p.add_argument(
-        "--slice", action="append", dest="slices", metavar="COL", help="slice column (repeat)"
-    )
-    p.add_argument("--sensitive", help="sensitive column for fairness gaps")
-    p.add_argument("--name", default=None, help="registered model name (default: from the source)")
     p.add_argument(
         "--store", default=".kfops/store", help="registry store: directory or s3://bucket/prefix"
-    )
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument(
-        "--estimator",
-        default="hist_gradient_boosting",
-        choices=["hist_gradient_boosting", "random_forest", "logistic", "linear"],
     )
     p.add_argument(
         "--param",
         action="append",
         default=[],
         metavar="KEY=JSON",
-        help="other pipeline parameter as JSON, e.g. gate_thresholds='{\"roc_auc\":0.9}'",
+        help="any training pipeline parameter as JSON, e.g. gate_thresholds='{\"roc_auc\":0.9}'",
     )
     p.add_argument("--runner", choices=["subprocess", "docker"], default="subprocess")
     p.add_argument(
@@ -67,32 +85,36 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.set_defaults(func=main)
 
 
-def pipeline_arguments(args: argparse.Namespace) -> dict[str, Any]:
-    """Maps CLI flags to training pipeline parameters, applying the builtin dataset defaults."""
-    base = args.source.split("?", 1)[0]
-    defaults = BUILTIN_DEFAULTS.get(base, {})
-    label = args.label or defaults.get("label")
-    if not label:
-        raise errors.ConfigError(f"--label is required for source {args.source!r}")
-    store = args.store if args.store.startswith("s3://") else str(Path(args.store).resolve())
+def pipeline_arguments(
+    known: Mapping[str, parameters.Param],
+    source: str,
+    *,
+    store: str,
+    given: Mapping[str, Any] | None = None,
+    param_items: Sequence[str] = (),
+) -> dict[str, Any]:
+    """Training pipeline parameters for a source: builtin defaults, then flags, then `--param`.
+
+    Args:
+        known: the training pipeline's parameters (names and types).
+        source: the data source.
+        store: the registry store (a local path is made absolute).
+        given: parameters set by flags (None values are not set).
+        param_items: `KEY=JSON` items; JSON that does not parse is taken as a string.
+
+    Raises:
+        ConfigError: a malformed item, an unknown key (the message lists the known ones), a
+            value of the wrong type, or no label for a source that is not builtin.
+    """
+    base = source.split("?", 1)[0]
     arguments: dict[str, Any] = {
-        "experiment": args.experiment or "",
-        "source": args.source,
-        "label": label,
-        "task": args.task or "",
-        "store_uri": store,
-        "model_name": args.name or _model_name(base),
-        "seed": args.seed,
-        "estimator": args.estimator,
-        "slice_columns": args.slices
-        if args.slices is not None
-        else defaults.get("slice_columns", []),
-        "sensitive_column": args.sensitive
-        if args.sensitive is not None
-        else defaults.get("sensitive_column", ""),
+        "source": source,
+        "model_name": _model_name(base),
         "code_version": _git_commit(),
+        **BUILTIN_DEFAULTS.get(base, {}),
     }
-    for item in args.param:
+    arguments.update({k: v for k, v in (given or {}).items() if v is not None})
+    for item in param_items:
         key, sep, value = item.partition("=")
         if not sep:
             raise errors.ConfigError(f"--param expects KEY=VALUE, got {item!r}")
@@ -100,14 +122,23 @@ def pipeline_arguments(args: argparse.Namespace) -> dict[str, Any]:
             arguments[key] = json.loads(value)
         except json.JSONDecodeError:
             arguments[key] = value
-    return arguments
+    if not arguments.get("label"):
+        raise errors.ConfigError(f"--label is required for source {source!r}")
+    arguments["store_uri"] = store if store.startswith("s3://") else str(Path(store).resolve())
+    checked = parameters.check_arguments(known, arguments)
+    # every parameter, so the run header records what the run used, defaults included
+    return {**{k: p.default for k, p in known.items() if not p.required}, **checked}
 
 
 def main(args: argparse.Namespace) -> int:
     """Runs the pipeline, prints the summary; exit 0 when the run completed, blessed or not."""
     from kfops.pipelines import training  # noqa: PLC0415 (kfp import only when running)
 
-    arguments = pipeline_arguments(args)
+    given = {name: getattr(args, name) for name, _ in stage_flags().values()}
+    given.update(model_name=args.model_name, experiment=args.experiment)
+    arguments = pipeline_arguments(
+        training.PARAMETERS, args.source, store=args.store, given=given, param_items=args.param
+    )
     run_id = uuid.uuid4().hex[:12]
     recorder = steps.recorder(arguments["store_uri"], run_id)
     # The header with every parameter goes first; the steps then add their own records.

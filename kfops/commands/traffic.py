@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from kfops import dataio, traffic
+from kfops import dataio, parameters, traffic
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -16,12 +16,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Sends --rows churn rows in V1 batches to URL, so the inference log fills "
         "with traffic to monitor. --labels-out writes the ground truth for quality monitoring.",
     )
-    p.add_argument("--url", default="http://127.0.0.1:8080", help="base URL of `kfops serve`")
-    p.add_argument("--name", default="churn", help="served model name")
-    p.add_argument("--rows", type=int, default=1000, help=f"rows to send (max {traffic.MAX_ROWS})")
-    p.add_argument("--drift", type=float, default=0.0, help="churn drift knob (0: none, 1: strong)")
-    p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--batch-size", type=int, default=50, help="rows per request")
+    for name, param in parameters.surface(traffic.TrafficConfig).items():
+        parameters.add_flag(p, f"--{name.replace('_', '-')}", param)
     p.add_argument("--labels-out", help="write the sent rows' labels here (Parquet)")
     p.add_argument("--json", action="store_true", help="print the tally as one JSON object")
     p.set_defaults(func=main)
@@ -29,8 +25,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Sends the traffic and prints the tally; exit 1 when the server rejected every request."""
-    cfg = traffic.TrafficConfig(
-        args.url, args.name, args.rows, args.drift, args.seed, args.batch_size
+    cfg = parameters.build(
+        traffic.TrafficConfig,
+        **{name: getattr(args, name) for name in parameters.surface(traffic.TrafficConfig)},
     )
     result = traffic.simulate(cfg)
     if args.labels_out:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import threadpoolctl
 
-from kfops import errors
+from kfops import errors, parameters
 from kfops.evaluate import curves as curves_mod
 from kfops.evaluate import groups
 from kfops.evaluate import metrics as metrics_mod
@@ -44,8 +44,10 @@ class EvalConfig:
 
     label: str
     task: str
-    slice_columns: tuple[str, ...] = ()
-    sensitive_column: str | None = None
+    slice_columns: tuple[str, ...] = parameters.field((), "columns whose values are segments")
+    sensitive_column: str | None = parameters.field(
+        None, "column fairness gaps are measured across; '' = no fairness", none_as=""
+    )
     positive_label: Any = None
     min_slice_rows: int = 20
 
@@ -109,6 +111,11 @@ class Evaluation:
             return cls(**{k: v for k, v in data.items() if k in names})
         except TypeError as e:
             raise errors.ConfigError(f"not an evaluation: {e}") from e
+
+
+def config_for(data_schema: Any, **values: Any) -> EvalConfig:
+    """The EvalConfig for a schema's label and task, with the user's knobs as KFP carries them."""
+    return parameters.build(EvalConfig, label=data_schema.label, task=data_schema.task, **values)
 
 
 def evaluate(

@@ -19,7 +19,7 @@ from typing import Any
 
 import pandas as pd
 
-from kfops import config, dataio, datasets, errors
+from kfops import config, dataio, datasets, errors, parameters
 from kfops.ingest import fetch, readers
 
 FORMATS = ("csv", "tsv", "parquet", "jsonl", "json")
@@ -48,6 +48,26 @@ _CONTENT_TYPES = {
 }
 DEFAULT_MAX_BYTES = 4 << 30
 DEFAULT_TIMEOUT = 60.0
+
+
+@dataclasses.dataclass(frozen=True)
+class IngestConfig:
+    """What to read.
+
+    Attributes:
+        source: builtin:NAME, a path, file://, http(s):// or s3:// URI.
+        format: one of FORMATS (or an alias); None guesses from the extension or content type.
+        delimiter: CSV/TSV field delimiter; None sniffs it.
+    """
+
+    source: str = parameters.field(help="builtin:NAME, path, file://, http(s):// or s3:// URI")
+    format: str | None = parameters.field(
+        None, "data format; '' = from the extension or content type",
+        choices=(*FORMATS, *_ALIASES), none_as="",
+    )  # fmt: skip
+    delimiter: str | None = parameters.field(
+        None, "CSV/TSV field delimiter; '' = sniffed", none_as=""
+    )
 
 
 @dataclasses.dataclass(frozen=True)

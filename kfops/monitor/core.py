@@ -154,12 +154,11 @@ def decide(result: MonitorResult, cfg: config_mod.MonitorConfig) -> tuple[str, .
                 f"key column {name!r} drifted ({col.method} {col.score:.4f}, "
                 f"threshold {col.threshold:g})"
             )
-    floor = cfg.quality_floor
+    floor = cfg.floor
     if floor is not None and floor.metric in result.quality:
         value = result.quality[floor.metric]
         if floor.breached(value):
-            word = "above ceiling" if floor.metric in config_mod.LOWER_IS_BETTER else "below floor"
-            reasons.append(f"{floor.metric} {value:.4f} {word} {floor.value:g}")
+            reasons.append(f"{floor.metric} {value:.4f} {floor.word()} {floor.value:g}")
     return tuple(reasons)
 
 

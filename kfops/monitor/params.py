@@ -1,65 +1,19 @@
-"""Plain parameters (what a KFP component or the CLI receives) to config, and results to metrics.
+"""Monitor results as KFP metrics and metadata, and delayed labels through the store.
 
-The component and the CLI both call these, so a knob means the same thing in both places.
+The component and the CLI both call these, so a figure means the same thing in both places.
 """
 
 from __future__ import annotations
 
 import tempfile
-from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
-from kfops import dataio, errors
-from kfops.monitor import config as config_mod
+from kfops import dataio
 from kfops.monitor import core, window
 from kfops.store import base
-
-
-def build_config(
-    window: str = "all",
-    drift_share_threshold: float = 0.3,
-    key_columns: Sequence[str] | None = None,
-    quality_metric: str = "",
-    quality_floor: float | None = None,
-    min_rows: int = 500,
-    sample_size: int = 20_000,
-    reference_rows: int = 10_000,
-    seed: int = 0,
-) -> config_mod.MonitorConfig:
-    """A validated MonitorConfig from flat parameters.
-
-    Args:
-        window: `all`, `last:N`, a duration (`24h`, `7d`) or `START..END` (see Window.parse).
-        drift_share_threshold: retrain when this share of features drifted.
-        key_columns: columns whose drift alone triggers a retrain.
-        quality_metric: metric held to `quality_floor` ("" disables the check).
-        quality_floor: the floor (ceiling for mae/rmse); required with quality_metric.
-        min_rows: smaller windows are not judged.
-        sample_size: rows of the window judged at most.
-        reference_rows: size of the reference summary.
-        seed: seed of the window sample.
-
-    Raises:
-        ConfigError: any invalid value, named.
-    """
-    floor = None
-    if quality_metric:
-        if quality_floor is None:
-            raise errors.ConfigError(f"quality_metric {quality_metric!r} needs a quality_floor")
-        floor = config_mod.QualityFloor(quality_metric, float(quality_floor))
-    return config_mod.MonitorConfig(
-        window=config_mod.Window.parse(window),
-        drift_share_threshold=drift_share_threshold,
-        key_columns=tuple(key_columns or ()),
-        quality_floor=floor,
-        min_rows=min_rows,
-        sample_size=sample_size,
-        reference_rows=reference_rows,
-        seed=seed,
-    )
 
 
 def metric_values(result: core.MonitorResult) -> dict[str, float]:

@@ -47,7 +47,7 @@ def monitor_model(
     loaded = registry.Registry(store).load(name, version)
     summary = reference_summary(store, loaded, cfg)
     features = loaded.schema.feature_names
-    current = window.read_window(store, name, cfg.window, [*features, *logschema.META_COLUMNS])
+    current = window.read_window(store, name, cfg.span, [*features, *logschema.META_COLUMNS])
     return core.monitor(
         summary, current, loaded.schema, cfg, labels, model=name, version=loaded.version
     )

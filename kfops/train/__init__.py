@@ -20,7 +20,7 @@ import sklearn
 import threadpoolctl
 from sklearn import model_selection, pipeline
 
-from kfops import errors, schema
+from kfops import errors, parameters, schema
 from kfops.train import estimators as setup
 
 TASKS = schema.TASKS
@@ -50,10 +50,12 @@ class TrainConfig:
 
     label: str
     task: str = "classification"
-    estimator: str = "hist_gradient_boosting"
-    search_iterations: int = 8
-    cv_folds: int = 3
-    seed: int = 0
+    estimator: str = parameters.field(
+        "hist_gradient_boosting", "the model family", choices=ESTIMATORS
+    )
+    search_iterations: int = parameters.field(8, "hyperparameter candidates tried (>= 1)")
+    cv_folds: int = parameters.field(3, "cross-validation folds scoring each candidate (>= 2)")
+    seed: int = parameters.field(0, "seeds the search, the folds and the estimator")
     feature_columns: Sequence[str] | None = None
     max_search_rows: int = 50_000
     n_threads: int = 1

@@ -6,7 +6,7 @@ import dataclasses
 import math
 from typing import Any
 
-from kfops import errors
+from kfops import errors, parameters
 
 SEVERITIES = ("error", "warning")
 TABLE = "*"  # the `column` of anomalies about the whole table (no rows, duplicate rows)
@@ -37,7 +37,10 @@ class ValidateConfig:
         seed: seeds the leakage sample.
     """
 
-    strict_categories: bool = False
+    strict_categories: bool = parameters.field(
+        False, "unseen categories and label classes are errors, not warnings"
+    )
+    schema_uri: str = parameters.field("", "check against this schema instead of inferring one")
     max_duplicate_fraction: float = 0.05
     leakage_threshold: float | None = 0.99
     leakage_sample_rows: int = 20_000
