@@ -3,7 +3,8 @@
 For each seed, a window of logged traffic is drawn from builtin:churn with a given drift and judged
 by `kfops.monitor.monitor` against a reference sample (5000 training rows, as `push` keeps) with
 the champion's predictions on both sides, exactly as `kfops monitor` does. The decision uses the
-default MonitorConfig (drift share >= 0.3 of the 10 features, Wasserstein / Jensen-Shannon at 0.1).
+default MonitorConfig (drift share >= 0.15 of the 10 features, i.e. two; Wasserstein /
+Jensen-Shannon at 0.1 per column).
 
 Prints the detection rate at the stated drift size, the false-alarm rate without drift, and a
 detection curve over drift sizes. Targets: detection >= 95 %, false alarms <= 5 %.
