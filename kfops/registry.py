@@ -2,18 +2,21 @@
 
 Layout (docs/CONTRACTS.md):
     models/<name>/<version>/<file>          model.joblib, schema.json, metrics.json, ...
+    models/<name>/<version>/lease.json      while a push uploads: who holds this number, until when
     models/<name>/<version>/manifest.json   written LAST: sha256 and size of every file + metadata
     models/<name>/champion.json             written last of all: current version + rollback stack
 
-Crash safety comes from the write order, not from locks: a version is visible only once its
-manifest exists, and the champion moves only after the manifest; each object write is atomic in
-both stores, so a reader sees the old champion or the new one, never a mix.
-
-Incomplete versions: a push that died leaves files but no manifest. Nobody can see or load it, and
-`register(version=None)` reuses the number of the newest incomplete version, deleting its leftovers
-first, so a rerun completes the same push and version numbers stay dense. The registry assumes one
-writer per model name at a time (one pipeline run pushing it): S3 offers no portable
-compare-and-swap, so two concurrent pushes of one name could pick the same number.
+Concurrent pushers of one name are normal (KFP retries a step whose pod died while the first
+attempt may still run), so nothing here assumes a single writer:
+- A version number is reserved by creating its lease.json create-only (`Store.put_bytes_if`); the
+  loser of a race moves to the next number. The holder renews the lease while it uploads.
+- An incomplete version (files, no manifest) is reused, and its leftovers deleted, only by a pusher
+  that took over its lease after it expired (compare-and-swap) or that found no lease at all:
+  the files of a push that is still running are never touched.
+- The manifest is written create-only, after a last renewal proves the lease is still ours.
+- The champion pointer moves by compare-and-swap, retried on conflict: no promotion is lost.
+A version is visible only once its manifest exists, and each object write is atomic, so a reader
+sees the old champion or the new one, never a mix.
 """
 
 from __future__ import annotations
@@ -22,21 +25,33 @@ import dataclasses
 import datetime
 import json
 import os
+import random
 import re
 import tempfile
+import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
 from kfops import dataio, errors, modelio, schema
-from kfops.store import base
+from kfops.store import base, lease
 
+# The registry's file names, defined here only; every other module imports them.
 MODEL_FILE = "model.joblib"
 SCHEMA_FILE = "schema.json"
+METRICS_FILE = "metrics.json"
+BLESSING_FILE = "blessing.json"
+LINEAGE_FILE = "lineage.json"
+REFERENCE_FILE = "reference.parquet"
+MODEL_CARD_FILE = "model_card.md"
 MANIFEST_FILE = "manifest.json"
+LEASE_FILE = "lease.json"
 CHAMPION_FILE = "champion.json"
+RESERVED_FILES = (MANIFEST_FILE, LEASE_FILE, CHAMPION_FILE)  # written by the registry itself
 ROOT = "models"
 MAX_PREVIOUS = 50  # rollback depth kept in the champion pointer
+LEASE_SECONDS = 300.0  # a push that stops renewing for this long is presumed dead
+MAX_ATTEMPTS = 200  # version numbers tried, or champion swaps retried, before giving up
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _VERSION = re.compile(r"^[1-9][0-9]{0,17}$")
 
@@ -72,10 +87,17 @@ class Registry:
     Args:
         store: where the models live (local directory or S3); only the Store interface is used.
         clock: returns the current UTC time; injectable so tests get stable timestamps.
+        lease_seconds: how long a push's reservation lasts without renewal (renewed every
+            quarter of it while the push runs); leases compare wall clocks, never `clock`.
     """
 
-    def __init__(self, store: base.Store, clock: Callable[[], datetime.datetime] = _utc_now):
-        self.store, self._clock = store, clock
+    def __init__(
+        self,
+        store: base.Store,
+        clock: Callable[[], datetime.datetime] = _utc_now,
+        lease_seconds: float = LEASE_SECONDS,
+    ):
+        self.store, self._clock, self.lease_seconds = store, clock, lease_seconds
 
     def register(
         self,
@@ -90,36 +112,66 @@ class Registry:
             name: model name (letters, digits, '.', '_', '-').
             files: version file name (e.g. "model.joblib") -> local path.
             metadata: JSON-serialisable facts kept in the manifest (metrics, lineage...).
-            version: explicit version number as a string; default: the next one (see module doc).
+            version: explicit version number as a string; default: the next free one (the
+                newest incomplete one if its push is dead, see module doc).
 
         Returns:
             The registered version with its manifest.
 
         Raises:
             ConfigError: bad name, version or file name; a file is missing; metadata not JSON.
-            AlreadyExists: the version is already registered (versions are immutable).
+            AlreadyExists: the version is already registered (versions are immutable), or
+                another live push holds it.
+            PreconditionFailed: this push's reservation was taken over (it stopped renewing
+                it for lease_seconds); nothing of it became visible.
             StorageError: the store failed; the version stays incomplete and invisible.
         """
         _check_name(name)
         entries = {fname: _describe(fname, path) for fname, path in files.items()}
         if not entries:
             raise errors.ConfigError(f"register {name!r}: no files given")
-        version = self._target_version(name, version)
+        metadata = dict(metadata or {})
+        _json_bytes(metadata)  # fail on bad metadata before reserving or uploading anything
+        held = self._reserve(name, version)
+        version = held.key.split("/")[2]
         manifest = {
             "name": name,
             "version": version,
             "created_at": self._now(),
             "files": entries,
-            "metadata": dict(metadata or {}),
+            "metadata": metadata,
         }
-        manifest_bytes = _json_bytes(manifest)  # fail on bad metadata before uploading anything
-        for key in list(self.store.list(_key(name, version) + "/")):
-            self.store.delete(key)  # leftovers of an incomplete push of this same version
-        for fname, path in files.items():
-            self.store.put_file(_key(name, version, fname), path)
-        self.store.put_bytes(_key(name, version, MANIFEST_FILE), manifest_bytes)
+        manifest_bytes = _json_bytes(manifest)
+        try:
+            with held.kept_alive():
+                for fname, path in files.items():
+                    held.check()  # never write on after another pusher took this number over
+                    self.store.put_file(_key(name, version, fname), path)
+                held.renew()  # the lease is fresh: nobody can take it before the manifest lands
+                _create(self.store, _key(name, version, MANIFEST_FILE), manifest_bytes)
+        except BaseException:
+            held.release()  # our leftovers become reusable at once by the next push
+            raise
+        held.drop()
         manifest = json.loads(manifest_bytes)  # exactly what readers will see (plain JSON types)
         return ModelVersion(name, version, self.store.url_for(_key(name, version)), manifest)
+
+    def sweep(self, name: str) -> list[str]:
+        """Deletes the files of abandoned pushes: incomplete versions whose lease expired.
+
+        A push killed before its manifest leaves invisible files under its number; a later push
+        reuses that number only if it is the newest one. A live push is never touched: its lease
+        cannot be taken. Returns the versions cleared, oldest first.
+        """
+        _check_name(name)
+        present = self._present(name)
+        cleared = []
+        for version in sorted((v for v, done in present.items() if not done), key=int):
+            held = self._claim(name, version)  # deletes the leftovers once the lease is ours
+            if held is not None:
+                held.drop()
+                cleared.append(version)
+        return cleared
 
     def models(self) -> list[str]:
         """Names with at least one complete version, sorted."""
@@ -151,12 +203,7 @@ class Registry:
             data = self.store.get_bytes(_key(name, CHAMPION_FILE))
         except errors.NotFound:
             return None
-        try:
-            pointer = json.loads(data)
-            _check_version(pointer["version"])
-        except (ValueError, KeyError, TypeError, errors.ConfigError) as e:
-            raise errors.IntegrityError(f"{_key(name, CHAMPION_FILE)} is corrupt: {e}") from e
-        return pointer
+        return _parse_pointer(data, _key(name, CHAMPION_FILE))
 
     def promote(self, name: str, version: str) -> dict[str, Any]:
         """Makes a complete version the champion; the old one is pushed on the rollback stack.
@@ -168,11 +215,14 @@ class Registry:
             NotFound: no such complete version.
         """
         manifest_sha = dataio.sha256_bytes(self._manifest_bytes(name, version))
-        current = self.champion_pointer(name)
-        if current is not None and current["version"] == version:
-            return current
-        previous = [] if current is None else [*current.get("previous", []), current["version"]]
-        return self._point(name, version, previous[-MAX_PREVIOUS:], manifest_sha)
+
+        def change(current: dict | None) -> dict | None:
+            if current is not None and current["version"] == version:
+                return None
+            stack = [] if current is None else [*current.get("previous", []), current["version"]]
+            return self._pointer(version, stack[-MAX_PREVIOUS:], manifest_sha)
+
+        return self._swap_champion(name, change)
 
     def rollback(self, name: str) -> str:
         """Makes the previous champion the champion again and returns its version.
@@ -180,13 +230,15 @@ class Registry:
         Raises:
             NotFound: there is no champion, or no previous one to go back to.
         """
-        current = self.champion_pointer(name)
-        if not current or not current.get("previous"):
-            raise errors.NotFound(f"model {name!r} has no previous champion to roll back to")
-        *rest, target = current["previous"]
-        manifest_sha = dataio.sha256_bytes(self._manifest_bytes(name, target))
-        self._point(name, target, rest, manifest_sha)
-        return target
+
+        def change(current: dict | None) -> dict:
+            if not current or not current.get("previous"):
+                raise errors.NotFound(f"model {name!r} has no previous champion to roll back to")
+            *rest, target = current["previous"]
+            manifest_sha = dataio.sha256_bytes(self._manifest_bytes(name, target))
+            return self._pointer(target, rest, manifest_sha)
+
+        return self._swap_champion(name, change)["version"]
 
     def fetch(
         self, name: str, version: str, dest_dir: str | os.PathLike, files: list[str] | None = None
@@ -265,22 +317,60 @@ class Registry:
             _verify(path, entry, label)
         return dest
 
-    def _target_version(self, name: str, requested: str | None) -> str:
+    def _reserve(self, name: str, requested: str | None) -> lease.Lease:
+        """Holds the lease of `requested`, or of the next version number nobody live holds."""
+        if requested is not None:
+            _check_version(requested)
+            held = self._claim(name, requested)
+            if held is None:
+                raise errors.AlreadyExists(self._taken(name, requested))
+            return held
+        present = self._present(name)
+        newest = max(present, key=int, default="0")
+        candidate = int(newest) if newest in present and not present[newest] else int(newest) + 1
+        for number in range(candidate, candidate + MAX_ATTEMPTS):
+            held = self._claim(name, str(number))
+            if held is not None:
+                return held
+        raise errors.StorageError(
+            f"model {name!r}: versions {candidate}..{number} are all taken by live pushes or "
+            "registered; retry later"
+        )
+
+    def _claim(self, name: str, version: str) -> lease.Lease | None:
+        """The lease of an unused or abandoned version number, its leftovers cleared.
+
+        None if the version is registered or a live push holds it.
+        """
+        held = lease.Lease.acquire(self.store, _key(name, version, LEASE_FILE), self.lease_seconds)
+        if held is None:
+            return None
+        if self.store.exists(_key(name, version, MANIFEST_FILE)):
+            held.drop()  # registered: the lease we just made (or took, stale) guards nothing
+            return None
+        for key in list(self.store.list(_key(name, version) + "/")):
+            if key != held.key:
+                self.store.delete(key)  # leftovers of a push whose lease expired or never was
+        return held
+
+    def _taken(self, name: str, version: str) -> str:
+        if self.store.exists(_key(name, version, MANIFEST_FILE)):
+            return (
+                f"model {name!r} version {version} already exists in {self.store.uri}; "
+                "versions are immutable: register a new version instead"
+            )
+        try:
+            holder = lease.describe(self.store.get_bytes(_key(name, version, LEASE_FILE)))
+        except errors.NotFound:
+            holder = "another push"
+        return f"model {name!r} version {version} is being pushed by {holder}; use another version"
+
+    def _present(self, name: str) -> dict[str, bool]:
+        """Every version number with files or a lease -> whether it is complete."""
         present: dict[str, bool] = {}
         for _, v, done in self._scan(_key(name) + "/"):
             present[v] = present.get(v, False) or done
-        if requested is not None:
-            _check_version(requested)
-            if present.get(requested):
-                raise errors.AlreadyExists(
-                    f"model {name!r} version {requested} already exists in {self.store.uri}; "
-                    "versions are immutable: register a new version instead"
-                )
-            return requested
-        newest = max(present, key=int, default=None)
-        if newest is not None and not present[newest]:
-            return newest  # an incomplete push of this number: complete it (module doc)
-        return str(int(newest or 0) + 1)
+        return present
 
     def _scan(self, prefix: str):
         """(name, version, is_manifest) for every versioned key under prefix."""
@@ -300,15 +390,40 @@ class Registry:
                 f"model {name!r} has no version {version} in {self.store.uri} (versions: {known})"
             ) from e
 
-    def _point(self, name: str, version: str, previous: list[str], manifest_sha: str) -> dict:
-        pointer = {
+    def _swap_champion(self, name: str, change: Callable[[dict | None], dict | None]) -> dict:
+        """Applies `change` to the champion pointer by compare-and-swap, re-reading on conflict.
+
+        `change` gets the current pointer (None: no champion) and returns the new one, or None
+        to leave it as it is (then the current one is returned).
+        """
+        _check_name(name)
+        key = _key(name, CHAMPION_FILE)
+        for attempt in range(MAX_ATTEMPTS):
+            try:
+                raw, tag = self.store.get_bytes_tagged(key)
+            except errors.NotFound:
+                raw, tag = None, None
+            current = None if raw is None else _parse_pointer(raw, key)
+            pointer = change(current)
+            if pointer is None:
+                return current
+            try:
+                self.store.put_bytes_if(key, _json_bytes(pointer), tag)
+                return pointer
+            except base.PreconditionFailed:
+                time.sleep(random.uniform(0, 0.01 * min(attempt + 1, 20)))  # another writer won
+        raise base.PreconditionFailed(
+            f"{self.store.url_for(key)} changed {MAX_ATTEMPTS} times while this update retried; "
+            "retry the command"
+        )
+
+    def _pointer(self, version: str, previous: list[str], manifest_sha: str) -> dict:
+        return {
             "version": version,
             "previous": previous,
             "updated_at": self._now(),
             "manifest_sha256": manifest_sha,
         }
-        self.store.put_bytes(_key(name, CHAMPION_FILE), _json_bytes(pointer))
-        return pointer
 
     def _now(self) -> str:
         return self._clock().isoformat(timespec="seconds")
@@ -330,9 +445,30 @@ def _check_version(version: Any) -> None:
         raise errors.ConfigError(f"invalid model version {version!r}: expected '1', '2', ...")
 
 
+def _create(store: base.Store, key: str, data: bytes) -> None:
+    """Create-only write that also accepts finding its own bytes there.
+
+    A PUT retried after its answer was lost may find its own first write.
+    """
+    try:
+        store.put_bytes_if(key, data, None)
+    except base.PreconditionFailed:
+        if store.get_bytes(key) != data:
+            raise
+
+
+def _parse_pointer(data: bytes, where: str) -> dict[str, Any]:
+    try:
+        pointer = json.loads(data)
+        _check_version(pointer["version"])
+    except (ValueError, KeyError, TypeError, errors.ConfigError) as e:
+        raise errors.IntegrityError(f"{where} is corrupt: {e}") from e
+    return pointer
+
+
 def _describe(fname: str, path: str | os.PathLike) -> dict[str, Any]:
     """sha256 and size of a local file about to be registered."""
-    if not _NAME.match(fname) or fname in (MANIFEST_FILE, CHAMPION_FILE):
+    if not _NAME.match(fname) or fname in RESERVED_FILES:
         raise errors.ConfigError(f"invalid version file name {fname!r}")
     try:
         size = Path(path).stat().st_size

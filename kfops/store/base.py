@@ -10,11 +10,21 @@ from typing import BinaryIO
 from kfops import config, errors
 
 
+class PreconditionFailed(errors.AlreadyExists):
+    """A conditional write lost: the object exists, or changed since it was read.
+
+    Create-only finds it exists; compare-and-swap finds another tag. The caller re-reads and
+    decides again.
+    """
+
+
 class Store(abc.ABC):
     """A flat key space of immutable-or-atomically-replaced objects.
 
     Every write is atomic from a reader's point of view: a reader sees the old object, the new one,
-    or none, never half of one. That is what lets the registry move the champion pointer safely.
+    or none, never half of one. Conditional writes (`put_bytes_if`) are atomic among writers too:
+    of two writers racing on one key with the same expectation, exactly one wins. That is what
+    lets concurrent pushers share a registry (docs/CONTRACTS.md, Registry).
     """
 
     uri: str
@@ -26,6 +36,27 @@ class Store(abc.ABC):
     @abc.abstractmethod
     def put_bytes(self, key: str, data: bytes) -> None:
         """Writes a small object."""
+
+    @abc.abstractmethod
+    def put_bytes_if(self, key: str, data: bytes, expected_tag: str | None) -> str:
+        """Writes a small object only if the key is as the caller last saw it; returns the new tag.
+
+        `expected_tag` None: only if the key is absent (create-only); else only if its current
+        tag is `expected_tag` (compare-and-swap).
+
+        Raises:
+            PreconditionFailed: the key exists (create-only) or its tag differs or it is gone.
+        """
+
+    @abc.abstractmethod
+    def get_bytes_tagged(self, key: str) -> tuple[bytes, str]:
+        """Reads a small object whole with its tag, the value `put_bytes_if` compares against.
+
+        The tag changes whenever the content changes (S3: the ETag; local: the sha256).
+
+        Raises:
+            NotFound: no such key.
+        """
 
     @abc.abstractmethod
     def get_file(self, key: str, path: str | os.PathLike) -> None:

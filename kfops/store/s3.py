@@ -29,7 +29,7 @@ import urllib3
 from urllib3 import exceptions as http_errors
 
 from kfops import config, errors
-from kfops.store import base
+from kfops.store import base, conditional
 
 _LOG = logging.getLogger(__name__)
 _MIB = 1 << 20
@@ -69,6 +69,11 @@ class S3Tuning:
         connect_timeout: seconds to open a connection.
         read_timeout: seconds without a byte before a read is abandoned (then retried).
         chunk_size: bytes read at a time when streaming a download.
+        conditional_writes: how `put_bytes_if` is made atomic: "auto" (probe the server once),
+            "server" (If-None-Match / If-Match headers) or "lock" (a lock object; see
+            kfops.store.conditional for which servers support what).
+        lock_seconds: how long a fallback lock may be held before it counts as a dead writer's
+            (and is removed); a writer waits up to twice that for a lock.
     """
 
     part_size: int = 8 * _MIB
@@ -79,14 +84,24 @@ class S3Tuning:
     connect_timeout: float = 10.0
     read_timeout: float = 120.0
     chunk_size: int = _MIB
+    conditional_writes: str = "auto"
+    lock_seconds: float = 60.0
 
     def __post_init__(self):
+        errors.check_choice("conditional_writes", self.conditional_writes, conditional.MODES)
         if not minio.helpers.MIN_PART_SIZE <= self.part_size <= minio.helpers.MAX_PART_SIZE:
             raise errors.ConfigError(f"part_size must be in [5 MiB, 5 GiB], got {self.part_size}")
         for name in ("parallel_uploads", "chunk_size"):
             if getattr(self, name) < 1:
                 raise errors.ConfigError(f"{name} must be >= 1, got {getattr(self, name)}")
-        for name in ("retries", "backoff", "backoff_max", "connect_timeout", "read_timeout"):
+        for name in (
+            "retries",
+            "backoff",
+            "backoff_max",
+            "connect_timeout",
+            "read_timeout",
+            "lock_seconds",
+        ):
             if getattr(self, name) < 0:
                 raise errors.ConfigError(f"{name} must be >= 0, got {getattr(self, name)}")
 
@@ -212,6 +227,15 @@ class S3Store(base.Store):
         with self.translated("upload", key):
             self._put(key, io.BytesIO(data), len(data))
 
+    def put_bytes_if(self, key: str, data: bytes, expected_tag: str | None) -> str:
+        """Create-only or compare-and-swap on the ETag (kfops.store.conditional)."""
+        return conditional.put_if(self, key, data, expected_tag)
+
+    def get_bytes_tagged(self, key: str) -> tuple[bytes, str]:
+        """The bytes and the ETag of the version they were read from."""
+        with self.open_read(key) as reader:
+            return reader.read(), reader.raw.etag
+
     def _put(self, key: str, source: BinaryIO, size: int) -> None:
         # Grow parts for huge files so the upload stays within S3's 10,000-part limit.
         part = max(self.tuning.part_size, math.ceil(size / _MAX_PARTS / _MIB) * _MIB)
@@ -262,12 +286,15 @@ class S3Store(base.Store):
         return self._iter_keys(prefix)
 
     def _iter_keys(self, prefix: str) -> Iterator[str]:
+        # Fallback locks (kfops.store.conditional) are listed only when asked for by prefix.
+        hide = "" if prefix.startswith(conditional.LOCK_PREFIX) else conditional.LOCK_PREFIX
         with self.translated("list", prefix):
             for obj in self.client.list_objects(
                 self.bucket, prefix=self.prefix + prefix, recursive=True
             ):
-                if not obj.is_dir:
-                    yield obj.object_name[len(self.prefix) :]
+                key = obj.object_name[len(self.prefix) :]
+                if not obj.is_dir and not (hide and key.startswith(hide)):
+                    yield key
 
     def delete(self, key: str) -> None:
         """Removes one object; S3 treats a missing key as success."""
@@ -360,6 +387,11 @@ class _ObjectReader(io.RawIOBase):
             )
         self._etag = self._etag or response.headers.get("ETag")
         return response
+
+    @property
+    def etag(self) -> str:
+        """The ETag (unquoted) of the object version being read."""
+        return (self._etag or "").strip('"')
 
     def readable(self) -> bool:
         return True

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 
 from kfops import dataio, errors, registry
-from kfops.store import s3
+from kfops.store import lease, s3
 
 ROWS = pd.DataFrame({"a": [2.0, -2.0, 0.5], "b": [-1.0, 1.0, 3.0]})
 
@@ -213,7 +213,9 @@ def test_crash_mid_push_keeps_champion_and_rerun_completes(
     proxy.upload_rate = 8 << 20
     tuning = s3.S3Tuning(part_size=5 << 20, parallel_uploads=2, retries=1, backoff=0.05)
     settings = dataclasses.replace(server.settings, endpoint=proxy.endpoint)
-    slow = registry.Registry(s3.S3Store.from_uri(f"s3://{bucket}/reg", settings, tuning))
+    slow = registry.Registry(
+        s3.S3Store.from_uri(f"s3://{bucket}/reg", settings, tuning), lease_seconds=2
+    )
     failure = []
     pusher = threading.Thread(target=lambda: _capture(failure, slow.register, "churn", files))
     pusher.start()
@@ -228,6 +230,9 @@ def test_crash_mid_push_keeps_champion_and_rerun_completes(
     assert leftovers and "models/churn/2/manifest.json" not in leftovers  # died mid-push
     assert direct.versions("churn") == ["1"]
     assert direct.load("churn").version == "1"
+    # The dead push could not release its lease (the server was down): it expires on its own,
+    # then the next push reuses the number and replaces the leftovers.
+    _wait_for(lambda: lease.expired(direct.store.get_bytes("models/churn/2/lease.json")))
     rerun = direct.register("churn", files)
     direct.promote("churn", rerun.version)
     assert rerun.version == "2"
