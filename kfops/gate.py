@@ -269,10 +269,22 @@ def decide_against_record(
     blessing notes it, so a reviewer sees that the change rule was skipped and why. A candidate
     byte-identical to the champion (same data, code and seed) is not blessed: pushing it would
     only add a duplicate version.
+
+    Raises:
+        IntegrityError: a champion exists but the candidate's or the comparable champion's model
+            sha256 is missing, so identity cannot be checked (an error, never a skipped rule).
     """
     if not record.get("exists"):
         return decide(candidate, config, None)
-    if candidate_sha256 and candidate_sha256 == record.get("model_sha256"):
+    champion_sha256 = record.get("model_sha256")
+    if not candidate_sha256 or (record.get("comparable") and not champion_sha256):
+        whose = "candidate model" if not candidate_sha256 else f"champion v{record.get('version')}"
+        raise errors.IntegrityError(
+            f"the {whose} has no sha256 digest, so the gate cannot tell whether the candidate "
+            "is identical to the champion: record the model file's sha256 (the train step's "
+            "model metadata, the registry manifest)"
+        )
+    if candidate_sha256 == champion_sha256:
         blessing = decide(candidate, config, None)
         same = Check(
             "new model",

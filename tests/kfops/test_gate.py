@@ -106,13 +106,14 @@ def test_gate_config_refuses_negative_tolerance():
 
 def test_decide_against_record_compares_with_comparable_champion():
     record = {"exists": True, "version": "3", "comparable": True, "evaluation": _evaluation(0.95)}
-    b = gate.decide_against_record(_evaluation(0.85), gate.GateConfig(), record)
+    record["model_sha256"] = "ab" * 32
+    b = gate.decide_against_record(_evaluation(0.85), gate.GateConfig(), record, "cd" * 32)
     assert not b.blessed and "champion" in b.reasons[0]
 
 
 def test_decide_against_record_notes_incomparable_champion():
     record = {"exists": True, "version": "3", "comparable": False, "reason": "schema changed"}
-    b = gate.decide_against_record(_evaluation(0.85), gate.GateConfig(), record)
+    b = gate.decide_against_record(_evaluation(0.85), gate.GateConfig(), record, "cd" * 32)
     assert b.blessed
     assert b.notes == ("champion v3 not comparable: schema changed",)
 
