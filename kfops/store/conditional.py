@@ -5,7 +5,8 @@ The fallback lock is made of plain PUT, LIST and DELETE.
 What the servers do (checked; docs/CONTRACTS.md, Registry):
 - SeaweedFS: PutObject honours `If-None-Match: *` and `If-Match: "<etag>"` (412 when it fails),
   evaluated under a per-object write lock since 4.18 (seaweedfs PR #8802, `withObjectWriteLock`
-  in weed/s3api/s3api_object_handlers_put.go). tests/kfops/store/test_conditional.py races 16
+  in weed/s3api/s3api_object_handlers_put.go); 3.97-4.17 check them unlocked (PR #7154): racy,
+  and no probe can tell, so use "lock" there. tests/kfops/store/test_conditional.py races 16
   writers on one key against the `weed` 4.48 the test fixture runs: exactly one wins, every time.
 - MinIO: PutObject evaluates If-Match / If-None-Match since RELEASE.2023-02-09T05-16-53Z
   (minio PR #16551) inside putObject while holding the object's namespace lock
