@@ -64,6 +64,10 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# kfops/serving/open_inference_desc.py from open_inference.proto (a test checks it is fresh).
+grpc-descriptor: install
+	$(BIN)/python scripts/grpc_descriptor.py
+
 compile: install
 	$(BIN)/kfops compile --out-dir pipelines/compiled --components-dir components/compiled
 

@@ -13,7 +13,8 @@ def register(subparsers) -> None:
         "serve",
         help="serve a model (champion or pinned version) over HTTP",
         description="Loads the champion (or --version) from the registry, verifies sha256, and "
-        "serves V1 /v1/models/NAME:predict, V2 /v2/models/NAME/infer, health and /metrics.",
+        "serves V1 /v1/models/NAME:predict, V2 /v2/models/NAME/infer, health and /metrics "
+        "(and V2 over gRPC with --grpc-port).",
     )
     p.add_argument(
         "--store", help="store URI holding the registry and inference logs (dir or s3://)"
@@ -25,6 +26,13 @@ def register(subparsers) -> None:
     )
     p.add_argument("--host", default="127.0.0.1", help="interface to bind (default 127.0.0.1)")
     p.add_argument("--port", type=int, default=8080)
+    p.add_argument(
+        "--grpc-port",
+        type=int,
+        default=None,
+        help="also serve the Open Inference Protocol over gRPC on this port (default: off; "
+        "KServe uses 8081)",
+    )
     p.add_argument("--workers", type=int, default=1, help="worker processes")
     p.add_argument(
         "--log-sample-rate",
@@ -106,6 +114,7 @@ def serve_config(args: argparse.Namespace):
         version=args.version,
         host=args.host,
         port=args.port,
+        grpc_port=args.grpc_port,
         workers=args.workers,
         log_sample_rate=args.log_sample_rate,
         poll_seconds=args.poll_interval,

@@ -232,15 +232,24 @@ class _Handlers:
         logger, models = self.plane.inference_log, self.plane.manager
         if logger is not None:
             logger.start()
-        poller = None
+        poller = grpc = None
         if self.config.poll_seconds > 0 and self.config.version is None:
             poller = asyncio.create_task(models.poll(self.config.poll_seconds))
+        if self.config.grpc_port is not None:
+            # Imported here: grpcio is needed only when gRPC is asked for.
+            from kfops.serving import grpc_server  # noqa: PLC0415
+
+            grpc, app.state.grpc_port = await grpc_server.start(
+                self, self.config.grpc_port, self.config.host
+            )
         log.info(
             "serving", extra={"model": self.config.name, "version": models.current.model.version}
         )
         try:
             yield
         finally:
+            if grpc is not None:  # refuses new calls, lets those in flight finish
+                await grpc.stop(self.config.drain_seconds)
             if poller is not None:
                 poller.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -18,6 +18,8 @@ class ServeConfig:
         version: pin this version; None serves the champion and follows it when it changes.
         host: interface to bind; 127.0.0.1 unless the server must be reachable from outside.
         port: TCP port (0 picks a free one; used by tests and infra-validate).
+        grpc_port: serve the Open Inference Protocol's gRPC service on this port too (None,
+            the default: no gRPC; KServe's convention is 8081; 0 picks a free one).
         workers: uvicorn worker processes.
         log_sample_rate: fraction of requests whose rows go to the inference log (0 disables).
         poll_seconds: how often to check the champion pointer (0 disables polling).
@@ -46,6 +48,7 @@ class ServeConfig:
     version: str | None = None
     host: str = "127.0.0.1"
     port: int = 8080
+    grpc_port: int | None = None
     workers: int = 1
     log_sample_rate: float = 1.0
     poll_seconds: float = 30.0
@@ -70,8 +73,12 @@ class ServeConfig:
             raise errors.ConfigError(
                 f"log_sample_rate must be in [0, 1], got {self.log_sample_rate}"
             )
-        if not 0 <= self.port <= 65535:
-            raise errors.ConfigError(f"port must be in [0, 65535], got {self.port}")
+        for field in ("port", "grpc_port"):
+            value = getattr(self, field)
+            if value is not None and not 0 <= value <= 65535:
+                raise errors.ConfigError(f"{field} must be in [0, 65535], got {value}")
+        if self.grpc_port == 0 and self.workers > 1:
+            raise errors.ConfigError("grpc_port 0 (any free port) needs workers=1: they share it")
         for field in (
             "workers",
             "max_body_bytes",

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import httpx
 import pandas as pd
@@ -158,3 +159,15 @@ def test_serve_flags_set_micro_batching():
     assert _config().batch_window_ms > 0
     cfg = _config("--batch-window-ms", "0", "--batch-max-rows", "32")
     assert (cfg.batch_window_ms, cfg.batch_max_rows) == (0, 32)
+
+
+def test_serve_flags_turn_grpc_on_only_when_asked():
+    assert _config().grpc_port is None
+    assert _config("--grpc-port", "8081").grpc_port == 8081
+
+
+def test_the_committed_grpc_descriptor_is_generated_from_the_proto():
+    script = Path(__file__).resolve().parents[3] / "scripts" / "grpc_descriptor.py"
+    check = [sys.executable, str(script), "--check"]
+    done = subprocess.run(check, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
