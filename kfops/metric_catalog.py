@@ -79,4 +79,4 @@ def higher_is_better(name: str) -> bool:
 
 def key_metrics(metrics: dict[str, float]) -> list[str]:
     """The key metrics present in `metrics`, in display order."""
-    return [name for name, m in CATALOG.items() if m.key and metrics.get(name) is not None]
+    return [name for name, m in CATALOG.items() if m.key and name in metrics]

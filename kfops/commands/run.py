@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from kfops import datasets, errors, localrun, parameters, steps
+from kfops import datasets, errors, localrun, metric_catalog, parameters, steps
 
 # Sensible defaults for the built-in datasets, so `kfops run` alone does something meaningful.
 BUILTIN_DEFAULTS = {
@@ -183,16 +183,11 @@ def render(summary: localrun.RunSummary) -> str:
     )
     lines.append(f"  gate: {verdict}{where}")
     lines += [f"  reason: {r}" for r in summary.reasons] + [f"  note: {n}" for n in summary.notes]
-    keys = [
-        k
-        for k in ("roc_auc", "pr_auc", "f1", "accuracy", "log_loss", "r2", "rmse", "mae")
-        if k in summary.metrics
-    ]
-    for k in keys:
-        base = summary.metrics.get(f"baseline/{k}")
+    for k in metric_catalog.key_metrics(summary.metrics):
+        shown, base = metric_catalog.get(k).show, summary.metrics.get(f"baseline/{k}")
         lines.append(
-            f"  {k:<9} {summary.metrics[k]:.4f}"
-            + (f"  (baseline {base:.4f})" if base is not None else "")
+            f"  {k:<9} {shown(summary.metrics[k])}"
+            + (f"  (baseline {shown(base)})" if base is not None else "")
         )
     lines += [f"  {name} report: {path}" for name, path in summary.reports.items()]
     return "\n".join(lines)

@@ -11,10 +11,9 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from kfops import config, lineage, registry, runs, store
+from kfops import config, lineage, metric_catalog, registry, runs, store
 
 DEFAULT_STORE = ".kfops/store"
-KEY_METRICS = ("roc_auc", "pr_auc", "f1", "accuracy", "r2", "rmse", "mae", "log_loss")
 MAX_KEY_METRICS = 3
 _HASH_CHARS = 12
 
@@ -241,7 +240,7 @@ def render_lineage(f: dict[str, Any]) -> str:
 
 def key_metrics(metrics: dict[str, Any]) -> dict[str, Any]:
     """The few metrics worth a column: the well-known ones present, else the first by name."""
-    keys = [k for k in KEY_METRICS if k in metrics] or sorted(metrics)
+    keys = metric_catalog.key_metrics(metrics) or sorted(metrics)
     return {k: metrics[k] for k in keys[:MAX_KEY_METRICS]}
 
 

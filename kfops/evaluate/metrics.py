@@ -17,9 +17,6 @@ import numpy as np
 from sklearn import metrics as sk
 from sklearn import preprocessing
 
-CLASSIFICATION = ("accuracy", "precision", "recall", "f1", "roc_auc", "pr_auc", "log_loss", "brier")
-REGRESSION = ("mae", "rmse", "r2")
-
 
 @dataclasses.dataclass(frozen=True)
 class Scored:
