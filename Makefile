@@ -18,7 +18,7 @@ ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
 
 .PHONY: help install run test test-fast lint format compile bench bench-serving clean
 .PHONY: checkov image image-local lint-manifests kind-up kind-deploy e2e-kind
-.PHONY: s3-up s3-down
+.PHONY: s3-up s3-down cluster-env
 
 help:
 	@echo "make run      set up and run the training pipeline locally on builtin:churn"
@@ -33,7 +33,8 @@ help:
 	@echo "make image-local  build it with podman on a local Debian base (no registry needed)"
 	@echo "make lint-manifests  render, validate and security-scan the kustomize manifests"
 	@echo "make kind-up      kind cluster + Kubeflow Pipelines + MinIO (needs docker, network)"
-	@echo "make kind-deploy  deploy the server to kind (VERSION_TO_DEPLOY=N)"
+	@echo "make cluster-env  write the overlays' git-ignored Secret env files (random keys)"
+	@echo "make kind-deploy  serve the champion on kind (MODEL_VERSION=N pins a version)"
 	@echo "make e2e-kind     image, kind load, train on KFP, deploy, predict"
 
 $(BIN)/python:
@@ -92,6 +93,10 @@ image-local:
 
 lint-manifests: install checkov
 	$(BIN)/python -m pytest -q tests/manifests
+
+# The storage Secret's env files the kind and kserve overlays read (kfops.cluster.ENV_FILES).
+cluster-env: install
+	$(BIN)/python -m kfops.cluster env-files --manifests manifests
 
 kind-up: install
 	bash scripts/kind-up.sh

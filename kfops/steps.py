@@ -10,13 +10,14 @@ import contextlib
 from collections.abc import Iterator, Mapping
 from typing import Any
 
-from kfops import config, runs, store
+from kfops import cluster, config, runs, store
 
 PIPELINE = "kfops-training"
 
 
 def recorder(store_uri: str, run_id: str) -> runs.RunRecorder:
-    """The run recorder for this run, in the registry's store."""
+    """The run recorder for this run, in the registry's store (never a pod-local one in KFP)."""
+    cluster.refuse_pod_local_store(store_uri)
     return runs.RunRecorder(store.open_store(store_uri, config.StoreSettings.from_env()), run_id)
 
 

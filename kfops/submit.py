@@ -19,7 +19,7 @@ from typing import Any
 
 import yaml
 
-from kfops import __version__, errors
+from kfops import __version__, cluster, errors
 
 HEALTHZ = "/apis/v2beta1/healthz"
 
@@ -41,6 +41,8 @@ class SubmitConfig:
         token: bearer token for the API (never printed).
         wait_seconds: wait this long for a one-off run to finish and fail unless it SUCCEEDED;
             None returns once the run is started.
+        allow_local_store: submit even though store_uri is not object storage (only right when
+            every step mounts one shared volume at that path).
     """
 
     host: str
@@ -53,6 +55,7 @@ class SubmitConfig:
     service_account: str | None = None
     token: str | None = dataclasses.field(default=None, repr=False)
     wait_seconds: float | None = None
+    allow_local_store: bool = False
 
     def __post_init__(self):
         if not self.host.startswith(("http://", "https://")):
@@ -125,6 +128,30 @@ def read_package(path: pathlib.Path) -> tuple[str, set[str], str]:
     return name, inputs, f"{__version__}-{hashlib.sha256(raw).hexdigest()[:12]}"
 
 
+def package_defaults(path: pathlib.Path) -> dict[str, Any]:
+    """Parameter name -> default value of a compiled pipeline (parameters without one omitted)."""
+    spec = next(yaml.safe_load_all(pathlib.Path(path).read_bytes()))
+    parameters = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
+    return {k: v["defaultValue"] for k, v in parameters.items() if "defaultValue" in v}
+
+
+def check_store(params: Mapping[str, Any], defaults: Mapping[str, Any], allow_local: bool) -> None:
+    """Refuses a run whose store_uri is a path: each KFP step would write it in its own pod.
+
+    Raises:
+        ConfigError: store_uri is not object storage and allow_local is False.
+    """
+    if "store_uri" not in params and "store_uri" not in defaults:
+        return
+    uri = str(params.get("store_uri", defaults.get("store_uri")))
+    if not cluster.is_object_store(uri) and not allow_local:
+        raise errors.ConfigError(
+            f"store_uri {uri!r} is not object storage: on KFP every step would write it inside "
+            "its own pod, where it vanishes; pass --param store_uri=s3://BUCKET/PREFIX (or "
+            "--allow-local-store when every step mounts one shared volume at that path)"
+        )
+
+
 def check_reachable(host: str, timeout: float = 5.0) -> None:
     """Fails fast with one clear line when nothing answers at host (any HTTP answer is fine).
 
@@ -164,13 +191,15 @@ def submit(config: SubmitConfig, client_factory: Callable[..., Any] | None = Non
     """Uploads the package (or a new version) and starts a run, or a recurring run on schedule.
 
     Raises:
-        ConfigError: host unreachable, or a parameter the pipeline does not take.
+        ConfigError: host unreachable, a parameter the pipeline does not take, or a store that
+            is not object storage.
         PipelineFailed: the KFP API refused a request (its status and reason are in the message).
     """
     name, inputs, version_name = read_package(config.package)
     unknown = sorted(set(config.params) - inputs)
     if unknown:
         raise errors.ConfigError(f"{name} has no parameter(s) {unknown}; it takes {sorted(inputs)}")
+    check_store(config.params, package_defaults(config.package), config.allow_local_store)
     check_reachable(config.host)
     # Imported here, not at the top: `kfops --help` should not pay kfp's import time.
     if client_factory is None:

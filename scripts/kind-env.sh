@@ -5,7 +5,7 @@
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CLUSTER="${KIND_CLUSTER:-kfops}"
 KIND_NODE_IMAGE="${KIND_NODE_IMAGE:-kindest/node:v1.30.4}"
-KFP_VERSION="${KFP_VERSION:-2.14.3}"
+KFP_VERSION="${KFP_VERSION:-2.17.3}"
 NAMESPACE="${KFOPS_NAMESPACE:-kfops}"
 KFP_NAMESPACE="${KFP_NAMESPACE:-kubeflow}"
 VERSION="$(sed -n 's/^__version__ = "\(.*\)"$/\1/p' "$ROOT/kfops/__init__.py")"

@@ -29,25 +29,15 @@ kubectl apply -k "github.com/kubeflow/pipelines/manifests/kustomize/cluster-scop
 kubectl wait --for condition=established --timeout=120s crd/applications.app.k8s.io
 kubectl apply -k "github.com/kubeflow/pipelines/manifests/kustomize/env/platform-agnostic?ref=$KFP_VERSION"
 
-if [[ ! -f "$MINIO_ENV" ]]; then
-  log "writing $MINIO_ENV with fresh random keys (git-ignored)"
-  access="kfops-$(python3 -c 'import secrets; print(secrets.token_hex(6))')"
-  secret="$(python3 -c 'import secrets; print(secrets.token_urlsafe(24))')"
-  umask 077
-  cat >"$MINIO_ENV" <<ENV
-MINIO_ENDPOINT=minio.$NAMESPACE.svc.cluster.local:9000
-MINIO_SECURE=false
-MINIO_ACCESS_KEY=$access
-MINIO_SECRET_KEY=$secret
-ENV
-fi
+# The storage Secret's env files (names and keys: kfops.cluster), kept if they exist.
+python3 -m kfops.cluster env-files --manifests "$ROOT/manifests"
 
 log "starting MinIO in namespace $NAMESPACE"
 kubectl apply -k "$ROOT/manifests/overlays/kind/minio"
-# Pipeline steps read the same keys through kfp-kubernetes use_secret_as_env (secret kfops-minio).
+# Pipeline steps read the same Secret, same keys, through kfp-kubernetes use_secret_as_env.
 kubectl create namespace "$KFP_NAMESPACE" --dry-run=client -o yaml | kubectl apply -f -
-kubectl -n "$KFP_NAMESPACE" create secret generic kfops-minio --from-env-file="$MINIO_ENV" \
-  --dry-run=client -o yaml | kubectl apply -f -
+python3 -m kfops.cluster pipeline-secret --env-file "$MINIO_ENV" --namespace "$KFP_NAMESPACE" \
+  | kubectl apply -f -
 # The in-cluster deploy step's least-privilege identity.
 kubectl apply -k "$ROOT/manifests/deployer"
 

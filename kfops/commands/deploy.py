@@ -1,6 +1,7 @@
-"""`kfops deploy`: render the serving overlay for a model version, apply, wait, roll back.
+"""`kfops deploy`: render the serving overlay, apply, wait, roll back.
 
-kfops deploy --version 3 --overlay kind --image ghcr.io/kfops/kfops:0.1.0
+kfops deploy --overlay kind                  # serve the champion and follow it as it moves
+kfops deploy --version 3 --overlay kind --image ghcr.io/kfops/kfops:0.1.0   # pin version 3
 kfops deploy --version 3 --overlay kserve --canary-percent 10 --dry-run
 """
 
@@ -25,7 +26,10 @@ def default_kubectl() -> str:
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds `kfops deploy`."""
     p = subparsers.add_parser("deploy", help="deploy a model version with the serving manifests")
-    p.add_argument("--version", required=True, help="model version to serve (registry version)")
+    p.add_argument(
+        "--version",
+        help="pin this registry version (default: serve the champion and follow it as it moves)",
+    )
     p.add_argument("--overlay", default="kind", choices=sorted(deploy.OVERLAYS))
     p.add_argument("--name", help="model name (default: the overlay's)")
     p.add_argument(

@@ -111,7 +111,7 @@ def serve_config(args: argparse.Namespace):
 
     return settings.ServeConfig(
         name=args.name,
-        version=args.version,
+        version=args.version or None,  # empty (MODEL_VERSION="" on a cluster): the champion
         host=args.host,
         port=args.port,
         grpc_port=args.grpc_port,

@@ -43,6 +43,12 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--service-account", help="service account of the run's pods, e.g. kfops-deployer"
     )
     p.add_argument(
+        "--allow-local-store",
+        action="store_true",
+        help="submit even if store_uri is a path, not s3:// (only with one volume shared by "
+        "every step at that path)",
+    )
+    p.add_argument(
         "--wait",
         type=float,
         metavar="SECONDS",
@@ -64,6 +70,7 @@ def main(args: argparse.Namespace) -> int:
         service_account=args.service_account,
         token=os.environ.get("KF_PIPELINES_TOKEN") or None,
         wait_seconds=args.wait,
+        allow_local_store=args.allow_local_store,
     )
     result = submit.submit(config)
     started = (

@@ -8,6 +8,7 @@ import json
 import socket
 
 import pytest
+import yaml
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -250,3 +251,39 @@ def test_submit_wait_fails_when_run_fails(kfp_api):
 def test_submit_config_rejects_wait_with_schedule():
     with pytest.raises(errors.ConfigError, match="one-off run"):
         _config("http://127.0.0.1:9", schedule="0 3 * * *", wait_seconds=10)
+
+
+def test_submit_refuses_a_local_store_before_calling_host(capsys):
+    argv = ["submit", "--host", "http://127.0.0.1:9", "--param", "store_uri=.kfops/store"]
+    code = cli.main(argv)
+    err = capsys.readouterr().err
+    assert code == errors.ConfigError.exit_code
+    assert err.count("\n") == 1
+    assert "store_uri '.kfops/store' is not object storage" in err
+
+
+def test_submit_refuses_a_package_whose_default_store_is_local(tmp_path):
+    """The issue-12 case: `kfops submit --param model_name=churn` of a pod-local default."""
+    docs = list(yaml.safe_load_all(PACKAGE.read_text()))
+    docs[0]["root"]["inputDefinitions"]["parameters"]["store_uri"]["defaultValue"] = ".kfops/store"
+    package = tmp_path / "training.yaml"
+    package.write_text(yaml.safe_dump_all(docs))
+    config = submit.SubmitConfig(
+        host="http://127.0.0.1:9", package=package, params={"model_name": "churn"}
+    )
+    with pytest.raises(errors.ConfigError, match="not object storage"):
+        submit.submit(config)
+
+
+def test_submit_sends_the_packaged_object_store_default(kfp_api):
+    state, host = kfp_api
+    assert submit.package_defaults(PACKAGE)["store_uri"].startswith("s3://")
+    submit.submit(_config(host, params={"model_name": "churn"}))
+    assert state.runs[0]["runtime_config"]["parameters"] == {"model_name": "churn"}
+
+
+def test_submit_allows_a_local_store_when_told(kfp_api):
+    state, host = kfp_api
+    argv = ["submit", "--host", host, "--param", "store_uri=/mnt/shared/store"]
+    assert cli.main([*argv, "--allow-local-store"]) == 0
+    assert state.runs[0]["runtime_config"]["parameters"] == {"store_uri": "/mnt/shared/store"}

@@ -1,7 +1,7 @@
 """Fixtures for the manifest tests: every kustomization rendered once per session, offline.
 
-The overlays read local env files that are never committed (minio.env, s3.env); the fixture renders
-a copy of manifests/ with throwaway values in them, as `scripts/kind-up.sh` would write.
+The overlays read local env files that are never committed (minio.env); the fixture renders a
+copy of manifests/ with the env files `make cluster-env` writes (fresh random keys).
 """
 
 import pathlib
@@ -23,15 +23,15 @@ TARGETS = {
     "deployer": "deployer",
     "kind-minio": "overlays/kind/minio",
 }
-TEST_ENV_FILES = {
-    "overlays/kind/minio/minio.env": (
-        "MINIO_ENDPOINT=minio.kfops.svc.cluster.local:9000\nMINIO_SECURE=false\n"
-        "MINIO_ACCESS_KEY=test-access\nMINIO_SECRET_KEY=test-secret-value\n"
-    ),
-    "overlays/kserve/s3.env": (
-        "AWS_ACCESS_KEY_ID=test-access\nAWS_SECRET_ACCESS_KEY=test-secret-value\n"
-    ),
-}
+
+
+def write_env_files(manifests: pathlib.Path) -> None:
+    """Writes the overlays' env files exactly as `make cluster-env` does (its own command)."""
+    subprocess.run(
+        [sys.executable, "-m", "kfops.cluster", "env-files", "--manifests", str(manifests)],
+        check=True,
+        capture_output=True,
+    )
 
 
 def render(kustomization: pathlib.Path) -> str:
@@ -45,11 +45,10 @@ def render(kustomization: pathlib.Path) -> str:
 
 @pytest.fixture(scope="session")
 def manifests_copy(tmp_path_factory) -> pathlib.Path:
-    """A copy of manifests/ with test env files in place of the local, git-ignored ones."""
+    """A copy of manifests/ with fresh env files in place of the local, git-ignored ones."""
     dest = tmp_path_factory.mktemp("manifests") / "manifests"
-    shutil.copytree(ROOT / "manifests", dest)
-    for rel, text in TEST_ENV_FILES.items():
-        (dest / rel).write_text(text)
+    shutil.copytree(ROOT / "manifests", dest, ignore=shutil.ignore_patterns("*.env"))
+    write_env_files(dest)
     return dest
 
 

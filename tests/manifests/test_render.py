@@ -3,7 +3,7 @@ import base64
 import pytest
 import yaml
 
-from kfops import __version__
+from kfops import __version__, cluster
 from tests.manifests import conftest
 
 CORE_SECURITY = {
@@ -45,7 +45,7 @@ def test_manifests_server_runs_kfops_serve_with_model_from_configmap(objects, ta
     assert container["args"][:2] == ["serve", "--store"]
     cm_name = container["envFrom"][0]["configMapRef"]["name"]
     configmap = conftest.find(objects[target], "ConfigMap", cm_name)
-    assert set(configmap["data"]) == {"MODEL_NAME", "MODEL_VERSION", "STORE_URI"}
+    assert set(configmap["data"]) == set(cluster.SERVER_CONFIG_KEYS)
 
 
 @pytest.mark.parametrize("target", ["base", "kind", "production", "kserve"])
@@ -83,10 +83,11 @@ def test_manifests_kind_adds_minio_nodeport_and_local_image(objects):
     assert server["imagePullPolicy"] == "IfNotPresent"
 
 
-def test_manifests_kind_secret_comes_from_env_file_and_reaches_server(objects):
+def test_manifests_kind_secret_comes_from_env_file_and_reaches_server(objects, manifests_copy):
     objs = objects["kind"]
     secret = next(o for o in objs if o["kind"] == "Secret")
-    assert base64.b64decode(secret["data"]["MINIO_SECRET_KEY"]).decode() == "test-secret-value"
+    env = cluster.read_env_file(manifests_copy / cluster.ENV_FILES[0])
+    assert base64.b64decode(secret["data"]["MINIO_SECRET_KEY"]).decode() == env["MINIO_SECRET_KEY"]
     server = _server_container(conftest.find(objs, "Deployment", "kfops-server"))
     assert server["envFrom"][1]["secretRef"]["name"] == secret["metadata"]["name"]
 
@@ -107,17 +108,13 @@ def test_manifests_kserve_replaces_deployment_with_inferenceservice(objects):
     assert conftest.find(objs, "ConfigMap", configmap_name)
 
 
-def test_manifests_kserve_s3_secret_follows_kserve_convention(objects):
+def test_manifests_kserve_reads_the_one_storage_secret(objects):
     objs = objects["kserve"]
-    secret = conftest.find(objs, "Secret", "kfops-s3")
-    annotations = secret["metadata"]["annotations"]
-    assert annotations["serving.kserve.io/s3-endpoint"] == "minio.kfops.svc.cluster.local:9000"
-    assert annotations["serving.kserve.io/s3-usehttps"] == "0"
-    assert set(secret["data"]) == {"AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"}
-    sa = conftest.find(objs, "ServiceAccount", "kfops-server")
-    assert {"name": "kfops-s3"} in sa["secrets"]
-    isvc = conftest.find(objs, "InferenceService", "kfops-server")
-    assert isvc["spec"]["predictor"]["serviceAccountName"] == "kfops-server"
+    [secret] = [o for o in objs if o["kind"] == "Secret"]
+    assert secret["metadata"]["name"].startswith(cluster.STORE_SECRET + "-")
+    assert set(secret["data"]) == set(cluster.STORE_SECRET_KEYS)
+    container = _server_container(conftest.find(objs, "InferenceService", "kfops-server"))
+    assert {"secretRef": {"name": secret["metadata"]["name"]}} in container["envFrom"]
 
 
 def test_manifests_production_requires_the_credentials_secret(objects):
@@ -138,10 +135,8 @@ def test_manifests_deployer_role_grants_only_reads_and_patches(objects):
 
 
 def test_manifests_commit_no_env_files():
-    ignored = {
-        "overlays/kind/minio": "minio.env",
-        "overlays/kserve": "s3.env",
-    }
-    for folder, name in ignored.items():
-        gitignore = conftest.ROOT / "manifests" / folder / ".gitignore"
-        assert name in gitignore.read_text().split()
+    for rel in cluster.ENV_FILES:
+        path = conftest.ROOT / "manifests" / rel
+        gitignore = path.parent / ".gitignore"
+        assert path.name in gitignore.read_text().split()
+        assert (path.parent / (path.name + ".example")).is_file()

@@ -7,10 +7,10 @@ import re
 import pytest
 import yaml
 from kfops.components import _image
-from kfops.pipelines import monitoring, training
+from kfops.pipelines import monitoring
 from kfp import compiler
 
-from kfops import cli, localrun, registry, store, traffic
+from kfops import cli, cluster, localrun, registry, store, traffic
 from kfops.serving import app, model, server, settings
 from tests.fixtures.monitoring import make_frame, scored_log, write_logs
 
@@ -52,7 +52,7 @@ def test_monitoring_uses_the_image_and_the_storage_secret(tmp_path, monkeypatch)
     executors = docs[0]["deploymentSpec"]["executors"]
     assert {e["container"]["image"] for e in executors.values()} == {_image.KFOPS_IMAGE}
     secret = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]["exec-monitor"]
-    assert secret["secretAsEnv"][0]["secretName"] == training.MINIO_SECRET
+    assert secret["secretAsEnv"][0]["secretName"] == cluster.STORE_SECRET
     assert "s3cr3t-should-never-appear" not in out.read_text()
 
 

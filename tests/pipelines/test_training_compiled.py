@@ -8,6 +8,7 @@ from kfops.components import _image
 from kfops.pipelines import training
 from kfp import compiler
 
+from kfops import cluster
 from kfops.commands import compile as compile_cmd
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
@@ -85,7 +86,7 @@ def test_storage_steps_get_credentials_from_a_secret_and_retry(tmp_path):
     platform = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
     for step in ("exec-ingest", "exec-champion", "exec-push"):
         secret = platform[step]["secretAsEnv"][0]
-        assert secret["secretName"] == training.MINIO_SECRET
+        assert secret["secretName"] == cluster.STORE_SECRET
         envs = {k["envVar"] for k in secret["keyToEnv"]}
         assert envs >= {"MINIO_ACCESS_KEY", "MINIO_SECRET_KEY"}
     tasks = docs[0]["root"]["dag"]["tasks"]
