@@ -48,6 +48,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from kfops import modelio, schema
+from kfops.registry import MODEL_FILE, SCHEMA_FILE
 from kfops.serving import dataplane, model, v2, validation
 
 PLANS = ("basic", "plus", "pro")
@@ -95,7 +96,7 @@ def build_model(workdir: Path, n: int = 2000, seed: int = 0) -> tuple[Pipeline, 
         ]
     )
     pipe = Pipeline([("pre", pre), ("est", LogisticRegression())]).fit(df, y)
-    modelio.save_model(pipe, workdir / "model.joblib")
+    modelio.save_model(pipe, workdir / MODEL_FILE)
     schema.Schema(
         (
             schema.ColumnSpec("tenure", "int", nullable=False, min=0, max=72),
@@ -104,7 +105,7 @@ def build_model(workdir: Path, n: int = 2000, seed: int = 0) -> tuple[Pipeline, 
             schema.ColumnSpec("promo", "bool", nullable=False),
         ),
         task="classification",
-    ).save(workdir / "schema.json")
+    ).save(workdir / SCHEMA_FILE)
     return pipe, df
 
 
@@ -170,7 +171,7 @@ def start_mlserver(venv: Path, workdir: Path, port: int) -> subprocess.Popen:
             {
                 "name": "churn",
                 "implementation": "mlserver_sklearn.SKLearnModel",
-                "parameters": {"uri": str(workdir / "model.joblib"), "version": "1"},
+                "parameters": {"uri": str(workdir / MODEL_FILE), "version": "1"},
             }
         )
     )
@@ -189,7 +190,7 @@ def start_kserve(venv: Path, workdir: Path, port: int) -> subprocess.Popen:
     cmd = [
         str(venv / "bin" / "python"),
         str(script),
-        str(workdir / "model.joblib"),
+        str(workdir / MODEL_FILE),
         "--http_port",
         str(port),
         "--grpc_port",

@@ -48,7 +48,7 @@ def resolve(
         "exists": True,
         "version": version,
         "comparable": True,
-        "model_sha256": loaded.manifest["files"]["model.joblib"]["sha256"],
+        "model_sha256": loaded.manifest["files"][registry_mod.MODEL_FILE]["sha256"],
         "evaluation": evaluation.to_dict(),
     }
 

@@ -82,9 +82,9 @@ def push(
     full_lineage = {**lineage, "parent_champion": parent}
     card = model_card.render(name, data_schema, evaluation, blessing, full_lineage)
     documents = {
-        "metrics.json": evaluation,
-        "blessing.json": blessing,
-        "lineage.json": full_lineage,
+        registry_mod.METRICS_FILE: evaluation,
+        registry_mod.BLESSING_FILE: blessing,
+        registry_mod.LINEAGE_FILE: full_lineage,
     }
     with tempfile.TemporaryDirectory(prefix="kfops-push-") as tmp:
         staged = _stage(Path(tmp), model_path, data_schema, reference, documents, card)
@@ -112,13 +112,12 @@ def _stage(
 
     `documents` maps a JSON file name (metrics, blessing, lineage) to its content.
     """
-    files = {
-        n: tmp / n for n in ("model.joblib", "schema.json", "reference.parquet", "model_card.md")
-    }
-    shutil.copyfile(model_path, files["model.joblib"])
-    data_schema.save(files["schema.json"])
-    dataio.write_frame(reference, files["reference.parquet"])
-    dataio.write_text(files["model_card.md"], card)
+    r = registry_mod
+    files = {n: tmp / n for n in (r.MODEL_FILE, r.SCHEMA_FILE, r.REFERENCE_FILE, r.MODEL_CARD_FILE)}
+    shutil.copyfile(model_path, files[r.MODEL_FILE])
+    data_schema.save(files[r.SCHEMA_FILE])
+    dataio.write_frame(reference, files[r.REFERENCE_FILE])
+    dataio.write_text(files[r.MODEL_CARD_FILE], card)
     for file_name, content in documents.items():
         files[file_name] = tmp / file_name
         dataio.write_json(dict(content), files[file_name])

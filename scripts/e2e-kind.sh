@@ -38,8 +38,8 @@ uri, name, url = sys.argv[1:]
 reg = registry.Registry(store.open_store(uri, config.StoreSettings.from_env()))
 model = reg.load(name)
 with tempfile.TemporaryDirectory() as tmp:
-    folder = reg.fetch(name, model.version, tmp)
-    rows = dataio.read_frame(folder / "reference.parquet")[list(model.schema.feature_names)].head(3)
+    folder = reg.fetch(name, model.version, tmp, [registry.REFERENCE_FILE])
+    rows = dataio.read_frame(folder / registry.REFERENCE_FILE)[list(model.schema.feature_names)].head(3)
 instances = json.loads(rows.to_json(orient="records"))
 reply = httpx.post(f"{url}/v1/models/{name}:predict", json={"instances": instances}, timeout=30)
 reply.raise_for_status()

@@ -16,7 +16,7 @@ from kfops.monitor import config as config_mod
 from kfops.monitor import core, reference, window
 from kfops.store import base
 
-REFERENCE_FILE = "reference.parquet"
+REFERENCE_FILE = registry.REFERENCE_FILE
 
 
 def monitor_model(

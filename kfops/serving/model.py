@@ -25,12 +25,10 @@ import pandas as pd
 from sklearn import base as sk_base
 
 from kfops import dataio, errors, modelio, schema
+from kfops.registry import MANIFEST_FILE, MODEL_FILE, SCHEMA_FILE
 from kfops.serving import errors as serr
 from kfops.serving import fastpath
 
-MODEL_FILE = "model.joblib"
-SCHEMA_FILE = "schema.json"
-MANIFEST_FILE = "manifest.json"
 PREDICT, PREDICT_PROBA = "predict", "predict_proba"
 # Which path answered a prediction (`Prediction.path`, counted in kfops_fast_path_predictions).
 FAST, FALLBACK, SKLEARN = "fast", "fallback", "sklearn"

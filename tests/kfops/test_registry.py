@@ -254,3 +254,32 @@ def _wait_for(condition, timeout=20.0):
     while not condition():
         assert datetime.datetime.now() < deadline, "condition not reached in time"
         threading.Event().wait(0.02)
+
+
+def test_registry_file_names_are_spelled_only_in_the_registry():
+    """One definition of the layout: any other module spelling a file name as a literal drifts."""
+    import ast  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    names = {
+        registry.MODEL_FILE,
+        registry.SCHEMA_FILE,
+        registry.METRICS_FILE,
+        registry.BLESSING_FILE,
+        registry.LINEAGE_FILE,
+        registry.REFERENCE_FILE,
+        registry.MODEL_CARD_FILE,
+        registry.MANIFEST_FILE,
+        registry.LEASE_FILE,
+        registry.CHAMPION_FILE,
+    }
+    root = Path(registry.__file__).parents[1]
+    offenders = [
+        f"{path.relative_to(root)}:{node.lineno} {node.value}"
+        for folder in ("kfops", "components", "pipelines", "bench")
+        for path in sorted((root / folder).rglob("*.py"))
+        if path != Path(registry.__file__)
+        for node in ast.walk(ast.parse(path.read_text()))
+        if isinstance(node, ast.Constant) and node.value in names
+    ]
+    assert offenders == []
