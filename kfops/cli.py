@@ -26,27 +26,57 @@ COMMANDS = {
     "simulate-traffic": "traffic",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
+# What `kfops --help` lists, so that it imports no command module (some pull in scikit-learn,
+# kfp or Evidently, seconds of imports). Each must equal the help its module registers (a test
+# checks); a command without an entry here is listed by importing its module.
+SUMMARIES = {
+    "run": "run the training pipeline locally (kfp.local)",
+    "compile": "compile pipelines and components to KFP YAML",
+    "serve": "serve a model (champion or pinned version) over HTTP",
+    "runs": "list, show and compare recorded pipeline runs",
+    "models": "registered models: list, show, promote, rollback",
+    "deploy": "deploy a model version with the serving manifests",
+    "submit": "submit the compiled pipeline to a KFP cluster",
+    "monitor": "drift/quality of a model's logged traffic; retrain when it matters",
+    "simulate-traffic": "send builtin:churn requests (optionally drifted) to a running server",
+}
 
 
 def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; with `command`, only that command's group is registered.
 
-    Without one (e.g. `kfops --help`), every group is registered.
+    Without one, every group is registered (importing every command module).
     """
-    parser = argparse.ArgumentParser(prog="kfops", description=__doc__.splitlines()[0])
-    parser.add_argument("--version", action="version", version=f"kfops {__version__}")
-    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    parser, subparsers = _top()
     modules = [COMMANDS[command]] if command in COMMANDS else COMMAND_MODULES
     for name in modules:
         importlib.import_module(f"kfops.commands.{name}").register(subparsers)
     return parser
 
 
+def overview_parser() -> argparse.ArgumentParser:
+    """The parser for no command, `--help` or a mistyped command: names and summaries only."""
+    parser, subparsers = _top()
+    for name, module in COMMANDS.items():
+        if name in SUMMARIES:
+            subparsers.add_parser(name, help=SUMMARIES[name], add_help=False)
+        else:
+            importlib.import_module(f"kfops.commands.{module}").register(subparsers)
+    return parser
+
+
+def _top() -> tuple[argparse.ArgumentParser, argparse._SubParsersAction]:
+    parser = argparse.ArgumentParser(prog="kfops", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"kfops {__version__}")
+    return parser, parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Runs one command; a KfopsError prints one line and exits with its class's code."""
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if not a.startswith("-")), None)
-    args = build_parser(command).parse_args(argv)
+    parser = build_parser(command) if command in COMMANDS else overview_parser()
+    args = parser.parse_args(argv)
     try:
         return int(args.func(args) or 0)
     except errors.KfopsError as e:

@@ -20,7 +20,6 @@ from typing import Any
 import joblib
 import numpy as np
 import pandas as pd
-from sklearn import exceptions as sk_exceptions
 
 from kfops import dataio, errors
 
@@ -77,6 +76,10 @@ def load_model(path: str | os.PathLike, expected_sha256: str | None = None) -> A
                 f"model {path} has sha256 {actual}, expected {expected_sha256}: "
                 "the file was changed or truncated after it was saved; refusing to load it"
             )
+    # Imported here: reading the registry (`kfops models list`) must not load scikit-learn;
+    # unpickling a model loads it anyway.
+    from sklearn import exceptions as sk_exceptions  # noqa: PLC0415
+
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", sk_exceptions.InconsistentVersionWarning)
         try:
@@ -95,6 +98,8 @@ def load_model(path: str | os.PathLike, expected_sha256: str | None = None) -> A
 
 
 def _version_hint(caught: list[warnings.WarningMessage]) -> str:
+    from sklearn import exceptions as sk_exceptions  # noqa: PLC0415 (see load_model)
+
     for warning in caught:
         message = warning.message
         if isinstance(message, sk_exceptions.InconsistentVersionWarning):
