@@ -79,6 +79,40 @@ def trees(kind: str, seed: int = 0):
     return pipe, spec, df
 
 
+SLOW_SECONDS_ENV, SLOW_MARKER_ENV = "KFOPS_TEST_PREDICT_SECONDS", "KFOPS_TEST_PREDICT_MARKER"
+
+
+def _slow_identity(frame):
+    """Sleeps on batches of 3+ rows when the process has KFOPS_TEST_PREDICT_SECONDS set.
+
+    Warm-up (one row) and fitting in the test process stay fast; before sleeping it drops a
+    file in KFOPS_TEST_PREDICT_MARKER, so a test knows the request reached the model.
+    """
+    import os
+    import time
+    import uuid
+    from pathlib import Path
+
+    seconds = float(os.environ.get(SLOW_SECONDS_ENV, "0"))
+    if seconds and len(frame) >= 3:
+        Path(os.environ[SLOW_MARKER_ENV], uuid.uuid4().hex).touch()
+        time.sleep(seconds)
+    return frame
+
+
+def slow_classifier():
+    """(pipeline, schema, frame): `classifier()` behind a step that sleeps (see _slow_identity).
+
+    Picklable by reference, so a server process loads it from the registry.
+    """
+    from sklearn.preprocessing import FunctionTransformer
+
+    pipe, spec, df = classifier()
+    slow = Pipeline([("slow", FunctionTransformer(_slow_identity)), *pipe.steps])
+    slow.fit(df[spec.feature_names], df["churned"])
+    return slow, spec, df
+
+
 def regressor(seed: int = 0):
     """(pipeline, schema, frame) for spend regression."""
     df = frame(seed=seed)

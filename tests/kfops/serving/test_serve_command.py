@@ -171,3 +171,56 @@ def test_the_committed_grpc_descriptor_is_generated_from_the_proto():
     check = [sys.executable, str(script), "--check"]
     done = subprocess.run(check, capture_output=True, text=True, timeout=60)
     assert done.returncode == 0, done.stderr
+
+
+def test_sigterm_lets_slow_requests_in_flight_finish_and_refuses_new_connections(
+    tmp_path, monkeypatch
+):
+    """Four requests are inside a predict that takes 3 s when SIGTERM arrives: each still gets
+    its 200 with the right answer, while new connections are refused at once."""
+    pipeline, spec, df = factories.slow_classifier()
+    store = local.LocalStore(tmp_path / "store")
+    factories.publish(registry.Registry(store), "churn", pipeline, spec, tmp_path)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    monkeypatch.setenv(factories.SLOW_SECONDS_ENV, "3")
+    monkeypatch.setenv(factories.SLOW_MARKER_ENV, str(markers))
+    proc, url = _start(store, "--poll-interval", "0", "--log-sample-rate", "0")
+    port = int(url.rsplit(":", 1)[1])
+    rows = [factories.instances(df, 3, start) for start in (0, 3, 6, 9)]
+
+    def predict(instances):
+        return httpx.post(
+            f"{url}/v1/models/churn:predict", json={"instances": instances}, timeout=60
+        )
+
+    with concurrent.futures.ThreadPoolExecutor(len(rows)) as pool:
+        answers = [pool.submit(predict, r) for r in rows]
+        deadline = time.monotonic() + 30
+        while not any(markers.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        time.sleep(0.3)  # the other requests join the batch in the model or queue behind it
+        assert not any(a.done() for a in answers), "the model was supposed to be slow"
+        proc.send_signal(signal.SIGTERM)
+        refused_at = _refused_within(port, seconds=2.5)
+        assert not all(a.done() for a in answers), "drained before refusal was observed"
+        results = [a.result(timeout=60) for a in answers]
+    assert refused_at is not None, "the server kept accepting connections after SIGTERM"
+    for r, instances in zip(results, rows, strict=True):
+        assert r.status_code == 200, r.text
+        expected = pipeline.predict(pd.DataFrame(instances, columns=spec.feature_names))
+        assert r.json()["predictions"] == expected.tolist()
+    proc.communicate(timeout=60)
+    assert proc.returncode == 0
+
+
+def _refused_within(port: int, seconds: float) -> float | None:
+    """Seconds until a new TCP connection to the port is refused (None: never, in time)."""
+    start = time.monotonic()
+    while time.monotonic() - start < seconds:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
+        except ConnectionRefusedError:
+            return time.monotonic() - start
+        time.sleep(0.02)
+    return None
