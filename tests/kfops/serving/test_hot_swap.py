@@ -2,8 +2,12 @@
 
 import threading
 import time
+import traceback
 
 import httpx
+import numpy as np
+import pandas as pd
+import pytest
 
 from kfops import registry
 from kfops.serving import app, model, server, settings
@@ -11,28 +15,53 @@ from kfops.store import local
 from tests.kfops.serving import factories
 
 
-def _load(url, body, stop, results):
-    with httpx.Client(base_url=url, timeout=30) as client:
-        while not stop.is_set():
-            r = client.post("/v1/models/churn:predict", json=body)
-            results.append((r.status_code, r.json().get("model_version")))
+def _load(url, body, stop, results, failures):
+    """Posts until stopped; records (status, version, probabilities), and any exception at all."""
+    try:
+        with httpx.Client(base_url=url, timeout=30) as client:
+            while not stop.is_set():
+                r = client.post("/v1/models/churn:predict", json=body)
+                answer = r.json()
+                results.append(
+                    (r.status_code, answer.get("model_version"), answer.get("probabilities"))
+                )
+    except Exception as e:  # noqa: BLE001 (the test asserts there was none, with its traceback)
+        failures.append("".join(traceback.format_exception(e)))
 
 
-def test_hot_swap_under_load_picks_up_new_champion_with_zero_failures(tmp_path):
+def _versions(kind: str):
+    """Two fitted versions of one model kind with the same schema: (v1, v2, spec, frame)."""
+    if kind == "linear":
+        (first, spec, df), second = factories.classifier(), factories.classifier(c=0.01)[0]
+    else:
+        (first, spec, df), second = factories.trees(kind), factories.trees(kind, seed=1)[0]
+    return first, second, spec, df
+
+
+@pytest.mark.parametrize("kind", ["linear", "hist_gradient_boosting", "random_forest"])
+def test_hot_swap_under_load_picks_up_new_champion_with_zero_failures(tmp_path, kind):
+    """Inline (linear) and micro-batched (trees) models: four clients keep posting while the
+    champion moves; every answer is a 200 from v1 or v2 and equals that version's probabilities."""
     store = local.LocalStore(tmp_path / "store")
     reg = registry.Registry(store)
-    pipeline, spec, df = factories.classifier()
-    factories.publish(reg, "churn", pipeline, spec, tmp_path)
+    first, second, spec, df = _versions(kind)
+    factories.publish(reg, "churn", first, spec, tmp_path)
     cfg = settings.ServeConfig(name="churn", poll_seconds=0.1, log_sample_rate=0)
     application = app.build_app(cfg, model.RegistrySource(reg), store)
-    body = {"instances": factories.instances(df, 4)}
-    stop, per_thread = threading.Event(), [[] for _ in range(4)]
+    rows = factories.instances(df, 16, 40)
+    body = {"instances": rows, "parameters": {"probabilities": True}}
+    frame = pd.DataFrame(rows, columns=spec.feature_names)
+    expected = {"1": first.predict_proba(frame), "2": second.predict_proba(frame)}
+    assert not np.allclose(expected["1"], expected["2"]), "the versions must answer differently"
+    stop, per_thread, failures = threading.Event(), [[] for _ in range(4)], []
     with server.running(application) as url:
-        threads = [threading.Thread(target=_load, args=(url, body, stop, r)) for r in per_thread]
+        threads = [
+            threading.Thread(target=_load, args=(url, body, stop, r, failures)) for r in per_thread
+        ]
         for t in threads:
             t.start()
         time.sleep(0.5)
-        factories.publish(reg, "churn", factories.classifier(c=0.01)[0], spec, tmp_path)
+        factories.publish(reg, "churn", second, spec, tmp_path)
         deadline = time.monotonic() + 15
         while (
             application.state.plane.manager.current.model.version != "2"
@@ -43,11 +72,14 @@ def test_hot_swap_under_load_picks_up_new_champion_with_zero_failures(tmp_path):
         stop.set()
         for t in threads:
             t.join()
+    assert failures == []
     results = [r for rs in per_thread for r in rs]
-    assert {status for status, _ in results} == {200}
-    assert {version for _, version in results} == {"1", "2"}
+    assert {status for status, _, _ in results} == {200}
+    assert {version for _, version, _ in results} == {"1", "2"}
+    for _, version, proba in results:
+        np.testing.assert_allclose(proba, expected[version], rtol=1e-9)
     for rs in per_thread:  # each client sees 1 then 2, never back
-        versions = [v for _, v in rs]
+        versions = [v for _, v, _ in rs]
         assert versions == sorted(versions) and versions[-1] == "2"
 
 
