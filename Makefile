@@ -18,7 +18,7 @@ ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
 
 .PHONY: help install run test test-fast lint format compile bench bench-serving clean
 .PHONY: checkov image image-local lint-manifests kind-up kind-deploy e2e-kind
-.PHONY: s3-up s3-down cluster-env
+.PHONY: s3-up s3-down browser cluster-env
 
 help:
 	@echo "make run      set up and run the training pipeline locally on builtin:churn"
@@ -51,8 +51,14 @@ install: $(STAMP)
 run: install
 	$(BIN)/kfops run --store $(STORE)
 
-test: install checkov
+test: install checkov browser
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Debian's chromium for the browser tests (tests/kfops/ui/test_browser.py drives it through
+# Playwright with executable_path: Playwright's own browser download is not used).
+browser:
+	@command -v chromium >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow and not container" $(PYTEST_ARGS)

@@ -24,6 +24,7 @@ COMMANDS = {
     "submit": "submit",
     "monitor": "monitor",
     "simulate-traffic": "traffic",
+    "ui": "ui",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 # What `kfops --help` lists, so that it imports no command module (some pull in scikit-learn,

@@ -6,6 +6,7 @@ Each stage has its own module here; this file holds the small shared building bl
 from __future__ import annotations
 
 import html
+import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -55,9 +56,13 @@ def html_table(
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
+_NUMBER = re.compile(r"^-?[\d.,]+(e[+-]?\d+)?%?( \([\d.,]+%\))?$")
+
+
 def _td(value: Any) -> str:
-    """A cell; numbers are right-aligned so their digits line up."""
+    """A cell; numbers (and text such as "12 (3.5%)") are right-aligned so digits line up."""
     numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    numeric = numeric or (isinstance(value, str) and bool(_NUMBER.match(value)))
     return f"<td{' class=n' if numeric else ''}>{html.escape(fmt(value))}</td>"
 
 

@@ -51,7 +51,7 @@ def evaluation_html(
     ev = _as_dict(evaluation)
     parts = [
         _verdict_html(blessing),
-        _identity_html(ev, identity or {}, champion),
+        _identity_html(ev, identity or {}, champion, blessing),
         _metrics_html(ev, champion),
         _checks_html(blessing),
         _plots_html(ev),
@@ -122,12 +122,21 @@ def _verdict_html(blessing: Mapping[str, Any] | None) -> str:
 
 
 def _identity_html(
-    ev: Mapping[str, Any], identity: Mapping[str, Any], champion: Mapping[str, Any] | None
+    ev: Mapping[str, Any],
+    identity: Mapping[str, Any],
+    champion: Mapping[str, Any] | None,
+    blessing: Mapping[str, Any] | None,
 ) -> str:
     facts = dict(identity)
     name, version = facts.get("model_name"), facts.get("model_version")
-    if name or version:
-        facts["model"] = f"{name or ''} v{version}" if version else f"{name} (not registered)"
+    if version:
+        facts["model"] = f"{name or ''} v{version}"
+    elif name:
+        facts["model"] = f"{name}, candidate: " + (
+            "not registered (not blessed)"
+            if blessing is not None and not blessing.get("blessed")
+            else "the registry numbers the version when it is pushed"
+        )
     rows = [(title, facts[key]) for key, title in _IDENTITY if facts.get(key)]
     rows.append(("task", f"{ev['task']}, {ev['n_rows']} test rows"))
     if ev.get("positive_label") is not None:
