@@ -47,7 +47,12 @@ def gate(
         )
         dataio.write_json(decision.to_dict(), blessing.path)
         blessing.metadata.update({"blessed": decision.blessed, "reasons": list(decision.reasons)})
-        step.output("blessing", blessed=decision.blessed, reasons=list(decision.reasons))
+        step.output(
+            "blessing",
+            blessed=decision.blessed,
+            reasons=list(decision.reasons),
+            notes=list(decision.notes),
+        )
         # The run's evaluation report, now headed by the verdict and the champion comparison.
         who = identity.from_run(steps.recorder(store_uri, run_id).store, run_id, model.metadata)
         page = rendering.evaluation_html(
@@ -57,8 +62,4 @@ def gate(
             champion=dataio.read_json(champion_evaluation.path),
         )
         step.report("evaluation", page)
-    if not decision.blessed:  # the run ends here: record its outcome
-        steps.recorder(store_uri, run_id).finish(
-            "succeeded", blessed=False, reasons=decision.reasons
-        )
     return decision.blessed

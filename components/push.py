@@ -63,7 +63,5 @@ def push(
         )
         registered.metadata.update({"version": result.version, "uri": result.uri, **lineage})
         dataio.write_text(model_card.path, result.model_card)
-        step.output("registered", model_name=result.name, version=result.version)
-    model_ref = {"name": result.name, "version": result.version}
-    steps.recorder(store_uri, run_id).finish("succeeded", blessed=True, model=model_ref)
+        step.output("registered", model_name=result.name, version=result.version, uri=result.uri)
     return result.version

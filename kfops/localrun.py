@@ -1,37 +1,33 @@
 """Run a pipeline on this machine with kfp.local and summarise what happened.
 
 Each run gets a directory `<runs_dir>/<run_id>/` holding the kfp.local artifacts and the full step
-log (`run.log`); the terminal shows one progress line per stage instead of kfp.local's verbose
-executor dumps. The summary is read back from the artifacts the steps wrote.
+log (`run.log`, kfp.local's output as it was, never parsed). What happened is read from the run's
+records, as on a cluster: progress lines from the step records while the run goes, the outcome
+from the record the pipeline's exit step writes (kfops.runs.outcome), and the outputs directory
+from that record too (the runner told the exit step where its outputs go).
 """
 
 from __future__ import annotations
 
 import contextlib
 import dataclasses
-import io
 import os
-import re
+import threading
 import time
 import uuid
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from kfp import local
 
-from kfops import config, dataio, errors, store
+from kfops import config, dataio, errors, runs
 from kfops.reports import files as report_files
 from kfops.reports import identity
+from kfops.runs import records
+from kfops.store import Store, open_store
 
-_ANSI = re.compile(r"\x1b\[[0-9;]*m")
-_STARTED = re.compile(r"Executing task '([^']+)'")
-_FINISHED = re.compile(r"Task '([^']+)' finished with status (\w+)")
-_ERROR_LINE = re.compile(
-    r"^\s*(?:kfops\.errors\.)?(\w+(?:Error|Violation|Failed|NotFound|Exists)): (.+)$"
-)
-
-Progress = Callable[[str, str, float], None]  # (task, "started"|"SUCCESS"|"FAILURE", seconds)
+Progress = Callable[[str, str, float], None]  # (step, "running"|"succeeded"|"failed", seconds)
 
 
 @dataclasses.dataclass
@@ -56,47 +52,60 @@ class RunSummary:
     steps: dict[str, str] = dataclasses.field(default_factory=dict)
     failed_step: str | None = None
     error: str | None = None
+    exit_code: int = 0
+    deploy: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (`kfops run --json`)."""
         return dataclasses.asdict(self)
 
 
-class _StepLog(io.TextIOBase):
-    """A stdout stand-in: writes everything to the run log and reports stage transitions."""
+class _StepWatch:
+    """Reports step transitions by polling the run's step records (what the steps write)."""
 
-    def __init__(self, log: io.TextIOBase, progress: Progress | None):
-        self._log, self._progress, self._buffer = log, progress, ""
-        self.started: dict[str, float] = {}
-        self.status: dict[str, str] = {}
-        self.last_error: dict[str, str] = {}
-        self._current: str | None = None
+    def __init__(self, st: Store | None, run_id: str, progress: Progress | None):
+        self._st, self._run_id, self._progress = st, run_id, progress
+        self._seen: dict[str, str] = {}
+        self._stop = threading.Event()
 
-    def write(self, text: str) -> int:
-        self._log.write(text)
-        self._buffer += text
-        *lines, self._buffer = self._buffer.split("\n")
-        for line in lines:
-            self._observe(_ANSI.sub("", line))
-        return len(text)
+    @contextlib.contextmanager
+    def watching(self, every: float = 0.3) -> Iterator[None]:
+        if self._st is None or self._progress is None:
+            yield
+            return
+        thread = threading.Thread(target=self._loop, args=(every,), daemon=True)
+        thread.start()
+        try:
+            yield
+        finally:
+            self._stop.set()
+            thread.join()
+            self._poll()  # the last transitions
 
-    def _observe(self, line: str) -> None:
-        if m := _STARTED.search(line):
-            self._current = m.group(1)
-            self.started[self._current] = time.monotonic()
-            self._emit(self._current, "started")
-        elif m := _FINISHED.search(line):
-            task, status = m.groups()
-            self.status[task] = status
-            self._emit(task, status)
-        elif self._current and (m := _ERROR_LINE.match(line)):
-            self.last_error[self._current] = f"{m.group(1)}: {m.group(2)}"
+    def _loop(self, every: float) -> None:
+        while not self._stop.wait(every):
+            with contextlib.suppress(errors.KfopsError):
+                self._poll()
 
-    def _emit(self, task: str, status: str) -> None:
-        if self._progress:
-            self._progress(
-                task, status, time.monotonic() - self.started.get(task, time.monotonic())
-            )
+    def _poll(self) -> None:
+        prefix = records.run_prefix(self._run_id) + records.STEPS
+        for key in sorted(self._st.list(prefix)):
+            record = records.decode(self._st.get_bytes(key)) or {}
+            name, status = str(record.get("step")), str(record.get("status"))
+            if self._seen.get(name) == status:
+                continue
+            self._seen[name] = status
+            self._progress(name, status, _seconds(record))
+
+
+def _seconds(record: Mapping[str, Any]) -> float:
+    start, end = record.get("started_at"), record.get("ended_at")
+    if not start or not end:
+        return 0.0
+    import datetime  # noqa: PLC0415
+
+    delta = datetime.datetime.fromisoformat(end) - datetime.datetime.fromisoformat(start)
+    return delta.total_seconds()
 
 
 def run_pipeline(
@@ -139,36 +148,69 @@ def run_pipeline(
         runner=_runner(runner, step_env or {}),
         pipeline_root=str(pipeline_root),
         workspace_root=str(run_dir / "workspace"),
-        raise_on_error=False,
+        raise_on_error=True,  # after every step, exit step included: "some step failed"
     )
-    start, start_wall = time.monotonic(), time.time()
+    st = _store(arguments)
+    start = time.monotonic()
+    runner_failed = False
     with open(run_dir / "run.log", "w", encoding="utf-8") as log:
-        steps = _StepLog(log, progress)
-        with contextlib.redirect_stdout(steps), contextlib.redirect_stderr(steps):
-            pipeline_func(**arguments)
-    failed = [t for t, s in steps.status.items() if s != "SUCCESS"]
+        with _StepWatch(st, run_id, progress).watching():
+            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
+                try:
+                    pipeline_func(**arguments)
+                except RuntimeError:  # which step and why are in the records, read below
+                    runner_failed = True
     summary = RunSummary(
         run_id=run_id,
         pipeline=getattr(pipeline_func, "name", "pipeline"),
-        status="failed" if failed else "succeeded",
+        status="failed" if runner_failed else "succeeded",
         run_dir=str(run_dir),
         log=str(run_dir / "run.log"),
         duration_s=round(time.monotonic() - start, 2),
         parameters=dict(arguments),
-        steps=dict(steps.status),
     )
-    if failed:
-        summary.failed_step = failed[0]
-        summary.error = steps.last_error.get(failed[0], f"see {summary.log}")
-    return summary, _outputs_dir(pipeline_root, getattr(pipeline_func, "name", ""), start_wall)
+    outcome = _read_outcome(summary, st)
+    if runner_failed and summary.status != "failed":  # a step failed without a record
+        summary.status, summary.exit_code = "failed", errors.PipelineFailed.exit_code
+        summary.error = summary.error or f"a step failed before recording why; see {summary.log}"
+    return summary, _outputs_dir(outcome, pipeline_root, own_root=not shared_root)
+
+
+def _store(arguments: Mapping[str, Any]) -> Store | None:
+    uri = arguments.get("store_uri")
+    if not uri:
+        return None
+    return open_store(str(uri), config.StoreSettings.from_env())
+
+
+def _read_outcome(summary: RunSummary, st: Store | None) -> dict[str, Any]:
+    """Fills status, steps, failure, gate decision and model from the run's records."""
+    if st is None:
+        return {}
+    try:
+        detail = runs.RunIndex(st).show(summary.run_id)
+    except errors.NotFound:
+        return {}
+    outcome = detail.get("outcome") or {}
+    summary.steps = {str(s.get("step")): str(s.get("status")) for s in detail["steps"]}
+    if detail["status"] == "failed":
+        failed = next((s for s in detail["steps"] if s.get("status") == "failed"), outcome)
+        summary.status, summary.failed_step = "failed", detail.get("failed_step")
+        summary.error = detail.get("error")
+        summary.exit_code = int(failed.get("exit_code") or errors.PipelineFailed.exit_code)
+    summary.blessed = outcome.get("blessed")
+    summary.reasons = list(outcome.get("reasons") or [])
+    summary.notes = list(outcome.get("notes") or [])
+    summary.deploy = outcome.get("deploy")
+    if outcome.get("model"):
+        summary.model_name = outcome["model"]["name"]
+        summary.model_version = outcome["model"]["version"]
+        summary.model_uri = outcome.get("model_uri")
+    return outcome
 
 
 def read_training_outputs(summary: RunSummary, outputs: Path) -> RunSummary:
-    """Fills the summary from the training run's artifacts: blessing, metrics, model, reports."""
-    blessing = _json(outputs / "gate" / "blessing")
-    if blessing is not None:
-        summary.blessed = bool(blessing["blessed"])
-        summary.reasons, summary.notes = list(blessing["reasons"]), list(blessing.get("notes", []))
+    """Adds what the records do not hold: metrics with their baselines, and the report files."""
     evaluation = _json(outputs / "evaluate" / "evaluation")
     if evaluation is not None:
         summary.metrics = {k: v for k, v in evaluation.get("metrics", {}).items() if v is not None}
@@ -179,13 +221,6 @@ def read_training_outputs(summary: RunSummary, outputs: Path) -> RunSummary:
                 if v is not None
             }
         )
-    infra = _json(outputs / "infra-validate" / "report")
-    if infra is not None and not infra.get("passed"):
-        summary.reasons += [f"infra-validate: {r}" for r in infra.get("reasons", [])]
-    registered = _json(outputs / "push" / "registered")
-    if registered is not None:
-        summary.model_name, summary.model_version = registered["name"], registered["version"]
-        summary.model_uri = registered["uri"]
     # KFP artifacts have no extension; people get `<run_dir>/reports/<name>.html` files.
     summary.reports = report_files.write_run_reports(
         outputs, Path(summary.run_dir) / "reports", _identity(summary)
@@ -199,7 +234,7 @@ def _identity(summary: RunSummary) -> dict[str, Any]:
     if not store_uri:
         return {"run_id": summary.run_id}
     try:
-        st = store.open_store(str(store_uri), config.StoreSettings.from_env())
+        st = open_store(str(store_uri), config.StoreSettings.from_env())
     except errors.KfopsError:
         return {"run_id": summary.run_id}
     return identity.from_run(st, summary.run_id)
@@ -209,16 +244,16 @@ def _json(path: Path) -> Any:
     return dataio.read_json(path) if path.is_file() else None
 
 
-def _outputs_dir(pipeline_root: Path, pipeline: str, since: float) -> Path:
-    """The directory kfp.local made for this run under the pipeline root (newest since start)."""
-    if not pipeline_root.is_dir():
-        return pipeline_root
-    made = [
-        d
-        for d in pipeline_root.iterdir()
-        if d.is_dir() and d.name.startswith(f"{pipeline}-") and d.stat().st_mtime >= since - 1
-    ]
-    return max(made, key=lambda d: d.stat().st_mtime) if made else pipeline_root
+def _outputs_dir(outcome: Mapping[str, Any], pipeline_root: Path, *, own_root: bool) -> Path:
+    """Where kfp.local put this run's artifacts.
+
+    The exit step records it (its own output's location, as the runner gave it). Without that
+    record, a pipeline root used by this run alone holds one run directory: that one.
+    """
+    if outcome.get("outputs"):
+        return Path(outcome["outputs"])
+    made = [d for d in pipeline_root.iterdir() if d.is_dir()] if pipeline_root.is_dir() else []
+    return made[0] if own_root and len(made) == 1 else pipeline_root
 
 
 def _runner(name: str, step_env: Mapping[str, str]) -> Any:

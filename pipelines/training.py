@@ -1,6 +1,7 @@
 """The training pipeline, composition only; every knob is a parameter with a default.
 
-ingest -> validate -> split -> train -> evaluate -> champion -> gate -> (if blessed) push.
+ingest -> validate -> split -> train -> evaluate -> champion -> gate -> (if blessed)
+infra-validate -> (if it serves) push -> (if deploy) deploy; then, always, the outcome step.
 
 MinIO credentials reach the steps that touch object storage from the Kubernetes Secret
 `kfops.cluster.STORE_SECRET` as environment variables, never as parameters, so they never appear
@@ -17,8 +18,9 @@ from kfops.components.evaluate import evaluate
 from kfops.components.gate import gate
 from kfops.components.infra_validate import infra_validate
 from kfops.components.ingest import ingest
+from kfops.components.outcome import outcome
 from kfops.components.push import push
-from kfops.components.run_context import run_context
+from kfops.components.run_context import run_context_with
 from kfops.components.split import split
 from kfops.components.train import train
 from kfops.components.validate import validate
@@ -75,6 +77,123 @@ def configure(
     return task if cache else task.set_caching_options(False)
 
 
+def _data_steps(p: dict, run: dict) -> dict:
+    """The data steps: ingest -> validate -> split."""
+    ingest_task = ingest(
+        source=p["source"], format=p["source_format"], delimiter=p["source_delimiter"], **run
+    )
+    configure(ingest_task, "ingest", "1", "4Gi", cache=False)
+    validate_task = validate(
+        data=ingest_task.outputs["data"],
+        label=p["label"],
+        task=p["task"],
+        schema_uri=p["schema_uri"],
+        strict_categories=p["strict_categories"],
+        time_column=p["time_column"],
+        group_column=p["group_column"],
+        **run,
+    )
+    configure(validate_task, "validate", "1", "4Gi")
+    split_task = split(
+        data=ingest_task.outputs["data"],
+        label=p["label"],
+        strategy=p["split_strategy"],
+        test_fraction=p["test_fraction"],
+        seed=p["seed"],
+        time_column=p["time_column"],
+        group_column=p["group_column"],
+        **run,
+    ).after(validate_task)
+    configure(split_task, "split", "1", "4Gi")
+    return {
+        "data": ingest_task.outputs["data"],
+        "schema": validate_task.outputs["data_schema"],
+        "train": split_task.outputs["train"],
+        "test": split_task.outputs["test"],
+    }
+
+
+def _model_steps(p: dict, run: dict, data: dict) -> dict:
+    """The model steps: train -> evaluate, resolve champion -> gate."""
+    train_task = train(
+        train_data=data["train"],
+        data_schema=data["schema"],
+        estimator=p["estimator"],
+        search_iterations=p["search_iterations"],
+        cv_folds=p["cv_folds"],
+        seed=p["seed"],
+        **run,
+    )
+    configure(train_task, "train", "2", "8Gi")
+    scoring = {"slice_columns": p["slice_columns"], "sensitive_column": p["sensitive_column"]}
+    evaluate_task = evaluate(
+        model=train_task.outputs["model"],
+        baseline=train_task.outputs["baseline"],
+        test_data=data["test"],
+        data_schema=data["schema"],
+        **scoring,
+        **run,
+    )
+    configure(evaluate_task, "evaluate", "1", "4Gi")
+    champion_task = champion(
+        test_data=data["test"],
+        data_schema=data["schema"],
+        model_name=p["model_name"],
+        **scoring,
+        **run,
+    )
+    configure(champion_task, "resolve champion", "1", "4Gi", retry=True, cache=False)
+    gate_task = gate(
+        model=train_task.outputs["model"],
+        evaluation=evaluate_task.outputs["evaluation"],
+        champion_evaluation=champion_task.outputs["champion_evaluation"],
+        metric=p["gate_metric"],
+        thresholds=p["gate_thresholds"],
+        min_lift_over_baseline=p["min_lift_over_baseline"],
+        slice_floor=p["slice_floor"],
+        fairness_metric=p["fairness_metric"],
+        max_fairness_gap=p["max_fairness_gap"],
+        champion_tolerance=p["champion_tolerance"],
+        **run,
+    )
+    configure(gate_task, "gate", "500m", "1Gi", cache=False)
+    return {
+        "model": train_task.outputs["model"],
+        "evaluation": evaluate_task.outputs["evaluation"],
+        "blessing": gate_task.outputs["blessing"],
+        "blessed": gate_task.outputs["Output"],
+    }
+
+
+def _release_steps(p: dict, run: dict, data: dict, model: dict) -> None:
+    """The release steps: (blessed) infra-validate -> (serves) push -> (deploy=true) deploy."""
+    with dsl.If(model["blessed"] == True, name="blessed"):  # noqa: E712 (KFP channel)
+        infra_task = infra_validate(
+            model=model["model"], test_data=data["test"], data_schema=data["schema"], **run
+        )
+        configure(infra_task, "infra-validate", "1", "2Gi", cache=False)
+        with dsl.If(infra_task.outputs["Output"] == True, name="serves"):  # noqa: E712
+            push_task = push(
+                model=model["model"],
+                data_schema=data["schema"],
+                evaluation=model["evaluation"],
+                blessing=model["blessing"],
+                data=data["data"],
+                train_data=data["train"],
+                model_name=p["model_name"],
+                seed=p["seed"],
+                code_version=p["code_version"],
+                **run,
+            )
+            configure(push_task, "push", "1", "4Gi", retry=True, cache=False)
+            with dsl.If(p["deploy"] == True, name="deploy"):  # noqa: E712
+                deploy_task = deploy_step(
+                    version=push_task.outputs["Output"], namespace=p["deploy_namespace"], **run
+                )
+                configure(deploy_task, "deploy", "250m", "512Mi", cache=False)
+                kubernetes.set_image_pull_policy(deploy_task, "IfNotPresent")
+
+
 @dsl.pipeline(name="kfops-training", description="Train, evaluate, gate and register a model.")
 def training(
     source: str = "builtin:churn",
@@ -110,112 +229,17 @@ def training(
     run_id: str = "",
 ):
     """Trains a model on `source` and registers it in `store_uri` if the gate blesses it."""
-    ctx = run_context(
-        store_uri=store_uri,
-        run_id=run_id,
-        job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER,
-        experiment=experiment,
-        code_version=code_version,
-    )
-    configure(ctx, "run context", "500m", "512Mi", retry=True, cache=False)
-    run = {"store_uri": store_uri, "run_id": ctx.output}
-    ingest_task = ingest(source=source, format=source_format, delimiter=source_delimiter, **run)
-    configure(ingest_task, "ingest", "1", "4Gi", cache=False)
-    validate_task = validate(
-        data=ingest_task.outputs["data"],
-        label=label,
-        task=task,
-        schema_uri=schema_uri,
-        strict_categories=strict_categories,
-        time_column=time_column,
-        group_column=group_column,
-        **run,
-    )
-    configure(validate_task, "validate", "1", "4Gi")
-    split_task = split(
-        data=ingest_task.outputs["data"],
-        label=label,
-        strategy=split_strategy,
-        test_fraction=test_fraction,
-        seed=seed,
-        time_column=time_column,
-        group_column=group_column,
-        **run,
-    ).after(validate_task)
-    configure(split_task, "split", "1", "4Gi")
-    schema_out = validate_task.outputs["data_schema"]
-    train_task = train(
-        train_data=split_task.outputs["train"],
-        data_schema=schema_out,
-        estimator=estimator,
-        search_iterations=search_iterations,
-        cv_folds=cv_folds,
-        seed=seed,
-        **run,
-    )
-    configure(train_task, "train", "2", "8Gi")
-    evaluate_task = evaluate(
-        model=train_task.outputs["model"],
-        baseline=train_task.outputs["baseline"],
-        test_data=split_task.outputs["test"],
-        data_schema=schema_out,
-        slice_columns=slice_columns,
-        sensitive_column=sensitive_column,
-        **run,
-    )
-    configure(evaluate_task, "evaluate", "1", "4Gi")
-    champion_task = champion(
-        test_data=split_task.outputs["test"],
-        data_schema=schema_out,
-        model_name=model_name,
-        slice_columns=slice_columns,
-        sensitive_column=sensitive_column,
-        **run,
-    )
-    configure(champion_task, "resolve champion", "1", "4Gi", retry=True, cache=False)
-    gate_task = gate(
-        model=train_task.outputs["model"],
-        evaluation=evaluate_task.outputs["evaluation"],
-        champion_evaluation=champion_task.outputs["champion_evaluation"],
-        metric=gate_metric,
-        thresholds=gate_thresholds,
-        min_lift_over_baseline=min_lift_over_baseline,
-        slice_floor=slice_floor,
-        fairness_metric=fairness_metric,
-        max_fairness_gap=max_fairness_gap,
-        champion_tolerance=champion_tolerance,
-        **run,
-    )
-    configure(gate_task, "gate", "500m", "1Gi", cache=False)
-    with dsl.If(gate_task.outputs["Output"] == True, name="blessed"):  # noqa: E712 (KFP channel)
-        infra_task = infra_validate(
-            model=train_task.outputs["model"],
-            test_data=split_task.outputs["test"],
-            data_schema=schema_out,
-            **run,
-        )
-        configure(infra_task, "infra-validate", "1", "2Gi", cache=False)
-        with dsl.If(infra_task.outputs["Output"] == True, name="serves"):  # noqa: E712
-            push_task = push(
-                model=train_task.outputs["model"],
-                data_schema=schema_out,
-                evaluation=evaluate_task.outputs["evaluation"],
-                blessing=gate_task.outputs["blessing"],
-                data=ingest_task.outputs["data"],
-                train_data=split_task.outputs["train"],
-                model_name=model_name,
-                seed=seed,
-                code_version=code_version,
-                **run,
-            )
-            configure(push_task, "push", "1", "4Gi", retry=True, cache=False)
-            with dsl.If(deploy == True, name="deploy"):  # noqa: E712
-                deploy_task = deploy_step(
-                    version=push_task.outputs["Output"], namespace=deploy_namespace
-                )
-                deploy_task.set_display_name("deploy")
-                sized(deploy_task, "250m", "512Mi").set_caching_options(False)
-                kubernetes.set_image_pull_policy(deploy_task, "IfNotPresent")
+    p = dict(locals())  # every parameter by name, for the stage helpers below
+    # The exit step runs after everything else, failed or not, and writes the run's outcome.
+    done = outcome(store_uri=store_uri, run_id=run_id, job_id=dsl.PIPELINE_JOB_ID_PLACEHOLDER)
+    configure(done, "outcome", "250m", "512Mi", retry=True, cache=False)
+    with dsl.ExitHandler(done, name="run"):
+        ctx = run_context_with(p)  # every parameter goes into the run header
+        configure(ctx, "run context", "500m", "512Mi", retry=True, cache=False)
+        run = {"store_uri": store_uri, "run_id": ctx.output}
+        data = _data_steps(p, run)
+        model = _model_steps(p, run, data)
+        _release_steps(p, run, data, model)
 
 
 # The training pipeline's parameters (names, types, defaults): `kfops run --param` is checked

@@ -44,6 +44,7 @@ OWNERS = {
     "run_context": [],
     "push": [],
     "deploy": [],
+    "outcome": [],
 }
 # Run plumbing, not stage knobs: where to record, under which run, which model.
 PLUMBING = {

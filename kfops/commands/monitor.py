@@ -107,9 +107,10 @@ def _run_loop(
     run, outputs = localrun.run_pipeline(
         monitoring.monitoring, arguments, args.runs_dir, progress=None if args.json else _progress
     )
-    if run.steps.get("monitor") != "SUCCESS":
+    decision = outputs / "monitor" / "decision"
+    if not decision.is_file():  # the monitor step wrote no decision: it failed
         raise errors.PipelineFailed("monitor", run.error or f"see {run.log}")
-    result = dataio.read_json(outputs / "monitor" / "decision")
+    result = dataio.read_json(decision)
     html = (outputs / "monitor" / "report").read_text(encoding="utf-8")
     if not result["retrain"]:
         return result, html, None
@@ -148,7 +149,7 @@ def _loop_arguments(
 
 def _progress(task: str, status: str, seconds: float) -> None:
     # kfp.local's output is captured into the run log, so progress goes to the real terminal.
-    if status != "started":
+    if status != "running":
         print(f"  {task:<20} {status} {seconds:6.1f}s", file=sys.__stderr__, flush=True)
 
 

@@ -140,9 +140,8 @@ def main(args: argparse.Namespace) -> int:
         training.PARAMETERS, args.source, store=args.store, given=given, param_items=args.param
     )
     run_id = uuid.uuid4().hex[:12]
-    recorder = steps.recorder(arguments["store_uri"], run_id)
     # The header with every parameter goes first; the steps then add their own records.
-    recorder.start(
+    steps.recorder(arguments["store_uri"], run_id).start(
         training.training.name,
         arguments,
         experiment=args.experiment,
@@ -160,12 +159,8 @@ def main(args: argparse.Namespace) -> int:
         **_container_options(args, arguments["store_uri"]),
     )
     summary = localrun.read_training_outputs(summary, outputs)
-    if summary.status != "succeeded":  # a failed step cannot record the run's end: we do
-        recorder.finish("failed", error=f"step {summary.failed_step}: {summary.error}")
     print(json.dumps(summary.to_dict(), indent=2, sort_keys=True) if args.json else render(summary))
-    if summary.status != "succeeded":
-        return _exit_code(summary.error or "")
-    return 0
+    return summary.exit_code if summary.status != "succeeded" else 0
 
 
 def render(summary: localrun.RunSummary) -> str:
@@ -173,6 +168,8 @@ def render(summary: localrun.RunSummary) -> str:
     lines = [f"run {summary.run_id} {summary.status} in {summary.duration_s:.1f}s"]
     if summary.status != "succeeded":
         lines.append(f"  step {summary.failed_step!r} failed: {summary.error}")
+        if summary.model_version:  # e.g. a deploy that failed after the push
+            lines.append(f"  registered {summary.model_name} v{summary.model_version} before that")
         lines.append(f"  full log: {summary.log}")
         return "\n".join(lines)
     verdict = "BLESSED" if summary.blessed else "NOT BLESSED"
@@ -212,21 +209,12 @@ def _container_options(args: argparse.Namespace, store_uri: str) -> dict[str, An
 
 def _print_progress(stream: TextIO, task: str, status: str, seconds: float) -> None:
     """One line per stage; in a terminal the "running" line is overwritten when the stage ends."""
-    if status == "started":
+    if status == "running":
         if stream.isatty():
             print(f"  … {task}", end="\r", file=stream, flush=True)
         return
-    mark = {"SUCCESS": "✓", "FAILURE": "✗"}.get(status, "?")
+    mark = {"succeeded": "✓", "failed": "✗"}.get(status, "?")
     print(f"  {mark} {task} ({seconds:.1f}s)   ", file=stream, flush=True)
-
-
-def _exit_code(error: str) -> int:
-    """The exit code of the kfops error class named in a failed step's last error line."""
-    name = error.split(":", 1)[0]
-    cls = getattr(errors, name, None)
-    if isinstance(cls, type) and issubclass(cls, errors.KfopsError):
-        return cls.exit_code
-    return errors.PipelineFailed.exit_code
 
 
 def _model_name(base_source: str) -> str:

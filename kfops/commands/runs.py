@@ -156,6 +156,12 @@ def render_show(d: dict[str, Any]) -> str:
     model = d.get("model")
     lines.append(f"  model {model['name']} v{model['version']}" if model else "  model -")
     lines[-1] += f"  blessed {_yes_no(d.get('blessed'))}"
+    deploy = (d.get("outcome") or {}).get("deploy")
+    if deploy:
+        served = f" v{deploy['version']}" if deploy.get("version") else ""
+        lines.append(f"  deploy {deploy.get('status')}{served}")
+        if deploy.get("error"):
+            lines[-1] += f": {deploy['error']}"
     lines += [f"  reason: {r}" for r in d.get("reasons") or []]
     lines += ["  parameters:"] + [
         f"    {k} = {_fmt(v)}" for k, v in sorted(d["parameters"].items())

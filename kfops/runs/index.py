@@ -276,6 +276,8 @@ def _detail(run: _Run) -> dict[str, Any]:
             "code_version": header.get("code_version"),
             "image": header.get("image"),
             "reasons": list(end.get("reasons") or []),
+            # the exit step's whole outcome: notes, deploy, exit code, outputs (kfops.runs.outcome)
+            "outcome": {k: v for k, v in end.items() if k != "digest"},
             "steps": run.steps,
             "running_step": run.running_step() if info.status == "incomplete" else None,
             "problems": run.problems,

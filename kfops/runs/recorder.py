@@ -69,8 +69,10 @@ class StepHandle:
             raise errors.ConfigError(f"step {self.name!r} has no recorder to store reports with")
         self._recorder.report(name, html)
 
-    def record(self, status: str, ended_at: str | None = None, error: str | None = None) -> dict:
-        """The step's record as stored."""
+    def record(
+        self, status: str, ended_at: str | None = None, error: BaseException | None = None
+    ) -> dict:
+        """The step's record as stored; a failure adds the error, its class and its exit code."""
         out: dict[str, Any] = {
             "step": self.name,
             "status": status,
@@ -82,7 +84,12 @@ class StepHandle:
             "metrics": self.metrics,
         }
         if error is not None:
-            out["error"] = error
+            message = str(error)
+            out["error"] = f"{type(error).__name__}: {message}" if message else type(error).__name__
+            out["error_class"] = type(error).__name__
+            out["message"] = message
+            # what `kfops run` exits with: the kfops error's own code, else "the pipeline failed"
+            out["exit_code"] = getattr(error, "exit_code", errors.PipelineFailed.exit_code)
         return out
 
 
@@ -158,11 +165,8 @@ class RunRecorder:
         try:
             yield handle
         except BaseException as e:
-            error = f"{type(e).__name__}: {e}" if str(e) else type(e).__name__
             try:
-                self.store.put_bytes(
-                    key, records.encode(handle.record("failed", records.now(), error))
-                )
+                self.store.put_bytes(key, records.encode(handle.record("failed", records.now(), e)))
             except errors.StorageError as storage_error:
                 _LOG.warning("could not record failure of step %r: %s", name, storage_error)
             raise
@@ -188,6 +192,7 @@ class RunRecorder:
         reasons: tuple[str, ...] | list[str] = (),
         model: Mapping[str, str] | None = None,
         error: str | None = None,
+        **facts: Any,
     ) -> None:
         """Writes the run's outcome (replacing an earlier one: the last writer knows most).
 
@@ -200,6 +205,8 @@ class RunRecorder:
             reasons: why the gate refused (or notes when it blessed).
             model: {"name", "version"} of the registered model, if any.
             error: why the run failed when no recorded step did (e.g. the runner itself failed).
+            facts: more JSON-ready facts of the outcome (kfops.runs.outcome: notes, deploy,
+                failed_step, exit_code, outputs).
 
         Raises:
             ConfigError: unknown status.
@@ -217,5 +224,6 @@ class RunRecorder:
         }
         if error:
             end["error"] = str(error)
+        end.update(records.clean_parameters(facts))
         end["digest"] = index.RunIndex(self.store).digest(self.run_id)
         self.store.put_bytes(records.end_key(self.run_id), records.encode(end))

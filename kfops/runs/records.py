@@ -31,7 +31,6 @@ _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$")
 _SECRET_NAME = re.compile(r"secret|password|passwd|token|access_key|credential", re.IGNORECASE)
 REDACTED = "<redacted>"
 
-STEP_STATUSES = ("running", "succeeded", "failed")
 END_STATUSES = ("succeeded", "failed")
 
 

@@ -85,11 +85,12 @@ def test_compiled_every_task_resolves_to_an_executor(rel):
 
 def test_compiled_dag_check_catches_a_missing_dependency_and_executor():
     spec = _docs(COMPILED[0])[0]
-    spec["root"]["dag"]["tasks"]["split"]["dependentTasks"] = ["no-such-task"]
+    body = "comp-exit-handler-1"  # the training steps run under the exit handler
+    spec["components"][body]["dag"]["tasks"]["split"]["dependentTasks"] = ["no-such-task"]
     del spec["deploymentSpec"]["executors"]["exec-train"]["container"]["args"]
     problems = dag_problems(spec)
-    assert "root/split: depends on missing task no-such-task" in problems
-    assert "root/train: executor exec-train has no args" in problems
+    assert f"{body}/split: depends on missing task no-such-task" in problems
+    assert f"{body}/train: executor exec-train has no args" in problems
 
 
 @pytest.mark.parametrize("rel", COMPILED)

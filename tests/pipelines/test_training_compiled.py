@@ -51,9 +51,24 @@ def _nested_task(spec, name):
     raise KeyError(name)
 
 
+def _body(spec):
+    """The tasks under the exit handler: every step but the outcome."""
+    return spec["components"]["comp-exit-handler-1"]["dag"]["tasks"]
+
+
+def test_the_outcome_step_runs_after_everything_failed_or_not(tmp_path):
+    _, docs = _spec(tmp_path)
+    root = docs[0]["root"]["dag"]["tasks"]
+    assert set(root) == {"outcome", "exit-handler-1"}
+    assert root["outcome"]["dependentTasks"] == ["exit-handler-1"]
+    assert root["outcome"]["triggerPolicy"]["strategy"] == "ALL_UPSTREAM_TASKS_COMPLETED"
+    status = root["outcome"]["inputs"]["parameters"]["status"]
+    assert status["taskFinalStatus"]["producerTask"] == "exit-handler-1"
+
+
 def test_training_graph_runs_stages_in_order(tmp_path):
     _, docs = _spec(tmp_path)
-    dag = docs[0]["root"]["dag"]["tasks"]
+    dag = _body(docs[0])
     deps = {name: set(task.get("dependentTasks", [])) for name, task in dag.items()}
     assert deps["ingest"] == {"run-context"}  # every step records under the run's id
     assert deps["validate"] == {"ingest", "run-context"}
@@ -84,12 +99,12 @@ def test_every_executor_uses_the_project_image(tmp_path):
 def test_storage_steps_get_credentials_from_a_secret_and_retry(tmp_path):
     out, docs = _spec(tmp_path)
     platform = docs[1]["platforms"]["kubernetes"]["deploymentSpec"]["executors"]
-    for step in ("exec-ingest", "exec-champion", "exec-push"):
+    for step in ("exec-ingest", "exec-champion", "exec-push", "exec-deploy", "exec-outcome"):
         secret = platform[step]["secretAsEnv"][0]
         assert secret["secretName"] == cluster.STORE_SECRET
         envs = {k["envVar"] for k in secret["keyToEnv"]}
         assert envs >= {"MINIO_ACCESS_KEY", "MINIO_SECRET_KEY"}
-    tasks = docs[0]["root"]["dag"]["tasks"]
+    tasks = _body(docs[0])
     assert tasks["champion"]["retryPolicy"]["maxRetryCount"] == 3
     assert _nested_task(docs[0], "push")["retryPolicy"]["maxRetryCount"] == 3
     # bad data must fail once, not three times; caching off for a mutable source

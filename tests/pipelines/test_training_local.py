@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from kfops import cli, registry, store
+from kfops import cli, errors, registry, store
 
 pytestmark = pytest.mark.slow
 
@@ -84,3 +84,16 @@ def test_run_fails_with_clear_error_for_missing_label(capsys, tmp_path):
     code, out = run(capsys, tmp_path, "--label", "no_such_column")
     assert code != 0
     assert out["status"] == "failed" and "no_such_column" in out["error"], out
+
+
+def test_a_deploy_that_fails_after_the_push_fails_the_run_and_shows_in_runs_show(capsys, tmp_path):
+    """No cluster here, so the real deploy step fails to connect: after the push, for real."""
+    code, summary = run(capsys, tmp_path, "--param", "deploy=true")
+    assert code == errors.ConfigError.exit_code, summary
+    assert summary["status"] == "failed" and summary["failed_step"] == "deploy", summary
+    assert summary["model_version"] == "1" and summary["blessed"] is True
+    assert summary["deploy"]["status"] == "failed"
+    assert cli.main(["runs", "show", summary["run_id"], "--store", str(tmp_path / "store")]) == 0
+    shown = capsys.readouterr().out
+    assert "FAILED" in shown and "step 'deploy' failed" in shown and "model churn v1" in shown
+    assert "deploy failed: ConfigError" in shown
