@@ -62,20 +62,23 @@ def classifier(seed: int = 0, c: float = 1.0):
     return pipe, spec, df
 
 
-def trees(kind: str, seed: int = 0):
-    """(pipeline, schema, frame) for churn classification by HistGradientBoosting or a forest.
+def trees(kind: str, seed: int = 0, task: str = "classification"):
+    """(pipeline, schema, frame) for churn (or spend) by HistGradientBoosting or a forest.
 
     Both are served through the micro-batcher (their compiled predict is too slow to go inline).
     """
-    from sklearn.ensemble import HistGradientBoostingClassifier, RandomForestClassifier
+    from sklearn import ensemble
 
-    pipe, spec, df = classifier(seed)
+    pipe, spec, df = classifier(seed) if task == "classification" else regressor(seed)
+    suffix = "Classifier" if task == "classification" else "Regressor"
     est = {
-        "hist_gradient_boosting": HistGradientBoostingClassifier(max_iter=30, random_state=seed),
-        "random_forest": RandomForestClassifier(30, random_state=seed),
-    }[kind]
+        "hist_gradient_boosting": lambda: getattr(ensemble, "HistGradientBoosting" + suffix)(
+            max_iter=30, random_state=seed
+        ),
+        "random_forest": lambda: getattr(ensemble, "RandomForest" + suffix)(30, random_state=seed),
+    }[kind]()
     pipe = Pipeline([("pre", _preprocess()), ("est", est)])
-    pipe.fit(df[spec.feature_names], df["churned"])
+    pipe.fit(df[spec.feature_names], df[spec.label])
     return pipe, spec, df
 
 
