@@ -18,7 +18,7 @@ ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
 
 .PHONY: help install run test test-fast lint format compile bench bench-serving clean
 .PHONY: checkov image image-local lint-manifests kind-up kind-deploy e2e-kind
-.PHONY: s3-up s3-down browser cluster-env
+.PHONY: s3-up s3-down browser cluster-env mutation
 
 help:
 	@echo "make run      set up and run the training pipeline locally on builtin:churn"
@@ -27,6 +27,7 @@ help:
 	@echo "make lint     ruff check + format check"
 	@echo "make bench    run the pipeline benchmark (prints side-by-side ratios)"
 	@echo "make bench-serving  kfops vs MLServer and KServe (see bench/serving.py for their venvs)"
+	@echo "make mutation  mutmut on the costly modules: killed/survived/timed out per module (slow)"
 	@echo "make s3-up    local S3 server (SeaweedFS) on 127.0.0.1:9000, no Docker; Ctrl-C stops"
 	@echo "make s3-down  stop one started with scripts/s3-up.sh --background"
 	@echo "make image        build the kfops image with docker or podman ($(IMAGE))"
@@ -83,6 +84,11 @@ bench: install
 
 bench-serving: install
 	nice -n 10 $(BIN)/python bench/serving.py --seconds 3
+
+# Not in CI (too slow for 2 cores). MUTATION_ARGS="kfops/split.py --minutes 10" for one module.
+MUTATION_ARGS ?=
+mutation: install
+	nice -n 10 $(BIN)/python scripts/mutation.py $(MUTATION_ARGS)
 
 $(CHECKOV):
 	$(PYTHON) -m venv $(CHECKOV_VENV) || python3 -m venv $(CHECKOV_VENV)
