@@ -50,9 +50,12 @@ def shorten(label: str, limit: int) -> str:
 
 
 def tick_label(value: float) -> str:
-    """Compact tick text: 0.25, 1200, 1.5e+06 (never more than 4 significant digits)."""
+    """Compact, readable tick text: 0.25, 950, 23.6k, 1.5M, 2.1G, 1e-05."""
     if value == 0:
         return "0"
+    for threshold, scale, suffix in ((1e9, 1e9, "G"), (1e6, 1e6, "M"), (1e4, 1e3, "k")):
+        if abs(value) >= threshold:
+            return f"{value / scale:.3g}{suffix}"
     return f"{value:.4g}"
 
 

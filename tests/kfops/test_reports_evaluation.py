@@ -280,3 +280,11 @@ def html_escape(text):
     import html
 
     return html.escape(text)
+
+
+def test_tick_labels_stay_short_and_readable_for_large_values():
+    from kfops.reports import svg
+
+    shown = [svg.tick_label(v) for v in (0, 0.25, 950, 9999, 23620.08, 500_000, 1e6, -150_000)]
+    assert shown == ["0", "0.25", "950", "9999", "23.6k", "500k", "1M", "-150k"]
+    assert svg.nice_ticks(0, 1e6) == [0, 250_000, 500_000, 750_000, 1_000_000]
