@@ -31,12 +31,17 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def render_kind_for_store(tmp_path, settings, bucket: str, poll_seconds: str = "0.5") -> list:
-    """The kind overlay, its Secret made from an env file with this store's keys."""
+def store_env_file(settings, endpoint: str | None = None) -> dict[str, str]:
+    """The env file `make cluster-env` would write, with this store's keys."""
+    endpoint = endpoint or settings.endpoint
+    return cluster.store_env(settings.access_key, settings.secret_key, endpoint)
+
+
+def render_kind_for_store(tmp_path, env_file: dict, bucket: str, poll_seconds: str = "0.5") -> list:
+    """The kind overlay, its Secret made from an env file with these lines."""
     root = tmp_path / "manifests"
     shutil.copytree(conftest.ROOT / "manifests", root, ignore=shutil.ignore_patterns("*.env"))
-    values = cluster.store_env(settings.access_key, settings.secret_key, settings.endpoint)
-    text = "".join(f"{k}={v}\n" for k, v in values.items())
+    text = "".join(f"{k}={v}\n" for k, v in env_file.items())
     for rel in cluster.ENV_FILES:
         (root / rel).write_text(text)
     objects = [o for o in yaml.safe_load_all(conftest.render(root / "overlays/kind")) if o]
@@ -93,7 +98,7 @@ def rendered_server(tmp_path, s3_server, pin: str | None = None):
     reg = registry.Registry(s3_server.store(bucket, "store"))
     pipe, spec, _ = factories.classifier(c=1.0)
     v1 = factories.publish(reg, "churn", pipe, spec, tmp_path)
-    objects = render_kind_for_store(tmp_path, s3_server.settings, bucket)
+    objects = render_kind_for_store(tmp_path, store_env_file(s3_server.settings), bucket)
     container = server_container(objects)
     env = kubelet.container_env(container, objects)
     assert env[cluster.MODEL_VERSION_KEY] == "", "the manifests must not pin a version"
