@@ -55,6 +55,8 @@ EXPOSE 8080
 ARG VERSION=0.1.0
 ARG REVISION=unknown
 ARG BASE_IMAGE
+# Steps record the commit they run (kfops.runs.context.code_version): a pod has no git checkout.
+ENV KFOPS_REVISION=${REVISION}
 LABEL org.opencontainers.image.title="kfops" \
       org.opencontainers.image.description="Kubeflow-native ML pipeline components and inference server" \
       org.opencontainers.image.version="${VERSION}" \

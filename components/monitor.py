@@ -28,6 +28,7 @@ def monitor(
     from kfops import config, dataio, parameters, store
     from kfops.monitor import config as core
     from kfops.monitor import params, service
+    from kfops.runs import monitoring as runs_monitoring
 
     cfg = parameters.build(
         core.MonitorConfig,
@@ -46,6 +47,9 @@ def monitor(
     dataio.write_text(report.path, result.html)
     for name, value in params.metric_values(result).items():
         metrics.log_metric(name, value)
-    dataio.write_json(result.to_dict(), decision.path)
+    summary = result.to_dict()
+    # A `kfops-monitoring` run record, as `kfops monitor` writes it; the decision names it.
+    summary["run_id"] = runs_monitoring.record(st, summary, result.html)
+    dataio.write_json(summary, decision.path)
     decision.metadata.update(params.decision_metadata(result))
     return result.retrain

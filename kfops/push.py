@@ -19,6 +19,7 @@ import pandas as pd
 from kfops import dataio, errors, schema
 from kfops import registry as registry_mod
 from kfops.reports import model_card
+from kfops.runs import context
 
 REFERENCE_ROWS = 5000
 
@@ -128,7 +129,8 @@ def build_lineage(**facts: Any) -> dict[str, Any]:
     """Reproducibility facts for the model card and the registry manifest.
 
     Adds the kfops, Python and library versions and a UTC timestamp to the caller's facts (run id,
-    source, data sha256, rows, seed, code version, params, image).
+    source, data sha256, rows, seed, code version, params, image). An empty code version is the
+    image's revision (kfops.runs.context), as in the run header.
     """
     import datetime  # noqa: PLC0415
     import importlib.metadata  # noqa: PLC0415
@@ -144,6 +146,8 @@ def build_lineage(**facts: Any) -> dict[str, Any]:
             libs[dist] = "absent"
     libs["python"] = platform.python_version()
     now = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+    if "code_version" in facts:
+        facts["code_version"] = context.code_version(facts["code_version"] or "")
     return {
         **facts,
         "package_version": kfops.__version__,

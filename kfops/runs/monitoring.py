@@ -27,12 +27,21 @@ def record(
 ) -> str:
     """Records one monitoring result (`MonitorResult.to_dict()`) and its HTML report.
 
+    The parameters are the model name and the monitor's configuration (`result["config"]`),
+    the same whether the monitor step of a pipeline or `kfops monitor` records. A result that
+    names its run (`run_id`, set by the monitor step) is recorded under that id, so
+    `kfops monitor --retrain`, passing on the step's decision, rewrites the same record.
+
     Returns:
         The run id.
     """
-    run_id = run_id or f"mon-{uuid.uuid4().hex[:12]}"
+    run_id = run_id or result.get("run_id") or f"mon-{uuid.uuid4().hex[:12]}"
     rec = recorder_mod.RunRecorder(store, run_id)
-    params = {"model_name": result.get("model"), **(parameters or {})}
+    params = {
+        "model_name": result.get("model"),
+        **(result.get("config") or {}),
+        **(parameters or {}),
+    }
     rec.start(PIPELINE, params)
     with rec.step("monitor", params) as step:
         for name in _FIGURES:

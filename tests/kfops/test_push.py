@@ -73,3 +73,12 @@ def test_reference_sample_is_capped_and_deterministic():
     assert len(first) == 10
     pd.testing.assert_frame_equal(first, second)
     assert push.reference_sample(df, 500).equals(df)
+
+
+def test_lineage_code_version_falls_back_to_the_image_revision(monkeypatch):
+    from kfops.runs import context  # noqa: PLC0415
+
+    monkeypatch.setenv(context.REVISION_ENV, "0123abc")
+    assert push.build_lineage(code_version="")["code_version"] == "0123abc"
+    assert push.build_lineage(code_version="deadbeef")["code_version"] == "deadbeef"
+    assert "code_version" not in push.build_lineage(run_id="r")
