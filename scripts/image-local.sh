@@ -24,13 +24,15 @@ log() { printf 'image-local: %s\n' "$*" >&2; }
 
 ensure_tools() {
   local missing=()
-  for tool in podman runc debootstrap; do
+  # slirp4netns: pods of `podman kube play` reach the host's loopback (tests/container).
+  for tool in podman runc debootstrap slirp4netns; do
     command -v "$tool" >/dev/null 2>&1 || missing+=("$tool")
   done
   if ((${#missing[@]})); then
-    log "installing ${missing[*]} (apt)"
+    log "installing podman runc debootstrap slirp4netns (apt; missing: ${missing[*]})"
     apt-get update -qq
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap slirp4netns \
+      >/dev/null
   fi
   mkdir -p "$STATE"
   cat >"$CONTAINERS_CONF" <<'CONF'
