@@ -1,9 +1,11 @@
 import base64
+import shutil
+import subprocess
 
 import pytest
 import yaml
 
-from kfops import __version__, cluster
+from kfops import __version__, cli, cluster, errors
 from tests.manifests import conftest
 
 CORE_SECURITY = {
@@ -140,3 +142,32 @@ def test_manifests_commit_no_env_files():
         gitignore = path.parent / ".gitignore"
         assert path.name in gitignore.read_text().split()
         assert (path.parent / (path.name + ".example")).is_file()
+
+
+def test_manifests_render_on_a_fresh_clone_after_one_command(tmp_path, capsys):
+    """Tracked files only (a clone has no env file): one clear line, the one command, then all."""
+    tracked = subprocess.run(
+        ["git", "-C", str(conftest.ROOT), "ls-files", "manifests"],
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    for rel in tracked:
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy(conftest.ROOT / rel, tmp_path / rel)
+    clone = tmp_path / "manifests"
+    argv = ["deploy", "--overlay", "kind", "--dry-run", "--manifests", str(clone)]
+    assert cli.main([*argv, "--kubectl", str(conftest.KUBECTL)]) == errors.ConfigError.exit_code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"run `{cluster.ENV_COMMAND}`" in err
+    makefile = (conftest.ROOT / "Makefile").read_text()
+    assert "cluster-env: install\n\t$(BIN)/python -m kfops.cluster env-files" in makefile
+    conftest.write_env_files(clone)  # what `make cluster-env` runs
+    for rel in conftest.TARGETS.values():
+        assert conftest.render(clone / rel)
+    assert cli.main([*argv, "--kubectl", str(conftest.KUBECTL)]) == 0
+    rendered = list(yaml.safe_load_all(capsys.readouterr().out))
+    configmap = next(
+        o for o in rendered if o["kind"] == "ConfigMap" and "kfops-model" in o["metadata"]["name"]
+    )
+    assert configmap["data"][cluster.MODEL_VERSION_KEY] == ""
