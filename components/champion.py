@@ -19,10 +19,10 @@ def champion(
 ) -> str:
     """Returns the champion version ("" if none). Rules: kfops.champion."""
     from kfops import champion as core
-    from kfops import config, dataio, registry, schema, steps, store
+    from kfops import config, dataio, recording, registry, schema, store
     from kfops import evaluate as evaluation
 
-    with steps.recorded("champion", store_uri, run_id, {"model_name": model_name}) as step:
+    with recording.recorded("champion", store_uri, run_id, {"model_name": model_name}) as step:
         expected = schema.Schema.load(data_schema.path)
         cfg = evaluation.config_for(
             expected, slice_columns=slice_columns, sensitive_column=sensitive_column

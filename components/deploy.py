@@ -22,10 +22,10 @@ def deploy(
     Recorded like every step, so a rollout that fails after the push shows in `kfops runs show`.
     """
     from kfops import deploy as core
-    from kfops import steps
+    from kfops import recording
 
     params = {"version": version, "namespace": namespace, "timeout_seconds": timeout_seconds}
-    with steps.recorded("deploy", store_uri, run_id, params) as step:
+    with recording.recorded("deploy", store_uri, run_id, params) as step:
         api = core.connect(in_cluster=True)
         result = core.rollout(api, core.promotion(api, namespace, version), timeout_seconds)
         step.output("served", version=result.version, previous=result.previous_version)

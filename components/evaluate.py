@@ -22,13 +22,13 @@ def evaluate(
     sensitive_column: str = "",
 ):
     """Scores the model and its baseline on the test split. Rules: kfops.evaluate."""
-    from kfops import dataio, modelio, schema, steps
+    from kfops import dataio, modelio, recording, schema
     from kfops import evaluate as core
     from kfops.reports import evaluation as rendering
     from kfops.reports import identity
 
     params = {"slice_columns": slice_columns, "sensitive_column": sensitive_column}
-    with steps.recorded("evaluate", store_uri, run_id, params) as step:
+    with recording.recorded("evaluate", store_uri, run_id, params) as step:
         expected = schema.Schema.load(data_schema.path)
         cfg = core.config_for(
             expected, slice_columns=slice_columns, sensitive_column=sensitive_column
@@ -46,7 +46,7 @@ def evaluate(
         for call, args in core.kfp_curves(result):
             getattr(curves, call)(*args)
         dataio.write_json(result.to_dict(), evaluation.path)
-        who = identity.from_run(steps.recorder(store_uri, run_id).store, run_id, model.metadata)
+        who = identity.from_run(recording.recorder(store_uri, run_id).store, run_id, model.metadata)
         page = rendering.evaluation_html(result, identity=who)  # verdict pending: gate is next
         dataio.write_text(report.path, page)
         step.report("evaluation", page)

@@ -23,7 +23,7 @@ def gate(
     champion_tolerance: float = 0.01,
 ) -> bool:
     """Blesses only if every rule passes; a rejection is a successful step. Rules: kfops.gate."""
-    from kfops import dataio, parameters, steps
+    from kfops import dataio, parameters, recording
     from kfops import gate as core
     from kfops.reports import evaluation as rendering
     from kfops.reports import identity
@@ -38,7 +38,7 @@ def gate(
         max_fairness_gap=max_fairness_gap,
         champion_tolerance=champion_tolerance,
     )
-    with steps.recorded("gate", store_uri, run_id, {"config": repr(cfg)}) as step:
+    with recording.recorded("gate", store_uri, run_id, {"config": repr(cfg)}) as step:
         decision = core.decide_against_record(
             dataio.read_json(evaluation.path),
             cfg,
@@ -54,7 +54,7 @@ def gate(
             notes=list(decision.notes),
         )
         # The run's evaluation report, now headed by the verdict and the champion comparison.
-        who = identity.from_run(steps.recorder(store_uri, run_id).store, run_id, model.metadata)
+        who = identity.from_run(recording.recorder(store_uri, run_id).store, run_id, model.metadata)
         page = rendering.evaluation_html(
             dataio.read_json(evaluation.path),
             identity=who,

@@ -15,10 +15,10 @@ def infra_validate(
     max_rows: int = 20,
 ) -> bool:
     """Serves the model via the server's load path; smoke-tests it. Rules: kfops.infra_validate."""
-    from kfops import dataio, parameters, schema, steps
+    from kfops import dataio, parameters, recording, schema
     from kfops import infra_validate as core
 
-    with steps.recorded("infra-validate", store_uri, run_id, {"max_rows": max_rows}) as step:
+    with recording.recorded("infra-validate", store_uri, run_id, {"max_rows": max_rows}) as step:
         result = core.infra_validate_file(
             model.path,
             schema.Schema.load(data_schema.path),

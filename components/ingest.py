@@ -14,10 +14,10 @@ def ingest(
     delimiter: str = "",
 ):
     """Reads builtin:, local, http(s) or s3:// data. Rules: kfops.ingest."""
-    from kfops import config, dataio, parameters, steps
+    from kfops import config, dataio, parameters, recording
     from kfops import ingest as core
 
-    with steps.recorded("ingest", store_uri, run_id, {"format": format}) as step:
+    with recording.recorded("ingest", store_uri, run_id, {"format": format}) as step:
         cfg = parameters.build(core.IngestConfig, source=source, format=format, delimiter=delimiter)
         settings = config.StoreSettings.from_env()
         result = core.ingest(

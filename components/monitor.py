@@ -26,8 +26,8 @@ def monitor(
 ) -> bool:
     """Returns whether to retrain; the decision artifact says why. Rules: kfops.monitor."""
     from kfops import config, dataio, parameters, store
-    from kfops.monitor import config as core
     from kfops.monitor import params, service
+    from kfops.monitor import rules as core
     from kfops.runs import monitoring as runs_monitoring
 
     cfg = parameters.build(

@@ -17,10 +17,10 @@ def outcome(
     job_id: str = "",
 ) -> str:
     """Writes the run's outcome and returns its status ("succeeded" or "failed")."""
-    from kfops import dataio, errors, runs, steps
+    from kfops import dataio, errors, recording, runs
     from kfops.runs import outcome as core
 
-    recorder = steps.recorder(store_uri, run_id or job_id)  # the id run_context chose
+    recorder = recording.recorder(store_uri, run_id or job_id)  # the id run_context chose
     try:
         recorded = runs.RunIndex(recorder.store).show(recorder.run_id)["steps"]
     except errors.NotFound:  # no step recorded anything: the runner's state decides

@@ -23,10 +23,10 @@ def push(
     """Returns the new version. Rules: kfops.push."""
     from kfops.components._image import KFOPS_IMAGE as image
 
-    from kfops import config, dataio, registry, schema, steps, store
+    from kfops import config, dataio, recording, registry, schema, store
     from kfops import push as core
 
-    with steps.recorded("push", store_uri, run_id, {"model_name": model_name}) as step:
+    with recording.recorded("push", store_uri, run_id, {"model_name": model_name}) as step:
         lineage = core.build_lineage(
             run_id=run_id,
             pipeline="training",

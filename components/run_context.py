@@ -24,11 +24,11 @@ def run_context(
     """
     from kfops.components._image import KFOPS_IMAGE as image
 
-    from kfops import steps
+    from kfops import recording
     from kfops.runs import context
 
     effective = run_id or job_id
-    steps.recorder(store_uri, effective).start(
+    recording.recorder(store_uri, effective).start(
         pipeline,
         context.task_parameters(exclude=("job_id", "pipeline")),
         experiment=experiment or None,

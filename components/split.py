@@ -19,11 +19,11 @@ def split(
     group_column: str = "",
 ):
     """Splits data into train and test. Rules: kfops.split."""
-    from kfops import dataio, parameters, steps
+    from kfops import dataio, parameters, recording
     from kfops import split as core
 
     params = {"strategy": strategy, "test_fraction": test_fraction, "seed": seed}
-    with steps.recorded("split", store_uri, run_id, params) as step:
+    with recording.recorded("split", store_uri, run_id, params) as step:
         cfg = parameters.build(
             core.SplitConfig,
             label=label,

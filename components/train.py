@@ -19,7 +19,7 @@ def train(
     seed: int = 0,
 ):
     """Fits the tuned model and the baseline. Rules: kfops.train."""
-    from kfops import dataio, modelio, parameters, schema, steps
+    from kfops import dataio, modelio, parameters, recording, schema
     from kfops import train as core
 
     params = {
@@ -28,7 +28,7 @@ def train(
         "cv_folds": cv_folds,
         "seed": seed,
     }
-    with steps.recorded("train", store_uri, run_id, params) as step:
+    with recording.recorded("train", store_uri, run_id, params) as step:
         expected = schema.Schema.load(data_schema.path)
         cfg = parameters.build(
             core.TrainConfig,

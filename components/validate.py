@@ -20,12 +20,12 @@ def validate(
     group_column: str = "",
 ):
     """Infers the schema (or loads `schema_uri`) and validates. Rules: kfops.validate."""
-    from kfops import config, dataio, parameters, schema, split, steps
+    from kfops import config, dataio, parameters, recording, schema, split
     from kfops import validate as core
     from kfops.reports import validation as rendering
 
     params = {"label": label, "schema_uri": schema_uri, "strict_categories": strict_categories}
-    with steps.recorded("validate", store_uri, run_id, params) as step:
+    with recording.recorded("validate", store_uri, run_id, params) as step:
         cfg = parameters.build(
             core.ValidateConfig, strict_categories=strict_categories, schema_uri=schema_uri
         )

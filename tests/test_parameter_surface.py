@@ -27,7 +27,7 @@ from kfops import (
 from kfops import validate as validate_mod
 from kfops.commands import monitor as monitor_cmd
 from kfops.commands import run as run_cmd
-from kfops.monitor import config as monitor_config
+from kfops.monitor import rules as monitor_config
 
 # component -> the configs whose surface its parameters belong to
 OWNERS = {

@@ -13,8 +13,8 @@ import pandas as pd
 
 from kfops import config, dataio, errors, localrun, parameters, registry, store
 from kfops.commands import run as run_cmd
-from kfops.monitor import config as mconfig
 from kfops.monitor import core, params, service
+from kfops.monitor import rules as mconfig
 from kfops.runs import monitoring as runs_monitoring
 
 

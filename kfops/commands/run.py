@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from kfops import datasets, errors, localrun, metric_catalog, parameters, steps
+from kfops import datasets, errors, localrun, metric_catalog, parameters, recording
 
 # Sensible defaults for the built-in datasets, so `kfops run` alone does something meaningful.
 BUILTIN_DEFAULTS = {
@@ -141,7 +141,7 @@ def main(args: argparse.Namespace) -> int:
     )
     run_id = uuid.uuid4().hex[:12]
     # The header with every parameter goes first; the steps then add their own records.
-    steps.recorder(arguments["store_uri"], run_id).start(
+    recording.recorder(arguments["store_uri"], run_id).start(
         training.training.name,
         arguments,
         experiment=args.experiment,

@@ -12,17 +12,17 @@ import numpy as np
 from sklearn import metrics as sk
 from sklearn import preprocessing
 
-from kfops.evaluate import metrics
+from kfops.evaluate import measures
 
 MAX_POINTS = 200
 MAX_SCATTER = 500  # (predicted, actual) pairs kept for the regression report's scatter plots
 CALIBRATION_BINS = 10
 
 
-def classification(s: metrics.Scored) -> dict[str, Any]:
+def classification(s: measures.Scored) -> dict[str, Any]:
     """ROC, PR (positive class; micro-averaged for multiclass), confusion and calibration."""
     labels = list(s.classes) + sorted(
-        {metrics.plain(v) for v in np.unique(s.y_true)} - set(s.classes), key=str
+        {measures.plain(v) for v in np.unique(s.y_true)} - set(s.classes), key=str
     )
     matrix = (
         sk.confusion_matrix(s.y_true, s.y_pred, labels=labels)

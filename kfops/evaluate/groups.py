@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kfops.evaluate import metrics
+from kfops.evaluate import measures
 
 MISSING = "<missing>"
 MAX_DISTINCT = 10  # numeric columns with more distinct values are binned into quartiles
@@ -34,7 +34,7 @@ def keys(column: pd.Series) -> np.ndarray:
 
 
 def slices(
-    scored: metrics.Scored,
+    scored: measures.Scored,
     frame: pd.DataFrame,
     columns: tuple[str, ...],
     task: str,
@@ -52,17 +52,17 @@ def slices(
             if rows < min_rows:
                 out[label] = {"rows": rows, "too_small": True}
                 continue
-            values = metrics.measure(scored.subset(mask), task)
+            values = measures.measure(scored.subset(mask), task)
             out[label] = {
                 "rows": rows,
                 "too_small": False,
-                **metrics.clean(values, f"slice {label}: ", notes),
+                **measures.clean(values, f"slice {label}: ", notes),
             }
     return out
 
 
 def fairness(
-    scored: metrics.Scored,
+    scored: measures.Scored,
     frame: pd.DataFrame,
     column: str,
     task: str,
@@ -97,7 +97,7 @@ def fairness(
     return out
 
 
-def _classification_stats(scored: metrics.Scored, mask: np.ndarray) -> dict[str, Any]:
+def _classification_stats(scored: measures.Scored, mask: np.ndarray) -> dict[str, Any]:
     predicted = scored.y_pred[mask] == scored.positive
     actual = scored.y_true[mask] == scored.positive
     return {
@@ -107,7 +107,7 @@ def _classification_stats(scored: metrics.Scored, mask: np.ndarray) -> dict[str,
     }
 
 
-def _regression_stats(scored: metrics.Scored, mask: np.ndarray) -> dict[str, Any]:
+def _regression_stats(scored: measures.Scored, mask: np.ndarray) -> dict[str, Any]:
     if not mask.any():
         return {"mean_prediction": None, "mae": None}
     predicted = scored.y_pred[mask].astype("float64")

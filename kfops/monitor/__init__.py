@@ -4,8 +4,8 @@ Public surface: `MonitorConfig`, `Window`, `QualityFloor`, `MonitorResult`, `rea
 `monitor`, and `monitor_model` (the store-level entry point the CLI and component call).
 """
 
-from kfops.monitor.config import MonitorConfig, QualityFloor, Window, sample_error_bound
 from kfops.monitor.core import MonitorResult, monitor
+from kfops.monitor.rules import MonitorConfig, QualityFloor, Window, sample_error_bound
 from kfops.monitor.service import monitor_model
 from kfops.monitor.window import read_window
 

@@ -14,8 +14,7 @@ from typing import Any
 import pandas as pd
 
 from kfops import errors, logschema, schema
-from kfops.monitor import config as config_mod
-from kfops.monitor import evidently_run, reference, window
+from kfops.monitor import evidently_run, reference, rules, window
 from kfops.reports import monitoring as report
 
 JUDGED, NO_DATA, TOO_SMALL = "judged", "no_data", "too_small"
@@ -55,7 +54,7 @@ def monitor(
     reference_frame: pd.DataFrame,
     current: pd.DataFrame,
     data_schema: schema.Schema,
-    cfg: config_mod.MonitorConfig,
+    cfg: rules.MonitorConfig,
     labels: pd.DataFrame | None = None,
     *,
     model: str | None = None,
@@ -102,7 +101,7 @@ def _judge(
     reference_frame: pd.DataFrame,
     current: pd.DataFrame,
     data_schema: schema.Schema,
-    cfg: config_mod.MonitorConfig,
+    cfg: rules.MonitorConfig,
     labels: pd.DataFrame | None,
     pred_kinds: dict[str, str],
 ) -> MonitorResult:
@@ -137,7 +136,7 @@ def _judge(
     )
 
 
-def decide(result: MonitorResult, cfg: config_mod.MonitorConfig) -> tuple[str, ...]:
+def decide(result: MonitorResult, cfg: rules.MonitorConfig) -> tuple[str, ...]:
     """Every retraining rule that fires, in a fixed order; empty means "do not retrain"."""
     reasons = []
     if result.drift_share is not None and result.drift_share >= cfg.drift_share_threshold:
@@ -208,7 +207,7 @@ def _prediction_kinds(
 
 
 def _check_key_columns(
-    cfg: config_mod.MonitorConfig, kinds: dict[str, str], pred_kinds: dict[str, str]
+    cfg: rules.MonitorConfig, kinds: dict[str, str], pred_kinds: dict[str, str]
 ) -> None:
     unknown = [c for c in cfg.key_columns if c not in kinds and c not in pred_kinds]
     if unknown:
@@ -218,24 +217,22 @@ def _check_key_columns(
         )
 
 
-def _sample(current: pd.DataFrame, cfg: config_mod.MonitorConfig) -> pd.DataFrame:
+def _sample(current: pd.DataFrame, cfg: rules.MonitorConfig) -> pd.DataFrame:
     if len(current) <= cfg.sample_size:
         return current
     return current.sample(n=cfg.sample_size, random_state=cfg.seed)
 
 
-def _bound(judged: int, rows: int, cfg: config_mod.MonitorConfig) -> float:
+def _bound(judged: int, rows: int, cfg: rules.MonitorConfig) -> float:
     """0 when the whole window was judged; else the DKW bound of the sample."""
-    return (
-        0.0 if judged >= rows else round(config_mod.sample_error_bound(judged, cfg.error_alpha), 6)
-    )
+    return 0.0 if judged >= rows else round(rules.sample_error_bound(judged, cfg.error_alpha), 6)
 
 
 def _quality(
     current: pd.DataFrame,
     labels: pd.DataFrame | None,
     data_schema: schema.Schema,
-    cfg: config_mod.MonitorConfig,
+    cfg: rules.MonitorConfig,
 ) -> tuple[dict[str, float], int, list[str], str]:
     """Joins delayed labels by request id and measures quality, if there are enough of them."""
     if labels is None:
@@ -277,7 +274,7 @@ def join_labels(current: pd.DataFrame, labels: pd.DataFrame, label: str | None) 
     return current.merge(truth, on=keys, how="inner").dropna(subset=[label])
 
 
-def _base(rows: int, cfg: config_mod.MonitorConfig) -> MonitorResult:
+def _base(rows: int, cfg: rules.MonitorConfig) -> MonitorResult:
     return MonitorResult(
         status=JUDGED, retrain=False, reasons=(), notes=(), rows=rows, judged_rows=0,
         reference_rows=0, sample_error_bound=0.0, drift_share=None, drifted_columns=(),

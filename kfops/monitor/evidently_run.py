@@ -25,7 +25,7 @@ from evidently import metrics as ev_metrics
 from evidently.presets import DataDriftPreset
 
 from kfops import logschema
-from kfops.monitor import config as config_mod
+from kfops.monitor import rules
 
 _METRIC_NAMES = {
     "Accuracy": "accuracy",
@@ -62,7 +62,7 @@ def run_drift(
     current: pd.DataFrame,
     kinds: Mapping[str, str],
     prediction_kinds: Mapping[str, str],
-    cfg: config_mod.MonitorConfig,
+    cfg: rules.MonitorConfig,
 ) -> DriftRun:
     """Runs `DataDriftPreset` on the features and `ValueDrift` on each prediction column.
 
@@ -101,11 +101,11 @@ def run_drift(
     return DriftRun(_value_drifts(snapshot.dict(), methods), snapshot.get_html_str(as_iframe=False))
 
 
-def _method(kind: str, cfg: config_mod.MonitorConfig) -> str:
+def _method(kind: str, cfg: rules.MonitorConfig) -> str:
     return cfg.num_method if kind == "num" else cfg.cat_method
 
 
-def _threshold(kind: str, cfg: config_mod.MonitorConfig) -> float | None:
+def _threshold(kind: str, cfg: rules.MonitorConfig) -> float | None:
     return cfg.num_threshold if kind == "num" else cfg.cat_threshold
 
 
@@ -118,7 +118,7 @@ def _value_drifts(summary: Mapping[str, Any], methods: Mapping[str, str]) -> dic
             continue
         method = methods[conf["column"]]
         score, threshold = float(metric["value"]), float(conf["threshold"])
-        if method in config_mod.DISTANCE_METHODS:
+        if method in rules.DISTANCE_METHODS:
             drifted = score >= threshold
         else:
             drifted = score < threshold

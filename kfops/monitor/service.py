@@ -12,8 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from kfops import dataio, errors, logschema, registry
-from kfops.monitor import config as config_mod
-from kfops.monitor import core, reference, window
+from kfops.monitor import core, reference, rules, window
 from kfops.store import base
 
 REFERENCE_FILE = registry.REFERENCE_FILE
@@ -22,7 +21,7 @@ REFERENCE_FILE = registry.REFERENCE_FILE
 def monitor_model(
     store: base.Store,
     name: str,
-    cfg: config_mod.MonitorConfig,
+    cfg: rules.MonitorConfig,
     labels: pd.DataFrame | None = None,
     version: str | None = None,
 ) -> core.MonitorResult:
@@ -54,7 +53,7 @@ def monitor_model(
 
 
 def reference_summary(
-    store: base.Store, loaded: registry.LoadedModel, cfg: config_mod.MonitorConfig
+    store: base.Store, loaded: registry.LoadedModel, cfg: rules.MonitorConfig
 ) -> pd.DataFrame:
     """The version's reference summary with predictions, from the cache or built and cached.
 

@@ -16,7 +16,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kfops import errors, logschema
-from kfops.monitor import config as config_mod
+from kfops.monitor import rules
 from kfops.store import base
 
 # Ordinal of a row within its request (0-based). The server logs one request id for every row of
@@ -27,7 +27,7 @@ ROW = "kfops_row"
 def read_window(
     store: base.Store,
     model: str,
-    window: config_mod.Window,
+    window: rules.Window,
     columns: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """The logged rows of `model` inside `window`, oldest first.
@@ -68,7 +68,7 @@ def read_window(
     return out
 
 
-def _keys_in_days(store: base.Store, model: str, window: config_mod.Window) -> list[str]:
+def _keys_in_days(store: base.Store, model: str, window: rules.Window) -> list[str]:
     """Log keys whose date folder can overlap the window, in chronological order.
 
     The server names a file by the day it writes it, which is the day of its rows or, for rows
@@ -122,7 +122,7 @@ def _with_row(frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
-def _within(frame: pd.DataFrame, window: config_mod.Window) -> pd.DataFrame:
+def _within(frame: pd.DataFrame, window: rules.Window) -> pd.DataFrame:
     if (window.start is None and window.end is None) or logschema.TIMESTAMP not in frame:
         return frame
     ts = pd.to_datetime(frame[logschema.TIMESTAMP], utc=True)

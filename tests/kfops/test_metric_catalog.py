@@ -6,9 +6,9 @@ import pytest
 
 from kfops import gate, metric_catalog
 from kfops.commands import runs as runs_cmd
-from kfops.evaluate import metrics
-from kfops.monitor import config as monitor_config
+from kfops.evaluate import measures as metrics
 from kfops.monitor import evidently_run
+from kfops.monitor import rules as monitor_config
 
 
 def test_evaluate_measures_exactly_the_catalog():

@@ -25,7 +25,7 @@ from sklearn.preprocessing import (
 from kfops import schema
 from kfops.serving import errors as serr
 from kfops.serving import fastpath, model, validation
-from kfops.train import estimators as train_estimators
+from kfops.train import setup as train_estimators
 from tests.kfops.serving import agreement, factories
 
 # Warnings the inputs below cause on purpose: an all-missing training column, categories training

@@ -10,7 +10,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostin
 from kfops import schema
 from kfops.serving import fastpath, model, validation
 from kfops.serving.fastpath import estimators, trees
-from kfops.train import estimators as train_estimators
+from kfops.train import setup as train_estimators
 from tests.kfops.serving import agreement
 
 N_TRAIN, N_TEST = 300, 1500

@@ -12,8 +12,6 @@ from typing import Any
 
 from kfops import cluster, config, runs, store
 
-PIPELINE = "kfops-training"
-
 
 def recorder(store_uri: str, run_id: str) -> runs.RunRecorder:
     """The run recorder for this run, in the registry's store (never a pod-local one in KFP)."""
@@ -28,7 +26,7 @@ def recorded(
     """Records the step as running, then succeeded or failed with the error (re-raised).
 
     Example:
-        with steps.recorded("split", store_uri, run_id, {"seed": seed}) as step:
+        with recording.recorded("split", store_uri, run_id, {"seed": seed}) as step:
             step.input("data", data.uri, data.metadata.get("sha256"))
     """
     with recorder(store_uri, run_id).step(step, parameters) as handle:

@@ -1,0 +1,282 @@
+"""Evaluate a model on the test split: overall, per slice, across a sensitive column, vs baseline.
+
+The result, `Evaluation`, is plain JSON-ready data (`to_dict`/`from_dict`), since it crosses step
+boundaries: the gate, the registry and the model card read its dict form. Undefined or non-finite
+values are None and `notes` says which, so the JSON is always strict.
+
+Example:
+    cfg = EvalConfig("churned", "classification", ("region",), sensitive_column="age_band")
+    ev = evaluate(model, test_df, cfg, baseline=baseline_model)
+    ev.metrics["roc_auc"], ev.slices["region=north"]["rows"], ev.fairness["recall_difference"]
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Mapping
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import threadpoolctl
+
+from kfops import errors, parameters
+from kfops.evaluate import curves as curves_mod
+from kfops.evaluate import groups, measures
+from kfops.schema import TASKS
+
+
+@dataclasses.dataclass(frozen=True)
+class EvalConfig:
+    """What to measure.
+
+    Attributes:
+        label: the label column of the test data.
+        task: "classification" or "regression".
+        slice_columns: columns whose values (quartiles, for many-valued numbers) are segments.
+        sensitive_column: the column fairness gaps are measured across (None: no fairness).
+        positive_label: the positive class of binary metrics and fairness; None takes the
+            model's last class (1 of 0/1, True of False). "1" matches a class 1.
+        min_slice_rows: smaller slices and groups get a row count but no metrics.
+    """
+
+    label: str
+    task: str
+    slice_columns: tuple[str, ...] = parameters.field((), "columns whose values are segments")
+    sensitive_column: str | None = parameters.field(
+        None, "column fairness gaps are measured across; '' = no fairness", none_as=""
+    )
+    positive_label: Any = None
+    min_slice_rows: int = 20
+
+    def __post_init__(self):
+        if not self.label:
+            raise errors.ConfigError("evaluate: label must name a column")
+        errors.check_choice("task", self.task, TASKS)
+        if isinstance(self.slice_columns, str):
+            raise errors.ConfigError("slice_columns must be a list of names, not one string")
+        object.__setattr__(self, "slice_columns", tuple(self.slice_columns))
+        if self.label in self.slice_columns or self.label == self.sensitive_column:
+            raise errors.ConfigError(
+                f"the label {self.label!r} cannot be a slice or sensitive column"
+            )
+        minimum = self.min_slice_rows
+        if not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 1:
+            raise errors.ConfigError(f"min_slice_rows must be an integer >= 1, got {minimum!r}")
+
+
+@dataclasses.dataclass(frozen=True)
+class Evaluation:
+    """The evaluation, JSON-ready.
+
+    Attributes:
+        task: "classification" or "regression".
+        n_rows: test rows.
+        metrics: metric -> value (None where undefined).
+        baseline_metrics: the baseline's metrics on the same rows (None without a baseline).
+        slices: "col=value" -> {"rows", "too_small", metric: value...}.
+        fairness: {} or {"column", "groups": {...}, "<stat>_difference", "<stat>_ratio", ...}.
+        curves: "roc", "pr", "confusion", "calibration" (those that apply).
+        labels: the model's classes (None for regression).
+        positive_label: the class binary metrics and fairness are about.
+        notes: what was undefined or replaced, and why.
+    """
+
+    task: str
+    n_rows: int
+    metrics: dict[str, float | None]
+    baseline_metrics: dict[str, float | None] | None
+    slices: dict[str, dict[str, Any]]
+    fairness: dict[str, Any]
+    curves: dict[str, Any]
+    labels: list[Any] | None = None
+    positive_label: Any = None
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-ready dict (strict JSON: no NaN or infinity)."""
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> Evaluation:
+        """Inverse of `to_dict`; ignores keys it does not know, so newer files still load.
+
+        Raises:
+            ConfigError: a required key is missing.
+        """
+        names = {f.name for f in dataclasses.fields(cls)}
+        try:
+            return cls(**{k: v for k, v in data.items() if k in names})
+        except TypeError as e:
+            raise errors.ConfigError(f"not an evaluation: {e}") from e
+
+
+def config_for(data_schema: Any, **values: Any) -> EvalConfig:
+    """The EvalConfig for a schema's label and task, with the user's knobs as KFP carries them."""
+    return parameters.build(EvalConfig, label=data_schema.label, task=data_schema.task, **values)
+
+
+def evaluate(
+    model: Any, test_df: pd.DataFrame, config: EvalConfig, baseline: Any = None
+) -> Evaluation:
+    """Scores `model` (and `baseline`) on `test_df`.
+
+    Args:
+        model: a fitted estimator or Pipeline; given the test frame's columns it fitted on.
+        test_df: the test split, label included.
+        config: what to measure.
+        baseline: an optional fitted baseline, measured overall on the same rows.
+
+    Returns:
+        The evaluation.
+
+    Raises:
+        DataError: no test rows.
+        SchemaViolation: the label, a slice, the sensitive column or a model input is missing,
+            or the label has nulls.
+        ConfigError: positive_label is not one of the model's classes.
+        ModelError: the model fails to predict.
+    """
+    _check(test_df, config)
+    notes: list[str] = []
+    scored = _score(model, test_df, config)
+    measured = measures.clean(measures.measure(scored, config.task), "", notes)
+    base = None
+    if baseline is not None:
+        base_scored = _score(baseline, test_df, config)
+        base = measures.clean(measures.measure(base_scored, config.task), "baseline ", notes)
+    slices = groups.slices(
+        scored, test_df, config.slice_columns, config.task, config.min_slice_rows, notes
+    )
+    fairness = {}
+    if config.sensitive_column:
+        fairness = groups.fairness(
+            scored, test_df, config.sensitive_column, config.task, config.min_slice_rows, notes
+        )
+    if config.task == "classification":
+        curves = curves_mod.classification(scored)
+    else:
+        curves = curves_mod.regression(scored.y_true, scored.y_pred)
+    classification = config.task == "classification"
+    return Evaluation(
+        task=config.task,
+        n_rows=len(test_df),
+        metrics=measured,
+        baseline_metrics=base,
+        slices=slices,
+        fairness=fairness,
+        curves=curves,
+        labels=list(scored.classes) if classification else None,
+        positive_label=scored.positive if classification else None,
+        notes=notes,
+    )
+
+
+def flat_metrics(evaluation: Evaluation) -> dict[str, float]:
+    """Every number as one flat `name -> float` map, for KFP Metrics (which cannot nest).
+
+    Keys: "roc_auc", "baseline/roc_auc", "slice/region=north/roc_auc", "slice/region=north/rows",
+    "fairness/age_band/positive_rate_difference", "test_rows". None values (undefined metrics,
+    listed in `evaluation.notes`) are left out, since a KFP metric must be a number.
+    """
+    out: dict[str, float] = {"test_rows": float(evaluation.n_rows)}
+    sources = [("", evaluation.metrics), ("baseline/", evaluation.baseline_metrics or {})]
+    sources += [(f"slice/{name}/", values) for name, values in evaluation.slices.items()]
+    if evaluation.fairness:
+        stats = {
+            k: v for k, v in evaluation.fairness.items() if k.endswith(("_difference", "_ratio"))
+        }
+        sources.append((f"fairness/{evaluation.fairness['column']}/", stats))
+    for prefix, values in sources:
+        for key, value in values.items():
+            if _is_number(value):
+                out[prefix + key] = float(value)
+    return out
+
+
+def kfp_curves(evaluation: Evaluation) -> list[tuple[str, tuple[Any, ...]]]:
+    """Calls to make on a KFP ClassificationMetrics artifact: `[(method_name, args), ...]`.
+
+    The library never imports kfp; the component does `getattr(artifact, name)(*args)`.
+    Regression has no such curves (empty list).
+    """
+    calls: list[tuple[str, tuple[Any, ...]]] = []
+    roc = evaluation.curves.get("roc")
+    if roc:
+        calls.append(("log_roc_curve", (roc["fpr"], roc["tpr"], roc["thresholds"])))
+    confusion = evaluation.curves.get("confusion")
+    if confusion and confusion["labels"]:
+        categories = [str(label) for label in confusion["labels"]]
+        calls.append(("log_confusion_matrix", (categories, confusion["matrix"])))
+    return calls
+
+
+def _check(df: pd.DataFrame, config: EvalConfig) -> None:
+    if len(df) == 0:
+        raise errors.DataError("the test data has no rows: nothing to evaluate")
+    needed = [config.label, *config.slice_columns]
+    needed += [config.sensitive_column] if config.sensitive_column else []
+    for column in needed:
+        if column not in df.columns:
+            raise errors.SchemaViolation(
+                column, "present", f"not among the test data's columns {list(df.columns)}"
+            )
+    nulls = np.flatnonzero(df[config.label].isna().to_numpy())
+    if nulls.size:
+        detail = f"{nulls.size} test rows have no label, e.g. rows {nulls[:5].tolist()}"
+        raise errors.SchemaViolation(config.label, "not null", detail)
+
+
+def _score(model: Any, df: pd.DataFrame, config: EvalConfig) -> measures.Scored:
+    x = _inputs(model, df)
+    y_true = df[config.label].to_numpy()
+    try:
+        # One thread: prediction is cheap, and on a shared or CPU-limited node OpenMP threads
+        # spin-wait for each other (see kfops.train.TrainConfig.n_threads).
+        with threadpoolctl.threadpool_limits(1):
+            if config.task == "regression":
+                return measures.Scored(
+                    y_true, np.asarray(model.predict(x), dtype="float64"), None, []
+                )
+            if hasattr(model, "predict_proba"):
+                proba = np.asarray(model.predict_proba(x), dtype="float64")
+                y_pred = np.asarray(model.classes_)[proba.argmax(axis=1)]
+            else:
+                proba, y_pred = None, np.asarray(model.predict(x))
+    except (ValueError, TypeError, AttributeError) as e:
+        raise errors.ModelError(
+            f"{type(model).__name__} failed to predict {len(df)} test rows: {e}"
+        ) from e
+    known = getattr(model, "classes_", None)
+    classes = [measures.plain(c) for c in (known if known is not None else np.unique(y_pred))]
+    positive = _positive(classes, config.positive_label)
+    return measures.Scored(y_true, y_pred, proba, classes, positive)
+
+
+def _inputs(model: Any, df: pd.DataFrame) -> pd.DataFrame:
+    names = getattr(model, "feature_names_in_", None)
+    if names is None:
+        return df
+    missing = [n for n in names if n not in df.columns]
+    if missing:
+        detail = (
+            f"the model needs {missing}, absent from the test data's columns {list(df.columns)}"
+        )
+        raise errors.SchemaViolation(str(missing[0]), "present", detail)
+    return df[list(names)]
+
+
+def _positive(classes: list[Any], wanted: Any) -> Any:
+    if wanted is None:
+        return classes[-1] if classes else None
+    for c in classes:
+        if c == wanted or str(c) == str(wanted):
+            return c
+    raise errors.ConfigError(
+        f"positive_label {wanted!r} is not one of the model's classes {classes}"
+    )
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)

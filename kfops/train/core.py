@@ -1,0 +1,314 @@
+"""Train one scikit-learn Pipeline (preprocessing + estimator) and a Dummy baseline beside it.
+
+The preprocessing lives inside the pipeline, so serving applies exactly the training transform.
+A bounded, seeded search picks hyperparameters by cross-validation on at most `max_search_rows`
+rows; the winner is then fitted once on every row. The first candidate is always the estimator's
+defaults, so the search never returns something worse (on CV) than not searching. Everything runs
+single-process with fixed seeds, so the same data and seed give the same model bytes.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import sklearn
+import threadpoolctl
+from sklearn import model_selection, pipeline
+
+from kfops import errors, parameters, schema
+from kfops.train import setup
+
+TASKS = schema.TASKS
+ESTIMATORS = tuple(setup.ESTIMATORS)
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+    """What to train.
+
+    Attributes:
+        label: the label column.
+        task: "classification" or "regression".
+        estimator: one of ESTIMATORS; "linear" is logistic regression for classification and
+            ridge regression for regression; "logistic" is classification only.
+        search_iterations: candidates tried, defaults included (1 = defaults only, still CV'd).
+        cv_folds: folds of the cross-validation that scores each candidate.
+        seed: seeds the search sample, the folds and the estimator.
+        feature_columns: the model's inputs; None takes the schema's feature columns.
+        max_search_rows: the search runs on a seeded sample of at most this many rows, since
+            hyperparameters found on 50k rows hold on 1M and the search then costs seconds.
+        n_threads: OpenMP threads of the final fit (the search always uses one). Default 1:
+            HistGradientBoosting's sums depend on the thread count, so a fixed count is what
+            makes the model bytes the same on every machine; and on a shared or CPU-limited
+            node extra threads spin-wait (measured 7x slower with 2 threads under load).
+    """
+
+    label: str
+    task: str = "classification"
+    estimator: str = parameters.field(
+        "hist_gradient_boosting", "the model family", choices=ESTIMATORS
+    )
+    search_iterations: int = parameters.field(8, "hyperparameter candidates tried (>= 1)")
+    cv_folds: int = parameters.field(3, "cross-validation folds scoring each candidate (>= 2)")
+    seed: int = parameters.field(0, "seeds the search, the folds and the estimator")
+    feature_columns: Sequence[str] | None = None
+    max_search_rows: int = 50_000
+    n_threads: int = 1
+
+    def __post_init__(self):
+        if not self.label:
+            raise errors.ConfigError("train: label must name a column")
+        errors.check_choice("task", self.task, TASKS)
+        errors.check_choice("estimator", self.estimator, ESTIMATORS)
+        if self.estimator == "logistic" and self.task == "regression":
+            raise errors.ConfigError("estimator 'logistic' is for classification; use 'linear'")
+        _require_int("search_iterations", self.search_iterations, 1)
+        _require_int("cv_folds", self.cv_folds, 2)
+        _require_int("seed", self.seed, 0)
+        _require_int("max_search_rows", self.max_search_rows, 10 * self.cv_folds)
+        _require_int("n_threads", self.n_threads, 1)
+        if self.feature_columns is not None:
+            if isinstance(self.feature_columns, str):
+                raise errors.ConfigError("feature_columns must be a list of names, not one string")
+            object.__setattr__(self, "feature_columns", tuple(self.feature_columns))
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainResult:
+    """The fitted model, its baseline and what the search found.
+
+    The two pipelines are saved with `kfops.modelio.save_model`; everything else is JSON-ready
+    through `to_dict`.
+    """
+
+    pipeline: pipeline.Pipeline | None
+    baseline: pipeline.Pipeline | None
+    task: str
+    estimator: str
+    params: dict[str, Any]
+    cv_score: float
+    cv_metric: str
+    search: list[dict[str, Any]]
+    feature_names: list[str]
+    feature_types: dict[str, str]
+    label: str
+    label_classes: list[Any] | None
+    n_rows: int
+    search_rows: int
+    seed: int
+    notes: list[str] = dataclasses.field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Every field except the two pipelines (those are model files)."""
+        fields = dataclasses.asdict(dataclasses.replace(self, pipeline=None, baseline=None))
+        return {k: v for k, v in fields.items() if k not in ("pipeline", "baseline")}
+
+    @classmethod
+    def from_dict(
+        cls, data: Mapping[str, Any], pipeline: Any = None, baseline: Any = None
+    ) -> TrainResult:
+        """Inverse of `to_dict`, with the pipelines loaded separately (or None)."""
+        return cls(pipeline=pipeline, baseline=baseline, **dict(data))
+
+    def metadata(self) -> dict[str, Any]:
+        """Facts for the KFP Model artifact: framework and versions, params, features, CV score."""
+        return {
+            "framework": "sklearn",
+            "framework_version": sklearn.__version__,
+            "pandas_version": pd.__version__,
+            "numpy_version": np.__version__,
+            "python_version": platform.python_version(),
+            "task": self.task,
+            "estimator": self.estimator,
+            "params": self.params,
+            "cv_score": self.cv_score,
+            "cv_metric": self.cv_metric,
+            "features": self.feature_names,
+            "feature_types": self.feature_types,
+            "label": self.label,
+            "label_classes": self.label_classes,
+            "n_rows": self.n_rows,
+            "search_rows": self.search_rows,
+            "seed": self.seed,
+        }
+
+
+def train(df: pd.DataFrame, data_schema: schema.Schema, config: TrainConfig) -> TrainResult:
+    """Searches hyperparameters, fits the winner on all rows, and fits the baseline.
+
+    Args:
+        df: the training split; extra columns are ignored.
+        data_schema: gives the features (role "feature") and their types.
+        config: what to train.
+
+    Returns:
+        The result, with both pipelines fitted.
+
+    Raises:
+        ConfigError: no features, or the label listed as a feature.
+        SchemaViolation: a feature or the label is missing or unusable (nulls in the label, a
+            single class, non-finite values, a class too small for the folds).
+        DataError: too few rows.
+        ModelError: the estimator fails to fit.
+    """
+    features, types, notes = setup.resolve_features(
+        df, data_schema, config.label, config.feature_columns
+    )
+    y, classes = _labels(df, config)
+    x = df[features]
+    categorical = [n for n, t in types.items() if t in setup.CATEGORICAL]
+    cardinality = max((x[n].nunique() for n in categorical), default=0)
+    model = setup.build_pipeline(config.task, config.estimator, types, config.seed, cardinality)
+    rows = _search_rows(y, config)
+    with threadpoolctl.threadpool_limits(1):
+        search = _search(model, x.iloc[rows], y[rows], config)
+    best = max(search, key=lambda c: c["score"])
+    model.set_params(**{f"model__{k}": v for k, v in best["params"].items()})
+    base = setup.build_baseline(config.task, types)
+    with threadpoolctl.threadpool_limits(config.n_threads):
+        _fit(model, x, y, config.estimator)
+        _fit(base, x, y, "baseline")
+    return TrainResult(
+        pipeline=model,
+        baseline=base,
+        task=config.task,
+        estimator=config.estimator,
+        params=best["params"],
+        cv_score=best["score"],
+        cv_metric=_scoring(config.task, classes),
+        search=search,
+        feature_names=features,
+        feature_types=types,
+        label=config.label,
+        label_classes=classes,
+        n_rows=len(df),
+        search_rows=len(rows),
+        seed=config.seed,
+        notes=notes,
+    )
+
+
+def _labels(df: pd.DataFrame, config: TrainConfig) -> tuple[np.ndarray, list[Any] | None]:
+    if config.label not in df.columns:
+        detail = f"label column not among the data's columns {list(df.columns)}"
+        raise errors.SchemaViolation(config.label, "present", detail)
+    if len(df) < 2 * config.cv_folds:
+        raise errors.DataError(
+            f"{len(df)} rows are too few to train with {config.cv_folds}-fold CV"
+        )
+    label = df[config.label]
+    nulls = np.flatnonzero(label.isna().to_numpy())
+    if nulls.size:
+        detail = f"{nulls.size} rows have no label, e.g. rows {nulls[:5].tolist()}"
+        raise errors.SchemaViolation(config.label, "not null", detail)
+    if config.task == "regression":
+        return _regression_labels(label), None
+    counts = label.value_counts()
+    if len(counts) < 2:
+        detail = f"only one class {_plain(counts.index[0])!r}: nothing to learn"
+        raise errors.SchemaViolation(config.label, "at least 2 classes", detail)
+    small = counts[counts < config.cv_folds]
+    if len(small):
+        detail = (
+            f"classes {sorted(map(str, small.index))} have fewer rows than the {config.cv_folds} "
+            "CV folds: drop them, merge them, or lower cv_folds"
+        )
+        raise errors.SchemaViolation(config.label, "rows per class", detail)
+    return label.to_numpy(), sorted(_plain(c) for c in counts.index)
+
+
+def _regression_labels(label: pd.Series) -> np.ndarray:
+    if pd.api.types.is_bool_dtype(label) or not pd.api.types.is_numeric_dtype(label):
+        detail = f"regression needs a numeric label, got {label.dtype} e.g. {label.iloc[0]!r}"
+        raise errors.SchemaViolation(label.name, "numeric", detail)
+    values = label.to_numpy(dtype="float64")
+    bad = np.flatnonzero(~np.isfinite(values))
+    if bad.size:
+        detail = f"{bad.size} non-finite labels, e.g. rows {bad[:5].tolist()}"
+        raise errors.SchemaViolation(label.name, "finite", detail)
+    if np.unique(values).size < 2:
+        raise errors.SchemaViolation(label.name, "not constant", f"every label is {values[0]!r}")
+    return values
+
+
+def _search_rows(y: np.ndarray, config: TrainConfig) -> np.ndarray:
+    positions = np.arange(len(y))
+    if len(y) <= config.max_search_rows:
+        return positions
+    stratify = y if config.task == "classification" else None
+    try:
+        sample, _ = model_selection.train_test_split(
+            positions,
+            train_size=config.max_search_rows,
+            random_state=config.seed,
+            stratify=stratify,
+        )
+    except ValueError:  # a class too rare to stratify: a plain seeded sample is still fine
+        sample, _ = model_selection.train_test_split(
+            positions, train_size=config.max_search_rows, random_state=config.seed
+        )
+    return np.sort(sample)
+
+
+def _search(
+    model: pipeline.Pipeline, x: pd.DataFrame, y: np.ndarray, config: TrainConfig
+) -> list[dict]:
+    candidates = setup.candidates(
+        config.estimator, config.task, config.search_iterations, config.seed
+    )
+    if config.task == "classification":
+        folds = model_selection.StratifiedKFold(
+            config.cv_folds, shuffle=True, random_state=config.seed
+        )
+    else:
+        folds = model_selection.KFold(config.cv_folds, shuffle=True, random_state=config.seed)
+    grid = [{f"model__{k}": [v] for k, v in c.items()} for c in candidates]
+    classes = sorted(_plain(c) for c in np.unique(y)) if config.task == "classification" else None
+    searcher = model_selection.GridSearchCV(
+        model,
+        grid,
+        scoring=_scoring(config.task, classes),
+        cv=folds,
+        n_jobs=1,
+        refit=False,
+        error_score="raise",
+    )
+    try:
+        searcher.fit(x, y)
+    except ValueError as e:
+        raise errors.ModelError(
+            f"{config.estimator} failed during the hyperparameter search: {e}"
+        ) from e
+    means, stds = searcher.cv_results_["mean_test_score"], searcher.cv_results_["std_test_score"]
+    return [
+        {"params": dict(c), "score": float(m), "std": float(s)}
+        for c, m, s in zip(candidates, means, stds, strict=True)
+    ]
+
+
+def _scoring(task: str, classes: list[Any] | None) -> str:
+    if task == "regression":
+        return "r2"
+    return "roc_auc" if len(classes or ()) == 2 else "neg_log_loss"
+
+
+def _fit(model: pipeline.Pipeline, x: pd.DataFrame, y: np.ndarray, name: str) -> None:
+    try:
+        model.fit(x, y)
+    except ValueError as e:
+        raise errors.ModelError(f"{name} failed to fit on {len(x)} rows: {e}") from e
+
+
+def _require_int(name: str, value: Any, minimum: int) -> None:
+    if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
+        raise errors.ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
+
+
+def _plain(value: Any) -> Any:
+    """A numpy scalar as the Python value JSON can hold."""
+    return value.item() if isinstance(value, np.generic) else value
