@@ -144,7 +144,10 @@ class RunRecorder:
             "code_version": code_version or "",
             "image": image or "",
         }
-        self.store.put_bytes(key, records.encode(header))
+        try:  # create-only: of writers racing (a submitter, a retried first step), one wins
+            self.store.put_bytes_if(key, records.encode(header), None)
+        except base.PreconditionFailed:
+            return False
         return True
 
     @contextlib.contextmanager

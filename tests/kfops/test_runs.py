@@ -183,6 +183,27 @@ def test_recorder_start_keeps_the_first_header(any_store):
     assert (detail["experiment"], detail["code_version"]) == ("exp", "abc123")
 
 
+def test_racing_header_writers_exactly_one_wins(stores):
+    """A submitter and a retried first step may both write the header: one must win whole."""
+    import threading  # noqa: PLC0415
+
+    barrier, won = threading.Barrier(8), []
+
+    def start(i):
+        rec = runs.RunRecorder(stores(), "r")
+        barrier.wait()
+        if rec.start("kfops-training", {"writer": i}):
+            won.append(i)
+
+    threads = [threading.Thread(target=start, args=(i,)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(won) == 1
+    assert runs.RunIndex(stores()).show("r")["parameters"] == {"writer": won[0]}
+
+
 def test_run_index_filters_by_experiment_defaulting_to_pipeline(any_store):
     record_run(any_store, "a", seed=1, auc=0.8, experiment="churn-tuning")
     record_run(any_store, "b", seed=2, auc=0.8)
