@@ -6,7 +6,7 @@ import socket
 import pytest
 from starlette.testclient import TestClient
 
-from kfops import cli, errors, registry, runs, store
+from kfops import cli, errors, registry, runs
 from kfops.commands import ui as ui_cmd
 from kfops.runs import monitoring
 from kfops.ui import create_app
@@ -28,8 +28,9 @@ def _run(st, run_id, auc, blessed, source="data.csv", model=None):
 
 
 @pytest.fixture
-def st(tmp_path):
-    st = store.open_store(str(tmp_path / "store"))
+def st(any_store, tmp_path):
+    """A local directory or a prefix in a bucket on a real S3 server (SeaweedFS)."""
+    st = any_store
     _run(st, "run-a", 0.81, True, model={"name": "houses", "version": "1"})
     _run(st, "run-b", 0.62, False, source="other.csv")
     files = tmp_path / "m.joblib"

@@ -148,7 +148,7 @@ def page(browser, ui_url):
     tab.requests = []
     tab.on("request", lambda request: tab.requests.append(request.url))
     yield tab
-    outside = [u for u in tab.requests if not u.startswith((ui_url, "data:", "about:"))]
+    outside = [u for u in tab.requests if not u.startswith((ui_url, "data:", "about:", "file:"))]
     assert not outside, f"pages fetched from outside the UI: {outside}"
     context.close()
 
@@ -193,6 +193,20 @@ def test_click_from_runs_table_into_run_and_its_reports(page, ui_url, store_with
     assert page.locator("h2", has_text="Distributions").count() == 1
     assert page.evaluate(_CLIPPED_TEXT) == []
     _shoot(page, "validation", capsys)
+
+
+def test_report_paths_the_cli_prints_open_as_pages_in_the_browser(page, store_with_runs, capsys):
+    classification = store_with_runs[1]
+    printed = classification["reports"]
+    assert {"validation", "evaluation", "model_card"} <= set(printed)
+    assert all(path.endswith(".html") for path in printed.values()), printed
+    page.goto(Path(printed["evaluation"]).as_uri())
+    assert page.locator("h1").inner_text() == "Model evaluation"  # rendered, not source text
+    identity = page.locator("table.kv").first.inner_text()
+    assert f"churn v{classification['model_version']}" in identity  # the version push assigned
+    page.goto(Path(printed["model_card"]).as_uri())
+    assert page.locator("h1").inner_text().startswith("Model card")
+    assert page.locator("table").count() >= 3
 
 
 def test_regression_report_has_scatter_residuals_and_whole_slice_names(
