@@ -736,7 +736,9 @@ class FakeApiServer:
                     n = body["spec"].get("replicas", 1)
                     stored["status"] = {
                         "observedGeneration": 1,
+                        "replicas": n,
                         "updatedReplicas": n,
+                        "readyReplicas": n,
                         "availableReplicas": n,
                     }
                 self.objects[path] = stored
