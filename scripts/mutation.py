@@ -34,7 +34,7 @@ MODULES = {
     ],
     "kfops/validate/checks.py": ["tests/kfops/test_validate.py"],
     "kfops/split.py": ["tests/kfops/test_split.py", "tests/kfops/test_split_exact.py"],
-    "kfops/evaluate/metrics.py": [
+    "kfops/evaluate/measures.py": [
         "tests/kfops/test_evaluate.py",
         "tests/kfops/test_metrics_oracle.py",
     ],

@@ -5,7 +5,7 @@ boundaries: the gate, the registry and the model card read its dict form. Undefi
 values are None and `notes` says which, so the JSON is always strict.
 
 Example:
-    cfg = EvalConfig("churned", "classification", ("region",), sensitive_column="age_band")
+    cfg = EvalConfig(label="churned", task="classification", slice_columns=("region",))
     ev = evaluate(model, test_df, cfg, baseline=baseline_model)
     ev.metrics["roc_auc"], ev.slices["region=north"]["rows"], ev.fairness["recall_difference"]
 """
