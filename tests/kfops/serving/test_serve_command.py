@@ -14,11 +14,12 @@ import httpx
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+import tritonclient.grpc as grpcclient
 
 from kfops import cli, logschema, registry
 from kfops.commands import serve
 from kfops.store import local
-from tests.kfops.serving import factories
+from tests.kfops.serving import factories, triton
 
 
 def _free_port() -> int:
@@ -224,3 +225,26 @@ def _refused_within(port: int, seconds: float) -> float | None:
             return time.monotonic() - start
         time.sleep(0.02)
     return None
+
+
+def test_serve_grpc_port_with_two_workers_answers_tritonclient_grpc(published, clf):
+    """`kfops serve --grpc-port` as a real process: both workers share the port (SO_REUSEPORT)."""
+    grpc_port = _free_port()
+    proc, _ = _start(
+        published, "--workers", "2", "--grpc-port", str(grpc_port), "--poll-interval", "0"
+    )
+    try:
+        client = grpcclient.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+        deadline = time.monotonic() + 30
+        while not client.is_server_ready() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        columns = triton.arrays(clf[2], 0, 4, nulls=True)
+        for _ in range(10):
+            result = client.infer("churn", triton.inputs(grpcclient, columns))
+            triton.assert_answers(result, clf[0], columns)
+        client.close()
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr[-2000:]
+    assert len(_logs(published)) == 40
