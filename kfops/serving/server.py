@@ -1,9 +1,10 @@
 """Running the app: uvicorn (one process or N workers), SIGTERM drain, JSON logs.
 
 uvicorn already does the graceful part of SIGTERM: it stops accepting connections, lets in-flight
-requests finish (up to `drain_seconds`), then runs the app's lifespan shutdown, which flushes the
-inference log. `running()` starts the same server in a background thread on an ephemeral port, for
-tests and infra-validate.
+requests finish (up to `drain_seconds`), then runs the app's lifespan shutdown, which stops the
+gRPC server (when `--grpc-port` is set: it refuses new calls from then on and gives those in
+flight `drain_seconds` more) and flushes the inference log. `running()` starts the same server
+in a background thread on an ephemeral port, for tests and infra-validate.
 """
 
 from __future__ import annotations

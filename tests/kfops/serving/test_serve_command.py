@@ -248,3 +248,28 @@ def test_serve_grpc_port_with_two_workers_answers_tritonclient_grpc(published, c
         _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0, stderr[-2000:]
     assert len(_logs(published)) == 40
+
+
+def test_sigterm_lets_a_slow_grpc_call_in_flight_finish(tmp_path, monkeypatch):
+    pipeline, spec, df = factories.slow_classifier()
+    store = local.LocalStore(tmp_path / "store")
+    factories.publish(registry.Registry(store), "churn", pipeline, spec, tmp_path)
+    markers = tmp_path / "markers"
+    markers.mkdir()
+    monkeypatch.setenv(factories.SLOW_SECONDS_ENV, "3")
+    monkeypatch.setenv(factories.SLOW_MARKER_ENV, str(markers))
+    grpc_port = _free_port()
+    proc, _ = _start(store, "--grpc-port", str(grpc_port), "--poll-interval", "0")
+    columns = triton.arrays(df, 0, 3, nulls=False)
+    client = grpcclient.InferenceServerClient(f"127.0.0.1:{grpc_port}")
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        answer = pool.submit(client.infer, "churn", triton.inputs(grpcclient, columns))
+        deadline = time.monotonic() + 30
+        while not any(markers.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert not answer.done()
+        proc.send_signal(signal.SIGTERM)
+        triton.assert_answers(answer.result(timeout=60), pipeline, columns)
+    client.close()
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 0, stderr[-2000:]
