@@ -4,6 +4,7 @@ Modules by role: `model` (what is served and where it comes from), `validation` 
 the schema), `v1`/`v2` (protocol codecs), `dataplane` (validate -> predict -> outputs),
 `batching` (concurrent requests share one predict call, on a worker thread), `manager` (loading
 and atomic hot swap), `inference_log` (sampled Parquet logs off the request path), `metrics`
-(Prometheus), `app` (routes, and errors -> HTTP in one place), `server` (uvicorn, signals, JSON
-logs).
+(Prometheus), `app` (routes, and errors -> HTTP in one place), `grpc_server` (the same over the
+Open Inference Protocol's gRPC service, from `open_inference.proto`), `server` (uvicorn, signals,
+JSON logs).
 """
