@@ -29,6 +29,7 @@ from kfops.serving import (
     batching,
     dataplane,
     inference_log,
+    labels_route,
     manager,
     metrics,
     model,
@@ -43,6 +44,7 @@ log = logging.getLogger("kfops.serving")
 SPEC_ENV = "KFOPS_SERVE_SPEC"
 JSON = "application/json"
 OCTET_STREAM = "application/octet-stream"
+_JSON_BYTES, _OCTET_BYTES = JSON.encode(), OCTET_STREAM.encode()
 # Binary tensor data extension: the length of the JSON header that starts the body.
 INFERENCE_HEADER = "inference-header-content-length"
 _NAN_HINT = " (NaN and Infinity are not JSON: send null for a missing value)"
@@ -79,6 +81,7 @@ def build_app(config: settings.ServeConfig, source: model.ModelSource, log_store
         config.batch_window_ms / 1000.0, config.batch_max_rows, meters.observe_predict_call
     )
     handlers = _Handlers(config, dataplane.DataPlane(models, meters, logger, batcher))
+    handlers.label_store = log_store  # delayed labels go where the requests were logged
     app = applications.Starlette(
         routes=handlers.routes(),
         lifespan=handlers.lifespan,
@@ -158,6 +161,36 @@ def error_payload(exc: Exception) -> tuple[int, dict]:
     return status, body
 
 
+class Raw:
+    """An inference answer as its ASGI messages need it.
+
+    Building one costs a fraction of a Starlette Response (measured: 0.7 against 5.6 us), which
+    matters on a path that spends ~200 us of CPU per request in all.
+    """
+
+    __slots__ = ("body", "raw_headers", "status_code")
+
+    def __init__(self, status: int, body: bytes, media: bytes = _JSON_BYTES, headers=()):
+        self.status_code, self.body = status, body
+        self.raw_headers = [
+            (b"content-type", media),
+            (b"content-length", str(len(body)).encode()),
+            *headers,
+        ]
+
+
+def raw_json(obj, headers=(), status: int = 200) -> Raw:
+    """A JSON `Raw` answer serialised by orjson (numpy arrays included)."""
+    return Raw(status, orjson.dumps(obj, option=orjson.OPT_SERIALIZE_NUMPY), _JSON_BYTES, headers)
+
+
+def raw_error(exc: Exception) -> Raw:
+    """`error_response` for the inference lane: the same mapping, as a `Raw` answer."""
+    status, body = error_payload(exc)
+    extra = [(k.encode(), v.encode()) for k, v in getattr(exc, "headers", {}).items()]
+    return raw_json(body, extra, status)
+
+
 def json_response(obj, status: int = 200, headers=None) -> responses.Response:
     """A JSON response serialised by orjson (numpy arrays included)."""
     return responses.Response(
@@ -176,6 +209,7 @@ class _Handlers:
 
     def __init__(self, config: settings.ServeConfig, plane: dataplane.DataPlane):
         self.config, self.plane = config, plane
+        self.label_store = None  # the store that takes delayed labels (build_app sets it)
         self.meters = plane.metrics
 
     def routes(self) -> list[routing.Route]:
@@ -195,6 +229,7 @@ class _Handlers:
                 (prefix, "GET", self.model_metadata, "v2_metadata"),
                 (prefix + "/ready", "GET", self.model_ready, "v2_model_ready"),
             ]
+        r.append(("/v2/models/{name}/labels", "POST", self.labels, "v2_labels"))
         if self.config.admin:
             r.append(("/v2/repository/models/{name}/load", "POST", self.load, "v2_load"))
         return [
@@ -210,17 +245,18 @@ class _Handlers:
 
         return handler
 
-    async def answer(self, label: str, method: str, fn, *args) -> responses.Response:
+    async def answer(self, label: str, method: str, fn, *args, error=error_response):
         """Runs one handler: its response, or its exception as an error response; counted.
 
         This is the only try -> status -> metrics wrapper: Starlette routes (`_endpoint`) and
-        the raw ASGI inference lane (`infer_http`) both go through it.
+        the raw ASGI inference lane (`infer_http`, whose handlers and `error` build `Raw`
+        answers) both go through it.
         """
         start = time.perf_counter()
         try:
             response = await fn(*args)
         except Exception as exc:  # noqa: BLE001 (this is the one place errors become HTTP)
-            response = error_response(exc)
+            response = error(exc)
         self.meters.observe_request(
             label, method, response.status_code, time.perf_counter() - start
         )
@@ -290,8 +326,9 @@ class _Handlers:
     async def infer_http(self, label: str, params: dict, scope, receive, send) -> None:
         """One inference request from ASGI messages to ASGI messages (see `InferenceLane`)."""
         infer = self.v2_infer if label == "v2_infer" else self.v1_predict
-        response = await self.answer(label, scope["method"], infer, params, scope, receive)
-        # The response's own ASGI messages, without Starlette's Response.__call__ around them.
+        response = await self.answer(
+            label, scope["method"], infer, params, scope, receive, error=raw_error
+        )
         await send(
             {
                 "type": "http.response.start",
@@ -301,7 +338,7 @@ class _Handlers:
         )
         await send({"type": "http.response.body", "body": response.body})
 
-    async def v1_predict(self, params: dict, scope, receive) -> responses.Response:
+    async def v1_predict(self, params: dict, scope, receive) -> Raw:
         headers = _post_headers(scope)
         with self.plane.arrival() as arrival:
             active = self.plane.resolve(params["name"])
@@ -310,9 +347,9 @@ class _Handlers:
             rid = _request_id(headers)
             parsed = dataclasses.replace(parsed, request_id=rid)
             result = await self.plane.infer_async(active, parsed, "v1", arrival)
-        return json_response(v1.response(result), headers={"x-request-id": rid})
+        return raw_json(v1.response(result), ((b"x-request-id", rid.encode("latin-1")),))
 
-    async def v2_infer(self, params: dict, scope, receive) -> responses.Response:
+    async def v2_infer(self, params: dict, scope, receive) -> Raw:
         headers = _post_headers(scope)
         with self.plane.arrival() as arrival:
             active = self.plane.resolve(params["name"], params.get("version"))
@@ -328,14 +365,17 @@ class _Handlers:
             parsed = dataclasses.replace(parsed, request_id=rid)
             result = await self.plane.infer_async(active, parsed, "v2", arrival)
         if not parsed.binary_outputs:
-            return json_response(v2.response(result, rid), headers={"x-request-id": rid})
+            return raw_json(v2.response(result, rid), ((b"x-request-id", rid.encode("latin-1")),))
         header, chunks = v2.binary_response(result, rid, parsed.binary_outputs)
         head = orjson.dumps(header, option=orjson.OPT_SERIALIZE_NUMPY)
-        return responses.Response(
-            b"".join((head, *chunks)),
+        return Raw(
             200,
-            {"x-request-id": rid, INFERENCE_HEADER: str(len(head))},
-            OCTET_STREAM,
+            b"".join((head, *chunks)),
+            _OCTET_BYTES,
+            (
+                (b"x-request-id", rid.encode("latin-1")),
+                (INFERENCE_HEADER.encode(), str(len(head)).encode()),
+            ),
         )
 
     async def _read_v2(self, headers: dict, receive) -> tuple[object, memoryview | bytes]:
@@ -374,6 +414,10 @@ class _Handlers:
             )
         active = await asyncio.to_thread(self.plane.manager.load, version)
         return json_response({"name": name, "version": active.model.version, "loaded": True})
+
+    async def labels(self, request):
+        """Delayed labels for logged requests (kfops.serving.labels_route)."""
+        return json_response(await labels_route.deliver(self, request))
 
     async def metrics(self, request):
         return responses.Response(self.meters.exposition(), media_type=metrics.CONTENT_TYPE)
