@@ -1,8 +1,8 @@
 """The protocol-agnostic data plane: resolve the model, validate, predict, record.
 
-V1 and V2 routes parse their bodies into an `InferRequest` and format an `InferResult`; everything
-between (which model answers, schema validation, prediction, metrics, inference logging) happens
-here once for both protocols.
+The V1 and V2 REST handlers (`app`) and the V2 gRPC servicer (`grpc_server`) parse requests into
+an `InferRequest` and format an `InferResult`; everything between (which model answers, schema
+validation, prediction, metrics, inference logging) happens here once for every protocol.
 """
 
 from __future__ import annotations
