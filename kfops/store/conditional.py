@@ -13,8 +13,10 @@ What the servers do (checked; docs/CONTRACTS.md, Registry):
   (cmd/erasure-object.go `CheckPrecondFn` under `NewNSLock`; cmd/object-handlers-common.go
   `checkPreconditionsPUT`), and treats `*` as "any ETag" only since RELEASE.2024-05-07T06-41-25Z
   (PR #19682, `isETagEqual`). Older servers ignore `*` and overwrite: the probe below sees that.
-- AWS S3: both headers on PutObject (If-None-Match since 2024-08, If-Match since 2024-11); a
-  concurrent conditional write may answer 409 ConditionalRequestConflict, treated as lost.
+- AWS S3: both headers on PutObject (If-None-Match since 2024-08, If-Match since 2024-11; user
+  guide "How to prevent object overwrites with conditional writes",
+  docs.aws.amazon.com/AmazonS3/latest/userguide/conditional-writes.html); of two concurrent
+  conditional writes one may get 409 ConditionalRequestConflict: treated as lost (re-read, retry).
 
 Mode ("auto" by default, `S3Tuning.conditional_writes`): "auto" probes the bucket once per store
 (create-only twice, then a wrong If-Match: the second and third must be refused) and uses the
