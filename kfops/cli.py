@@ -25,6 +25,7 @@ COMMANDS = {
     "monitor": "monitor",
     "simulate-traffic": "traffic",
     "ui": "ui",
+    "labels": "labels",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 # What `kfops --help` lists, so that it imports no command module (some pull in scikit-learn,
@@ -40,6 +41,7 @@ SUMMARIES = {
     "submit": "submit the compiled pipeline to a KFP cluster",
     "monitor": "drift/quality of a model's logged traffic; retrain when it matters",
     "simulate-traffic": "send builtin:churn requests (optionally drifted) to a running server",
+    "labels": "deliver delayed labels for logged requests (by request id)",
 }
 
 

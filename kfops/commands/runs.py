@@ -11,7 +11,7 @@ import json
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from kfops import config, lineage, metric_catalog, registry, runs, store
+from kfops import config, lineage, metric_catalog, registry, runs, snapshots, store
 
 DEFAULT_STORE = ".kfops/store"
 MAX_KEY_METRICS = 3
@@ -35,7 +35,13 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     cmp.set_defaults(func=compare_main)
     data = with_common(sub.add_parser("data", help="runs and models that used a dataset"))
     data.add_argument("sha256", help="dataset sha256 (at least 8 leading characters)")
+    data.add_argument("--out", help="export the dataset snapshot (Parquet) to this file")
     data.set_defaults(func=data_main)
+    prune = with_common(sub.add_parser("prune-data", help="delete old unused dataset snapshots"))
+    prune.add_argument("--older-than-days", type=float, required=True,
+                       help="only snapshots created before this many days ago")  # fmt: skip
+    prune.add_argument("--dry-run", action="store_true", help="list them, delete nothing")
+    prune.set_defaults(func=prune_main)
 
 
 def add_lineage_parser(models_subparsers: argparse._SubParsersAction) -> None:
@@ -95,6 +101,12 @@ def compare_main(args: argparse.Namespace) -> int:
 def data_main(args: argparse.Namespace) -> int:
     """`kfops runs data SHA256`: lineage from a dataset to runs and registered models."""
     s = _store(args)
+    if args.out:  # the snapshot itself: the rows a model was trained on
+        meta = snapshots.export(s, args.sha256, args.out)
+        print_json(meta) if args.json else print(
+            f"wrote {meta['rows']} rows of dataset {meta['sha256']} to {args.out}"
+        )
+        return 0
     found_runs = lineage.runs_for_data(runs.RunIndex(s), args.sha256)
     models = lineage.models_for_data(registry.Registry(s), args.sha256)
     if args.json:
@@ -107,6 +119,17 @@ def data_main(args: argparse.Namespace) -> int:
         return 0
     print(render_list(found_runs) if found_runs else "no recorded run used this data")
     print("models: " + (", ".join(f"{n} v{v}" for n, v in models) or "none"))
+    return 0
+
+
+def prune_main(args: argparse.Namespace) -> int:
+    """`kfops runs prune-data`: retention of dataset snapshots no registered version uses."""
+    doomed = snapshots.prune(_store(args), args.older_than_days, dry_run=args.dry_run)
+    if args.json:
+        print_json({"deleted" if not args.dry_run else "would_delete": doomed})
+    else:
+        verb = "would delete" if args.dry_run else "deleted"
+        print(f"{verb} {len(doomed)} dataset snapshot(s)" + "".join(f"\n  {d}" for d in doomed))
     return 0
 
 

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from kfops import dataio, errors, logschema, registry
+from kfops import labels as labels_mod
 from kfops.monitor import core, reference, rules, window
 from kfops.store import base
 
@@ -47,9 +48,33 @@ def monitor_model(
     summary = reference_summary(store, loaded, cfg)
     features = loaded.schema.feature_names
     current = window.read_window(store, name, cfg.span, [*features, *logschema.META_COLUMNS])
+    current = of_version(current, loaded.version)
+    if labels is None:
+        labels = stored_labels(store, name, loaded.schema.label)
     return core.monitor(
         summary, current, loaded.schema, cfg, labels, model=name, version=loaded.version
     )
+
+
+def of_version(current: pd.DataFrame, version: str) -> pd.DataFrame:
+    """Only the rows the given version answered: each version is judged on its own traffic.
+
+    After a new champion takes over, the window still holds the old one's requests; mixing them
+    would judge the new model on predictions it never made.
+    """
+    if logschema.MODEL_VERSION not in current.columns:
+        return current
+    return current[current[logschema.MODEL_VERSION].astype(str) == str(version)].reset_index(
+        drop=True
+    )
+
+
+def stored_labels(store: base.Store, name: str, label: str | None) -> pd.DataFrame | None:
+    """Labels delivered to the store (kfops.labels), in the form the quality join reads; or None."""
+    delivered = labels_mod.read(store, name)
+    if not len(delivered) or not label:
+        return None
+    return delivered.rename(columns={labels_mod.LABEL: label})
 
 
 def reference_summary(
