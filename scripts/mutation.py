@@ -31,6 +31,7 @@ MODULES = {
     "kfops/monitor/core.py": [
         "tests/kfops/test_monitor.py",
         "tests/kfops/test_monitor_boundary.py",
+        "tests/kfops/test_monitor_exact.py",
     ],
     "kfops/validate/checks.py": ["tests/kfops/test_validate.py"],
     "kfops/split.py": ["tests/kfops/test_split.py", "tests/kfops/test_split_exact.py"],

@@ -271,7 +271,13 @@ def join_labels(current: pd.DataFrame, labels: pd.DataFrame, label: str | None) 
             "requests in the window hold several rows; labels must give kfops_row as well",
         )  # fmt: skip
     truth = labels[needed].drop_duplicates(keys, keep="last")
-    return current.merge(truth, on=keys, how="inner").dropna(subset=[label])
+    joined = current.merge(truth, on=keys, how="inner").dropna(subset=[label])
+    values = joined[label]
+    if pd.api.types.is_float_dtype(values) and bool((values % 1 == 0).all()):
+        # pandas turns an integer label column to float as soon as one label is still missing;
+        # class 1 must stay "1" (the logged prediction), not "1.0", when compared as text.
+        joined[label] = values.astype("int64")
+    return joined
 
 
 def _base(rows: int, cfg: rules.MonitorConfig) -> MonitorResult:
