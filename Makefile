@@ -18,7 +18,7 @@ ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
 
 .PHONY: help install run test test-fast lint format compile bench bench-serving clean
 .PHONY: checkov image image-local lint-manifests kind-up kind-deploy e2e-kind
-.PHONY: s3-up s3-down browser cluster-env mutation
+.PHONY: s3-up s3-down browser prometheus-tools cluster-env mutation
 
 help:
 	@echo "make run      set up and run the training pipeline locally on builtin:churn"
@@ -52,7 +52,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/kfops run --store $(STORE)
 
-test: install checkov browser
+test: install checkov browser prometheus-tools
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Debian's chromium for the browser tests (tests/kfops/ui/test_browser.py drives it through
@@ -60,6 +60,13 @@ test: install checkov browser
 browser:
 	@command -v chromium >/dev/null || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; }
+
+# Debian's promtool (checks and unit-tests the alert rules) and Pushgateway (receives the monitor's
+# metrics) for tests/manifests/test_monitoring.py and tests/kfops/test_monitor_exposition.py.
+prometheus-tools:
+	@command -v promtool >/dev/null && command -v prometheus-pushgateway >/dev/null || { \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
+	  prometheus prometheus-pushgateway >/dev/null; }
 
 test-fast: install
 	$(BIN)/python -m pytest -m "not slow and not container" $(PYTEST_ARGS)
@@ -103,7 +110,7 @@ image:
 image-local:
 	bash scripts/image-local.sh all
 
-lint-manifests: install checkov
+lint-manifests: install checkov prometheus-tools
 	$(BIN)/python -m pytest -q tests/manifests
 
 # The storage Secret's env files the kind and kserve overlays read (kfops.cluster.ENV_FILES).

@@ -13,7 +13,7 @@ import pandas as pd
 
 from kfops import dataio, errors, logschema, registry
 from kfops import labels as labels_mod
-from kfops.monitor import core, reference, rules, window
+from kfops.monitor import core, exposition, reference, rules, window
 from kfops.store import base
 
 REFERENCE_FILE = registry.REFERENCE_FILE
@@ -37,7 +37,8 @@ def monitor_model(
         version: the version to compare against (default: the champion).
 
     Returns:
-        The result, with `model` and `version` filled in.
+        The result, with `model` and `version` filled in; its metrics are written to the
+        store (kfops.monitor.exposition).
 
     Raises:
         NotFound: no such model, version or champion.
@@ -51,9 +52,11 @@ def monitor_model(
     current = of_version(current, loaded.version)
     if labels is None:
         labels = stored_labels(store, name, loaded.schema.label)
-    return core.monitor(
+    result = core.monitor(
         summary, current, loaded.schema, cfg, labels, model=name, version=loaded.version
     )
+    exposition.write(store, result.to_dict())  # the outcome as metrics (Pushgateway body)
+    return result
 
 
 def of_version(current: pd.DataFrame, version: str) -> pd.DataFrame:

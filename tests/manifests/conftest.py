@@ -22,6 +22,7 @@ TARGETS = {
     "production": "overlays/production",
     "deployer": "deployer",
     "kind-minio": "overlays/kind/minio",
+    "monitoring": "monitoring",
 }
 
 

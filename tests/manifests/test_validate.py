@@ -10,7 +10,8 @@ from kubernetes_validate import utils as kv_utils
 from tests.manifests import conftest
 
 K8S_VERSION = "1.30.0"
-CRD_KINDS = {"InferenceService"}
+# ServiceMonitor and PrometheusRule: checked by promtool and test_monitoring.py (selector, port).
+CRD_KINDS = {"InferenceService", "ServiceMonitor", "PrometheusRule"}
 SCHEMA_PATH = conftest.ROOT / "manifests/schemas/inferenceservice-v1beta1.schema.json"
 
 
@@ -57,6 +58,7 @@ def test_manifests_every_crd_object_has_a_schema(objects):
         "PersistentVolumeClaim",
         "Role",
         "RoleBinding",
+        "CronJob",
     }
     assert kinds - known <= CRD_KINDS, "a new custom resource kind needs a schema check"
 
