@@ -17,12 +17,18 @@ def split(
     seed: int = 0,
     time_column: str = "",
     group_column: str = "",
+    cross_duplicates: str = "drop",
 ):
     """Splits data into train and test. Rules: kfops.split."""
     from kfops import dataio, parameters, recording
     from kfops import split as core
 
-    params = {"strategy": strategy, "test_fraction": test_fraction, "seed": seed}
+    params = {
+        "strategy": strategy,
+        "test_fraction": test_fraction,
+        "seed": seed,
+        "cross_duplicates": cross_duplicates,
+    }
     with recording.recorded("split", store_uri, run_id, params) as step:
         cfg = parameters.build(
             core.SplitConfig,
@@ -36,6 +42,16 @@ def split(
         test.metadata.update(dataio.write_frame(parts.test, test.path))
         train.metadata["balance"] = parts.report.get("train", {})
         test.metadata["balance"] = parts.report.get("test", {})
+        test.metadata["cross_duplicates"] = parts.report["cross_duplicates"]
+        # What the train step needs for leak-free search folds (kfops.train: grouped or in time)
+        train.metadata["split"] = {
+            "strategy": parts.report["strategy"],
+            "time_column": cfg.time_column or "",
+            "group_column": cfg.group_column or "",
+        }
+        step.metric(
+            "cross_duplicates", parts.report["cross_duplicates"]["test_rows_equal_to_train_rows"]
+        )
         step.input("data", data.uri, data.metadata.get("sha256"))
         for name, art in (("train", train), ("test", test)):
             step.output(name, sha256=art.metadata["sha256"], rows=art.metadata["rows"])

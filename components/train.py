@@ -30,10 +30,15 @@ def train(
     }
     with recording.recorded("train", store_uri, run_id, params) as step:
         expected = schema.Schema.load(data_schema.path)
+        # The split says how it held rows out; the search folds hold them out the same way.
+        held_out = train_data.metadata.get("split", {})
+        strategy = held_out.get("strategy")
         cfg = parameters.build(
             core.TrainConfig,
             label=expected.label,
             task=expected.task,
+            group_column=held_out.get("group_column") if strategy == "group" else None,
+            time_column=held_out.get("time_column") if strategy == "time" else None,
             **params,
         )
         result = core.train(dataio.read_frame(train_data.path), expected, cfg)
@@ -48,5 +53,10 @@ def train(
         baseline.metadata["sha256"] = modelio.save_model(result.baseline, baseline.path)
         metrics.log_metric("cv_score", round(float(result.cv_score), 4))
         step.input("train", train_data.uri, train_data.metadata.get("sha256"))
-        step.output("model", sha256=model.metadata["sha256"], params=result.params)
+        step.output(
+            "model",
+            sha256=model.metadata["sha256"],
+            params=result.params,
+            search_folds=result.folds,
+        )
         step.metric("cv_score", float(result.cv_score))

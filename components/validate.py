@@ -1,5 +1,7 @@
 """Validate component: infer or check a schema; blocking anomalies fail the step."""
 
+from typing import Dict
+
 from kfops.components._image import KFOPS_IMAGE
 from kfp import dsl
 
@@ -18,17 +20,33 @@ def validate(
     strict_categories: bool = False,
     time_column: str = "",
     group_column: str = "",
+    model_name: str = "",
+    range_margin: float = 0.2,
+    max_unseen_fraction: float = 0.01,
+    rule_severities: Dict[str, str] = {},  # noqa: B006 ({} = every rule's default severity)
+    sensitive_column: str = "",
 ):
-    """Infers the schema (or loads `schema_uri`) and validates. Rules: kfops.validate."""
-    from kfops import config, dataio, parameters, recording, schema, split
+    """Validates against `schema_uri`, else the model's champion (or accepted) schema.
+
+    With neither (a model's first run), infers one. Rules: kfops.validate; which schema:
+    kfops.validate.contract.
+    """
+    from kfops import config, dataio, parameters, recording, schema, split, store
     from kfops import validate as core
     from kfops.reports import validation as rendering
+    from kfops.validate import contract
 
     params = {"label": label, "schema_uri": schema_uri, "strict_categories": strict_categories}
     with recording.recorded("validate", store_uri, run_id, params) as step:
         cfg = parameters.build(
-            core.ValidateConfig, strict_categories=strict_categories, schema_uri=schema_uri
+            core.ValidateConfig,
+            strict_categories=strict_categories,
+            schema_uri=schema_uri,
+            range_margin=range_margin,
+            max_unseen_fraction=max_unseen_fraction,
+            rule_severities=rule_severities,
         )
+        sensitive = sensitive_column or None  # EvalConfig.sensitive_column's none_as
         # label, task and the time and group columns mean what they mean to split
         data_cfg = parameters.build(
             split.SplitConfig,
@@ -38,9 +56,15 @@ def validate(
             group_column=group_column,
         )
         df = dataio.read_frame(data.path)
+        settings = config.StoreSettings.from_env()
         if cfg.schema_uri:
-            expected = schema.load_uri(cfg.schema_uri, config.StoreSettings.from_env())
+            expected, source = schema.load_uri(cfg.schema_uri, settings), cfg.schema_uri
+        elif model_name:
+            held = contract.resolve(store.open_store(store_uri, settings), model_name)
+            expected, source = held.schema, held.source
         else:
+            expected, source = None, "inferred"
+        if expected is None:
             expected = core.infer_schema(
                 df,
                 data_cfg.label,
@@ -48,11 +72,13 @@ def validate(
                 time_column=data_cfg.time_column,
                 group_column=data_cfg.group_column,
             )
-        result = core.validate(df, expected, cfg)
+        result = core.validate(df, expected, cfg, sensitive_column=sensitive)
         expected.save(data_schema.path)
         data_schema.metadata.update(
             {"label": expected.label, "task": expected.task, "features": expected.feature_names}
         )
+        data_schema.metadata["schema_source"] = source
+        step.output("schema", source=source)
         dataio.write_json(result.to_dict(), anomalies.path)
         anomalies.metadata.update(
             {"blocking": len(result.blocking), "total": len(result.anomalies)}

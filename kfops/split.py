@@ -11,6 +11,10 @@ Strategies:
 
 The same frame, config and seed always give the same rows in the same order: each split keeps
 the rows' original order.
+
+Exact duplicate rows on both sides would score the model on rows it trained on. `cross_duplicates`
+says what to do with test rows that equal a training row exactly (every column): `drop` them from
+test (default), `block` the split (DataError), or `keep` them; the report counts them either way.
 """
 
 from __future__ import annotations
@@ -27,6 +31,7 @@ from kfops import errors, parameters
 from kfops.schema import TASKS
 
 STRATEGIES = ("stratified", "random", "time", "group")
+DUPLICATE_POLICIES = ("drop", "block", "keep")
 # A numeric label with more distinct values than this (or any fractional value) is continuous.
 MAX_CLASSES = 50
 
@@ -61,6 +66,11 @@ class SplitConfig:
         choices=TASKS,
         none_as="",
     )
+    cross_duplicates: str = parameters.field(
+        "drop",
+        "test rows equal to a training row: drop them, block the split, or keep them",
+        choices=DUPLICATE_POLICIES,
+    )
 
     def __post_init__(self):
         if not self.label:
@@ -78,6 +88,7 @@ class SplitConfig:
             raise errors.ConfigError(
                 "strategy 'group' needs group_column (rows that must stay together)"
             )
+        errors.check_choice("cross_duplicates", self.cross_duplicates, DUPLICATE_POLICIES)
         if self.task is not None and self.task not in TASKS:
             raise errors.ConfigError(f"task must be one of {TASKS} or None, got {self.task!r}")
 
@@ -115,10 +126,60 @@ def split(df: pd.DataFrame, config: SplitConfig) -> SplitResult:
     positions = np.arange(len(df))
     train_pos, test_pos = _SPLITTERS[strategy](df, positions, config)
     check_disjoint(train_pos, test_pos, len(df))
+    repeated = cross_duplicates(df, train_pos, test_pos)
+    dropped = _handle_duplicates(repeated, test_pos, config, notes)
+    if dropped.size:
+        test_pos = test_pos[~np.isin(test_pos, dropped)]
     train = df.iloc[train_pos].reset_index(drop=True)
     test = df.iloc[test_pos].reset_index(drop=True)
     report = _report(train, test, config, strategy, task, notes)
+    report["cross_duplicates"] = {
+        "policy": config.cross_duplicates,
+        "test_rows_equal_to_train_rows": int(repeated.size),
+        "dropped_from_test": int(dropped.size),
+        "examples": [int(p) for p in repeated[:5]],
+    }
     return SplitResult(train, test, report)
+
+
+def cross_duplicates(df: pd.DataFrame, train_pos: np.ndarray, test_pos: np.ndarray) -> np.ndarray:
+    """Positions of test rows that equal some training row in every column, sorted."""
+    if not len(train_pos) or not len(test_pos):
+        return np.array([], dtype=int)
+    try:
+        keys = pd.util.hash_pandas_object(df, index=False).to_numpy()
+    except TypeError:  # unhashable cells (nested JSON): rows cannot be compared
+        return np.array([], dtype=int)
+    hit = test_pos[np.isin(keys[test_pos], keys[train_pos])]
+    if not hit.size:
+        return hit
+    # A 64-bit hash match is confirmed on the values, so a collision never drops a row.
+    train_rows = df.iloc[train_pos]
+    candidates = df.iloc[hit]
+    matched = candidates.merge(train_rows.drop_duplicates(), how="left", indicator=True)
+    return np.sort(hit[(matched["_merge"] == "both").to_numpy()])
+
+
+def _handle_duplicates(
+    repeated: np.ndarray, test_pos: np.ndarray, config: SplitConfig, notes: list[str]
+) -> np.ndarray:
+    """The test positions to drop; raises when the policy blocks."""
+    if not repeated.size:
+        return repeated
+    what = (
+        f"{repeated.size} test rows equal a training row exactly, e.g. rows {repeated[:5].tolist()}"
+    )
+    if config.cross_duplicates == "block":
+        raise errors.DataError(
+            f"{what}; drop duplicates from the data, or set cross_duplicates to drop or keep"
+        )
+    if config.cross_duplicates == "keep":
+        notes.append(f"{what}; kept (cross_duplicates=keep), so test scores include seen rows")
+        return np.array([], dtype=int)
+    if repeated.size == test_pos.size:
+        raise errors.DataError(f"{what}: every test row does; nothing would be left to test on")
+    notes.append(f"{what}; dropped from test (cross_duplicates=drop)")
+    return repeated
 
 
 def infer_task(label: pd.Series) -> str:

@@ -91,9 +91,14 @@ def _data_steps(p: dict, run: dict) -> dict:
         strict_categories=p["strict_categories"],
         time_column=p["time_column"],
         group_column=p["group_column"],
+        model_name=p["model_name"],
+        range_margin=p["range_margin"],
+        max_unseen_fraction=p["max_unseen_fraction"],
+        rule_severities=p["rule_severities"],
+        sensitive_column=p["sensitive_column"],
         **run,
     )
-    configure(validate_task, "validate", "1", "4Gi")
+    configure(validate_task, "validate", "1", "4Gi", cache=False)  # the champion may change
     split_task = split(
         data=ingest_task.outputs["data"],
         label=p["label"],
@@ -102,6 +107,7 @@ def _data_steps(p: dict, run: dict) -> dict:
         seed=p["seed"],
         time_column=p["time_column"],
         group_column=p["group_column"],
+        cross_duplicates=p["cross_duplicates"],
         **run,
     ).after(validate_task)
     configure(split_task, "split", "1", "4Gi")
@@ -206,10 +212,14 @@ def training(
     source_delimiter: str = "",
     schema_uri: str = "",
     strict_categories: bool = False,
+    range_margin: float = 0.2,
+    max_unseen_fraction: float = 0.01,
+    rule_severities: Dict[str, str] = {},  # noqa: B006 ({} = every rule's default severity)
     split_strategy: str = "stratified",
     test_fraction: float = 0.2,
     time_column: str = "",
     group_column: str = "",
+    cross_duplicates: str = "drop",
     estimator: str = "hist_gradient_boosting",
     search_iterations: int = 8,
     cv_folds: int = 3,

@@ -33,7 +33,8 @@ from kfops.monitor import rules as monitor_config
 OWNERS = {
     "ingest": [ingest.IngestConfig],
     # label, task and the time/group columns mean the same to validate as to split
-    "validate": [validate_mod.ValidateConfig, split.SplitConfig],
+    # ... and the sensitive column to validate as to evaluate (class balance per group)
+    "validate": [validate_mod.ValidateConfig, split.SplitConfig, evaluate.EvalConfig],
     "split": [split.SplitConfig],
     "train": [train.TrainConfig],
     "evaluate": [evaluate.EvalConfig],
@@ -200,7 +201,7 @@ def test_run_flags_set_pipeline_parameters_of_the_same_type():
     [
         (
             "gate_treshold=0.9",
-            "unknown parameter 'gate_treshold'; known: champion_tolerance, code_version, cv_folds",
+            "unknown parameter 'gate_treshold'; known: champion_tolerance, code_version, cross_dup",
         ),
         ("cv_folds=three", "cv_folds must be int, got 'three'"),
         ("gate_thresholds=[1]", "gate_thresholds must be dict, got [1]"),

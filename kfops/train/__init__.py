@@ -4,6 +4,6 @@ The stage is `core` (config, result, `train`); `setup` builds the estimator fami
 preprocessing. Re-exported here: `from kfops import train; train.train(...)`.
 """
 
-from kfops.train.core import ESTIMATORS, TASKS, TrainConfig, TrainResult, train
+from kfops.train.core import ESTIMATORS, TASKS, TrainConfig, TrainResult, search_folds, train
 
-__all__ = ["ESTIMATORS", "TASKS", "TrainConfig", "TrainResult", "train"]
+__all__ = ["ESTIMATORS", "TASKS", "TrainConfig", "TrainResult", "search_folds", "train"]

@@ -3,7 +3,11 @@
 The preprocessing lives inside the pipeline, so serving applies exactly the training transform.
 A bounded, seeded search picks hyperparameters by cross-validation on at most `max_search_rows`
 rows; the winner is then fitted once on every row. The first candidate is always the estimator's
-defaults, so the search never returns something worse (on CV) than not searching. Everything runs
+defaults, so the search never returns something worse (on CV) than not searching. The search folds
+follow the split: grouped (GroupKFold) when the split kept groups apart, in time order
+(TimeSeriesSplit on rows sorted by time) when it held out the future; otherwise (stratified) KFold.
+Shuffled folds there would tune on rows of the same group or from the future and pick
+hyperparameters for a leak the test split does not have. Everything runs
 single-process with fixed seeds, so the same data and seed give the same model bytes.
 """
 
@@ -42,6 +46,9 @@ class TrainConfig:
         feature_columns: the model's inputs; None takes the schema's feature columns.
         max_search_rows: the search runs on a seeded sample of at most this many rows, since
             hyperparameters found on 50k rows hold on 1M and the search then costs seconds.
+        group_column: rows sharing a value stay in one search fold (set by a group split).
+        time_column: search folds validate on rows later than their training rows (set by a
+            time split).
         n_threads: OpenMP threads of the final fit (the search always uses one). Default 1:
             HistGradientBoosting's sums depend on the thread count, so a fixed count is what
             makes the model bytes the same on every machine; and on a shared or CPU-limited
@@ -58,6 +65,8 @@ class TrainConfig:
     seed: int = parameters.field(0, "seeds the search, the folds and the estimator")
     feature_columns: Sequence[str] | None = None
     max_search_rows: int = 50_000
+    group_column: str | None = None
+    time_column: str | None = None
     n_threads: int = 1
 
     def __post_init__(self):
@@ -72,6 +81,8 @@ class TrainConfig:
         _require_int("seed", self.seed, 0)
         _require_int("max_search_rows", self.max_search_rows, 10 * self.cv_folds)
         _require_int("n_threads", self.n_threads, 1)
+        if self.group_column and self.time_column:
+            raise errors.ConfigError("search folds are grouped or in time order, not both")
         if self.feature_columns is not None:
             if isinstance(self.feature_columns, str):
                 raise errors.ConfigError("feature_columns must be a list of names, not one string")
@@ -102,6 +113,7 @@ class TrainResult:
     search_rows: int
     seed: int
     notes: list[str] = dataclasses.field(default_factory=list)
+    folds: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field except the two pipelines (those are model files)."""
@@ -135,6 +147,7 @@ class TrainResult:
             "n_rows": self.n_rows,
             "search_rows": self.search_rows,
             "seed": self.seed,
+            "search_folds": self.folds.get("kind"),
         }
 
 
@@ -165,8 +178,9 @@ def train(df: pd.DataFrame, data_schema: schema.Schema, config: TrainConfig) -> 
     cardinality = max((x[n].nunique() for n in categorical), default=0)
     model = setup.build_pipeline(config.task, config.estimator, types, config.seed, cardinality)
     rows = _search_rows(y, config)
+    folds, described = search_folds(df.iloc[rows], y[rows], config)
     with threadpoolctl.threadpool_limits(1):
-        search = _search(model, x.iloc[rows], y[rows], config)
+        search = _search(model, x.iloc[rows], y[rows], folds, config)
     best = max(search, key=lambda c: c["score"])
     model.set_params(**{f"model__{k}": v for k, v in best["params"].items()})
     base = setup.build_baseline(config.task, types)
@@ -190,7 +204,98 @@ def train(df: pd.DataFrame, data_schema: schema.Schema, config: TrainConfig) -> 
         search_rows=len(rows),
         seed=config.seed,
         notes=notes,
+        folds=described,
     )
+
+
+def search_folds(
+    frame: pd.DataFrame, y: np.ndarray, config: TrainConfig
+) -> tuple[list[tuple[np.ndarray, np.ndarray]], dict[str, Any]]:
+    """The (train, validation) positions of each search fold, and a description of them.
+
+    Grouped when `config.group_column` is set, time-ordered when `config.time_column` is, else
+    stratified (classification) or plain KFold, shuffled with the seed. The description names
+    the splitter and, per fold, its sizes and what proves it leak-free: groups shared between
+    its two sides (0) or the last training time and the first validation time.
+
+    Raises:
+        SchemaViolation: the group or time column is missing or has nulls.
+        DataError: fewer groups than folds, or too few rows for time-ordered folds.
+    """
+    column = config.group_column or config.time_column
+    if column:
+        if column not in frame.columns:
+            detail = f"search folds need it; the training data has {list(frame.columns)}"
+            raise errors.SchemaViolation(column, "present", detail)
+        if frame[column].isna().any():
+            raise errors.SchemaViolation(column, "not null", "search folds cannot place nulls")
+    positions = np.arange(len(frame))
+    if config.group_column:
+        folds, kind = _group_folds(frame[config.group_column].to_numpy(), config), "GroupKFold"
+    elif config.time_column:
+        folds, kind = _time_folds(frame[config.time_column].to_numpy(), config), "TimeSeriesSplit"
+    elif config.task == "classification":
+        splitter = model_selection.StratifiedKFold(
+            config.cv_folds, shuffle=True, random_state=config.seed
+        )
+        folds, kind = list(splitter.split(positions, y)), "StratifiedKFold"
+    else:
+        splitter = model_selection.KFold(config.cv_folds, shuffle=True, random_state=config.seed)
+        folds, kind = list(splitter.split(positions)), "KFold"
+    return folds, {"kind": kind, "column": column, "folds": _describe_folds(frame, folds, config)}
+
+
+def _group_folds(groups: np.ndarray, config: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    n_groups = pd.unique(groups).size
+    if n_groups < config.cv_folds:
+        raise errors.DataError(
+            f"{n_groups} groups in {config.group_column!r} are too few for {config.cv_folds} "
+            "grouped search folds: lower cv_folds"
+        )
+    splitter = model_selection.GroupKFold(config.cv_folds, shuffle=True, random_state=config.seed)
+    return list(splitter.split(np.zeros(len(groups)), groups=groups))
+
+
+def _time_folds(times: np.ndarray, config: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    order = np.argsort(times, kind="stable")
+    splitter = model_selection.TimeSeriesSplit(config.cv_folds)
+    folds = []
+    try:
+        for train_idx, val_idx in splitter.split(order):
+            train_pos, val_pos = order[train_idx], order[val_idx]
+            # A timestamp on both sides would validate on the training period: ties go to train's
+            # side only if strictly earlier than every validation row.
+            train_pos = train_pos[times[train_pos] < times[val_pos].min()]
+            if not train_pos.size:
+                raise ValueError(f"no row is earlier than {times[val_pos].min()!r}")
+            folds.append((np.sort(train_pos), np.sort(val_pos)))
+    except ValueError as e:
+        raise errors.DataError(
+            f"{len(times)} rows cannot give {config.cv_folds} time-ordered search folds "
+            f"by {config.time_column!r}: {e}"
+        ) from e
+    return folds
+
+
+def _describe_folds(
+    frame: pd.DataFrame, folds: list[tuple[np.ndarray, np.ndarray]], config: TrainConfig
+) -> list[dict[str, Any]]:
+    out = []
+    for train_pos, val_pos in folds:
+        fold: dict[str, Any] = {
+            "train_rows": int(train_pos.size),
+            "validation_rows": int(val_pos.size),
+        }
+        if config.group_column:
+            groups = frame[config.group_column].to_numpy()
+            shared = np.intersect1d(groups[train_pos], groups[val_pos])
+            fold["shared_groups"] = int(shared.size)
+        if config.time_column:
+            times = frame[config.time_column]
+            fold["train_time_max"] = str(times.iloc[train_pos].max())
+            fold["validation_time_min"] = str(times.iloc[val_pos].min())
+        out.append(fold)
+    return out
 
 
 def _labels(df: pd.DataFrame, config: TrainConfig) -> tuple[np.ndarray, list[Any] | None]:
@@ -256,17 +361,15 @@ def _search_rows(y: np.ndarray, config: TrainConfig) -> np.ndarray:
 
 
 def _search(
-    model: pipeline.Pipeline, x: pd.DataFrame, y: np.ndarray, config: TrainConfig
+    model: pipeline.Pipeline,
+    x: pd.DataFrame,
+    y: np.ndarray,
+    folds: list[tuple[np.ndarray, np.ndarray]],
+    config: TrainConfig,
 ) -> list[dict]:
     candidates = setup.candidates(
         config.estimator, config.task, config.search_iterations, config.seed
     )
-    if config.task == "classification":
-        folds = model_selection.StratifiedKFold(
-            config.cv_folds, shuffle=True, random_state=config.seed
-        )
-    else:
-        folds = model_selection.KFold(config.cv_folds, shuffle=True, random_state=config.seed)
     grid = [{f"model__{k}": [v] for k, v in c.items()} for c in candidates]
     classes = sorted(_plain(c) for c in np.unique(y)) if config.task == "classification" else None
     searcher = model_selection.GridSearchCV(

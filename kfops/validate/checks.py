@@ -160,15 +160,33 @@ def _out_of_range(
     if spec.dtype not in ("int", "float") or not pd.api.types.is_numeric_dtype(values):
         return None
     numbers = values[np.isfinite(values.to_numpy(dtype=float))]
-    low = numbers < spec.min if spec.min is not None else pd.Series(False, index=numbers.index)
-    high = numbers > spec.max if spec.max is not None else pd.Series(False, index=numbers.index)
+    none = pd.Series(False, index=numbers.index)
+    low = numbers < spec.min if spec.min is not None else none
+    high = numbers > spec.max if spec.max is not None else none
     count = int(low.sum() + high.sum())
     if count == 0:
         return None
+    # The margin is a share of the trained range's width, so it means the same for ages and
+    # incomes; a one-value range (min == max) widens by the share of that value instead.
+    lo, hi = spec.min, spec.max
+    known = [v for v in (lo, hi) if v is not None]
+    width = (hi - lo) if lo is not None and hi is not None and hi > lo else max(map(abs, known))
+    slack = cfg.range_margin * (width or 1.0)
+    far_low = numbers < lo - slack if lo is not None else none
+    far_high = numbers > hi + slack if hi is not None else none
+    far = int(far_low.sum() + far_high.sum())
+    if far:
+        low, high = far_low, far_high
     examples = stats.extreme_values(numbers[low], cfg.max_examples, largest=False)
     examples += stats.extreme_values(numbers[high], cfg.max_examples, largest=True)
-    detail = f"{count} value(s) outside [{spec.min}, {spec.max}]"
-    return Anomaly(spec.name, "out_of_range", cfg.range_severity, detail, examples)
+    if far:
+        detail = (
+            f"{far} value(s) ({far / len(series):.1%}) beyond the trained range [{lo}, {hi}] "
+            f"by more than the margin {cfg.range_margin:g} of its width"
+        )
+        return Anomaly(spec.name, "out_of_range", cfg.range_severity, detail, examples)
+    detail = f"{count} value(s) outside the trained range [{lo}, {hi}], within the margin"
+    return Anomaly(spec.name, "near_range", "warning", detail, examples)
 
 
 def _unseen_categories(
@@ -183,11 +201,14 @@ def _unseen_categories(
     if unseen.empty:
         return None
     examples = stats.top_values(unseen, cfg.max_examples)
+    share = len(unseen) / len(values)
     detail = (
-        f"{len(unseen)} value(s) outside the schema's {len(spec.domain)} categories "
+        f"{len(unseen)} value(s) ({share:.1%}, tolerance {cfg.max_unseen_fraction:.1%}) outside "
+        f"the schema's {len(spec.domain)} categories "
         f"{list(spec.domain[:10])}{' ...' if len(spec.domain) > 10 else ''}"
     )
-    return Anomaly(spec.name, "unseen_category", cfg.categories_severity(), detail, examples)
+    severity = cfg.categories_severity(share)
+    return Anomaly(spec.name, "unseen_category", severity, detail, examples)
 
 
 def _constant(

@@ -5,12 +5,16 @@ from __future__ import annotations
 import pandas as pd
 
 from kfops import schema
-from kfops.validate import checks, target
+from kfops.validate import checks, quality, target
 from kfops.validate.results import ValidateConfig, ValidationReport
 
 
 def validate(
-    df: pd.DataFrame, data_schema: schema.Schema, config: ValidateConfig | None = None
+    df: pd.DataFrame,
+    data_schema: schema.Schema,
+    config: ValidateConfig | None = None,
+    *,
+    sensitive_column: str | None = None,
 ) -> ValidationReport:
     """Checks a frame against a schema and reports every anomaly, errors first.
 
@@ -18,6 +22,8 @@ def validate(
         df: the data.
         data_schema: the contract (from `infer_schema` or a saved schema.json).
         config: which rules block and their limits; None uses the defaults.
+        sensitive_column: the column whose groups fairness is judged on; the report gives the
+            class balance of each of its groups.
 
     Returns:
         The report; `report.blocking` holds what must fail the step.
@@ -34,6 +40,8 @@ def validate(
             found += checks.column_checks(df[spec.name], spec, cfg)
     found += target.label_checks(df, data_schema, cfg)
     found += target.leakage_checks(df, data_schema, cfg)
+    extra, tables = quality.quality_checks(df, data_schema, cfg, sensitive_column)
+    found = [cfg.severity_of(a) for a in found + extra]
     ordered = sorted(found, key=lambda a: a.severity != "error")
     return ValidationReport(
         anomalies=tuple(ordered),
@@ -41,4 +49,5 @@ def validate(
         n_columns=int(df.shape[1]),
         label=data_schema.label,
         task=data_schema.task,
+        quality=tables,
     )

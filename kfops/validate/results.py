@@ -4,12 +4,20 @@ from __future__ import annotations
 
 import dataclasses
 import math
+from collections.abc import Mapping
 from typing import Any
 
 from kfops import errors, parameters
 
 SEVERITIES = ("error", "warning")
 TABLE = "*"  # the `column` of anomalies about the whole table (no rows, duplicate rows)
+RULES = (
+    "no_rows", "missing_column", "label_missing", "extra_column", "duplicate_rows",
+    "type_mismatch", "all_null", "null_fraction", "unexpected_nulls", "inf_values",
+    "mixed_types", "out_of_range", "near_range", "unseen_category", "constant", "label_nulls",
+    "label_single_class", "label_constant", "label_unseen_class", "leakage",
+    "conflicting_labels", "null_concentration", "group_class_balance",
+)  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,8 +36,16 @@ class ValidateConfig:
         null_tolerance: added to every column's `max_null_fraction` from the schema.
         mixed_numeric_fraction: a text column where at least this share of values parse as
             numbers, but not all, has mixed types (dirty numbers such as "n/a" or "12,5").
-        range_severity: severity of values outside the schema's [min, max].
-        extra_column_severity: severity of columns the schema does not list.
+        range_margin: values beyond the schema's [min, max] widened by this share of its width
+            on each side are `out_of_range` (range_severity); values outside [min, max] but
+            within the margin are `near_range` warnings.
+        max_unseen_fraction: unseen categories in more than this share of a column's non-null
+            values are `unseen_category` errors; fewer are warnings (strict_categories: any).
+        rule_severities: rule -> severity, overriding any rule's default (e.g.
+            {"out_of_range": "warning"} to let a batch through while looking into it).
+        range_severity: severity of values beyond the range and its margin.
+        extra_column_severity: severity of columns the schema does not list (the columns
+            changed, so by default it blocks).
         constant_severity: severity of a feature with a single value.
         leakage_severity: severity of suspected leakage.
         mixed_types_severity: severity of mixed types in one column.
@@ -40,15 +56,26 @@ class ValidateConfig:
     strict_categories: bool = parameters.field(
         False, "unseen categories and label classes are errors, not warnings"
     )
-    schema_uri: str = parameters.field("", "check against this schema instead of inferring one")
+    schema_uri: str = parameters.field(
+        "", "check against this schema; '' = the champion's (or the accepted one), else inferred"
+    )
+    range_margin: float = parameters.field(
+        0.2, "share of the trained range a value may go beyond it before it blocks"
+    )
+    max_unseen_fraction: float = parameters.field(
+        0.01, "share of a column's values that may be unseen categories before it blocks"
+    )
+    rule_severities: Mapping[str, str] = parameters.field(
+        {}, "rule -> 'error' or 'warning', overriding the rule's default severity"
+    )
     max_duplicate_fraction: float = 0.05
     leakage_threshold: float | None = 0.99
     leakage_sample_rows: int = 20_000
     leakage_min_rows: int = 50
     null_tolerance: float = 0.0
     mixed_numeric_fraction: float = 0.5
-    range_severity: str = "warning"
-    extra_column_severity: str = "warning"
+    range_severity: str = "error"
+    extra_column_severity: str = "error"
     constant_severity: str = "error"
     leakage_severity: str = "error"
     mixed_types_severity: str = "error"
@@ -56,20 +83,40 @@ class ValidateConfig:
     seed: int = 0
 
     def __post_init__(self):
-        for name in ("max_duplicate_fraction", "null_tolerance", "mixed_numeric_fraction"):
+        names = ("max_duplicate_fraction", "null_tolerance", "mixed_numeric_fraction")
+        for name in (*names, "max_unseen_fraction"):
             _check_fraction(name, getattr(self, name))
         if self.leakage_threshold is not None:
             _check_fraction("leakage_threshold", self.leakage_threshold)
         for name in ("leakage_sample_rows", "leakage_min_rows", "max_examples"):
             if int(getattr(self, name)) < 1:
                 raise errors.ConfigError(f"{name} must be >= 1, got {getattr(self, name)!r}")
+        margin = self.range_margin
+        if isinstance(margin, bool) or not isinstance(margin, int | float) or not margin >= 0:
+            raise errors.ConfigError(f"range_margin must be a number >= 0, got {margin!r}")
         for f in dataclasses.fields(self):
             if f.name.endswith("_severity"):
                 errors.check_choice(f.name, getattr(self, f.name), SEVERITIES)
+        if not isinstance(self.rule_severities, Mapping):
+            raise errors.ConfigError(
+                f"rule_severities must map rule -> severity, got {self.rule_severities!r}"
+            )
+        for rule, severity in self.rule_severities.items():
+            errors.check_choice("rule_severities: rule", rule, RULES)
+            errors.check_choice(f"rule_severities[{rule!r}]", severity, SEVERITIES)
 
-    def categories_severity(self) -> str:
-        """Severity of unseen categories and label classes."""
-        return "error" if self.strict_categories else "warning"
+    def categories_severity(self, unseen_fraction: float = 1.0) -> str:
+        """Severity of unseen categories (and label classes): an error above the tolerance."""
+        if self.strict_categories or unseen_fraction > self.max_unseen_fraction:
+            return "error"
+        return "warning"
+
+    def severity_of(self, anomaly: Anomaly) -> Anomaly:
+        """The anomaly with its severity as `rule_severities` says (unchanged when unlisted)."""
+        severity = self.rule_severities.get(anomaly.rule)
+        if severity is None or severity == anomaly.severity:
+            return anomaly
+        return dataclasses.replace(anomaly, severity=severity)
 
 
 def _check_fraction(name: str, value: Any) -> None:
@@ -107,6 +154,7 @@ class ValidationReport:
     n_columns: int
     label: str | None = None
     task: str | None = None
+    quality: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
     @property
     def blocking(self) -> tuple[Anomaly, ...]:
@@ -138,6 +186,7 @@ class ValidationReport:
             "blocking": len(self.blocking),
             "warnings": len(self.warnings),
             "anomalies": [a.to_dict() for a in self.anomalies],
+            "quality": dict(self.quality),
         }
 
     @classmethod
@@ -147,7 +196,12 @@ class ValidationReport:
             Anomaly(**{**a, "examples": tuple(a.get("examples", ()))}) for a in data["anomalies"]
         )
         return cls(
-            anomalies, data["n_rows"], data["n_columns"], data.get("label"), data.get("task")
+            anomalies,
+            data["n_rows"],
+            data["n_columns"],
+            data.get("label"),
+            data.get("task"),
+            data.get("quality", {}),
         )
 
 

@@ -30,7 +30,7 @@ def checked():
     bad = df.copy()
     bad["plan"] = "basic"  # a constant feature: blocking
     bad.loc[:3, "age"] = 500.0  # out of range: a warning
-    result = validate.validate(bad, expected)
+    result = validate.validate(bad, expected, validate.ValidateConfig(range_severity="warning"))
     return df, bad, expected, result
 
 

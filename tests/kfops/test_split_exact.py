@@ -204,6 +204,12 @@ def test_classification_report_is_exact():
             "class_balance": {"0": 0.333333, "1": 0.333333, "2": 0.333333},
         },
         "notes": [],
+        "cross_duplicates": {
+            "policy": "drop",
+            "test_rows_equal_to_train_rows": 0,
+            "dropped_from_test": 0,
+            "examples": [],
+        },
     }
 
 

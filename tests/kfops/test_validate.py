@@ -1,4 +1,5 @@
 import json
+import re
 
 import hypothesis
 import hypothesis.strategies as st
@@ -153,7 +154,8 @@ def test_validate_finds_nothing_in_the_data_the_schema_came_from(churn_frame):
 def test_validate_reports_missing_and_extra_columns():
     sch = schema.Schema((_spec("a", "int"), _spec("b", "int")))
     report = v.validate(pd.DataFrame({"a": [1, 2], "z": [3, 4]}), sch)
-    assert _rules(report) == {("b", "missing_column", "error"), ("z", "extra_column", "warning")}
+    # The columns changed: both block by default (the batch no longer matches the contract).
+    assert _rules(report) == {("b", "missing_column", "error"), ("z", "extra_column", "error")}
 
 
 def test_validate_reports_missing_label_as_label_missing():
@@ -223,11 +225,46 @@ def test_validate_reports_infinite_values():
     assert anomaly.rule == "inf_values" and anomaly.examples == ("-inf", "inf")
 
 
-def test_validate_reports_out_of_range_extremes_as_warning():
+def test_validate_blocks_values_beyond_the_range_and_its_margin():
     sch = schema.Schema((_spec("a", "int", min=0, max=10),))
+    # margin 0.2 of the width 10: [-2, 12] passes as near_range; -3 and 99 are beyond it
     (anomaly,) = v.validate(pd.DataFrame({"a": [-3, 5, 11, 99, -3]}), sch, ANY_DUPES).anomalies
-    assert (anomaly.rule, anomaly.severity) == ("out_of_range", "warning")
-    assert anomaly.examples == (-3, 99, 11) and anomaly.detail.startswith("4 value(s) outside")
+    assert (anomaly.rule, anomaly.severity) == ("out_of_range", "error")
+    assert anomaly.examples == (-3, 99) and anomaly.detail.startswith("3 value(s) (60.0%) beyond")
+
+
+def test_validate_warns_on_values_within_the_margin():
+    sch = schema.Schema((_spec("a", "int", min=0, max=10),))
+    (anomaly,) = v.validate(pd.DataFrame({"a": [-2, 5, 12]}), sch, ANY_DUPES).anomalies
+    assert (anomaly.rule, anomaly.severity, anomaly.examples) == ("near_range", "warning", (-2, 12))
+    wider = v.ValidateConfig(range_margin=10.0, max_duplicate_fraction=1.0)
+    assert v.validate(pd.DataFrame({"a": [99]}), sch, wider).ok
+    narrow = v.ValidateConfig(range_margin=0.0)
+    assert ("a", "out_of_range", "error") in _rules(
+        v.validate(pd.DataFrame({"a": [11]}), sch, narrow)
+    )
+
+
+def test_rule_severities_override_any_rule():
+    sch = schema.Schema((_spec("a", "int", min=0, max=10),))
+    relaxed = v.ValidateConfig(rule_severities={"out_of_range": "warning"})
+    report = v.validate(pd.DataFrame({"a": [99, 1]}), sch, relaxed)
+    assert report.ok and _rules(report) == {("a", "out_of_range", "warning")}
+    stricter = v.ValidateConfig(rule_severities={"near_range": "error"})
+    assert not v.validate(pd.DataFrame({"a": [11, 1]}), sch, stricter).ok
+
+
+@pytest.mark.parametrize(
+    ("value", "message"),
+    [
+        ({"no_such_rule": "error"}, "rule_severities: rule"),
+        ({"out_of_range": "fatal"}, "rule_severities['out_of_range']"),
+        ("out_of_range", "rule_severities must map"),
+    ],
+)
+def test_rule_severities_refuse_unknown_rules_and_severities(value, message):
+    with pytest.raises(errors.ConfigError, match=re.escape(message)):
+        v.ValidateConfig(rule_severities=value)
 
 
 def test_validate_range_severity_can_block():
@@ -239,14 +276,20 @@ def test_validate_range_severity_can_block():
 def test_validate_unseen_category_warns_unless_strict():
     sch = schema.Schema((_spec("c", "string", domain=("a", "b")),))
     df = pd.DataFrame({"c": ["a", "zz", "zz", "q"]})
-    (loose,) = v.validate(df, sch, ANY_DUPES).anomalies
-    strict_cfg = v.ValidateConfig(strict_categories=True, max_duplicate_fraction=1.0)
-    (strict,) = v.validate(df, sch, strict_cfg).anomalies
-    assert (loose.rule, loose.severity, loose.examples) == (
+    # 3 of 4 values unseen: far above the default tolerance (1%), so it blocks
+    (blocked,) = v.validate(df, sch, ANY_DUPES).anomalies
+    assert (blocked.rule, blocked.severity, blocked.examples) == (
         "unseen_category",
-        "warning",
+        "error",
         ("zz", "q"),
     )
+    tolerant = v.ValidateConfig(max_unseen_fraction=0.75, max_duplicate_fraction=1.0)
+    (loose,) = v.validate(df, sch, tolerant).anomalies
+    assert loose.severity == "warning" and "75.0%, tolerance 75.0%" in loose.detail
+    strict_cfg = v.ValidateConfig(
+        strict_categories=True, max_unseen_fraction=0.75, max_duplicate_fraction=1.0
+    )
+    (strict,) = v.validate(df, sch, strict_cfg).anomalies
     assert strict.severity == "error"
 
 
@@ -334,9 +377,10 @@ def test_validate_unseen_label_class_warns_unless_strict():
     df = _frame()
     sch = _labelled_schema(df)
     df.loc[0, "y"] = 2
-    assert ("y", "label_unseen_class", "warning") in _rules(v.validate(df, sch))
-    strict = v.validate(df, sch, v.ValidateConfig(strict_categories=True))
-    assert ("y", "label_unseen_class", "error") in _rules(strict)
+    # a new class changes the task: it blocks unless its severity is lowered on purpose
+    assert ("y", "label_unseen_class", "error") in _rules(v.validate(df, sch))
+    relaxed = v.ValidateConfig(rule_severities={"label_unseen_class": "warning"})
+    assert ("y", "label_unseen_class", "warning") in _rules(v.validate(df, sch, relaxed))
 
 
 def test_validate_flags_numeric_feature_that_separates_binary_label():
@@ -408,7 +452,8 @@ def test_validate_does_not_flag_churn_features_as_leakage(churn_frame):
 
 def _mixed_report():
     sch = schema.Schema((_spec("a", "int", min=0, max=5), _spec("b", "float")))
-    return v.validate(pd.DataFrame({"a": [1, 9], "b": [np.inf, 1.0], "z": [0, 0]}), sch)
+    loose = v.ValidateConfig(range_severity="warning", extra_column_severity="warning")
+    return v.validate(pd.DataFrame({"a": [1, 9], "b": [np.inf, 1.0], "z": [0, 0]}), sch, loose)
 
 
 def test_report_lists_errors_before_warnings():
@@ -441,8 +486,8 @@ def test_raise_for_blocking_lists_every_blocking_anomaly():
 
 
 def test_raise_for_blocking_ignores_warnings():
-    sch = schema.Schema((_spec("a", "int", min=0, max=1),))
-    report = v.validate(pd.DataFrame({"a": [0, 5]}), sch)
+    sch = schema.Schema((_spec("a", "int", min=0, max=10),))
+    report = v.validate(pd.DataFrame({"a": [0, 11]}), sch)
     assert report.warnings
     v.raise_for_blocking(report)
 
@@ -469,7 +514,9 @@ def test_validation_markdown_shows_verdict_and_each_anomaly():
 
 def test_validation_html_escapes_values_and_says_passed():
     sch = schema.Schema((_spec("c", "string", domain=("x",)),))
-    report = v.validate(pd.DataFrame({"c": ["<script>"]}), sch)
+    report = v.validate(
+        pd.DataFrame({"c": ["<script>"]}), sch, v.ValidateConfig(max_unseen_fraction=1)
+    )
     page = rendering.validation_html(report)
     assert "&lt;script&gt;" in page and "<script>" not in page
     assert "PASSED" in page and page.startswith("<!doctype html>")

@@ -1,0 +1,174 @@
+"""Data-quality checks beyond the schema: what a contract of column types and ranges cannot see.
+
+Each looks at rows together: identical features with different labels (the label cannot be
+learned there), nulls piling up in one slice of the data (a broken source for one region, a
+form field one group never gets), and the class balance of each sensitive group (a model
+trained where one group has almost no positives will judge that group on little evidence).
+All are warnings: they call for a look, not a stop, unless `rule_severities` says otherwise.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from kfops import schema
+from kfops.validate.results import TABLE, Anomaly, ValidateConfig
+
+MIN_SLICE_ROWS = 20  # a slice smaller than this is too small to call its null rate concentrated
+MIN_NULLS = 5
+CONCENTRATION = 3.0  # a slice's null rate at least this many times the column's overall rate
+MIN_EXCESS = 0.1  # ... and at least this much above it
+MAX_BALANCE_GAP = 0.2  # a group's class share this far from the overall share is reported
+MAX_SLICE_VALUES = 50
+
+
+def quality_checks(
+    df: pd.DataFrame,
+    sch: schema.Schema,
+    cfg: ValidateConfig,
+    sensitive_column: str | None = None,
+) -> tuple[list[Anomaly], dict[str, Any]]:
+    """Conflicting labels, concentrated nulls and per-group class balance.
+
+    Returns:
+        The anomalies found, and the tables behind them for the report (JSON-ready).
+    """
+    found: list[Anomaly] = []
+    tables: dict[str, Any] = {}
+    conflict = _conflicting_labels(df, sch, cfg)
+    if conflict is not None:
+        found.append(conflict)
+    slices = _slice_columns(df, sch, sensitive_column)
+    found += _null_concentration(df, sch, slices, cfg)
+    if sensitive_column and sch.task == "classification":
+        balance, anomalies = _group_balance(df, sch.label, sensitive_column, cfg)
+        if balance:
+            tables["class_balance_by_group"] = {"column": sensitive_column, "groups": balance}
+        found += anomalies
+    return found, tables
+
+
+def _conflicting_labels(
+    df: pd.DataFrame, sch: schema.Schema, cfg: ValidateConfig
+) -> Anomaly | None:
+    """Rows whose features are all equal but whose labels differ (classification only)."""
+    label = sch.label
+    features = [n for n in sch.feature_names if n in df.columns]
+    if sch.task != "classification" or label not in df.columns or not features or len(df) < 2:
+        return None
+    labelled = df[df[label].notna()]
+    try:
+        keys = pd.util.hash_pandas_object(labelled[features], index=False).to_numpy()
+    except TypeError:  # unhashable cells (nested JSON): not comparable
+        return None
+    frame = pd.DataFrame({"key": keys, "label": labelled[label].astype(str).to_numpy()})
+    classes = frame.groupby("key", sort=False)["label"].transform("nunique").to_numpy()
+    conflicting = np.flatnonzero(classes > 1)
+    if conflicting.size == 0:
+        return None
+    sets = int(pd.unique(keys[conflicting]).size)
+    rows = tuple(int(i) for i in labelled.index[conflicting][: cfg.max_examples])
+    detail = (
+        f"{conflicting.size} rows in {sets} sets of identical features carry different labels "
+        f"(the model cannot fit both); examples are row labels of the frame"
+    )
+    return Anomaly(TABLE, "conflicting_labels", "warning", detail, rows)
+
+
+def _slice_columns(df: pd.DataFrame, sch: schema.Schema, sensitive: str | None) -> list[str]:
+    """Categorical features (with a domain) and the sensitive column: the slices to look in."""
+    names = [c.name for c in sch.features if c.domain is not None and c.name in df.columns]
+    if sensitive and sensitive in df.columns and sensitive not in names:
+        names.append(sensitive)
+    return names
+
+
+def _null_concentration(
+    df: pd.DataFrame, sch: schema.Schema, slices: list[str], cfg: ValidateConfig
+) -> list[Anomaly]:
+    found = []
+    for spec in sch.columns:
+        if spec.name not in df.columns or spec.role in ("id", "ignore"):
+            continue
+        nulls = df[spec.name].isna()
+        count = int(nulls.sum())
+        if count < MIN_NULLS or count == len(df):
+            continue
+        overall = count / len(df)
+        worst = _worst_slice(nulls, df, [s for s in slices if s != spec.name], overall)
+        if worst is None:
+            continue
+        column, value, rate, size, share = worst
+        detail = (
+            f"nulls concentrate where {column}={value!r}: {rate:.1%} of its {size} rows are null "
+            f"vs {overall:.1%} overall ({share:.0%} of this column's {count} nulls)"
+        )
+        found.append(Anomaly(spec.name, "null_concentration", "warning", detail, (value,)))
+    return found
+
+
+def _worst_slice(
+    nulls: pd.Series, df: pd.DataFrame, slices: list[str], overall: float
+) -> tuple[str, Any, float, int, float] | None:
+    best = None
+    for column in slices:
+        keys = df[column].astype(str).where(df[column].notna(), "<null>")
+        stats = nulls.groupby(keys, sort=True).agg(["mean", "size", "sum"])
+        if len(stats) > MAX_SLICE_VALUES:
+            continue
+        stats = stats[stats["size"] >= MIN_SLICE_ROWS]
+        hot = stats[
+            (stats["mean"] >= CONCENTRATION * overall) & (stats["mean"] - overall >= MIN_EXCESS)
+        ]
+        for value, row in hot.iterrows():
+            candidate = (column, str(value), float(row["mean"]), int(row["size"]))
+            share = float(row["sum"]) / float(nulls.sum())
+            if best is None or candidate[2] > best[2]:
+                best = (*candidate, share)
+    return best
+
+
+def _group_balance(
+    df: pd.DataFrame, label: str | None, column: str, cfg: ValidateConfig
+) -> tuple[list[dict[str, Any]], list[Anomaly]]:
+    """Each group's rows and class shares next to the overall shares; far-off groups reported."""
+    if label not in df.columns or column not in df.columns:
+        return [], []
+    labelled = df[df[label].notna()]
+    if labelled.empty:
+        return [], []
+    classes = labelled[label].astype(str)
+    overall = classes.value_counts(normalize=True)
+    groups = labelled[column].astype(str).where(labelled[column].notna(), "<null>")
+    table = pd.crosstab(groups, classes, normalize="index").reindex(
+        columns=overall.index, fill_value=0.0
+    )
+    sizes = groups.value_counts()
+    rows, found = [], []
+    for group, shares in table.iterrows():
+        gaps = (shares - overall).abs()
+        rows.append(
+            {
+                "group": str(group),
+                "rows": int(sizes[group]),
+                "class_share": {str(k): round(float(v), 4) for k, v in shares.items()},
+            }
+        )
+        if gaps.max() > MAX_BALANCE_GAP:
+            cls = str(gaps.idxmax())
+            detail = (
+                f"class {cls!r} is {shares[cls]:.1%} of {column}={group!r} ({int(sizes[group])} "
+                f"rows) vs {overall[cls]:.1%} overall"
+            )
+            found.append(Anomaly(column, "group_class_balance", "warning", detail, (str(group),)))
+    rows.append(
+        {
+            "group": "(all)",
+            "rows": int(len(labelled)),
+            "class_share": {str(k): round(float(v), 4) for k, v in overall.items()},
+        }
+    )
+    return rows, found[: cfg.max_examples * 4]
