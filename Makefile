@@ -18,7 +18,7 @@ ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
 
 .PHONY: help install run test test-fast lint format compile bench bench-serving clean
 .PHONY: checkov image image-local lint-manifests kind-up kind-deploy e2e-kind
-.PHONY: s3-up s3-down browser prometheus-tools cluster-env mutation
+.PHONY: s3-up s3-down browser prometheus-tools cluster-env mutation postgres
 
 help:
 	@echo "make run      set up and run the training pipeline locally on builtin:churn"
@@ -52,7 +52,7 @@ install: $(STAMP)
 run: install
 	$(BIN)/kfops run --store $(STORE)
 
-test: install checkov browser prometheus-tools
+test: install checkov browser prometheus-tools postgres
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Debian's chromium for the browser tests (tests/kfops/ui/test_browser.py drives it through
@@ -68,7 +68,13 @@ prometheus-tools:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq \
 	  prometheus prometheus-pushgateway >/dev/null; }
 
-test-fast: install
+# Debian's PostgreSQL server for the SQL source tests (tests/fixtures/postgres.py starts its own
+# cluster on 127.0.0.1 with initdb + pg_ctl as the postgres user; the system service is not used).
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
+
+test-fast: install postgres
 	$(BIN)/python -m pytest -m "not slow and not container" $(PYTEST_ARGS)
 
 lint: install

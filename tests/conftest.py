@@ -4,5 +4,6 @@ pytest_plugins = [
     "tests.fixtures.data",
     "tests.fixtures.kfp_local",
     "tests.fixtures.monitoring",
+    "tests.fixtures.postgres",
     "tests.fixtures.s3",
 ]

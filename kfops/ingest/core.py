@@ -20,7 +20,9 @@ from typing import Any
 import pandas as pd
 
 from kfops import config, dataio, datasets, errors, parameters
-from kfops.ingest import fetch, readers
+from kfops.ingest import fetch, partitions, readers, sql
+from kfops.ingest import incremental as incremental_mod
+from kfops.store.base import Store
 
 FORMATS = ("csv", "tsv", "parquet", "jsonl", "json")
 _ALIASES = {"ndjson": "jsonl", "pq": "parquet"}
@@ -68,6 +70,18 @@ class IngestConfig:
     delimiter: str | None = parameters.field(
         None, "CSV/TSV field delimiter; '' = sniffed", none_as=""
     )
+    query: str | None = parameters.field(
+        None, "SQL query for a database source URL; '' = the URL's ?table=", none_as=""
+    )
+    incremental: bool = parameters.field(
+        False, "read only data not consumed by an earlier successful run (watermark in the store)"
+    )
+    incremental_column: str | None = parameters.field(
+        None, "SQL sources: the column whose largest value read is the watermark", none_as=""
+    )
+    retention: int = parameters.field(
+        0, "incremental: keep the newest N partitions (SQL: reads) in the snapshot; 0 = all"
+    )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -79,8 +93,12 @@ class IngestResult:
         source: the source URI with credentials and query values redacted (safe for metadata).
         format: the format actually read ("builtin" for builtin: sources).
         source_bytes: size of the file read (None for builtin sources).
-        source_sha256: sha256 of the file read (None for builtin sources); the Parquet artifact's
-            own sha256 comes from `dataio.write_frame`.
+        source_sha256: sha256 of the file read (None for builtin sources; for SQL and partitioned
+            sources, of the rows read); the Parquet artifact's own sha256 comes from
+            `dataio.write_frame`.
+        query: the SQL text run (SQL sources).
+        rows: rows read from the source.
+        incremental: what an incremental read consumed (`kfops.watermarks.Pending.summary`).
     """
 
     frame: pd.DataFrame
@@ -88,15 +106,25 @@ class IngestResult:
     format: str
     source_bytes: int | None = None
     source_sha256: str | None = None
+    query: str | None = None
+    rows: int | None = None
+    incremental: dict[str, Any] | None = None
 
     def metadata(self) -> dict[str, Any]:
         """JSON-ready facts for artifact metadata (no frame)."""
-        return {
+        facts = {
             "source": self.source,
             "format": self.format,
             "source_bytes": self.source_bytes,
             "source_sha256": self.source_sha256,
         }
+        if self.query is not None:
+            facts["query"] = self.query
+        if self.rows is not None:
+            facts["source_rows"] = self.rows
+        if self.incremental is not None:
+            facts["incremental"] = self.incremental
+        return facts
 
 
 def ingest(
@@ -107,6 +135,13 @@ def ingest(
     max_bytes: int | None = None,
     delimiter: str | None = None,
     timeout: float = DEFAULT_TIMEOUT,
+    query: str | None = None,
+    incremental: bool = False,
+    incremental_column: str | None = None,
+    retention: int = 0,
+    columns: list[str] | None = None,
+    store: Store | None = None,
+    run_id: str | None = None,
 ) -> IngestResult:
     """Reads a source into a frame, refusing malformed input with a specific error.
 
@@ -119,6 +154,15 @@ def ingest(
         max_bytes: refuse sources larger than this (default 4 GiB).
         delimiter: CSV field separator (default "," for csv, tab for tsv).
         timeout: seconds to wait on an http(s) server.
+        query: SQL text for a database URL (else the URL names ?table=).
+        incremental: read only what no successful run consumed (kfops.watermarks in `store`);
+            the frame is the previous snapshot plus the new data.
+        incremental_column: SQL sources: the column that orders new rows (needed when
+            incremental).
+        retention: incremental: the newest N partitions (SQL: reads) kept; 0 keeps all.
+        columns: partitioned sources: read only these columns.
+        store: the registry store holding watermarks (incremental reads).
+        run_id: the run claiming the new data (incremental reads).
 
     Returns:
         IngestResult with the frame and lineage facts.
@@ -136,6 +180,17 @@ def ingest(
     fmt = _normalise_format(format)
     if source.startswith("builtin:"):
         return IngestResult(frame=datasets.load_builtin(source), source=source, format="builtin")
+    if sql.is_sql(source):
+        return _from_sql(source, query, incremental, incremental_column, retention, store, run_id)
+    if query:
+        raise errors.ConfigError("a query needs a database source URL, e.g. postgresql://...")
+    if partitions.is_partitioned(source):
+        return _from_partitions(source, settings, incremental, retention, columns, store, run_id)
+    if incremental:
+        raise errors.ConfigError(
+            f"incremental reads need a directory, an s3://bucket/prefix/ or a SQL source, "
+            f"not one file ({fetch.redact(source)})"
+        )
     limit = DEFAULT_MAX_BYTES if max_bytes is None else int(max_bytes)
     shown = fetch.redact(source)
     with tempfile.TemporaryDirectory(prefix="kfops-ingest-") as workdir:
@@ -150,6 +205,49 @@ def ingest(
         digest = dataio.sha256_file(got.path)
     _check_shape(frame, shown, fmt)
     return IngestResult(frame, shown, fmt, source_bytes=size, source_sha256=digest)
+
+
+def _from_sql(source, query, incremental, column, retention, store, run_id) -> IngestResult:
+    if incremental != bool(column):
+        raise errors.ConfigError(
+            "an incremental SQL source needs incremental_column (--incremental-column COL), "
+            "and incremental_column needs incremental=true"
+        )
+    if not incremental:
+        got = sql.read(source, query)
+        _check_shape(got.frame, got.source, "sql")
+        return IngestResult(got.frame, got.source, "sql", None, got.sha256, got.query, got.rows)
+    facts = incremental_mod.sql_source(
+        source, query, column, store=store, run_id=run_id, retention=retention
+    )
+    digest = partitions_digest(facts["table"])
+    return IngestResult(
+        facts["table"].to_pandas(), sql.parse(source, query)[2], "sql", None, digest,
+        facts["query"], facts["new_rows"], facts["summary"],
+    )  # fmt: skip
+
+
+def _from_partitions(source, settings, incremental, retention, columns, store, run_id):
+    where = partitions.locate(source, settings)
+    if incremental:
+        facts = incremental_mod.partitioned(
+            source, settings=settings, store=store, run_id=run_id, retention=retention,
+            columns=columns,
+        )  # fmt: skip
+        table, rows, summary = facts["table"], facts["new_rows"], facts["summary"]
+        digest = partitions_digest(table)
+    else:
+        found = partitions.list_partitions(where)
+        table, digest = partitions.read(where, found, columns)
+        rows, summary = table.num_rows, None
+    frame = readers.dates_to_timestamps(table).to_pandas()
+    _check_shape(frame, where.shown, "parquet")
+    return IngestResult(frame, where.shown, "partitioned", None, digest, None, rows, summary)
+
+
+def partitions_digest(table) -> str:
+    """sha256 of a table's rows in Arrow IPC form (same rows and types, same digest)."""
+    return dataio.sha256_bytes(partitions.ipc_bytes(table))
 
 
 def _normalise_format(format: str | None) -> str | None:

@@ -95,7 +95,7 @@ def read_csv(path: Path, shown: str, delimiter: str, delimiter_given: bool) -> p
         _refuse_other_delimiter(shown, header_line, delimiter)
     _check_names(shown, names)
     table = _parse_csv(path, shown, delimiter, len(names))
-    return _dates_to_timestamps(table).to_pandas()
+    return dates_to_timestamps(table).to_pandas()
 
 
 def _first_line(path: Path) -> str:
@@ -169,7 +169,7 @@ def _first_ragged_row(path: Path, delimiter: str, n_columns: int) -> tuple[int, 
     return None
 
 
-def _dates_to_timestamps(table: pa.Table) -> pa.Table:
+def dates_to_timestamps(table: pa.Table) -> pa.Table:
     """Casts date32 columns (pyarrow's guess for `2024-01-31`) to timestamps pandas handles."""
     for i, field in enumerate(table.schema):
         if pa.types.is_date(field.type):
@@ -208,7 +208,7 @@ def read_jsonl(path: Path, shown: str) -> pd.DataFrame:
         SchemaViolation: an object with a duplicated key.
     """
     try:
-        return _dates_to_timestamps(pa_json.read_json(path)).to_pandas()
+        return dates_to_timestamps(pa_json.read_json(path)).to_pandas()
     except pa.ArrowInvalid:
         pass  # slower path with precise diagnostics and mixed-type columns
     records = []

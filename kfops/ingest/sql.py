@@ -1,0 +1,288 @@
+"""SQL sources: any SQLAlchemy URL, read in chunks (server-side cursor), typed by the database.
+
+`postgresql://user@host:5432/db?table=loans` reads a table; with a query
+(`--source-query 'SELECT ...'`) the URL names only the database. The rows arrive in chunks
+(SQLAlchemy `stream_results`, a named cursor on PostgreSQL), each chunk becomes an Arrow record
+batch typed from the column's database type (PostgreSQL type OIDs as psycopg reports them; other
+databases: Arrow's inference from the values), and the content sha256 is the hash of those
+batches in Arrow IPC form, so the same rows with the same types always give the same digest.
+
+Credentials never travel in the URL: a password there is refused (URLs end up in parameters, logs
+and compiled YAML). The password comes from KFOPS_SQL_PASSWORD (any database) or libpq's own
+PGPASSWORD / ~/.pgpass (PostgreSQL); on a cluster the Secret `kfops.cluster.SQL_SECRET` provides
+KFOPS_SQL_PASSWORD to the ingest step.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import os
+import urllib.parse
+from typing import Any
+
+import pandas as pd
+import pyarrow as pa
+
+from kfops import errors
+from kfops.ingest import partitions
+
+PASSWORD_ENV = "KFOPS_SQL_PASSWORD"
+CHUNK_ROWS = 50_000
+# Schemes handled elsewhere in ingest; anything else with "://" is tried as a SQLAlchemy URL.
+_NOT_SQL = ("http", "https", "s3", "file", "builtin")
+
+# PostgreSQL type names (psycopg's registry, by OID) -> Arrow type. Numeric becomes float64: the
+# model consumes floats, and an unconstrained `numeric` has no fixed decimal precision.
+_PG_TYPES = {
+    "int2": pa.int64(),
+    "int4": pa.int64(),
+    "int8": pa.int64(),
+    "oid": pa.int64(),
+    "float4": pa.float64(),
+    "float8": pa.float64(),
+    "numeric": pa.float64(),
+    "money": None,  # text: locale-formatted
+    "bool": pa.bool_(),
+    "text": pa.string(),
+    "varchar": pa.string(),
+    "bpchar": pa.string(),
+    "name": pa.string(),
+    "uuid": pa.string(),
+    "timestamptz": pa.timestamp("ns", tz="UTC"),
+    "timestamp": pa.timestamp("ns"),
+    "date": pa.timestamp("ns"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class SqlRead:
+    """What a SQL read produced.
+
+    Attributes:
+        frame: the rows, typed.
+        source: the URL without password (safe to show and record).
+        query: the SQL text that was run.
+        rows: how many rows were read.
+        sha256: digest of the rows (Arrow IPC of the typed batches).
+        max_value: the largest value of the incremental column read, or None.
+    """
+
+    frame: pd.DataFrame
+    source: str
+    query: str
+    rows: int
+    sha256: str
+    max_value: Any = None
+
+
+def is_sql(source: str) -> bool:
+    """Whether `source` is a SQLAlchemy URL (a scheme ingest does not handle otherwise)."""
+    scheme, sep, _ = source.partition("://")
+    return bool(sep) and scheme.split("+", 1)[0].lower() not in _NOT_SQL and scheme.isascii()
+
+
+def parse(source: str, query: str | None) -> tuple[Any, str, str]:
+    """The SQLAlchemy URL (password from the environment), the query to run, the shown URL.
+
+    Raises:
+        ConfigError: a password in the URL, neither or both of ?table= and a query, a URL
+            SQLAlchemy cannot parse or a dialect that is not installed.
+    """
+    import sqlalchemy  # noqa: PLC0415 (only SQL sources pay for the import)
+    from sqlalchemy.engine import make_url  # noqa: PLC0415
+
+    try:
+        url = make_url(source)
+    except (sqlalchemy.exc.ArgumentError, ValueError) as e:
+        raise errors.ConfigError(f"cannot parse SQL source URL: {e}") from None
+    try:
+        dialect = url.get_dialect()
+    except sqlalchemy.exc.NoSuchModuleError:
+        raise errors.ConfigError(
+            f"unsupported source scheme {url.drivername!r}: no SQLAlchemy dialect or driver of "
+            "that name is installed"
+        ) from None
+    if url.password is not None or "password" in url.query:
+        raise errors.ConfigError(
+            "the SQL source URL contains a password; remove it and set "
+            f"{PASSWORD_ENV} (or PGPASSWORD for PostgreSQL) in the environment, or on a cluster "
+            "the Kubernetes Secret kfops-sql (key KFOPS_SQL_PASSWORD)"
+        )
+    table = url.query.get("table")
+    url = url.difference_update_query(["table"])
+    shown = url.render_as_string(hide_password=True)
+    if isinstance(table, tuple):
+        raise errors.ConfigError(f"{shown}: name one ?table=, got {len(table)}")
+    if table and query:
+        raise errors.ConfigError(f"{shown}: give either ?table={table} or a query, not both")
+    if not table and not query:
+        raise errors.ConfigError(
+            f"{shown}: name what to read: add ?table=NAME to the URL or pass a query "
+            "(--source-query 'SELECT ...')"
+        )
+    if table:
+        quote = dialect().identifier_preparer.quote
+        query = f"SELECT * FROM {'.'.join(quote(part) for part in table.split('.'))}"
+    password = os.environ.get(PASSWORD_ENV)
+    if password:
+        url = url.set(password=password)
+    return url, query, shown
+
+
+def read(
+    source: str,
+    query: str | None = None,
+    *,
+    incremental_column: str | None = None,
+    after: Any = None,
+    chunk_rows: int = CHUNK_ROWS,
+) -> SqlRead:
+    """Runs the query (or reads ?table=) and returns its rows typed, with count and digest.
+
+    Args:
+        source: a SQLAlchemy URL without a password.
+        query: SQL text; None when the URL names ?table=.
+        incremental_column: keep only rows whose column is greater than `after`, and report the
+            largest value read.
+        after: the watermark (exclusive); None reads everything.
+        chunk_rows: rows per fetch from the server-side cursor.
+
+    Raises:
+        ConfigError: see `parse`.
+        StorageError: cannot connect or authenticate, or the connection dropped mid-read.
+        DataError: the query fails (missing table, bad SQL) or returns no columns.
+    """
+    import sqlalchemy  # noqa: PLC0415
+
+    url, text, shown = parse(source, query)
+    run_text, bind = text, {}
+    if incremental_column:
+        quote = url.get_dialect()().identifier_preparer.quote
+        col = quote(incremental_column)
+        run_text = f"SELECT * FROM ({text}) AS kfops_src"
+        if after is not None:
+            run_text += f" WHERE {col} > :kfops_after"
+            bind = {"kfops_after": after}
+        run_text += f" ORDER BY {col}"
+    engine = _engine(url)
+    rows = 0
+    digest = hashlib.sha256()
+    batches: list[pa.RecordBatch] = []
+    try:
+        with engine.connect() as conn:
+            result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(
+                sqlalchemy.text(run_text), bind
+            )
+            names = list(result.keys())
+            if not names:
+                raise errors.DataError(f"{shown}: the query returned no columns")
+            types = _column_types(result, len(names))
+            for chunk in result.partitions(chunk_rows):
+                batch = _batch(chunk, names, types)
+                digest.update(partitions.ipc_bytes(batch))
+                batches.append(batch)
+                rows += len(chunk)
+    except sqlalchemy.exc.DBAPIError as e:
+        raise _error(e, shown, rows) from None
+    finally:
+        engine.dispose()
+    table = _table(batches, names, types)
+    frame = table.to_pandas()
+    top = None
+    if incremental_column:
+        if incremental_column not in frame.columns:
+            raise errors.DataError(
+                f"{shown}: incremental column {incremental_column!r} is not in the result "
+                f"(columns: {', '.join(names[:20])})"
+            )
+        if rows:
+            top = _python(table.column(incremental_column)[-1].as_py())
+    return SqlRead(frame, shown, text, rows, digest.hexdigest(), top)
+
+
+def _engine(url):
+    import sqlalchemy  # noqa: PLC0415
+
+    # NullPool: one connection for one read, closed with it (no pool left behind in a step).
+    return sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
+
+
+def _column_types(result, n: int) -> list[pa.DataType | None]:
+    """Arrow type per column from the database's type (PostgreSQL OIDs), None = infer."""
+    description = result.cursor.description if result.cursor is not None else None
+    if not description:
+        return [None] * n
+    try:
+        from psycopg import postgres  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return [None] * n
+    if result.dialect.name != "postgresql" or result.dialect.driver != "psycopg":
+        return [None] * n
+    out = []
+    for column in description:
+        info = postgres.types.get(column.type_code)
+        out.append(_PG_TYPES.get(info.name) if info is not None else None)
+    return out
+
+
+def _batch(chunk, names: list[str], types: list) -> pa.RecordBatch:
+    columns = list(zip(*chunk, strict=True)) if chunk else [()] * len(names)
+    arrays = [_array(list(values), kind) for values, kind in zip(columns, types, strict=True)]
+    return pa.RecordBatch.from_arrays(arrays, names=names)
+
+
+def _array(values: list, kind: pa.DataType | None) -> pa.Array:
+    if kind is None:
+        try:
+            return pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError):
+            return pa.array([None if v is None else str(v) for v in values], pa.string())
+    if pa.types.is_floating(kind):
+        # Decimal values (numeric) go through Arrow's decimal type, exact, then to float64.
+        return pa.array(values).cast(kind) if values else pa.array([], kind)
+    return pa.array(values, kind)
+
+
+def _table(batches: list[pa.RecordBatch], names: list[str], types: list) -> pa.Table:
+    """One table; inferred columns that changed type between chunks are unified."""
+    if not batches:
+        fields = [pa.field(n, t or pa.null()) for n, t in zip(names, types, strict=True)]
+        return pa.Table.from_batches([], schema=pa.schema(fields))
+    try:
+        return pa.Table.from_batches(batches)
+    except pa.ArrowInvalid:
+        tables = [pa.Table.from_batches([b]) for b in batches]
+        return pa.concat_tables(tables, promote_options="permissive")
+
+
+def _python(value: Any) -> Any:
+    """A watermark value JSON can hold (timestamps as ISO text)."""
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    if hasattr(value, "as_integer_ratio") and not isinstance(value, int | float):
+        return float(value)
+    return value
+
+
+def _error(e, shown: str, rows: int) -> errors.KfopsError:
+    """One line naming the problem, from the driver's own message."""
+    import sqlalchemy  # noqa: PLC0415
+
+    orig = getattr(e, "orig", None)
+    message = " ".join(str(orig or e).split())
+    state = getattr(getattr(orig, "diag", None), "sqlstate", None) or getattr(orig, "sqlstate", "")
+    if isinstance(e, sqlalchemy.exc.OperationalError) and not str(state).startswith("42"):
+        if rows or (state and str(state).startswith(("57", "08"))):
+            return errors.StorageError(
+                f"{shown}: the connection to the database was lost after {rows} rows: {message}"
+            )
+        return errors.StorageError(f"{shown}: cannot connect: {message}")
+    return errors.DataError(f"{shown}: the query failed: {message}")
+
+
+def source_key(source: str, query: str | None) -> str:
+    """A stable name for a SQL source + query (the watermark's key): no password ever."""
+    url, text, _ = parse(source, query)
+    shown = url.set(password=None).render_as_string(hide_password=True)
+    return urllib.parse.quote(shown, safe="") + "|" + hashlib.sha256(text.encode()).hexdigest()
