@@ -1,5 +1,8 @@
 """Push: register a blessed model as a new immutable version, then move the champion pointer.
 
+With `promote="manual"` (PushConfig) the version is staged instead: the champion pointer, which
+the server follows, waits for `kfops models approve` (kfops.approval).
+
 Everything the version needs is staged in a temp directory first, so a failure before
 `Registry.register` leaves nothing behind, and the registry writes the manifest last and the
 champion pointer after that: a reader sees the old champion or the new one, never half of one.
@@ -16,12 +19,31 @@ from typing import Any
 
 import pandas as pd
 
-from kfops import dataio, errors, schema
+from kfops import approval, dataio, errors, parameters, schema
 from kfops import registry as registry_mod
 from kfops.reports import model_card
 from kfops.runs import context
 
 REFERENCE_ROWS = 5000
+AUTO, MANUAL = "auto", "manual"
+
+
+@dataclasses.dataclass(frozen=True)
+class PushConfig:
+    """How a blessed model reaches the champion pointer."""
+
+    promote: str = parameters.field(
+        AUTO,
+        "auto: a blessed model becomes the champion at once; manual: it is registered as staged "
+        "and served only once `kfops models approve` promotes it",
+        choices=(AUTO, MANUAL),
+    )
+
+    def __post_init__(self):
+        if self.promote not in (AUTO, MANUAL):
+            raise errors.ConfigError(
+                f"promote must be {AUTO!r} or {MANUAL!r}, got {self.promote!r}"
+            )
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,6 +55,7 @@ class PushResult:
     uri: str
     files: dict[str, str]  # file name -> sha256
     model_card: str
+    staged: bool = False  # registered, waiting for approval (promote="manual")
 
 
 def reference_sample(
@@ -55,6 +78,7 @@ def push(
     reference: pd.DataFrame,
     lineage: Mapping[str, Any],
     promote: bool = True,
+    config: PushConfig = PushConfig(),  # noqa: B008 (frozen)
 ) -> PushResult:
     """Registers a blessed model and (by default) makes it the champion.
 
@@ -67,7 +91,8 @@ def push(
         blessing: `Blessing.to_dict()`; must say blessed.
         reference: capped sample of training rows for drift monitoring.
         lineage: run id, source URI, data sha256, seed, code and library versions, params.
-        promote: move the champion pointer to the new version.
+        promote: move the champion pointer to the new version (auto mode).
+        config: `promote="manual"` stages the version for approval instead of promoting it.
 
     Returns:
         The new version and the sha256 of every file.
@@ -95,10 +120,13 @@ def push(
             "metrics": dict(evaluation.get("metrics", {})),
         }
         version = registry.register(name, staged, metadata)
-    if promote:
+    staged = config.promote == MANUAL
+    if staged:
+        approval.stage(registry, name, version.version, {"run_id": lineage.get("run_id")})
+    elif promote:
         registry.promote(name, version.version)
     files = {f: info["sha256"] for f, info in version.manifest["files"].items()}
-    return PushResult(name, version.version, version.uri, files, card)
+    return PushResult(name, version.version, version.uri, files, card, staged)
 
 
 def _stage(

@@ -5,6 +5,7 @@ Layout (docs/CONTRACTS.md):
     models/<name>/<version>/lease.json      while a push uploads: who holds this number, until when
     models/<name>/<version>/manifest.json   written LAST: sha256 and size of every file + metadata
     models/<name>/champion.json             written last of all: current version + rollback stack
+    models/<name>/staged.json               versions staged for approval and their approvals
 
 Concurrent pushers of one name are normal (KFP retries a step whose pod died while the first
 attempt may still run), so nothing here assumes a single writer:
@@ -47,6 +48,7 @@ MODEL_CARD_FILE = "model_card.md"
 MANIFEST_FILE = "manifest.json"
 LEASE_FILE = "lease.json"
 CHAMPION_FILE = "champion.json"
+STAGED_FILE = "staged.json"  # versions waiting for approval, and who approved them (kfops.approval)
 RESERVED_FILES = (MANIFEST_FILE, LEASE_FILE, CHAMPION_FILE)  # written by the registry itself
 ROOT = "models"
 MAX_PREVIOUS = 50  # rollback depth kept in the champion pointer
@@ -396,14 +398,37 @@ class Registry:
         `change` gets the current pointer (None: no champion) and returns the new one, or None
         to leave it as it is (then the current one is returned).
         """
+        return self.swap_document(name, CHAMPION_FILE, change, _parse_pointer)
+
+    def document(self, name: str, file_name: str) -> dict[str, Any] | None:
+        """A model-level JSON document (e.g. STAGED_FILE), or None when it was never written."""
         _check_name(name)
-        key = _key(name, CHAMPION_FILE)
+        try:
+            return _parse_document(self.store.get_bytes(_key(name, file_name)), file_name)
+        except errors.NotFound:
+            return None
+
+    def swap_document(
+        self,
+        name: str,
+        file_name: str,
+        change: Callable[[dict | None], dict | None],
+        parse: Callable[[bytes, str], dict] | None = None,
+    ) -> dict | None:
+        """Applies `change` to a model-level JSON document by compare-and-swap, as the champion.
+
+        `change` gets the current document (None: none yet) and returns the new one, or None to
+        leave it as it is (then the current one is returned). It may raise to refuse.
+        """
+        _check_name(name)
+        key = _key(name, file_name)
+        parse = parse or _parse_document
         for attempt in range(MAX_ATTEMPTS):
             try:
                 raw, tag = self.store.get_bytes_tagged(key)
             except errors.NotFound:
                 raw, tag = None, None
-            current = None if raw is None else _parse_pointer(raw, key)
+            current = None if raw is None else parse(raw, key)
             pointer = change(current)
             if pointer is None:
                 return current
@@ -464,6 +489,16 @@ def _parse_pointer(data: bytes, where: str) -> dict[str, Any]:
     except (ValueError, KeyError, TypeError, errors.ConfigError) as e:
         raise errors.IntegrityError(f"{where} is corrupt: {e}") from e
     return pointer
+
+
+def _parse_document(data: bytes, where: str) -> dict[str, Any]:
+    try:
+        document = json.loads(data)
+    except ValueError as e:
+        raise errors.IntegrityError(f"{where} is corrupt: {e}") from e
+    if not isinstance(document, dict):
+        raise errors.IntegrityError(f"{where} is corrupt: not a JSON object")
+    return document
 
 
 def _describe(fname: str, path: str | os.PathLike) -> dict[str, Any]:

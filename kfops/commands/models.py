@@ -1,4 +1,4 @@
-"""`kfops models list|show|promote|rollback` (and `lineage`, from kfops.commands.runs).
+"""`kfops models list|show|promote|approve|rollback` (and `lineage`, from kfops.commands.runs).
 
 Works on either store: a directory (default `.kfops/store`, where `kfops run` registers models) or
 `s3://bucket/prefix` with the endpoint and keys from MINIO_ENDPOINT, MINIO_ACCESS_KEY,
@@ -12,13 +12,15 @@ import json
 import tempfile
 from typing import Any
 
-from kfops import config, errors, registry, store
+from kfops import approval, config, errors, registry, store
 from kfops.commands import runs as runs_command
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds `kfops models` with its subcommands."""
-    p = subparsers.add_parser("models", help="registered models: list, show, promote, rollback")
+    p = subparsers.add_parser(
+        "models", help="registered models: list, show, promote, approve, rollback"
+    )
     sub = p.add_subparsers(dest="models_command", required=True, metavar="SUBCOMMAND")
     runs_command.with_common(
         sub.add_parser("list", help="models, their versions and champion")
@@ -36,6 +38,17 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     promote.add_argument("name", help="model name")
     promote.add_argument("version", help="version to promote")
     promote.set_defaults(func=promote_main)
+    approve = runs_command.with_common(
+        sub.add_parser(
+            "approve", help="approve a staged version (--promote manual): record who and why, "
+            "then make it the champion",
+        )
+    )  # fmt: skip
+    approve.add_argument("name", help="model name")
+    approve.add_argument("version", help="staged version to approve")
+    approve.add_argument("--by", required=True, help="who approves (recorded)")
+    approve.add_argument("--reason", required=True, help="why (recorded)")
+    approve.set_defaults(func=approve_main)
     rollback = runs_command.with_common(
         sub.add_parser("rollback", help="go back to the previous champion")
     )
@@ -53,7 +66,12 @@ def list_main(args: argparse.Namespace) -> int:
     """`kfops models list`."""
     reg = _registry(args)
     rows = [
-        {"name": name, "champion": reg.champion(name), "versions": reg.versions(name)}
+        {
+            "name": name,
+            "champion": reg.champion(name),
+            "versions": reg.versions(name),
+            "staged": approval.pending(reg, name),
+        }
         for name in reg.models()
     ]
     if args.json:
@@ -62,9 +80,14 @@ def list_main(args: argparse.Namespace) -> int:
         print(f"no models registered in {reg.store.uri}")
     else:
         table = [
-            (r["name"], r["champion"] or "-", r["versions"][-1], len(r["versions"])) for r in rows
-        ]
-        print(runs_command.table(("NAME", "CHAMPION", "LATEST", "VERSIONS"), table))
+            (
+                r["name"], r["champion"] or "-", r["versions"][-1], len(r["versions"]),
+                ",".join(r["staged"]) or "-",
+            )
+            for r in rows
+        ]  # fmt: skip
+        head = ("NAME", "CHAMPION", "LATEST", "VERSIONS", "STAGED")
+        print(runs_command.table(head, table))
     return 0
 
 
@@ -80,7 +103,12 @@ def show_main(args: argparse.Namespace) -> int:
     if args.verify:
         with tempfile.TemporaryDirectory(prefix="kfops-verify-") as tmp:
             reg.fetch(args.name, version, tmp)  # raises IntegrityError naming the bad file
-    detail = {**manifest, "champion": version == champion, "verified": bool(args.verify)}
+    detail = {
+        **manifest,
+        "champion": version == champion,
+        "verified": bool(args.verify),
+        "approval": approval.entries(reg, args.name).get(version),
+    }
     if args.json:
         runs_command.print_json(detail)
     else:
@@ -100,6 +128,21 @@ def promote_main(args: argparse.Namespace) -> int:
     return 0
 
 
+def approve_main(args: argparse.Namespace) -> int:
+    """`kfops models approve NAME VERSION --by WHO --reason WHY`."""
+    reg = _registry(args)
+    before = reg.champion(args.name)
+    entry = approval.approve(reg, args.name, args.version, args.by, args.reason)
+    if args.json:
+        runs_command.print_json({"name": args.name, "version": args.version, **entry})
+    else:
+        print(
+            f"{args.name}: version {args.version} approved by {entry['approved_by']} "
+            f"({entry['reason']}); champion is now {args.version} (was {before or 'none'})"
+        )
+    return 0
+
+
 def rollback_main(args: argparse.Namespace) -> int:
     """`kfops models rollback NAME`."""
     reg = _registry(args)
@@ -115,8 +158,15 @@ def rollback_main(args: argparse.Namespace) -> int:
 def render_show(detail: dict[str, Any]) -> str:
     """A version's manifest for people: header, files table, metadata as JSON."""
     flags = [flag for flag in ("champion", "verified") if detail[flag]]
+    entry = detail.get("approval")
+    if entry:
+        flags.insert(0, entry["state"])
     head = f"{detail['name']} version {detail['version']}"
     head += f" ({', '.join(flags)})" if flags else ""
+    if entry and entry["state"] == approval.APPROVED:
+        head += f"\napproved by {entry['approved_by']} at {entry['approved_at']}: {entry['reason']}"
+    elif entry:
+        head += f"\nstaged at {entry['staged_at']}, waiting for `kfops models approve`"
     files = runs_command.table(
         ("FILE", "SIZE", "SHA256"),
         [

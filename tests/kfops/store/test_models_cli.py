@@ -53,14 +53,16 @@ def test_models_list_prints_table_with_champion_and_versions(two_versions, capsy
     code, out, _ = _run(capsys, "models", "list", "--store", two_versions.store.uri)
     assert code == 0
     header, row = out.strip().splitlines()
-    assert header.split() == ["NAME", "CHAMPION", "LATEST", "VERSIONS"]
-    assert row.split() == ["churn", "2", "2", "2"]
+    assert header.split() == ["NAME", "CHAMPION", "LATEST", "VERSIONS", "STAGED"]
+    assert row.split() == ["churn", "2", "2", "2", "-"]
 
 
 def test_models_list_json_lists_every_version(two_versions, capsys):
     code, out, _ = _run(capsys, "models", "list", "--store", two_versions.store.uri, "--json")
     assert code == 0
-    assert json.loads(out) == [{"name": "churn", "champion": "2", "versions": ["1", "2"]}]
+    assert json.loads(out) == [
+        {"name": "churn", "champion": "2", "versions": ["1", "2"], "staged": []}
+    ]
 
 
 def test_models_show_defaults_to_champion_and_verifies(two_versions, capsys):

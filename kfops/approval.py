@@ -1,0 +1,101 @@
+"""Human approval between "blessed" and "champion": staged versions and who approved them.
+
+With `--promote manual` (kfops.push.PushConfig) a blessed version is registered and staged, not
+promoted: the champion pointer, which the server follows, does not move, so nothing serves it.
+`kfops models approve NAME VERSION --by WHO --reason WHY` records the approval (who, why, when)
+and then moves the champion pointer. The record is `models/<name>/staged.json`, changed only by
+compare-and-swap (kfops.registry), so concurrent stagings and approvals are never lost:
+
+    {"versions": {"4": {"state": "approved", "staged_at": ..., "run_id": ...,
+                        "approved_by": ..., "reason": ..., "approved_at": ...}}}
+
+The approval is written before the pointer moves: a crash between the two leaves an approved
+version that is not champion, which `approve` names with the command that finishes the job.
+"""
+
+from __future__ import annotations
+
+import datetime
+from collections.abc import Mapping
+from typing import Any
+
+from kfops import errors, registry
+
+STAGED, APPROVED = "staged", "approved"
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+def stage(reg: registry.Registry, name: str, version: str, facts: Mapping[str, Any]) -> dict:
+    """Marks a registered version as staged for approval; returns its entry.
+
+    Raises:
+        NotFound: no such registered version.
+    """
+    reg.manifest(name, version)  # NotFound names the versions there are
+
+    def change(current: dict | None) -> dict | None:
+        versions = dict((current or {}).get("versions", {}))
+        if version in versions:
+            return None  # a retried push step staging its own version again
+        versions[version] = {"state": STAGED, "staged_at": _now(), **dict(facts)}
+        return {**(current or {}), "versions": versions}
+
+    return reg.swap_document(name, registry.STAGED_FILE, change)["versions"][version]
+
+
+def entries(reg: registry.Registry, name: str) -> dict[str, dict]:
+    """Version -> its staging entry (staged or approved), for every version ever staged."""
+    return dict((reg.document(name, registry.STAGED_FILE) or {}).get("versions", {}))
+
+
+def pending(reg: registry.Registry, name: str) -> list[str]:
+    """Versions staged and not approved yet, oldest first."""
+    return sorted((v for v, e in entries(reg, name).items() if e["state"] == STAGED), key=int)
+
+
+def approve(reg: registry.Registry, name: str, version: str, by: str, reason: str) -> dict:
+    """Records who approved a staged version and why, then makes it the champion.
+
+    Returns:
+        The version's entry, with approved_by, reason and approved_at.
+
+    Raises:
+        ConfigError: `by` or `reason` is empty, or the version is not waiting for approval
+            (never staged, or already approved: the message says by whom and when).
+        NotFound: no such registered version.
+    """
+    by, reason = (by or "").strip(), (reason or "").strip()
+    if not by or not reason:
+        raise errors.ConfigError("an approval needs who approves (--by) and why (--reason)")
+    reg.manifest(name, version)
+
+    def change(current: dict | None) -> dict:
+        versions = dict((current or {}).get("versions", {}))
+        entry = versions.get(version)
+        if entry is None:
+            waiting = ", ".join(pending(reg, name)) or "none"
+            raise errors.ConfigError(
+                f"model {name!r} version {version} is not staged for approval "
+                f"(staged versions: {waiting})"
+            )
+        if entry["state"] != STAGED:
+            champion = reg.champion(name)
+            hint = "" if champion == version else (
+                f"; the champion is {champion}: `kfops models promote {name} {version}` serves it"
+            )  # fmt: skip
+            raise errors.ConfigError(
+                f"model {name!r} version {version} was already approved by "
+                f"{entry['approved_by']} at {entry['approved_at']}{hint}"
+            )
+        versions[version] = {
+            **entry, "state": APPROVED, "approved_by": by, "reason": reason,
+            "approved_at": _now(),
+        }  # fmt: skip
+        return {**(current or {}), "versions": versions}
+
+    entry = reg.swap_document(name, registry.STAGED_FILE, change)["versions"][version]
+    reg.promote(name, version)
+    return entry
