@@ -40,7 +40,10 @@ MODULES = {
         "tests/kfops/test_metrics_oracle.py",
     ],
     "kfops/deploy.py": ["tests/kfops/test_deploy.py"],
-    "kfops/serving/validation.py": ["tests/kfops/serving/test_validation.py"],
+    "kfops/serving/validation.py": [
+        "tests/kfops/serving/test_validation.py",
+        "tests/kfops/serving/test_validation_exact.py",
+    ],
 }
 
 

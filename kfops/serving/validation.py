@@ -231,11 +231,9 @@ class Validator:
         counts[col.name] = (n_low, n_high)
         if self.policy.check_range:
             out = np.flatnonzero(low | high)
-            problems.append(
-                serr.problem(
-                    col.name, "range", f"outside [{col.min}, {col.max}] (e.g. {arr[out[0]]!r})", out
-                )
-            )
+            example = arr[out[0]].item()  # a Python number: no "np.int64(...)" in the message
+            detail = f"outside [{col.min}, {col.max}] (e.g. {example!r})"
+            problems.append(serr.problem(col.name, "range", detail, out))
 
     def _bool(self, col, values, has_null, problems) -> np.ndarray:
         return np.array(values, dtype=object if has_null else bool)
