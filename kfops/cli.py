@@ -26,6 +26,7 @@ COMMANDS = {
     "simulate-traffic": "traffic",
     "ui": "ui",
     "labels": "labels",
+    "rollout": "rollout",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 # What `kfops --help` lists, so that it imports no command module (some pull in scikit-learn,
@@ -42,6 +43,7 @@ SUMMARIES = {
     "monitor": "drift/quality of a model's logged traffic; retrain when it matters",
     "simulate-traffic": "send builtin:churn requests (optionally drifted) to a running server",
     "labels": "deliver delayed labels for logged requests (by request id)",
+    "rollout": "shadow/canary a challenger beside the champion; promote or abort on the evidence",
 }
 
 

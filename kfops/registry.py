@@ -49,6 +49,7 @@ MANIFEST_FILE = "manifest.json"
 LEASE_FILE = "lease.json"
 CHAMPION_FILE = "champion.json"
 STAGED_FILE = "staged.json"  # versions waiting for approval, and who approved them (kfops.approval)
+ROLLOUT_FILE = "rollout.json"  # the challenger beside the champion, past rollouts (kfops.rollout)
 RESERVED_FILES = (MANIFEST_FILE, LEASE_FILE, CHAMPION_FILE)  # written by the registry itself
 ROOT = "models"
 MAX_PREVIOUS = 50  # rollback depth kept in the champion pointer

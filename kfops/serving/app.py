@@ -27,6 +27,7 @@ from kfops import config as kconfig
 from kfops import errors
 from kfops.serving import (
     batching,
+    challenger,
     dataplane,
     inference_log,
     labels_route,
@@ -47,6 +48,7 @@ OCTET_STREAM = "application/octet-stream"
 _JSON_BYTES, _OCTET_BYTES = JSON.encode(), OCTET_STREAM.encode()
 # Binary tensor data extension: the length of the JSON header that starts the body.
 INFERENCE_HEADER = "inference-header-content-length"
+VERSION_HEADER = b"x-model-version"
 _NAN_HINT = " (NaN and Infinity are not JSON: send null for a missing value)"
 
 
@@ -82,6 +84,7 @@ def build_app(config: settings.ServeConfig, source: model.ModelSource, log_store
     )
     handlers = _Handlers(config, dataplane.DataPlane(models, meters, logger, batcher))
     handlers.label_store = log_store  # delayed labels go where the requests were logged
+    handlers.plane.rollout = _challenger_lane(config, source, log_store)
     app = applications.Starlette(
         routes=handlers.routes(),
         lifespan=handlers.lifespan,
@@ -89,6 +92,41 @@ def build_app(config: settings.ServeConfig, source: model.ModelSource, log_store
     )
     app.state.plane = handlers.plane
     return InferenceLane(app, handlers)
+
+
+def _challenger_lane(config: settings.ServeConfig, source, store):
+    """The rollout lane: fixed by `config.challenger`, else following the registry's pointer.
+
+    None when neither applies (a pinned version, a model directory, polling off).
+    """
+    reader = None
+    if config.challenger is None:
+        reg = getattr(source, "registry", None)
+        if reg is None or config.version is not None or config.poll_seconds <= 0:
+            return None
+        from kfops import rollout  # noqa: PLC0415
+
+        def reader():
+            return rollout.running_plan(rollout.pointer(reg, config.name))
+
+    def managers(version: str) -> manager.ModelManager:
+        return manager.ModelManager(
+            source, config.name, version, config.policy, None, config.fast_path
+        )
+
+    events = None
+    if store is not None:
+        events = challenger.EventLog(
+            store,
+            config.name,
+            queue_rows=config.log_queue_rows,
+            flush_rows=config.log_flush_rows,
+            flush_seconds=config.log_flush_seconds,
+        )
+    lane = challenger.ChallengerLane(managers, events, reader, config.plan)
+    if reader is not None:
+        lane.follow()
+    return lane
 
 
 class InferenceLane:
@@ -271,6 +309,13 @@ class _Handlers:
         poller = grpc = None
         if self.config.poll_seconds > 0 and self.config.version is None:
             poller = asyncio.create_task(models.poll(self.config.poll_seconds))
+        lane, lane_poller = self.plane.rollout, None
+        if lane is not None:
+            lane.start()
+            if lane.events is not None:
+                lane.events.start()
+            if lane.plan_reader is not None:
+                lane_poller = asyncio.create_task(lane.poll(self.config.poll_seconds))
         if self.config.grpc_port is not None:
             # Imported here: grpcio is needed only when gRPC is asked for.
             from kfops.serving import grpc_server  # noqa: PLC0415
@@ -286,10 +331,15 @@ class _Handlers:
         finally:
             if grpc is not None:  # refuses new calls, lets those in flight finish
                 await grpc.stop(self.config.drain_seconds)
-            if poller is not None:
-                poller.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await poller
+            for task in (poller, lane_poller):
+                if task is not None:
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+            if lane is not None:
+                await asyncio.to_thread(lane.close)
+                if lane.events is not None:
+                    await asyncio.to_thread(lane.events.close, max(self.config.drain_seconds, 5.0))
             if self.plane.batcher is not None:
                 await asyncio.to_thread(self.plane.batcher.close)
             if logger is not None:
@@ -345,9 +395,9 @@ class _Handlers:
             body = await self._read_json(headers, receive)
             parsed = v1.parse(body, active.validator.names, self.config.max_batch_rows)
             rid = _request_id(headers)
-            parsed = dataclasses.replace(parsed, request_id=rid)
+            parsed = dataclasses.replace(parsed, request_id=rid, route_key=self._route(headers))
             result = await self.plane.infer_async(active, parsed, "v1", arrival)
-        return raw_json(v1.response(result), ((b"x-request-id", rid.encode("latin-1")),))
+        return raw_json(v1.response(result), _answer_headers(rid, result))
 
     async def v2_infer(self, params: dict, scope, receive) -> Raw:
         headers = _post_headers(scope)
@@ -362,10 +412,10 @@ class _Handlers:
                 binary,
             )
             rid = parsed.request_id or _request_id(headers)
-            parsed = dataclasses.replace(parsed, request_id=rid)
+            parsed = dataclasses.replace(parsed, request_id=rid, route_key=self._route(headers))
             result = await self.plane.infer_async(active, parsed, "v2", arrival)
         if not parsed.binary_outputs:
-            return raw_json(v2.response(result, rid), ((b"x-request-id", rid.encode("latin-1")),))
+            return raw_json(v2.response(result, rid), _answer_headers(rid, result))
         header, chunks = v2.binary_response(result, rid, parsed.binary_outputs)
         head = orjson.dumps(header, option=orjson.OPT_SERIALIZE_NUMPY)
         return Raw(
@@ -373,10 +423,17 @@ class _Handlers:
             b"".join((head, *chunks)),
             _OCTET_BYTES,
             (
-                (b"x-request-id", rid.encode("latin-1")),
+                *_answer_headers(rid, result),
                 (INFERENCE_HEADER.encode(), str(len(head)).encode()),
             ),
         )
+
+    def _route(self, headers: dict) -> str:
+        """The canary's sticky key: the configured header's value (empty: the request id)."""
+        if self.plane.rollout is None:
+            return ""
+        value = headers.get(self.config.rollout_key_header.lower().encode("latin-1"))
+        return value.decode("latin-1") if value else ""
 
     async def _read_v2(self, headers: dict, receive) -> tuple[object, memoryview | bytes]:
         """A V2 body: (parsed JSON header, the binary tensor data after it).
@@ -482,6 +539,14 @@ def _post_headers(scope) -> dict:
     if scope["method"] != "POST":
         raise serr.MethodNotAllowed(f"Method Not Allowed: {scope['method']} {scope['path']}")
     return dict(scope["headers"])
+
+
+def _answer_headers(rid: str, result) -> tuple:
+    """x-request-id, and which version answered (a canary may answer instead of the champion)."""
+    return (
+        (b"x-request-id", rid.encode("latin-1")),
+        (VERSION_HEADER, result.model.version.encode("latin-1")),
+    )
 
 
 def _request_id(headers: dict) -> str:

@@ -33,6 +33,8 @@ class InferRequest:
         outputs: V2 output names asked for (empty: protocol default).
         problems: what the codec already found wrong; reported together with schema problems.
         binary_outputs: V2 outputs to answer as raw bytes (binary tensor data extension).
+        route_key: what a canary rollout hashes to pick the answering version (a header the
+            operator names); empty: the request id.
     """
 
     columns: Mapping[str, Sequence]
@@ -42,6 +44,7 @@ class InferRequest:
     outputs: tuple[str, ...] = ()
     problems: tuple = ()
     binary_outputs: frozenset = frozenset()
+    route_key: str = ""
 
 
 @dataclasses.dataclass(frozen=True)
@@ -76,6 +79,7 @@ class DataPlane:
         self.metrics = metrics
         self.inference_log = inference_log
         self.batcher = batcher
+        self.rollout = None  # a challenger.ChallengerLane while a shadow or canary rollout runs
 
     def resolve(self, name: str, version: str | None = None) -> mgr.Active:
         """The active model, checked against the name (and version) in the URL.
@@ -114,6 +118,17 @@ class DataPlane:
         return self._finish(active, request, protocol, validated, prediction, sampled)
 
     async def infer_async(
+        self, active: mgr.Active, request: InferRequest, protocol: str, arrival=None
+    ) -> InferResult:
+        """Like `infer`, but through the micro-batcher; a running rollout picks the version.
+
+        Args and behaviour as `answer_async`, which answers with the given version.
+        """
+        if self.rollout is None:
+            return await self.answer_async(active, request, protocol, arrival)
+        return await self.rollout.infer(self, active, request, protocol, arrival)
+
+    async def answer_async(
         self, active: mgr.Active, request: InferRequest, protocol: str, arrival=None
     ) -> InferResult:
         """Like `infer`, but predicts through the micro-batcher, off the event loop.

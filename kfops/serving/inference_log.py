@@ -98,6 +98,10 @@ class InferenceLogger:
         """Buffers one request's rows; never blocks on the store. Returns False when dropped."""
         proba = prediction.proba[:, -1] if prediction.proba is not None else None
         chunk = _Chunk(arrays, prediction.predict, proba, served.version, request_id, timestamp_ns)
+        return self._enqueue(chunk)
+
+    def _enqueue(self, chunk) -> bool:
+        """Appends a chunk (anything with `.rows`) unless the buffer is full; never blocks."""
         with self._cond:
             if self._closed or self._queued + chunk.rows > self.queue_rows:
                 self.dropped += chunk.rows
@@ -149,9 +153,9 @@ class InferenceLogger:
         if not chunks:
             return
         rows = sum(c.rows for c in chunks)
-        key = _key(self.model_name)
+        key = self._key()
         try:
-            self.store.put_bytes(key, _parquet(chunks))
+            self.store.put_bytes(key, self._encode(chunks))
         except (errors.KfopsError, OSError) as e:
             with self._cond:
                 self.dropped += rows
@@ -163,6 +167,14 @@ class InferenceLogger:
         self.written += rows
         self.files += 1
         self._on_rows("written", rows)
+
+    def _key(self) -> str:
+        """Where the next file goes (a subclass logging something else overrides it)."""
+        return _key(self.model_name)
+
+    def _encode(self, chunks: list) -> bytes:
+        """The chunks as one Parquet file (a subclass logging something else overrides it)."""
+        return _parquet(chunks)
 
 
 def _key(model_name: str) -> str:

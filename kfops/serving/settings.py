@@ -42,6 +42,12 @@ class ServeConfig:
         log_flush_seconds: ...or this many seconds have passed since the last write.
         log_queue_rows: bound on queued log rows; beyond it rows are dropped and counted.
         access_log: one JSON log line per request (off by default: it costs throughput).
+        challenger: run this version beside the champion (kfops.serving.challenger); None
+            follows the registry's rollout pointer instead, when the champion is followed.
+        rollout_mode: "shadow" or "canary", for `challenger`.
+        canary_share: canary: the share of request keys the challenger answers.
+        rollout_key_header: canary: the header whose value keeps a caller on one version
+            (absent: the request id).
     """
 
     name: str
@@ -65,6 +71,10 @@ class ServeConfig:
     log_flush_seconds: float = 5.0
     log_queue_rows: int = 200_000
     access_log: bool = False
+    challenger: str | None = None
+    rollout_mode: str = "shadow"
+    canary_share: float = 0.1
+    rollout_key_header: str = "x-rollout-key"
 
     def __post_init__(self):
         if not self.name or "/" in self.name:
@@ -88,6 +98,9 @@ class ServeConfig:
         ):
             if getattr(self, field) < 1:
                 raise errors.ConfigError(f"{field} must be >= 1, got {getattr(self, field)}")
+        if self.challenger is not None and self.challenger == self.version:
+            raise errors.ConfigError(f"the challenger {self.challenger} is the pinned version")
+        self.plan  # noqa: B018 (checks mode and share)
         if self.log_queue_rows < self.log_flush_rows:
             raise errors.ConfigError("log_queue_rows must be >= log_flush_rows")
         if not self.log_flush_seconds > 0:
@@ -95,6 +108,15 @@ class ServeConfig:
         for field in ("poll_seconds", "drain_seconds", "batch_window_ms"):
             if not getattr(self, field) >= 0:
                 raise errors.ConfigError(f"{field} must be >= 0, got {getattr(self, field)}")
+
+    @property
+    def plan(self):
+        """The rollout the flags ask for, or None (checked: mode and share)."""
+        from kfops import rollout  # noqa: PLC0415 (settings stay importable without pandas)
+
+        if self.challenger is None:
+            return None
+        return rollout.Plan(self.challenger, self.rollout_mode, self.canary_share)
 
     @property
     def policy(self) -> validation.ValidationPolicy:

@@ -1,0 +1,418 @@
+"""Shadow and canary rollouts: the challenger pointer, its logged traffic, and the verdict.
+
+`start` writes `models/<name>/rollout.json` (compare-and-swap, like the champion pointer): which
+version challenges the champion, in which mode (shadow: it answers every request off the
+response path; canary: it answers a sticky share of requests) and since when. Servers that
+follow the champion follow this pointer too (kfops.serving.challenger), so on a cluster a
+rollout starts and ends without redeploying. Every request both versions answer during a
+rollout is an event row under `rollouts/<name>/<date>/*.parquet` (EVENT_COLUMNS).
+
+`compare` measures the pair on those events (agreement, latency percentiles, error rates,
+prediction-distribution distance, and quality on the rows whose delayed labels arrived through
+kfops.labels); `judge` applies the stated rule (RolloutRule) and answers promote, wait or abort;
+`finish` ends the rollout: promotion moves the champion pointer through the registry, and either
+way who, why and the evidence are kept in the pointer's history.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import io
+import math
+import statistics
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from kfops import errors, labels, parameters, registry, schema
+from kfops.store import base
+
+SHADOW, CANARY = "shadow", "canary"
+MODES = (SHADOW, CANARY)
+RUNNING, PROMOTED, ABORTED = "running", "promoted", "aborted"
+PROMOTE, WAIT, ABORT = "promote", "wait", "abort"
+ROOT = "rollouts"
+# Event columns (one row per answered request row; an error is one row with row -1).
+CHAMPION, CHALLENGER = "kfops_champion", "kfops_challenger"  # the pair the event belongs to
+VERSION, ROLE = "kfops_model_version", "kfops_role"  # who answered: champion, shadow or canary
+SECONDS, ERROR = "kfops_seconds", "kfops_error"  # validate + predict time; error class or ""
+PREDICTION, VALUE = "kfops_prediction", "kfops_value"  # as text; as float when numeric
+TIMESTAMP = "kfops_timestamp"
+EVENT_COLUMNS = (
+    labels.REQUEST_ID, labels.ROW, CHAMPION, CHALLENGER, VERSION, ROLE, SECONDS, ERROR,
+    PREDICTION, VALUE, TIMESTAMP,
+)  # fmt: skip
+
+
+@dataclasses.dataclass(frozen=True)
+class Plan:
+    """What the server runs beside the champion.
+
+    Attributes:
+        version: the challenger's registered version.
+        mode: "shadow" or "canary".
+        share: canary only: the fraction of request keys the challenger answers.
+        started_at: ISO time the rollout started; events before it belong to an older one.
+    """
+
+    version: str
+    mode: str = SHADOW
+    share: float = 0.1
+    started_at: str = ""
+
+    def __post_init__(self):
+        if not self.version:
+            raise errors.ConfigError("a rollout needs the challenger's version")
+        if self.mode not in MODES:
+            raise errors.ConfigError(f"rollout mode must be one of {MODES}, got {self.mode!r}")
+        if not 0.0 <= self.share <= 1.0 or math.isnan(self.share):
+            raise errors.ConfigError(f"canary share must be in [0, 1], got {self.share}")
+
+
+@dataclasses.dataclass(frozen=True)
+class RolloutRule:
+    """The stated rule: promote only on enough traffic and a confidence bound, never a point."""
+
+    min_requests: int = parameters.field(
+        200, "challenger requests needed before any verdict (fewer: wait)"
+    )
+    min_labelled: int = parameters.field(
+        100, "labelled challenger rows needed to judge quality (fewer: wait)"
+    )
+    confidence: float = parameters.field(
+        0.95, "two-sided confidence of the intervals on error rates and the quality difference"
+    )
+    margin: float = parameters.field(
+        0.0,
+        "quality the challenger may lose: promote when the interval on challenger minus champion "
+        "quality lies above -margin, abort when it lies below",
+    )
+    max_error_increase: float = parameters.field(
+        0.01, "abort when the challenger's error rate is surely above the champion's plus this"
+    )
+
+    def __post_init__(self):
+        if not 0.5 <= self.confidence < 1.0:
+            raise errors.ConfigError(f"confidence must be in [0.5, 1), got {self.confidence}")
+        if self.min_requests < 1 or self.min_labelled < 1:
+            raise errors.ConfigError("min_requests and min_labelled must be >= 1")
+        if self.margin < 0 or self.max_error_increase < 0:
+            raise errors.ConfigError("margin and max_error_increase must be >= 0")
+
+
+def _now() -> str:
+    return dt.datetime.now(dt.UTC).isoformat(timespec="microseconds")
+
+
+def start(
+    reg: registry.Registry, name: str, plan: Plan, by: str, reason: str = ""
+) -> dict[str, Any]:
+    """Starts a rollout of `plan.version` against the current champion; returns the pointer.
+
+    Raises:
+        NotFound: no such version, or no champion to challenge.
+        ConfigError: the version is the champion, or another rollout is running.
+    """
+    reg.manifest(name, plan.version)
+    champion = reg.champion(name)
+    if champion is None:
+        raise errors.NotFound(f"model {name!r} has no champion to challenge; promote one first")
+    if champion == plan.version:
+        raise errors.ConfigError(f"version {plan.version} of {name!r} is already the champion")
+
+    def change(current: dict | None) -> dict:
+        current = current or {}
+        if current.get("state") == RUNNING:
+            raise errors.ConfigError(
+                f"a rollout of {name!r} v{current['challenger']} is running since "
+                f"{current['started_at']}: `kfops rollout promote|abort {name}` ends it first"
+            )
+        return {
+            "state": RUNNING, "challenger": plan.version, "champion": champion,
+            "mode": plan.mode, "share": plan.share, "started_at": _now(),
+            "started_by": by, "reason": reason, "history": current.get("history", []),
+        }  # fmt: skip
+
+    return reg.swap_document(name, registry.ROLLOUT_FILE, change)
+
+
+def pointer(reg: registry.Registry, name: str) -> dict[str, Any] | None:
+    """The rollout pointer (running or ended), or None when no rollout ever started."""
+    return reg.document(name, registry.ROLLOUT_FILE)
+
+
+def running_plan(doc: dict | None) -> Plan | None:
+    """The plan a server should run from a pointer document; None when nothing is running."""
+    if not doc or doc.get("state") != RUNNING:
+        return None
+    return Plan(str(doc["challenger"]), doc["mode"], float(doc["share"]), doc["started_at"])
+
+
+def running(reg: registry.Registry, name: str) -> dict[str, Any]:
+    """The running rollout's pointer.
+
+    Raises:
+        NotFound: no rollout is running.
+    """
+    doc = pointer(reg, name)
+    if running_plan(doc) is None:
+        raise errors.NotFound(f"no rollout of {name!r} is running; `kfops rollout start` one")
+    return doc
+
+
+def events_key(name: str, when: dt.datetime, token: str) -> str:
+    """Store key of one event file the server writes."""
+    return f"{ROOT}/{name}/{when:%Y-%m-%d}/{when:%H%M%S}-{token}.parquet"
+
+
+def read_events(store: base.Store, name: str, doc: dict[str, Any]) -> pd.DataFrame:
+    """The events of the rollout `doc` describes: its pair of versions, since it started.
+
+    Raises:
+        DataError: a stored event file is not readable Parquet.
+    """
+    frames = []
+    for key in sorted(store.list(f"{ROOT}/{name}/")):
+        if key.endswith(".parquet"):
+            try:
+                frames.append(pq.read_table(io.BytesIO(store.get_bytes(key))).to_pandas())
+            except (pa.ArrowInvalid, OSError) as e:
+                raise errors.DataError(f"cannot read events {store.url_for(key)}: {e}") from e
+    if not frames:
+        return pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS})
+    out = pd.concat(frames, ignore_index=True)
+    since = pd.Timestamp(doc["started_at"])
+    keep = (
+        (out[CHAMPION] == str(doc["champion"]))
+        & (out[CHALLENGER] == str(doc["challenger"]))
+        & (out[TIMESTAMP] >= since)
+    )
+    return out[keep].reset_index(drop=True)
+
+
+def task_of(reg: registry.Registry, name: str, version: str) -> str:
+    """The version's task (classification or regression), from its registered schema."""
+    with tempfile.TemporaryDirectory() as tmp:
+        reg.fetch(name, version, tmp, files=[registry.SCHEMA_FILE])
+        return schema.Schema.load(Path(tmp) / registry.SCHEMA_FILE).task
+
+
+def compare(events: pd.DataFrame, truth: pd.DataFrame, doc: dict, task: str, z: float) -> dict:
+    """Measures champion against challenger on one rollout's events.
+
+    Args:
+        events: `read_events` output.
+        truth: delayed labels (`kfops.labels.read`).
+        doc: the rollout pointer (which versions).
+        task: "classification" (quality: accuracy) or "regression" (quality: minus the
+            absolute error).
+        z: the normal quantile of the intervals' confidence.
+
+    Returns:
+        JSON-ready: per side (requests, rows, errors, error-rate interval, latency ms p50/p95/
+        p99, labelled rows, quality), agreement (shadow), distance, quality difference interval.
+    """
+    sides = {"champion": str(doc["champion"]), "challenger": str(doc["challenger"])}
+    rows = {k: events[events[VERSION] == v] for k, v in sides.items()}
+    out: dict[str, Any] = {"mode": doc["mode"], "task": task}
+    for side, frame in rows.items():
+        out[side] = _side(frame, sides[side], z)
+    answered = {k: f[f[ERROR] == ""] for k, f in rows.items()}
+    out["agreement"] = _agreement(answered, task) if doc["mode"] == SHADOW else None
+    out["distance"] = _distance(answered["champion"], answered["challenger"], task)
+    scored = {k: _quality(labels.join(f, truth), task) for k, f in answered.items()}
+    for side, q in scored.items():
+        out[side]["labelled"] = len(q)
+        out[side]["quality"] = float(q.mean()) if len(q) else None
+    out["quality_difference"] = _difference(scored, doc["mode"] == SHADOW, z)
+    return out
+
+
+def _side(frame: pd.DataFrame, version: str, z: float) -> dict[str, Any]:
+    per_request = frame.drop_duplicates([labels.REQUEST_ID, ROLE])
+    n, failed = len(per_request), int((per_request[ERROR] != "").sum())
+    ms = per_request[SECONDS].astype(float).to_numpy() * 1000
+    pct = {f"p{q}_ms": float(np.percentile(ms, q)) if n else None for q in (50, 95, 99)}
+    return {
+        "version": version, "requests": n, "errors": failed,
+        "error_rate": failed / n if n else None, "error_interval": wilson(failed, n, z), **pct,
+    }  # fmt: skip
+
+
+def wilson(k: int, n: int, z: float) -> list[float] | None:
+    """Wilson score interval of a proportion k/n (None without observations)."""
+    if n == 0:
+        return None
+    p, z2 = k / n, z * z
+    centre = (p + z2 / (2 * n)) / (1 + z2 / n)
+    half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
+    return [max(0.0, centre - half), min(1.0, centre + half)]
+
+
+def _keys(frame: pd.DataFrame) -> pd.DataFrame:
+    return frame.set_index([labels.REQUEST_ID, labels.ROW])
+
+
+def _agreement(answered: dict[str, pd.DataFrame], task: str) -> dict[str, Any]:
+    """Share of rows both answered on which they agree (regression: within 1e-6 relative)."""
+    a, b = _keys(answered["champion"]), _keys(answered["challenger"])
+    both = a.join(b, how="inner", lsuffix="_a", rsuffix="_b")
+    if both.empty:
+        return {"rows": 0, "rate": None}
+    if task == "regression":
+        same = np.isclose(both[f"{VALUE}_a"], both[f"{VALUE}_b"], rtol=1e-6, atol=0)
+    else:
+        same = both[f"{PREDICTION}_a"] == both[f"{PREDICTION}_b"]
+    return {"rows": len(both), "rate": float(np.mean(same))}
+
+
+def _distance(a: pd.DataFrame, b: pd.DataFrame, task: str) -> dict[str, Any] | None:
+    """Total variation between predicted class shares, or the KS statistic between values."""
+    if a.empty or b.empty:
+        return None
+    if task == "regression":
+        from scipy import stats  # noqa: PLC0415 (only the regression distance needs it)
+
+        return {"kind": "ks", "value": float(stats.ks_2samp(a[VALUE], b[VALUE]).statistic)}
+    pa_, pb = a[PREDICTION].value_counts(normalize=True), b[PREDICTION].value_counts(normalize=True)
+    tv = 0.5 * float(pa_.sub(pb, fill_value=0.0).abs().sum())
+    return {"kind": "total_variation", "value": tv}
+
+
+def _quality(joined: pd.DataFrame, task: str) -> pd.Series:
+    """Per labelled row: 1/0 correct (classification) or minus the absolute error, by key."""
+    if joined.empty:
+        return pd.Series(dtype=float)
+    truth = joined[labels.LABEL]
+    if task == "regression":
+        q = -(joined[VALUE].astype(float) - pd.to_numeric(truth, errors="coerce")).abs()
+    else:
+        num_t = pd.to_numeric(truth, errors="coerce")
+        num_p = joined[VALUE].astype(float)
+        numeric = num_t.notna() & num_p.notna()
+        # '1' and 1.0 are the same class; non-numeric classes compare as text
+        q = np.where(numeric, num_t == num_p, joined[PREDICTION] == truth.astype(str))
+        q = pd.Series(q.astype(float), index=joined.index)
+    keys = pd.MultiIndex.from_frame(joined[[labels.REQUEST_ID, labels.ROW]])
+    return pd.Series(q.to_numpy(), index=keys)
+
+
+def _difference(scored: dict[str, pd.Series], paired: bool, z: float) -> dict[str, Any] | None:
+    """Challenger minus champion quality with a normal-approximation interval.
+
+    Shadow: paired on the same labelled rows (mean of per-row differences). Canary: the two
+    sides answered different requests, so the difference of means with both variances.
+    """
+    a, b = scored["champion"], scored["challenger"]
+    if paired:
+        both = pd.concat([a.rename("a"), b.rename("b")], axis=1, join="inner")
+        d = (both["b"] - both["a"]).to_numpy()
+        if len(d) < 2:
+            return None
+        diff, se, n = float(d.mean()), statistics.stdev(d) / math.sqrt(len(d)), len(d)
+    else:
+        if len(a) < 2 or len(b) < 2:
+            return None
+        diff = float(b.mean() - a.mean())
+        se = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
+        n = min(len(a), len(b))
+    return {"value": diff, "interval": [diff - z * se, diff + z * se], "rows": n, "paired": paired}
+
+
+@dataclasses.dataclass(frozen=True)
+class Verdict:
+    """promote, wait or abort, with every reason."""
+
+    decision: str
+    reasons: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready."""
+        return {"decision": self.decision, "reasons": list(self.reasons)}
+
+
+def judge(comparison: dict[str, Any], rule: RolloutRule) -> Verdict:
+    """Applies the rule: wait on too little traffic, abort on sure harm, promote on sure gain.
+
+    Abort when the challenger's error-rate interval lies wholly above the champion's upper
+    bound plus max_error_increase, or the quality-difference interval lies wholly below
+    -margin. Promote when errors are not surely worse and the quality interval lies wholly
+    above -margin. Anything else waits.
+    """
+    champ, chall = comparison["champion"], comparison["challenger"]
+    if chall["requests"] < rule.min_requests:
+        return Verdict(WAIT, (f"{chall['requests']} of {rule.min_requests} challenger requests",))
+    ceiling = (champ["error_interval"] or [0.0, 0.0])[1] + rule.max_error_increase
+    low, high = chall["error_interval"]
+    if low > ceiling:
+        return Verdict(ABORT, (f"challenger error rate >= {low:.4f} > {ceiling:.4f}",))
+    if chall["labelled"] < rule.min_labelled:
+        return Verdict(WAIT, (f"{chall['labelled']} of {rule.min_labelled} labelled rows",))
+    diff = comparison["quality_difference"]
+    if diff is None:
+        return Verdict(WAIT, ("no labelled rows on both sides to compare",))
+    lo, hi = diff["interval"]
+    span = f"quality difference {diff['value']:+.4f} in [{lo:+.4f}, {hi:+.4f}]"
+    if hi < -rule.margin:
+        return Verdict(ABORT, (f"{span} lies below -{rule.margin}",))
+    if lo > -rule.margin and high <= ceiling:
+        return Verdict(PROMOTE, (f"{span} lies above -{rule.margin}",))
+    return Verdict(WAIT, (f"{span} includes -{rule.margin}",))
+
+
+def z_of(confidence: float) -> float:
+    """The two-sided normal quantile for a confidence level."""
+    return statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
+
+
+def evaluate(store: base.Store, name: str, rule: RolloutRule) -> tuple[dict, dict, Verdict]:
+    """(pointer, comparison, verdict) of the running rollout of `name`.
+
+    Raises:
+        NotFound: no rollout is running.
+    """
+    reg = registry.Registry(store)
+    doc = running(reg, name)
+    events = read_events(store, name, doc)
+    task = task_of(reg, name, str(doc["challenger"]))
+    comparison = compare(events, labels.read(store, name), doc, task, z_of(rule.confidence))
+    return doc, comparison, judge(comparison, rule)
+
+
+def finish(
+    reg: registry.Registry, name: str, outcome: str, by: str, reason: str, evidence: dict
+) -> dict[str, Any]:
+    """Ends the running rollout (PROMOTED or ABORTED), recorded with who, why and the evidence.
+
+    The pointer is ended first (compare-and-swap, so two deciders cannot both end it), then a
+    promotion moves the champion pointer. Returns the history entry.
+
+    Raises:
+        ConfigError: `by` or `reason` is empty.
+        NotFound: no rollout is running.
+    """
+    if not (by or "").strip() or not (reason or "").strip():
+        raise errors.ConfigError("ending a rollout needs who (--by) and why (--reason)")
+    entry: dict[str, Any] = {}
+
+    def change(current: dict | None) -> dict:
+        if running_plan(current) is None:
+            raise errors.NotFound(f"no rollout of {name!r} is running")
+        history = [h for h in current.get("history", [])]
+        started = {k: current[k] for k in ("challenger", "champion", "mode", "share", "started_at",
+                                           "started_by")}  # fmt: skip
+        entry.clear()
+        entry.update({**started, "outcome": outcome, "ended_at": _now(), "ended_by": by,
+                      "reason": reason, "evidence": evidence})  # fmt: skip
+        return {**current, "state": outcome, "history": [*history, dict(entry)]}
+
+    doc = reg.swap_document(name, registry.ROLLOUT_FILE, change)
+    if outcome == PROMOTED:
+        reg.promote(name, str(doc["challenger"]))
+    return entry
