@@ -152,14 +152,8 @@ def run_pipeline(
     )
     st = _store(arguments)
     start = time.monotonic()
-    runner_failed = False
-    with open(run_dir / "run.log", "w", encoding="utf-8") as log:
-        with _StepWatch(st, run_id, progress).watching():
-            with contextlib.redirect_stdout(log), contextlib.redirect_stderr(log):
-                try:
-                    pipeline_func(**arguments)
-                except RuntimeError:  # which step and why are in the records, read below
-                    runner_failed = True
+    with _StepWatch(st, run_id, progress).watching():
+        runner_failed = not _execute(pipeline_func, arguments, run_dir / "run.log")
     summary = RunSummary(
         run_id=run_id,
         pipeline=getattr(pipeline_func, "name", "pipeline"),
@@ -174,6 +168,20 @@ def run_pipeline(
         summary.status, summary.exit_code = "failed", errors.PipelineFailed.exit_code
         summary.error = summary.error or f"a step failed before recording why; see {summary.log}"
     return summary, _outputs_dir(outcome, pipeline_root, own_root=not shared_root)
+
+
+def _execute(pipeline_func: Callable[..., Any], arguments: Mapping[str, Any], log: Path) -> bool:
+    """Runs the pipeline with its output in `log`; False when kfp.local says a step failed.
+
+    Which step and why are in the run's records; the log is kept whole and never parsed.
+    """
+    with open(log, "w", encoding="utf-8") as out:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
+            try:
+                pipeline_func(**arguments)
+            except RuntimeError:  # kfp.local with raise_on_error: "an inner task failed"
+                return False
+    return True
 
 
 def _store(arguments: Mapping[str, Any]) -> Store | None:

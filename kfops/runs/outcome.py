@@ -34,7 +34,14 @@ def derive(
         final_error: the runner's error message for a failed body.
     """
     by_name = {str(s.get("step")): s for s in steps}
-    out: dict[str, Any] = {"status": SUCCEEDED, "blessed": None, "reasons": [], "notes": []}
+    out: dict[str, Any] = {"status": SUCCEEDED, **_decision(by_name)}
+    out.update(_failure(by_name, final_state, final_error) or {"exit_code": 0})
+    return out
+
+
+def _decision(by_name: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """What the run decided and did: blessing, reasons and notes, the model, the deploy."""
+    out: dict[str, Any] = {"blessed": None, "reasons": [], "notes": []}
     gate = _output(by_name.get("gate"), "blessing")
     if gate is not None:
         out["blessed"] = bool(gate.get("blessed"))
@@ -53,32 +60,37 @@ def derive(
         out["deploy"] = {"status": deploy.get("status"), "version": served.get("version")}
         if deploy.get("error"):
             out["deploy"]["error"] = deploy["error"]
+    return out
+
+
+def _failure(
+    by_name: Mapping[str, Mapping[str, Any]], final_state: str, final_error: str
+) -> dict[str, Any] | None:
+    """Why the run failed (first failed step, else the runner's own state), or None."""
     failed = sorted(
         (s for s in by_name.values() if s.get("status") == FAILED),
         key=lambda s: str(s.get("ended_at") or ""),
     )
     if failed:
         first = failed[0]
-        out.update(
-            status=FAILED,
-            failed_step=str(first.get("step")),
-            error=str(first.get("error") or "failed"),
-            error_class=first.get("error_class"),
-            exit_code=int(first.get("exit_code") or errors.PipelineFailed.exit_code),
-        )
-    elif final_state and final_state.upper() not in ("SUCCEEDED", "SUCCESS"):
-        running = [n for n, s in by_name.items() if s.get("status") == "running"]
-        where = f"step {running[-1]} did not finish: " if running else ""
-        out.update(
-            status=FAILED,
-            failed_step=running[-1] if running else None,
-            error=f"{where}the runner reports {final_state}: {final_error or 'no message'}",
-            error_class=errors.PipelineFailed.__name__,
-            exit_code=errors.PipelineFailed.exit_code,
-        )
-    else:
-        out["exit_code"] = 0
-    return out
+        return {
+            "status": FAILED,
+            "failed_step": str(first.get("step")),
+            "error": str(first.get("error") or "failed"),
+            "error_class": first.get("error_class"),
+            "exit_code": int(first.get("exit_code") or errors.PipelineFailed.exit_code),
+        }
+    if not final_state or final_state.upper() in ("SUCCEEDED", "SUCCESS"):
+        return None
+    running = [n for n, s in by_name.items() if s.get("status") == "running"]
+    where = f"step {running[-1]} did not finish: " if running else ""
+    return {
+        "status": FAILED,
+        "failed_step": running[-1] if running else None,
+        "error": f"{where}the runner reports {final_state}: {final_error or 'no message'}",
+        "error_class": errors.PipelineFailed.__name__,
+        "exit_code": errors.PipelineFailed.exit_code,
+    }
 
 
 def _output(step: Mapping[str, Any] | None, name: str) -> Mapping[str, Any] | None:
