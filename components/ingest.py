@@ -12,18 +12,34 @@ def ingest(
     run_id: str,
     format: str = "",
     delimiter: str = "",
+    query: str = "",
+    incremental: bool = False,
+    incremental_column: str = "",
+    retention: int = 0,
 ):
-    """Reads builtin:, local, http(s) or s3:// data. Rules: kfops.ingest."""
+    """Reads builtin:, local, http(s), s3://, partitioned or SQL data. Rules: kfops.ingest."""
     from kfops import config, dataio, parameters, recording
     from kfops import ingest as core
+    from kfops import store as store_mod
 
     with recording.recorded("ingest", store_uri, run_id, {"format": format}) as step:
-        cfg = parameters.build(core.IngestConfig, source=source, format=format, delimiter=delimiter)
+        cfg = parameters.build(
+            core.IngestConfig, source=source, format=format, delimiter=delimiter, query=query,
+            incremental=incremental, incremental_column=incremental_column, retention=retention,
+        )  # fmt: skip
         settings = config.StoreSettings.from_env()
         result = core.ingest(
-            cfg.source, format=cfg.format, settings=settings, delimiter=cfg.delimiter
-        )
+            cfg.source, format=cfg.format, settings=settings, delimiter=cfg.delimiter,
+            query=cfg.query, incremental=cfg.incremental,
+            incremental_column=cfg.incremental_column, retention=cfg.retention,
+            store=store_mod.open_store(store_uri, settings) if cfg.incremental else None,
+            run_id=run_id,
+        )  # fmt: skip
         data.metadata.update(dataio.write_frame(result.frame, data.path))
         data.metadata.update(result.metadata())  # the source with any credentials masked
         step.input("source", result.source, data.metadata.get("source_sha256"))
-        step.output("data", sha256=data.metadata["sha256"], rows=data.metadata["rows"])
+        facts = {"query": result.query, "source_rows": result.rows, **(result.incremental or {})}
+        step.output(
+            "data", sha256=data.metadata["sha256"], rows=data.metadata["rows"],
+            **{k: v for k, v in facts.items() if v is not None},
+        )  # fmt: skip

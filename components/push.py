@@ -1,7 +1,4 @@
-"""Push component: register the blessed model as a new version and move the champion pointer.
-
-With promote="manual" the version is staged for `kfops models approve` instead.
-"""
+"""Push component: register the blessed model as a new version and move the champion pointer."""
 
 from kfops.components._image import KFOPS_IMAGE
 from kfp import dsl
@@ -22,17 +19,14 @@ def push(
     run_id: str,
     seed: int = 0,
     code_version: str = "",
-    promote: str = "auto",
 ) -> str:
     """Returns the new version. Rules: kfops.push."""
     from kfops.components._image import KFOPS_IMAGE as image
 
     from kfops import config, dataio, recording, registry, schema, store
     from kfops import push as core
-    from kfops.parameters import build
 
-    params = {"model_name": model_name, "promote": promote}
-    with recording.recorded("push", store_uri, run_id, params) as step:
+    with recording.recorded("push", store_uri, run_id, {"model_name": model_name}) as step:
         lineage = core.build_lineage(
             run_id=run_id,
             pipeline="training",
@@ -46,6 +40,8 @@ def push(
             model_params=model.metadata.get("params"),
             model_sha256=model.metadata.get("sha256"),
         )
+        # a SQL source's query and the rows the source gave (kfops.ingest.core.IngestResult)
+        lineage.update({k: v for k, v in data.metadata.items() if k in ("query", "source_rows")})
         reg = registry.Registry(store.open_store(store_uri, config.StoreSettings.from_env()))
         result = core.push(
             reg,
@@ -56,28 +52,18 @@ def push(
             blessing=dataio.read_json(blessing.path),
             reference=core.reference_sample(dataio.read_frame(train_data.path), seed=seed),
             lineage=lineage,
-            config=build(core.PushConfig, promote=promote),
         )
         dataio.write_json(
             {
                 "name": result.name,
                 "version": result.version,
                 "uri": result.uri,
-                "staged": result.staged,
                 "files": result.files,
                 "lineage": lineage,
             },
             registered.path,
         )
-        registered.metadata.update(
-            {"version": result.version, "uri": result.uri, "staged": result.staged, **lineage}
-        )
+        registered.metadata.update({"version": result.version, "uri": result.uri, **lineage})
         dataio.write_text(model_card.path, result.model_card)
-        step.output(
-            "registered",
-            model_name=result.name,
-            version=result.version,
-            uri=result.uri,
-            staged=result.staged,
-        )
+        step.output("registered", model_name=result.name, version=result.version, uri=result.uri)
     return result.version

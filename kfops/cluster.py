@@ -26,6 +26,13 @@ STORE_SECRET_KEYS = ("MINIO_ENDPOINT", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "
 # Secret key -> environment variable, as kfp-kubernetes `use_secret_as_env` wants it.
 STORE_SECRET_ENV = {key: key for key in STORE_SECRET_KEYS}
 
+# The Secret holding a SQL source's password (kfops.ingest.sql reads KFOPS_SQL_PASSWORD). Mapped
+# into the ingest step as optional, so runs over files need no such Secret. Create it with
+# `kubectl create secret generic kfops-sql --from-literal=KFOPS_SQL_PASSWORD=...`.
+SQL_SECRET = "kfops-sql"
+SQL_SECRET_KEYS = ("KFOPS_SQL_PASSWORD",)
+SQL_SECRET_ENV = {key: key for key in SQL_SECRET_KEYS}
+
 # The server's ConfigMap (kustomize adds a content hash to the name). MODEL_VERSION empty means
 # "serve the champion and follow it"; a version pins it. POLL_SECONDS: how often the champion
 # pointer is checked.

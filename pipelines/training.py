@@ -1,8 +1,7 @@
 """The training pipeline, composition only; every knob is a parameter with a default.
 
 ingest -> validate -> split -> train -> evaluate -> champion -> gate -> (if blessed)
-infra-validate -> (if it serves) push -> (if deploy and promote=auto) deploy; then, always, the
-outcome step. With promote=manual the run ends with the model staged for `kfops models approve`.
+infra-validate -> (if it serves) push -> (if deploy) deploy; then, always, the outcome step.
 
 MinIO credentials reach the steps that touch object storage from the Kubernetes Secret
 `kfops.cluster.STORE_SECRET` as environment variables, never as parameters, so they never appear
@@ -81,9 +80,21 @@ def configure(
 def _data_steps(p: dict, run: dict) -> dict:
     """The data steps: ingest -> validate -> split."""
     ingest_task = ingest(
-        source=p["source"], format=p["source_format"], delimiter=p["source_delimiter"], **run
+        source=p["source"],
+        format=p["source_format"],
+        delimiter=p["source_delimiter"],
+        query=p["source_query"],
+        incremental=p["source_incremental"],
+        incremental_column=p["source_incremental_column"],
+        retention=p["source_retention"],
+        **run,
     )
     configure(ingest_task, "ingest", "1", "4Gi", cache=False)
+    # A SQL source's password, when the cluster has the Secret (optional: file sources need none).
+    kubernetes.use_secret_as_env(
+        ingest_task, secret_name=cluster.SQL_SECRET, secret_key_to_env=cluster.SQL_SECRET_ENV,
+        optional=True,
+    )  # fmt: skip
     validate_task = validate(
         data=ingest_task.outputs["data"],
         label=p["label"],
@@ -190,18 +201,15 @@ def _release_steps(p: dict, run: dict, data: dict, model: dict) -> None:
                 model_name=p["model_name"],
                 seed=p["seed"],
                 code_version=p["code_version"],
-                promote=p["promote"],
                 **run,
             )
             configure(push_task, "push", "1", "4Gi", retry=True, cache=False)
-            # A staged model (promote=manual) waits for `kfops models approve`: never deployed.
             with dsl.If(p["deploy"] == True, name="deploy"):  # noqa: E712
-                with dsl.If(p["promote"] == "auto", name="promoted"):
-                    deploy_task = deploy_step(
-                        version=push_task.outputs["Output"], namespace=p["deploy_namespace"], **run
-                    )
-                    configure(deploy_task, "deploy", "250m", "512Mi", cache=False)
-                    kubernetes.set_image_pull_policy(deploy_task, "IfNotPresent")
+                deploy_task = deploy_step(
+                    version=push_task.outputs["Output"], namespace=p["deploy_namespace"], **run
+                )
+                configure(deploy_task, "deploy", "250m", "512Mi", cache=False)
+                kubernetes.set_image_pull_policy(deploy_task, "IfNotPresent")
 
 
 @dsl.pipeline(name="kfops-training", description="Train, evaluate, gate and register a model.")
@@ -214,6 +222,10 @@ def training(
     seed: int = 0,
     source_format: str = "",
     source_delimiter: str = "",
+    source_query: str = "",
+    source_incremental: bool = False,
+    source_incremental_column: str = "",
+    source_retention: int = 0,
     schema_uri: str = "",
     strict_categories: bool = False,
     range_margin: float = 0.2,
@@ -236,7 +248,6 @@ def training(
     fairness_metric: str = "recall_difference",
     max_fairness_gap: float = 0.25,
     champion_tolerance: float = 0.01,
-    promote: str = "auto",
     code_version: str = "",
     experiment: str = "",
     deploy: bool = False,

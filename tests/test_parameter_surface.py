@@ -20,7 +20,6 @@ from kfops import (
     infra_validate,
     ingest,
     parameters,
-    push,
     split,
     traffic,
     train,
@@ -44,7 +43,7 @@ OWNERS = {
     "infra_validate": [infra_validate.InfraConfig],
     "monitor": [monitor_config.MonitorConfig],
     "run_context": [],
-    "push": [push.PushConfig],
+    "push": [],
     "deploy": [],
     "outcome": [],
 }

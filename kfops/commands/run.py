@@ -32,19 +32,23 @@ BUILTIN_DEFAULTS = {
 
 def stage_flags() -> dict[str, tuple[str, parameters.Param]]:
     """`kfops run` flag -> (training pipeline parameter, the stage surface entry it sets)."""
-    from kfops import evaluate, ingest, push, split, train  # noqa: PLC0415 (the stage surfaces)
+    from kfops import evaluate, ingest, split, train  # noqa: PLC0415 (the stage surfaces)
 
     data, fit, scored = (parameters.surface(c) for c in (split.SplitConfig, train.TrainConfig,
                                                         evaluate.EvalConfig))  # fmt: skip
+    source = parameters.surface(ingest.IngestConfig)
     return {
-        "--source": ("source", parameters.surface(ingest.IngestConfig)["source"]),
+        "--source": ("source", source["source"]),
+        "--source-query": ("source_query", source["query"]),
+        "--incremental": ("source_incremental", source["incremental"]),
+        "--incremental-column": ("source_incremental_column", source["incremental_column"]),
+        "--retention": ("source_retention", source["retention"]),
         "--label": ("label", data["label"]),
         "--task": ("task", data["task"]),
         "--slice": ("slice_columns", scored["slice_columns"]),
         "--sensitive": ("sensitive_column", scored["sensitive_column"]),
         "--seed": ("seed", fit["seed"]),
         "--estimator": ("estimator", fit["estimator"]),
-        "--promote": ("promote", parameters.surface(push.PushConfig)["promote"]),
     }
 
 
