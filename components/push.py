@@ -1,4 +1,7 @@
-"""Push component: register the blessed model as a new version and move the champion pointer."""
+"""Push component: register the blessed model as a new version and move the champion pointer.
+
+With promote="manual" the version is staged for `kfops models approve` instead.
+"""
 
 from kfops.components._image import KFOPS_IMAGE
 from kfp import dsl
@@ -19,14 +22,17 @@ def push(
     run_id: str,
     seed: int = 0,
     code_version: str = "",
+    promote: str = "auto",
 ) -> str:
     """Returns the new version. Rules: kfops.push."""
     from kfops.components._image import KFOPS_IMAGE as image
 
     from kfops import config, dataio, recording, registry, schema, store
     from kfops import push as core
+    from kfops.parameters import build
 
-    with recording.recorded("push", store_uri, run_id, {"model_name": model_name}) as step:
+    params = {"model_name": model_name, "promote": promote}
+    with recording.recorded("push", store_uri, run_id, params) as step:
         lineage = core.build_lineage(
             run_id=run_id,
             pipeline="training",
@@ -52,18 +58,28 @@ def push(
             blessing=dataio.read_json(blessing.path),
             reference=core.reference_sample(dataio.read_frame(train_data.path), seed=seed),
             lineage=lineage,
+            config=build(core.PushConfig, promote=promote),
         )
         dataio.write_json(
             {
                 "name": result.name,
                 "version": result.version,
                 "uri": result.uri,
+                "staged": result.staged,
                 "files": result.files,
                 "lineage": lineage,
             },
             registered.path,
         )
-        registered.metadata.update({"version": result.version, "uri": result.uri, **lineage})
+        registered.metadata.update(
+            {"version": result.version, "uri": result.uri, "staged": result.staged, **lineage}
+        )
         dataio.write_text(model_card.path, result.model_card)
-        step.output("registered", model_name=result.name, version=result.version, uri=result.uri)
+        step.output(
+            "registered",
+            model_name=result.name,
+            version=result.version,
+            uri=result.uri,
+            staged=result.staged,
+        )
     return result.version

@@ -1,7 +1,8 @@
 """The training pipeline, composition only; every knob is a parameter with a default.
 
 ingest -> validate -> split -> train -> evaluate -> champion -> gate -> (if blessed)
-infra-validate -> (if it serves) push -> (if deploy) deploy; then, always, the outcome step.
+infra-validate -> (if it serves) push -> (if deploy and promote=auto) deploy; then, always, the
+outcome step. With promote=manual the run ends with the model staged for `kfops models approve`.
 
 MinIO credentials reach the steps that touch object storage from the Kubernetes Secret
 `kfops.cluster.STORE_SECRET` as environment variables, never as parameters, so they never appear
@@ -201,15 +202,18 @@ def _release_steps(p: dict, run: dict, data: dict, model: dict) -> None:
                 model_name=p["model_name"],
                 seed=p["seed"],
                 code_version=p["code_version"],
+                promote=p["promote"],
                 **run,
             )
             configure(push_task, "push", "1", "4Gi", retry=True, cache=False)
+            # A staged model (promote=manual) waits for `kfops models approve`: never deployed.
             with dsl.If(p["deploy"] == True, name="deploy"):  # noqa: E712
-                deploy_task = deploy_step(
-                    version=push_task.outputs["Output"], namespace=p["deploy_namespace"], **run
-                )
-                configure(deploy_task, "deploy", "250m", "512Mi", cache=False)
-                kubernetes.set_image_pull_policy(deploy_task, "IfNotPresent")
+                with dsl.If(p["promote"] == "auto", name="promoted"):
+                    deploy_task = deploy_step(
+                        version=push_task.outputs["Output"], namespace=p["deploy_namespace"], **run
+                    )
+                    configure(deploy_task, "deploy", "250m", "512Mi", cache=False)
+                    kubernetes.set_image_pull_policy(deploy_task, "IfNotPresent")
 
 
 @dsl.pipeline(name="kfops-training", description="Train, evaluate, gate and register a model.")
@@ -248,6 +252,7 @@ def training(
     fairness_metric: str = "recall_difference",
     max_fairness_gap: float = 0.25,
     champion_tolerance: float = 0.01,
+    promote: str = "auto",
     code_version: str = "",
     experiment: str = "",
     deploy: bool = False,

@@ -20,6 +20,7 @@ from kfops import (
     infra_validate,
     ingest,
     parameters,
+    push,
     split,
     traffic,
     train,
@@ -43,7 +44,7 @@ OWNERS = {
     "infra_validate": [infra_validate.InfraConfig],
     "monitor": [monitor_config.MonitorConfig],
     "run_context": [],
-    "push": [],
+    "push": [push.PushConfig],
     "deploy": [],
     "outcome": [],
 }

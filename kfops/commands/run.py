@@ -32,7 +32,7 @@ BUILTIN_DEFAULTS = {
 
 def stage_flags() -> dict[str, tuple[str, parameters.Param]]:
     """`kfops run` flag -> (training pipeline parameter, the stage surface entry it sets)."""
-    from kfops import evaluate, ingest, split, train  # noqa: PLC0415 (the stage surfaces)
+    from kfops import evaluate, ingest, push, split, train  # noqa: PLC0415 (the stage surfaces)
 
     data, fit, scored = (parameters.surface(c) for c in (split.SplitConfig, train.TrainConfig,
                                                         evaluate.EvalConfig))  # fmt: skip
@@ -49,6 +49,7 @@ def stage_flags() -> dict[str, tuple[str, parameters.Param]]:
         "--sensitive": ("sensitive_column", scored["sensitive_column"]),
         "--seed": ("seed", fit["seed"]),
         "--estimator": ("estimator", fit["estimator"]),
+        "--promote": ("promote", parameters.surface(push.PushConfig)["promote"]),
     }
 
 
