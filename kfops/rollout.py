@@ -416,3 +416,24 @@ def finish(
     if outcome == PROMOTED:
         reg.promote(name, str(doc["challenger"]))
     return entry
+
+
+def decide(
+    store: base.Store, name: str, rule: RolloutRule, by: str, reason: str = ""
+) -> tuple[dict, dict, Verdict, dict | None]:
+    """Judges the running rollout and acts on it: promote, abort, or leave it running.
+
+    Returns:
+        (pointer, comparison, verdict, history entry or None when it keeps running).
+
+    Raises:
+        NotFound: no rollout is running.
+    """
+    doc, comparison, verdict = evaluate(store, name, rule)
+    outcome = {PROMOTE: PROMOTED, ABORT: ABORTED}.get(verdict.decision)
+    if outcome is None:
+        return doc, comparison, verdict, None
+    evidence = {"comparison": comparison, **verdict.to_dict()}
+    reg = registry.Registry(store)
+    entry = finish(reg, name, outcome, by, reason or "; ".join(verdict.reasons), evidence)
+    return doc, comparison, verdict, entry

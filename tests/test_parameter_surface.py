@@ -20,7 +20,7 @@ from kfops import (
     infra_validate,
     ingest,
     parameters,
-    push,
+    rollout,
     split,
     traffic,
     train,
@@ -44,7 +44,8 @@ OWNERS = {
     "infra_validate": [infra_validate.InfraConfig],
     "monitor": [monitor_config.MonitorConfig],
     "run_context": [],
-    "push": [push.PushConfig],
+    "push": [],
+    "rollout": [rollout.RolloutRule],
     "deploy": [],
     "outcome": [],
 }

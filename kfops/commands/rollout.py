@@ -87,16 +87,9 @@ def status_main(args) -> int:
 
 def decide_main(args) -> int:
     """`kfops rollout decide`: promote or abort when the rule says so; otherwise leave it."""
-    st = _open(args)
-    doc, comparison, verdict = rollout.evaluate(st, args.name, _rule(args))
-    outcome = {rollout.PROMOTE: rollout.PROMOTED, rollout.ABORT: rollout.ABORTED}.get(
-        verdict.decision
+    doc, comparison, verdict, entry = rollout.decide(
+        _open(args), args.name, _rule(args), args.by, args.reason
     )
-    entry = None
-    if outcome is not None:
-        reason = args.reason or "; ".join(verdict.reasons)
-        evidence = {"comparison": comparison, **verdict.to_dict()}
-        entry = rollout.finish(registry.Registry(st), args.name, outcome, args.by, reason, evidence)
     _print(args, {"rollout": _brief(doc), **verdict.to_dict(), "ended": entry},
            _table(doc, comparison, verdict))  # fmt: skip
     return 0

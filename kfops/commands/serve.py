@@ -83,6 +83,23 @@ def register(subparsers) -> None:
     p.add_argument("--drain-seconds", type=float, default=20.0, help="SIGTERM grace period")
     p.add_argument("--log-flush-seconds", type=float, default=5.0)
     p.add_argument("--access-log", action="store_true", help="one JSON line per request")
+    p.add_argument(
+        "--challenger",
+        help="run this version beside the champion (default: follow `kfops rollout start`)",
+    )
+    p.add_argument(
+        "--rollout-mode",
+        choices=("shadow", "canary"),
+        default="shadow",
+        help="shadow: the challenger answers every request after the response, logged only; "
+        "canary: it answers --canary-share of request keys",
+    )
+    p.add_argument("--canary-share", type=float, default=0.1, help="canary: share of keys")
+    p.add_argument(
+        "--rollout-key-header",
+        default="x-rollout-key",
+        help="canary: header whose value keeps a caller on one version (absent: request id)",
+    )
     p.set_defaults(func=run)
 
 
@@ -129,4 +146,8 @@ def serve_config(args: argparse.Namespace):
         drain_seconds=args.drain_seconds,
         log_flush_seconds=args.log_flush_seconds,
         access_log=args.access_log,
+        challenger=args.challenger or None,
+        rollout_mode=args.rollout_mode,
+        canary_share=args.canary_share,
+        rollout_key_header=args.rollout_key_header,
     )

@@ -226,3 +226,30 @@ def test_canary_answers_its_share_sticky_per_key(store, tmp_path):
     events = _events(store)
     assert set(events[rollout.ROLE]) == {"champion", "canary"}
     assert len(events) == 400 and (events[rollout.ERROR] == "").all()
+
+
+def test_challenger_flag_runs_a_canary_without_a_rollout_pointer(store, tmp_path):
+    good, spec, df = factories.classifier()
+    _publish(store, tmp_path, good, _bad(spec, df))
+    with _serving(store, challenger="2", rollout_mode="canary", canary_share=1.0) as (client, _):
+        sent = _traffic(client, df, 5)
+    assert {r.json()["model_version"] for _, r in sent} == {"2"}
+    events = rollout.read_events(
+        store, "churn", {"champion": "1", "challenger": "2", "started_at": "1970-01-01T00:00:00Z"}
+    )
+    assert list(events[rollout.ROLE]) == ["canary"] * 5
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--challenger", "2", "--canary-share", "1.5"], "canary share must be in [0, 1], got 1.5"),
+        (["--challenger", "1", "--version", "1"], "the challenger 1 is the pinned version"),
+    ],
+)
+def test_serve_refuses_bad_rollout_flags_in_one_line(store, tmp_path, capsys, flags, message):
+    good, spec, df = factories.classifier()
+    _publish(store, tmp_path, good, _bad(spec, df))
+    argv = ["serve", "--name", "churn", "--store", str(store.root), "--port", "0", *flags]
+    assert cli.main(argv) == 2
+    assert capsys.readouterr().err.strip() == f"kfops: error: {message}"

@@ -1,0 +1,38 @@
+"""Rollout component: judges a running shadow/canary rollout and promotes, aborts or waits."""
+
+from kfops.components._image import KFOPS_IMAGE
+from kfp import dsl
+
+
+@dsl.component(base_image=KFOPS_IMAGE, install_kfp_package=False)
+def rollout(
+    store_uri: str,
+    run_id: str,
+    model_name: str,
+    verdict: dsl.Output[dsl.Artifact],
+    min_requests: int = 200,
+    min_labelled: int = 100,
+    confidence: float = 0.95,
+    margin: float = 0.0,
+    max_error_increase: float = 0.01,
+) -> str:
+    """Returns promote, wait or abort, having acted on it. Rules: kfops.rollout.judge."""
+    from kfops import config, dataio, parameters, recording, store
+    from kfops import rollout as core
+
+    rule = parameters.build(
+        core.RolloutRule,
+        min_requests=min_requests,
+        min_labelled=min_labelled,
+        confidence=confidence,
+        margin=margin,
+        max_error_increase=max_error_increase,
+    )
+    with recording.recorded("rollout", store_uri, run_id, {"rule": repr(rule)}) as step:
+        st = store.open_store(store_uri, config.StoreSettings.from_env())
+        _, comparison, decision, entry = core.decide(st, model_name, rule, f"pipeline run {run_id}")
+        summary = {"comparison": comparison, **decision.to_dict(), "ended": entry}
+        dataio.write_json(summary, verdict.path)
+        verdict.metadata.update(decision.to_dict())
+        step.output("verdict", **decision.to_dict())
+    return decision.decision
