@@ -26,6 +26,7 @@ COMMANDS = {
     "simulate-traffic": "traffic",
     "ui": "ui",
     "labels": "labels",
+    "schema": "schema",
     "rollout": "rollout",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
@@ -43,6 +44,7 @@ SUMMARIES = {
     "monitor": "drift/quality of a model's logged traffic; retrain when it matters",
     "simulate-traffic": "send builtin:churn requests (optionally drifted) to a running server",
     "labels": "deliver delayed labels for logged requests (by request id)",
+    "schema": "a model's data schema: show, diff, accept a change",
     "rollout": "shadow/canary a challenger beside the champion; promote or abort on the evidence",
 }
 
