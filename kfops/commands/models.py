@@ -59,7 +59,23 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def _registry(args: argparse.Namespace) -> registry.Registry:
     # The environment is read here, at the edge, and nowhere below.
-    return registry.Registry(store.open_store(args.store, config.StoreSettings.from_env()))
+    return registry.Registry(store.open_existing(args.store, config.StoreSettings.from_env()))
+
+
+def require_model(reg: registry.Registry, name: str) -> list[str]:
+    """The model's versions; a name with none is unknown, not "without a champion yet".
+
+    Raises:
+        NotFound: no version of `name` in the store (the message lists some known names).
+    """
+    versions = reg.versions(name)
+    if not versions:
+        known = reg.models()
+        shown = ", ".join(known[:10]) + (f" (+{len(known) - 10} more)" if len(known) > 10 else "")
+        raise errors.NotFound(
+            f"unknown model {name!r} in {reg.store.uri}; registered: {shown or 'none'}"
+        )
+    return versions
 
 
 def list_main(args: argparse.Namespace) -> int:
@@ -94,10 +110,11 @@ def list_main(args: argparse.Namespace) -> int:
 def show_main(args: argparse.Namespace) -> int:
     """`kfops models show NAME [VERSION] [--verify]`."""
     reg = _registry(args)
+    versions = require_model(reg, args.name)
     champion = reg.champion(args.name)
     version = args.version or champion
     if version is None:
-        known = ", ".join(reg.versions(args.name)) or "none"
+        known = ", ".join(versions)
         raise errors.NotFound(f"model {args.name!r} has no champion; name a version ({known})")
     manifest = reg.manifest(args.name, version)
     if args.verify:
@@ -119,6 +136,7 @@ def show_main(args: argparse.Namespace) -> int:
 def promote_main(args: argparse.Namespace) -> int:
     """`kfops models promote NAME VERSION`."""
     reg = _registry(args)
+    require_model(reg, args.name)
     before = reg.champion(args.name)
     pointer = reg.promote(args.name, args.version)
     if args.json:
@@ -131,6 +149,7 @@ def promote_main(args: argparse.Namespace) -> int:
 def approve_main(args: argparse.Namespace) -> int:
     """`kfops models approve NAME VERSION --by WHO --reason WHY`."""
     reg = _registry(args)
+    require_model(reg, args.name)
     before = reg.champion(args.name)
     entry = approval.approve(reg, args.name, args.version, args.by, args.reason)
     if args.json:
@@ -146,6 +165,7 @@ def approve_main(args: argparse.Namespace) -> int:
 def rollback_main(args: argparse.Namespace) -> int:
     """`kfops models rollback NAME`."""
     reg = _registry(args)
+    require_model(reg, args.name)
     before = reg.champion(args.name)
     version = reg.rollback(args.name)
     if args.json:

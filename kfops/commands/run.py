@@ -13,7 +13,8 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from kfops import datasets, errors, localrun, metric_catalog, parameters, recording
+from kfops import config, datasets, errors, localrun, metric_catalog, parameters, recording
+from kfops import store as kstore
 
 # Sensible defaults for the built-in datasets, so `kfops run` alone does something meaningful.
 BUILTIN_DEFAULTS = {
@@ -140,6 +141,8 @@ def main(args: argparse.Namespace) -> int:
     """Runs the pipeline, prints the summary; exit 0 when the run completed, blessed or not."""
     from kfops.pipelines import training  # noqa: PLC0415 (kfp import only when running)
 
+    # before anything runs: a mistyped URI, a file or a read-only directory is one line
+    kstore.open_writable(args.store, config.StoreSettings.from_env())
     given = {name: getattr(args, name) for name, _ in stage_flags().values()}
     given.update(model_name=args.model_name, experiment=args.experiment)
     arguments = pipeline_arguments(

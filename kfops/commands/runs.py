@@ -64,7 +64,7 @@ def with_common(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 
 def _store(args: argparse.Namespace) -> store.Store:
-    return store.open_store(args.store, config.StoreSettings.from_env())
+    return store.open_existing(args.store, config.StoreSettings.from_env())
 
 
 def list_main(args: argparse.Namespace) -> int:

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 import argparse
+import errno
+import socket
 
-from kfops import config
+from kfops import config, errors, registry
+from kfops import store as kstore
+from kfops.commands import models
 
 
 def register(subparsers) -> None:
@@ -108,12 +112,15 @@ def run(args: argparse.Namespace) -> int:
     # Imported here: the server stack (uvicorn, starlette, scikit-learn) should not slow down
     # every other kfops command, which all build this parser.
     from kfops.serving import server  # noqa: PLC0415
-    from kfops.store import base as store_base  # noqa: PLC0415
 
     cfg = serve_config(args)
-    store = (
-        store_base.open_store(args.store, config.StoreSettings.from_env()) if args.store else None
-    )
+    store = None
+    if args.store:
+        store = kstore.open_existing(args.store, config.StoreSettings.from_env())
+        models.require_model(registry.Registry(store), args.name)
+    for flag, port in (("--port", cfg.port), ("--grpc-port", cfg.grpc_port)):
+        if port:
+            check_port_free(cfg.host, port, flag)
     server.run(cfg, store=store, store_uri=args.store, model_dir=args.model_dir)
     return 0
 
@@ -151,3 +158,26 @@ def serve_config(args: argparse.Namespace):
         canary_share=args.canary_share,
         rollout_key_header=args.rollout_key_header,
     )
+
+
+def check_port_free(host: str, port: int, flag: str) -> None:
+    """Binds and releases host:port, so a port in use is one line before the model loads.
+
+    SO_REUSEADDR as uvicorn sets it, so a port in TIME_WAIT is not taken for one in use.
+
+    Raises:
+        ConfigError: the port is in use or cannot be bound here.
+    """
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            sock.bind((host, port))
+        except OSError as e:
+            if e.errno == errno.EADDRINUSE:
+                raise errors.ConfigError(
+                    f"port {port} on {host} is already in use; pick another with {flag}"
+                ) from None
+            raise errors.ConfigError(
+                f"cannot listen on {host}:{port} ({flag}): {e.strerror}"
+            ) from None

@@ -6,7 +6,6 @@ import argparse
 import errno
 import socket
 import sys
-from pathlib import Path
 
 from kfops import config, errors, store
 
@@ -57,9 +56,7 @@ def open_existing(uri: str) -> store.Store:
     Raises:
         NotFound: no directory at a local path.
     """
-    if "://" not in uri and not Path(uri).is_dir():
-        raise errors.NotFound(f"no store at {uri!r}: not a directory (give --store)")
-    return store.open_store(uri, config.StoreSettings.from_env())
+    return store.open_existing(uri, config.StoreSettings.from_env())
 
 
 def bind(port: int) -> socket.socket:

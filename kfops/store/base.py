@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import abc
 import os
+import re
 from collections.abc import Iterator
 from typing import BinaryIO
 
@@ -112,16 +113,32 @@ def open_store(uri: str, settings: config.StoreSettings | None = None) -> Store:
     """
     from kfops.store import local  # noqa: PLC0415 (keep minio off the local-only path)
 
-    if not uri:
-        raise errors.ConfigError("store URI is empty; pass a directory or s3://bucket/prefix")
+    uri = check_uri(uri)
     if uri.startswith("s3://"):
         from kfops.store import s3  # noqa: PLC0415
 
         return s3.S3Store.from_uri(uri, settings or config.StoreSettings())
-    if uri.startswith("file://"):
-        uri = uri[len("file://") :]
-    if "://" in uri:
-        raise errors.ConfigError(
-            f"unsupported store URI {uri!r}: use a directory or s3://bucket/prefix"
-        )
-    return local.LocalStore(uri)
+    return local.LocalStore(uri.removeprefix("file://"))
+
+
+ACCEPTED = "a local directory (/abs/path or ./relative/path) or s3://bucket/prefix"
+# Something that reads as a scheme before the first '/': `s3:/x`, `gs://x`, `http://x`, `c:x`.
+_SCHEME = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:")
+
+
+def check_uri(uri: str) -> str:
+    """The store URI if it is one kfops accepts; a typo must not become a local directory.
+
+    `s3:/kfops/store` (one slash) would otherwise be the relative directory `s3:/kfops/store`,
+    and the run would register its model there and exit 0.
+
+    Raises:
+        ConfigError: empty, or any scheme but s3:// (and file://, a local path).
+    """
+    if not uri or not uri.strip():
+        raise errors.ConfigError(f"store URI is empty; give {ACCEPTED}")
+    if uri.startswith("s3://") or uri.startswith("file:///"):
+        return uri
+    if _SCHEME.match(uri):
+        raise errors.ConfigError(f"unsupported store URI {uri!r}: give {ACCEPTED}")
+    return uri

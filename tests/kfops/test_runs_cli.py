@@ -65,6 +65,8 @@ def test_runs_list_filters_by_experiment(capsys, store):
 
 
 def test_runs_list_says_when_nothing_is_recorded(capsys, store):
+    if not isinstance(store, s3.S3Store):  # an empty store, not a missing one (that is an error)
+        store.root.mkdir(parents=True, exist_ok=True)
     code, out, _ = kfops(capsys, store, "runs", "list")
     assert code == 0 and out.startswith("no runs recorded in ")
 
@@ -102,6 +104,7 @@ def test_runs_show_prints_the_failed_step_and_its_error(capsys, store):
 
 
 def test_runs_show_unknown_run_exits_with_not_found_code(capsys, store):
+    test_runs.record_run(store, "other", seed=1, auc=0.8)
     code, _, err = kfops(capsys, store, "runs", "show", "nope")
     assert code == errors.NotFound.exit_code
     assert "no run 'nope'" in err

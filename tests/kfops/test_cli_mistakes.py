@@ -1,0 +1,126 @@
+"""Ordinary CLI mistakes (issue 14, items 2, 5 and 6): one line on stderr, a documented exit code,
+nothing written. Each case runs the real `kfops` entry point."""
+
+import os
+import socket
+
+import pytest
+
+from kfops import cli, errors, registry
+from kfops.store import local
+
+CONFIG, DATA, STORAGE = errors.ConfigError.exit_code, errors.DataError.exit_code, 4
+
+
+def kfops(capsys, *argv: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = cli.main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def assert_one_line(err: str, *fragments: str) -> None:
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("kfops: error: "), err[:2000]
+    assert len(lines[0]) < 400, len(lines[0])
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+
+
+@pytest.fixture
+def cwd(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    for name in ("MINIO_ENDPOINT", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "MINIO_SECURE"):
+        monkeypatch.delenv(name, raising=False)
+    return tmp_path
+
+
+@pytest.fixture
+def one_model(tmp_path, model_files):
+    store = local.LocalStore(tmp_path / "store")
+    reg = registry.Registry(store)
+    reg.register("churn", model_files)
+    reg.promote("churn", "1")
+    return store
+
+
+@pytest.mark.parametrize("uri", ["s3:/kfops/store", "gs://bucket/store", "http://host/store"])
+def test_run_with_a_store_uri_of_another_scheme_exits_2_and_writes_nothing(capsys, cwd, uri):
+    code, _, err = kfops(capsys, "run", "--store", uri)
+    assert code == CONFIG
+    assert_one_line(err, repr(uri), "s3://bucket/prefix", "local directory")
+    assert list(cwd.iterdir()) == []
+
+
+@pytest.mark.parametrize("command", [("models", "list"), ("runs", "list"), ("models", "show", "x")])
+def test_reading_commands_refuse_a_mistyped_uri(capsys, cwd, command):
+    code, _, err = kfops(capsys, *command, "--store", "s3:/kfops/store")
+    assert code == CONFIG
+    assert_one_line(err, "unsupported store URI")
+
+
+@pytest.mark.parametrize(
+    "command",
+    [("models", "list"), ("runs", "list"), ("models", "show", "churn"), ("runs", "show", "r1")],
+)
+def test_reading_commands_on_a_store_that_does_not_exist_say_so(capsys, cwd, command):
+    code, _, err = kfops(capsys, *command, "--store", str(cwd / "nowhere"))
+    assert code == STORAGE
+    assert_one_line(err, "no store at", "nowhere")
+    assert not (cwd / "nowhere").exists()
+
+
+def test_ui_on_a_store_that_does_not_exist_says_so(capsys, cwd):
+    code, _, err = kfops(capsys, "ui", "--store", str(cwd / "nowhere"), "--port", "0")
+    assert code == STORAGE
+    assert_one_line(err, "no store at")
+
+
+def test_models_show_names_an_unknown_model_as_unknown(capsys, one_model):
+    code, _, err = kfops(capsys, "models", "show", "churm", "--store", one_model.uri)
+    assert code == STORAGE
+    assert_one_line(err, "unknown model 'churm'", "registered: churn")
+
+
+def test_serve_names_an_unknown_model_as_unknown_before_starting(capsys, one_model):
+    code, _, err = kfops(capsys, "serve", "--name", "churm", "--store", one_model.uri)
+    assert code == STORAGE
+    assert_one_line(err, "unknown model 'churm'")
+
+
+def test_serve_on_a_port_in_use_is_one_line_exit_2_before_startup(capsys, one_model):
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen(1)
+        port = str(taken.getsockname()[1])
+        code, out, err = kfops(capsys, "serve", "--name", "churn", "--store", one_model.uri,
+                               "--port", port)  # fmt: skip
+    assert code == CONFIG
+    assert_one_line(err, f"port {port}", "already in use", "--port")
+    assert "startup complete" not in out + err
+
+
+def test_run_with_a_store_that_is_a_file_exits_2(capsys, cwd):
+    (cwd / "store").write_text("not a directory")
+    code, _, err = kfops(capsys, "run", "--store", "store", "--source", "x.csv", "--label", "y")
+    assert code == CONFIG
+    assert_one_line(err, "is a file, not a directory")
+    code, _, err = kfops(capsys, "run", "--store", "store/inner", "--source", "x.csv")
+    assert code == CONFIG
+    assert_one_line(err, "is a file, not a directory")
+    code, _, err = kfops(capsys, "models", "list", "--store", "store")
+    assert code == CONFIG
+    assert_one_line(err, "is a file, not a directory")
+
+
+def test_run_with_an_unwritable_store_exits_2(capsys, cwd):
+    # Root may write to any directory, so as root the store goes under /sys (no mkdir there).
+    if os.geteuid() == 0:
+        target = "/sys/kfops-store"
+    else:
+        (cwd / "ro").mkdir(mode=0o555)
+        target = str(cwd / "ro" / "store")
+    code, _, err = kfops(capsys, "run", "--store", target, "--source", "x.csv", "--label", "y")
+    assert code == CONFIG
+    assert_one_line(err, "is not writable")
+    assert not os.path.exists(target)
