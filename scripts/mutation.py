@@ -2,11 +2,11 @@
 
 Each module is mutated by mutmut in its own work folder (.kfops/mutation/<module>/) with only the
 tests that cover it, so a run stays minutes, not hours, on two cores. Prints killed / survived /
-timed out per module and writes each module's surviving mutants (as diffs) to survivors.txt
-there. Survivors are killed by a new test or listed with the reason they are equivalent in
-bench/RESULTS.md.
+timed out per module and writes each module's surviving mutants (with --diffs, as diffs) to
+survivors.txt there. Survivors are killed by a new test or listed with the reason they are
+equivalent in bench/RESULTS.md.
 
-Run: nice -n 10 .venv/bin/python scripts/mutation.py [MODULE ...] [--minutes 20] [--children 1]
+Run: nice -n 10 .venv/bin/python scripts/mutation.py [MODULE ...] [--minutes 20] [--diffs]
 """
 
 from __future__ import annotations
@@ -68,7 +68,7 @@ def _workdir(module: str, tests: list[str]) -> Path:
     return work
 
 
-def run(module: str, minutes: float, children: int) -> dict[str, int]:
+def run(module: str, minutes: float, children: int, diffs: bool = False) -> dict[str, int]:
     """Mutates one module; returns the count of mutants per mutmut status."""
     work = _workdir(module, MODULES[module])
     env = {**os.environ, "PYTHONDONTWRITEBYTECODE": "1"}
@@ -93,13 +93,16 @@ def run(module: str, minutes: float, children: int) -> dict[str, int]:
         counts[status] += 1
         if status == "survived":
             survivors.append(name)
+    print(_row(module, counts), flush=True)
     with (work / "survivors.txt").open("w") as out:
-        for name in survivors:
-            shown = subprocess.run(
-                [str(MUTMUT), "show", name], cwd=work, env=env,
-                capture_output=True, text=True, check=False,
-            )  # fmt: skip
-            out.write(f"## {name}\n{shown.stdout}\n")
+        for name in survivors:  # `mutmut show NAME` in the work folder prints the diff
+            out.write(f"{name}\n")
+            if diffs:
+                shown = subprocess.run(
+                    [str(MUTMUT), "show", name], cwd=work, env=env,
+                    capture_output=True, text=True, check=False,
+                )  # fmt: skip
+                out.write(f"{shown.stdout}\n")
     return dict(counts)
 
 
@@ -109,6 +112,7 @@ def main() -> int:
     parser.add_argument("modules", nargs="*", help=f"default: all of {list(MODULES)}")
     parser.add_argument("--minutes", type=float, default=20, help="time bound per module")
     parser.add_argument("--children", type=int, default=1, help="mutants run in parallel")
+    parser.add_argument("--diffs", action="store_true", help="write each survivor's diff too")
     args = parser.parse_args()
     unknown = [m for m in args.modules if m not in MODULES]
     if unknown:
@@ -116,9 +120,7 @@ def main() -> int:
         return 2
     rows = []
     for module in args.modules or list(MODULES):
-        counts = run(module, args.minutes, args.children)
-        rows.append((module, counts))
-        print(_row(module, counts), flush=True)
+        rows.append((module, run(module, args.minutes, args.children, args.diffs)))
     head = ("module", "killed", "survived", "timeout", "other", "killed %")
     print("\n" + "{:<30} {:>7} {:>9} {:>8} {:>6} {:>9}".format(*head))
     for module, counts in rows:
