@@ -226,3 +226,17 @@ def test_monitoring_servicemonitor_selects_the_server_service_port(objects):
     assert pod["metadata"]["annotations"]["prometheus.io/port"] == str(
         container["ports"][0]["containerPort"]
     )
+
+
+def test_monitoring_push_cronjob_runs_the_exposition_module_with_its_configmap(objects):
+    from kfops import __version__
+
+    job = conftest.find(objects["monitoring"], "CronJob", "kfops-monitor-push")
+    container = job["spec"]["jobTemplate"]["spec"]["template"]["spec"]["containers"][0]
+    assert container["image"] == f"ghcr.io/kfops/kfops:{__version__}"
+    assert container["command"] == ["python", "-m", exposition.__name__, "push"]
+    refs = [e["configMapRef"]["name"] for e in container["envFrom"] if "configMapRef" in e]
+    configmap = conftest.find(objects["monitoring"], "ConfigMap", refs[0])
+    used = set(re.findall(r"\$\((\w+)\)", " ".join(container["args"])))
+    assert used == set(configmap["data"]), "every $(VAR) from the ConfigMap, every key used"
+    assert container["securityContext"]["readOnlyRootFilesystem"] is True
