@@ -29,6 +29,7 @@ from kfops.ingest import partitions
 
 PASSWORD_ENV = "KFOPS_SQL_PASSWORD"
 CHUNK_ROWS = 50_000
+_AFTER = "kfops_after"  # the bind parameter of an incremental read's lower bound
 # Schemes handled elsewhere in ingest; anything else with "://" is tried as a SQLAlchemy URL.
 _NOT_SQL = ("http", "https", "s3", "file", "builtin")
 
@@ -162,8 +163,8 @@ def read(
         col = quote(incremental_column)
         run_text = f"SELECT * FROM ({text}) AS kfops_src"
         if after is not None:
-            run_text += f" WHERE {col} > :kfops_after"
-            bind = {"kfops_after": after}
+            run_text += f" WHERE {col} > :{_AFTER}"
+            bind = {_AFTER: after}
         run_text += f" ORDER BY {col}"
     engine = _engine(url)
     rows = 0
@@ -171,19 +172,15 @@ def read(
     batches: list[pa.RecordBatch] = []
     try:
         with engine.connect() as conn:
-            result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(
-                sqlalchemy.text(run_text), bind
-            )
-            names = list(result.keys())
+            names, types, chunks = _stream(conn, sqlalchemy.text(run_text), bind, chunk_rows)
             if not names:
                 raise errors.DataError(f"{shown}: the query returned no columns")
-            types = _column_types(result, len(names))
-            for chunk in result.partitions(chunk_rows):
+            for chunk in chunks:
                 batch = _batch(chunk, names, types)
                 digest.update(partitions.ipc_bytes(batch))
                 batches.append(batch)
                 rows += len(chunk)
-    except sqlalchemy.exc.DBAPIError as e:
+    except Exception as e:  # noqa: BLE001 (DBAPI errors of any driver, classified in _error)
         raise _error(e, shown, rows) from None
     finally:
         engine.dispose()
@@ -208,17 +205,38 @@ def _engine(url):
     return sqlalchemy.create_engine(url, poolclass=sqlalchemy.pool.NullPool)
 
 
-def _column_types(result, n: int) -> list[pa.DataType | None]:
-    """Arrow type per column from the database's type (PostgreSQL OIDs), None = infer."""
-    description = result.cursor.description if result.cursor is not None else None
-    if not description:
-        return [None] * n
-    try:
-        from psycopg import postgres  # noqa: PLC0415
-    except ImportError:  # pragma: no cover - psycopg is a dependency
-        return [None] * n
-    if result.dialect.name != "postgresql" or result.dialect.driver != "psycopg":
-        return [None] * n
+def _stream(conn, statement, bind: dict, chunk_rows: int):
+    """(column names, Arrow types, iterator of row chunks) from a server-side cursor.
+
+    PostgreSQL through psycopg: a named cursor (DECLARE ... CURSOR, then FETCH FORWARD
+    chunk_rows) on the connection SQLAlchemy opened, `numeric` loaded straight as float, types
+    from the columns' OIDs. SQLAlchemy's own row layer costs about as much as the whole read, so
+    it is skipped there. Any other database: SQLAlchemy `stream_results` (the dialect's
+    server-side cursor where it has one), types inferred from the values.
+    """
+    if conn.dialect.name == "postgresql" and conn.dialect.driver == "psycopg":
+        from psycopg.types.numeric import FloatLoader  # noqa: PLC0415
+
+        # psycopg's own placeholders; a str watermark goes as "unknown" and PostgreSQL casts it
+        # to the column's type (timestamptz, int, ...).
+        text = statement.text.replace("%", "%%").replace(f":{_AFTER}", f"%({_AFTER})s")
+        cursor = conn.connection.driver_connection.cursor(name="kfops_ingest")
+        cursor.adapters.register_loader("numeric", FloatLoader)
+        cursor.execute(text, bind)
+        names = [c.name for c in cursor.description or []]
+        chunks = iter(lambda: cursor.fetchmany(chunk_rows), [])
+        return names, _pg_types(cursor.description or []), chunks
+    result = conn.execution_options(stream_results=True, yield_per=chunk_rows).execute(
+        statement, bind
+    )
+    names = list(result.keys())
+    return names, [None] * len(names), result.partitions(chunk_rows)
+
+
+def _pg_types(description) -> list[pa.DataType | None]:
+    """Arrow type per column from its PostgreSQL type OID (psycopg's registry); None = infer."""
+    from psycopg import postgres  # noqa: PLC0415
+
     out = []
     for column in description:
         info = postgres.types.get(column.type_code)
@@ -265,20 +283,51 @@ def _python(value: Any) -> Any:
     return value
 
 
-def _error(e, shown: str, rows: int) -> errors.KfopsError:
-    """One line naming the problem, from the driver's own message."""
+def _error(e: Exception, shown: str, rows: int) -> Exception:
+    """One line naming the problem, from the driver's own message; other errors pass through.
+
+    A failed connection (refused, wrong password: psycopg raises OperationalError with no
+    SQLSTATE before a session exists) and SQLSTATE classes 08 (connection) and 57 (operator
+    intervention, e.g. the server shutting down mid-read) are the database being unreachable:
+    storage. Anything else the server refused (42: syntax, undefined table or column; 22: data)
+    is the query: data.
+    """
     import sqlalchemy  # noqa: PLC0415
 
-    orig = getattr(e, "orig", None)
-    message = " ".join(str(orig or e).split())
-    state = getattr(getattr(orig, "diag", None), "sqlstate", None) or getattr(orig, "sqlstate", "")
-    if isinstance(e, sqlalchemy.exc.OperationalError) and not str(state).startswith("42"):
-        if rows or (state and str(state).startswith(("57", "08"))):
-            return errors.StorageError(
-                f"{shown}: the connection to the database was lost after {rows} rows: {message}"
-            )
+    if isinstance(e, errors.KfopsError):
+        return e
+    orig = e.orig if isinstance(e, sqlalchemy.exc.DBAPIError) else e
+    dbapi = isinstance(e, sqlalchemy.exc.DBAPIError) or _is_driver_error(orig)
+    if not dbapi:
+        return e
+    message = " ".join(str(orig).split())
+    state = str(getattr(orig, "sqlstate", None) or "")
+    lost = state.startswith(("08", "57")) or (not state and _is_operational(e, orig))
+    if lost and rows:
+        return errors.StorageError(
+            f"{shown}: the connection to the database was lost after {rows} rows: {message}"
+        )
+    if lost:
         return errors.StorageError(f"{shown}: cannot connect: {message}")
     return errors.DataError(f"{shown}: the query failed: {message}")
+
+
+def _is_driver_error(e: Exception) -> bool:
+    try:
+        import psycopg  # noqa: PLC0415
+    except ImportError:  # pragma: no cover - psycopg is a dependency
+        return False
+    return isinstance(e, psycopg.Error)
+
+
+def _is_operational(e: Exception, orig: Exception) -> bool:
+    import sqlalchemy  # noqa: PLC0415
+
+    if isinstance(e, sqlalchemy.exc.OperationalError):
+        return True
+    import psycopg  # noqa: PLC0415
+
+    return isinstance(orig, psycopg.OperationalError | psycopg.InterfaceError)
 
 
 def source_key(source: str, query: str | None) -> str:

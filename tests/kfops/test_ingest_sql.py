@@ -70,6 +70,14 @@ def test_query_chunks_and_digest(pg):
     assert sql.read(pg.url, query).sha256 != a.sha256
 
 
+def test_percent_signs_in_the_query_are_sql_not_placeholders(pg):
+    like = "SELECT id FROM loans WHERE purpose LIKE '%a%' ORDER BY id"
+    assert sql.read(pg.url, like).frame["id"].tolist() == [1]
+    pg.sql("UPDATE loans SET applied = '2026-12-02Z' WHERE id = 2")
+    after = sql.read(pg.url, like.replace(" ORDER BY id", ""), incremental_column="id", after=0)
+    assert after.frame["id"].tolist() == [1]
+
+
 def test_server_side_cursor_is_used(pg, monkeypatch):
     """stream_results: between two chunks the server is serving a cursor, not a full fetch."""
     pg.sql("DROP TABLE IF EXISTS big; CREATE TABLE big AS SELECT generate_series(1, 50000) AS n")
@@ -150,7 +158,8 @@ def test_server_down_before_connect(postgres_factory, monkeypatch):
         core.ingest(server.url + "?table=t")
 
 
-def test_server_down_mid_read(postgres_factory, monkeypatch):
+@pytest.mark.parametrize("mode", ["immediate", "fast"])  # the socket just closes / 57P01
+def test_server_down_mid_read(postgres_factory, monkeypatch, mode):
     server = postgres_factory()
     monkeypatch.setenv(sql.PASSWORD_ENV, server.password)
     server.sql(
@@ -163,7 +172,7 @@ def test_server_down_mid_read(postgres_factory, monkeypatch):
         batch = original(*args)
         if not stopped.is_set():
             stopped.set()
-            server.stop("immediate")  # the real server goes away between two fetches
+            server.stop(mode)  # the real server goes away between two fetches
         return batch
 
     monkeypatch.setattr(sql, "_batch", stop_after_first_chunk)
