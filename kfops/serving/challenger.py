@@ -132,6 +132,8 @@ class ChallengerLane:
         plan_reader: returns the current plan (the registry pointer); None: the plan is fixed.
         fixed: the plan from flags, if any.
         max_pending: shadow requests queued at most; beyond it they are dropped and counted.
+        max_yield_seconds: the longest a shadow job waits for a moment without champion
+            requests in flight before it runs anyway.
     """
 
     def __init__(
@@ -141,10 +143,12 @@ class ChallengerLane:
         plan_reader: Callable[[], rollout.Plan | None] | None = None,
         fixed: rollout.Plan | None = None,
         max_pending: int = 1024,
+        max_yield_seconds: float = 0.02,
     ):
         self.managers, self.events, self.plan_reader = managers, events, plan_reader
         self.state: tuple[rollout.Plan, mgr.Active] | None = None
         self.max_pending, self.dropped, self.shadowed = max_pending, 0, 0
+        self.busy, self.max_yield_seconds = 0, max_yield_seconds
         self._jobs: collections.deque = collections.deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -201,6 +205,13 @@ class ChallengerLane:
         state = self.state
         if state is None:
             return await plane.answer_async(active, request, protocol, arrival)
+        self.busy += 1  # the event loop's thread only: no lock needed
+        try:
+            return await self._answer(plane, active, request, protocol, arrival, state)
+        finally:
+            self.busy -= 1
+
+    async def _answer(self, plane, active, request, protocol, arrival, state):
         plan, challenger = state
         pair = (active.model.version, challenger.model.version)
         key = request.route_key or request.request_id
@@ -249,7 +260,20 @@ class ChallengerLane:
                 if not self._jobs:
                     return
                 challenger, request, pair = self._jobs.popleft()
+            self._until_idle()
             self._shadow(challenger, request, pair)
+
+    def _until_idle(self) -> None:
+        """Waits while champion requests are being answered, at most `max_yield_seconds`.
+
+        The shadow thread competes with the event loop for the GIL and the CPU; waiting for a
+        moment with no request in flight keeps that competition off the champion's latency.
+        Under sustained load the cap bounds the wait, so the shadow still runs (one job per
+        cap at worst) and the bounded queue sheds what it cannot take.
+        """
+        deadline = time.monotonic() + self.max_yield_seconds
+        while self.busy and time.monotonic() < deadline:
+            time.sleep(0.0002)
 
     def _shadow(self, challenger: mgr.Active, request, pair) -> None:
         """The challenger's answer to a request the champion already answered; never raises."""

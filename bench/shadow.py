@@ -1,0 +1,152 @@
+"""Shadow overhead: the champion's latency with and without a shadow challenger beside it.
+
+Two `kfops serve` processes on one registry (a local store): A serves the champion alone, B the
+same champion with `--challenger 2` in shadow mode. One-row V1 requests go over keep-alive
+HTTP/1.1 connections (http.client, one per client thread) in rounds interleaved A, B, A, B, ...
+so a machine shared with other work loads both alike; each round's latencies are kept and the
+medians of the per-round p50 and p99 are reported with the load average. The challenger is a
+HistGradientBoosting model (slower than the logistic champion: the worst case for the shadow
+thread competing for the GIL) or, with --challenger-kind linear, another logistic model.
+
+Usage:
+    nice -n 10 .venv/bin/python bench/shadow.py [--rounds 6] [--seconds 3] [--clients 1 4]
+"""
+
+from __future__ import annotations
+
+import argparse
+import http.client
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+import urllib.request
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import serving  # bench/serving.py, beside this script: the same model and rows
+from sklearn import base
+from sklearn.ensemble import HistGradientBoostingClassifier
+from sklearn.linear_model import LogisticRegression
+
+from kfops import modelio, registry
+from kfops.store import local
+
+
+def build_registry(root: Path, kind: str) -> pd.DataFrame:
+    """Registers champion v1 (bench/serving.py's logistic pipeline) and challenger v2.
+
+    The challenger is the same pipeline with another estimator, fitted on the same rows.
+    """
+    champion_dir, challenger_dir = root.parent / "v1", root.parent / "v2"
+    champion_dir.mkdir()
+    pipe, df = serving.build_model(champion_dir)  # also writes model.joblib + schema.json
+    challenger_dir.mkdir()
+    estimator = (
+        HistGradientBoostingClassifier(max_iter=50)
+        if kind == "trees"
+        else LogisticRegression(C=0.1)
+    )
+    y = ((df.tenure < 20) & (df.charges > 60)).astype(int)  # bench/serving.py's label
+    modelio.save_model(
+        base.clone(pipe).set_params(est=estimator).fit(df, y), challenger_dir / registry.MODEL_FILE
+    )
+    shutil.copy(champion_dir / registry.SCHEMA_FILE, challenger_dir / registry.SCHEMA_FILE)
+    reg = registry.Registry(local.LocalStore(root))
+    for i, work in enumerate((champion_dir, challenger_dir)):
+        files = {f: work / f for f in (registry.MODEL_FILE, registry.SCHEMA_FILE)}
+        version = reg.register("churn", files, {}).version
+        if i == 0:
+            reg.promote("churn", version)
+    return df
+
+
+def start(store: Path, port: int, *extra: str) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "kfops.cli", "serve", "--store", str(store), "--name", "churn",
+           "--port", str(port), "--log-sample-rate", "0", "--poll-interval", "0",
+           *extra]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/v2/health/ready", timeout=1)
+            return proc
+        except OSError:
+            time.sleep(0.2)
+    proc.kill()
+    raise SystemExit(f"server on {port} did not start")
+
+
+def _client(port: int, bodies: list[bytes], until: float, out: list[float]) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", port)
+    i = 0
+    while time.perf_counter() < until:
+        start = time.perf_counter()
+        conn.request("POST", "/v1/models/churn:predict", bodies[i % len(bodies)],
+                     {"content-type": "application/json"})  # fmt: skip
+        response = conn.getresponse()
+        response.read()
+        if response.status != 200:
+            raise SystemExit(f"request failed: {response.status}")
+        out.append(time.perf_counter() - start)
+        i += 1
+    conn.close()
+
+
+def one_round(port: int, bodies: list[bytes], clients: int, seconds: float) -> dict:
+    until = time.perf_counter() + seconds
+    per = [[] for _ in range(clients)]
+    threads = [threading.Thread(target=_client, args=(port, bodies, until, p)) for p in per]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    ms = np.concatenate([np.array(p) for p in per]) * 1000
+    return {"n": len(ms), "p50": np.percentile(ms, 50), "p99": np.percentile(ms, 99)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--seconds", type=float, default=3.0)
+    parser.add_argument("--clients", type=int, nargs="+", default=[1, 4])
+    parser.add_argument("--challenger-kind", choices=("trees", "linear"), default="trees")
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        store = Path(tmp, "store")
+        df = build_registry(store, args.challenger_kind)
+        rows = json.loads(df.head(200).to_json(orient="records"))
+        bodies = [json.dumps({"instances": [r]}).encode() for r in rows]
+        ports = {"champion alone": 18731, "with shadow": 18732}
+        procs = [start(store, ports["champion alone"]),
+                 start(store, ports["with shadow"], "--challenger", "2")]  # fmt: skip
+        try:
+            print(f"load average before: {os.getloadavg()}; challenger: {args.challenger_kind}")
+            for clients in args.clients:
+                results = {k: [] for k in ports}
+                for _ in range(args.rounds):
+                    for label, port in ports.items():
+                        results[label].append(one_round(port, bodies, clients, args.seconds))
+                print(f"\nclients {clients}: medians over {args.rounds} interleaved rounds")
+                print(f"{'':16}{'requests':>10}{'p50 ms':>9}{'p99 ms':>9}")
+                for label, rs in results.items():
+                    print(f"{label:16}{sum(r['n'] for r in rs):>10}"
+                          f"{np.median([r['p50'] for r in rs]):>9.3f}"
+                          f"{np.median([r['p99'] for r in rs]):>9.3f}")  # fmt: skip
+                a, b = (np.median([r["p99"] for r in results[k]]) for k in ports)
+                verdict = "within" if b <= a + 1.0 else "ABOVE"
+                print(f"shadow p99 {b:.3f} ms vs champion p99 + 1 ms = {a + 1:.3f}: {verdict}")
+            print(f"\nload average after: {os.getloadavg()}")
+        finally:
+            for p in procs:
+                p.terminate()
+                p.wait(30)
+
+
+if __name__ == "__main__":
+    main()
