@@ -47,6 +47,13 @@ def _decision(by_name: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
         out["blessed"] = bool(gate.get("blessed"))
         out["reasons"] = list(gate.get("reasons") or [])
         out["notes"] = list(gate.get("notes") or [])
+    split = by_name.get("split") or {}
+    repeated = (split.get("metrics") or {}).get("cross_duplicates")
+    if repeated:  # exact train/test duplicates, handled as cross_duplicates says (kfops.split)
+        policy = (split.get("parameters") or {}).get("cross_duplicates", "drop")
+        out["notes"].append(
+            f"split: {int(repeated)} test rows equal a training row (cross_duplicates={policy})"
+        )
     infra = _output(by_name.get("infra-validate"), "report")
     if infra is not None and not infra.get("passed"):
         out["reasons"] += [f"infra-validate: {r}" for r in infra.get("reasons") or []]

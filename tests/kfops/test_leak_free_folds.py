@@ -149,3 +149,19 @@ def test_rows_that_differ_in_one_column_are_not_duplicates():
     df.loc[200:, "x"] += 100.0  # the repeats now differ in x (and from every other row)
     result = split.split(df, split.SplitConfig(label="y", cross_duplicates="block", seed=3))
     assert result.report["cross_duplicates"]["test_rows_equal_to_train_rows"] == 0
+
+
+def test_run_summary_notes_how_many_cross_split_duplicates_were_handled():
+    from kfops.runs import outcome
+
+    split_step = {
+        "step": "split",
+        "status": "succeeded",
+        "parameters": {"cross_duplicates": "drop"},
+        "metrics": {"cross_duplicates": 40},
+        "outputs": [],
+    }
+    got = outcome.derive([split_step], "SUCCEEDED")
+    assert "split: 40 test rows equal a training row (cross_duplicates=drop)" in got["notes"]
+    split_step["metrics"] = {"cross_duplicates": 0}
+    assert outcome.derive([split_step], "SUCCEEDED")["notes"] == []
