@@ -27,7 +27,7 @@ def push(
     """Returns the new version. Rules: kfops.push."""
     from kfops.components._image import KFOPS_IMAGE as image
 
-    from kfops import config, dataio, recording, registry, schema, store
+    from kfops import config, dataio, recording, registry, schema, snapshots, store
     from kfops import push as core
     from kfops.parameters import build
 
@@ -48,7 +48,10 @@ def push(
         )
         # a SQL source's query and the rows the source gave (kfops.ingest.core.IngestResult)
         lineage.update({k: v for k, v in data.metadata.items() if k in ("query", "source_rows")})
-        reg = registry.Registry(store.open_store(store_uri, config.StoreSettings.from_env()))
+        st = store.open_store(store_uri, config.StoreSettings.from_env())
+        # the exact rows the model was trained on, kept by sha256 (kfops.snapshots)
+        lineage.update(snapshots.keep_training_data(st, data.path, {"source": lineage["source"]}))
+        reg = registry.Registry(st)
         result = core.push(
             reg,
             model_name,

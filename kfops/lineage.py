@@ -1,8 +1,9 @@
 """Lineage both ways: from a model version to its run, data and parents; from data to models.
 
 The facts come from two places written independently: the lineage block push stores in each
-version's manifest (`metadata.lineage`: run_id, source, data_sha256, rows, seed, code_version,
-package_version, library_versions, image, parent_champion) and the run records under `runs/`.
+version's manifest (`metadata.lineage`: run_id, source, data_sha256, data_snapshot (the
+training rows, kfops.snapshots), data_parents, rows, seed, code_version, package_version,
+library_versions, image, parent_champion) and the run records under `runs/`.
 The manifest is authoritative for the model; the run adds parameters, status and step metrics when
 it was recorded (a cluster run without records still has its manifest lineage).
 """
@@ -55,7 +56,11 @@ def model_lineage(
         },
         "run_id": lineage.get("run_id"),
         "run": run,
-        "data": {k: lineage.get(k) for k in ("source", "data_sha256", "rows")},
+        "data": {
+            **{k: lineage.get(k) for k in ("source", "data_sha256", "rows", "data_snapshot")},
+            # the datasets this one was built from (a retraining snapshot: the champion's)
+            "parents": list(lineage.get("data_parents") or []),
+        },
         "parameters": run["parameters"] if run else _manifest_parameters(lineage),
         "code_version": lineage.get("code_version"),
         "package_version": lineage.get("package_version"),

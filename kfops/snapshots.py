@@ -226,3 +226,19 @@ def _sha_of(key: str) -> str:
 
 def _json(obj: Any) -> bytes:
     return json.dumps(obj, sort_keys=True, indent=2, default=str).encode() + b"\n"
+
+
+def keep_training_data(
+    store: base.Store, path: str | os.PathLike, facts: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """Stores a model's training data as a snapshot; returns the lineage keys pointing at it.
+
+    `data_parents` are the snapshots this one was built from (a retraining snapshot names the
+    champion's), so a version's lineage shows both of its data parents.
+    """
+    snap = put_file(store, path, facts)
+    return {
+        "data_sha256": snap.sha256,
+        "data_snapshot": data_key(snap.sha256),
+        "data_parents": list(snap.metadata.get("parents") or []),
+    }

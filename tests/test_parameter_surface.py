@@ -29,6 +29,7 @@ from kfops import (
 from kfops import validate as validate_mod
 from kfops.commands import monitor as monitor_cmd
 from kfops.commands import run as run_cmd
+from kfops.monitor import fresh
 from kfops.monitor import rules as monitor_config
 
 # component -> the configs whose surface its parameters belong to
@@ -44,6 +45,8 @@ OWNERS = {
     "gate": [gate.GateConfig],
     "infra_validate": [infra_validate.InfraConfig],
     "monitor": [monitor_config.MonitorConfig],
+    # the source it passes on when retrain_on=source is ingest's
+    "fresh_data": [fresh.FreshDataConfig, ingest.IngestConfig],
     "run_context": [],
     "push": [push.PushConfig],
     "rollout": [rollout.RolloutRule],
@@ -204,7 +207,7 @@ def test_run_flags_set_pipeline_parameters_of_the_same_type():
     [
         (
             "gate_treshold=0.9",
-            "unknown parameter 'gate_treshold'; known: champion_tolerance, code_version, cross_dup",
+            "unknown parameter 'gate_treshold'; did you mean gate_thresholds?",
         ),
         ("cv_folds=three", "cv_folds must be int, got 'three'"),
         ("gate_thresholds=[1]", "gate_thresholds must be dict, got [1]"),

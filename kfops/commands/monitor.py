@@ -13,7 +13,7 @@ import pandas as pd
 
 from kfops import config, dataio, errors, localrun, parameters, registry, store
 from kfops.commands import run as run_cmd
-from kfops.monitor import core, params, service
+from kfops.monitor import core, fresh, params, service
 from kfops.monitor import rules as mconfig
 from kfops.runs import monitoring as runs_monitoring
 
@@ -29,6 +29,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     )
     p.add_argument("--store", default=".kfops/store", help="store: directory or s3://bucket/prefix")
     p.add_argument("--name", default="churn", help="registered model name")
+    p.add_argument("--model-version", help="judge this version's traffic (default: the champion's)")
     for flag, param in monitor_flags().items():
         parameters.add_flag(p, flag, param)
     p.add_argument(
@@ -38,7 +39,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--out-dir", default=".kfops/monitoring", help="report.html and summary.json go here"
     )
     p.add_argument("--retrain", action="store_true", help="run the training pipeline if needed")
-    p.add_argument("--source", help="data to retrain on (default: the champion's recorded source)")
+    p.add_argument("--source", help="data to retrain on instead of fresh data (the champion's "
+                   "snapshot plus labelled traffic); sets --retrain-on source")  # fmt: skip
     p.add_argument("--param", action="append", default=[], metavar="KEY=JSON",
                    help="training pipeline parameter, as for `kfops run`")  # fmt: skip
     p.add_argument("--runs-dir", default=".kfops/runs")
@@ -51,6 +53,8 @@ def monitor_flags() -> dict[str, parameters.Param]:
     surface = parameters.surface(mconfig.MonitorConfig)
     flags = {f"--{name.replace('_', '-')}": param for name, param in surface.items()}
     flags["--key-column"] = flags.pop("--key-columns")  # repeated: one column each
+    for name, param in parameters.surface(fresh.FreshDataConfig).items():
+        flags.setdefault(f"--{name.replace('_', '-')}", param)  # seed is the monitor's too
     return flags
 
 
@@ -62,7 +66,7 @@ def main(args: argparse.Namespace) -> int:
     if args.retrain:
         result, html, retraining = _run_loop(args, st, labels)
     else:
-        monitored = service.monitor_model(st, args.name, cfg, labels)
+        monitored = service.monitor_model(st, args.name, cfg, labels, args.model_version)
         result, html, retraining = monitored.to_dict(), monitored.html, None
     out = Path(args.out_dir) / args.name
     dataio.write_text(out / "report.html", html)
@@ -114,7 +118,10 @@ def _run_loop(
     html = (outputs / "monitor" / "report").read_text(encoding="utf-8")
     if not result["retrain"]:
         return result, html, None
-    return result, html, localrun.read_training_outputs(run, outputs).to_dict()
+    retraining = localrun.read_training_outputs(run, outputs).to_dict()
+    built = outputs / "fresh-data" / "dataset"  # what retraining read (kfops.monitor.fresh)
+    retraining["fresh_data"] = dataio.read_json(built) if built.is_file() else None
+    return result, html, retraining
 
 
 def _loop_arguments(
@@ -134,6 +141,7 @@ def _loop_arguments(
     if not source:
         raise errors.ConfigError(f"champion of {args.name!r} records no source; pass --source")
     given = {
+        **champion_parameters(st, lineage.get("run_id"), training),
         "model_name": args.name,
         "seed": args.seed,
         "label": champion.schema.label or None,
@@ -143,8 +151,35 @@ def _loop_arguments(
         training, source, store=args.store, given=given, param_items=args.param
     )
     arguments.update(_monitor_values(args))
+    fresh_values = {n: getattr(args, n, None) for n in parameters.surface(fresh.FreshDataConfig)}
+    arguments.update({k: v for k, v in fresh_values.items() if v is not None})
+    if args.source:
+        arguments["retrain_on"] = "source"  # an explicit --source is what to retrain on
     arguments["labels_key"] = params.store_labels(st, args.name, labels)
     return arguments
+
+
+# Run plumbing: where and under which run, never carried from the champion's run to the next.
+_NOT_CARRIED = {"source", "store_uri", "run_id", "code_version", "experiment"}
+
+
+def champion_parameters(
+    st: store.Store, run_id: Any, training: Mapping[str, parameters.Param]
+) -> dict[str, Any]:
+    """The training parameters the champion's run recorded: retraining trains the same way.
+
+    Without them, a retrain would silently revert split strategy, time/group columns, schema,
+    fairness, slices and gate settings to their defaults. Empty when the run was not recorded.
+    """
+    from kfops import runs  # noqa: PLC0415
+
+    if not run_id:
+        return {}
+    try:
+        recorded = runs.RunIndex(st).show(str(run_id)).get("parameters") or {}
+    except (errors.NotFound, errors.ConfigError):
+        return {}
+    return {k: v for k, v in recorded.items() if k in training and k not in _NOT_CARRIED}
 
 
 def _progress(task: str, status: str, seconds: float) -> None:
@@ -170,6 +205,12 @@ def render(summary: dict[str, Any]) -> str:
     lines.append(f"  report: {summary['report']}")
     retraining = summary.get("retraining")
     if retraining:
+        built = retraining.get("fresh_data") or {}
+        if built.get("sha256"):
+            lines.append(
+                f"  fresh data: {built['rows']} rows ({built['labelled_rows']} labelled from "
+                f"traffic, {built['old_rows_kept']} of the champion's) in {built['source']}"
+            )
         lines.append(
             f"  retrained: run {retraining['run_id']} {retraining['status']}, "
             f"blessed={retraining['blessed']}, version={retraining['model_version']}"

@@ -251,6 +251,8 @@ def render_lineage(f: dict[str, Any]) -> str:
         f"  run      {f.get('run_id') or '-'}  {where}",
         f"  data     {data.get('source') or '-'}  sha256 {data.get('data_sha256') or '-'}  "
         f"rows {_fmt(data.get('rows'))}",
+        f"  snapshot {data.get('data_snapshot') or '-'}"
+        + "".join(f"  built from {short_hash(p)}" for p in data.get("parents") or []),
         f"  code     {f.get('code_version') or '-'}  kfops {f.get('package_version') or '-'}  "
         f"image {f.get('image') or '-'}",
         f"  params   {params or '-'}",

@@ -135,3 +135,33 @@ def test_model_lineage_without_champion_names_the_problem(tmp_path):
     store = local.LocalStore(tmp_path)
     with pytest.raises(errors.NotFound, match="no champion"):
         lineage.model_lineage(registry.Registry(store), runs.RunIndex(store), "churn")
+
+
+def test_model_lineage_points_at_its_snapshot_and_the_snapshots_it_was_built_from(
+    any_store, tmp_path
+):
+    from kfops import snapshots
+    from kfops.commands import runs as runs_cmd
+
+    old = snapshots.put_frame(any_store, make_frame(40, 1), {"source": "first"})
+    built = snapshots.put_frame(any_store, make_frame(80, 2), {"parents": [old.sha256]})
+    path = tmp_path / "train.parquet"
+    snapshots.export(any_store, built.sha256, path)
+    facts = snapshots.keep_training_data(any_store, path, {"source": "ignored: already kept"})
+    assert facts == {
+        "data_sha256": built.sha256,
+        "data_snapshot": f"data/{built.sha256}/data.parquet",
+        "data_parents": [old.sha256],
+    }
+    model = linear_model.LogisticRegression().fit(make_frame(80, 2)[["x"]], make_frame(80, 2)["y"])
+    modelio.save_model(model, tmp_path / "m.joblib")
+    facts = push.build_lineage(run_id="r", source=str(path), rows=80, **facts)
+    push.push(registry.Registry(any_store), "churn", model_path=tmp_path / "m.joblib",
+              data_schema=SCHEMA, evaluation={"task": "classification", "metrics": {}},
+              blessing={"blessed": True}, reference=make_frame(80, 2), lineage=facts)  # fmt: skip
+    found = lineage.model_lineage(registry.Registry(any_store), runs.RunIndex(any_store), "churn")
+    assert found["data"]["data_snapshot"] == facts["data_snapshot"]
+    assert found["data"]["parents"] == [old.sha256]
+    text = runs_cmd.render_lineage(found)
+    assert f"snapshot data/{built.sha256}/data.parquet  built from {old.sha256[:12]}" in text
+    assert snapshots.read(any_store, found["data"]["data_sha256"]).equals(make_frame(80, 2))
