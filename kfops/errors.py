@@ -31,6 +31,14 @@ def check_choice(what: str, value, allowed) -> None:
         raise ConfigError(f"{what} must be one of {shown}, got {value!r}")
 
 
+def preview(values, limit: int = 5) -> str:
+    """The first `limit` values and how many more: an error line stays short on 100k values."""
+    values = list(values)
+    shown = ", ".join(repr(v) if isinstance(v, str) else str(v) for v in values[:limit])
+    more = len(values) - limit
+    return f"[{shown}{f', ... +{more} more' if more > 0 else ''}]"
+
+
 class DataError(KfopsError):
     """Input data cannot be read or parsed (empty file, bad encoding, wrong delimiter...)."""
 

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import difflib
 import json
 import types
 import typing
@@ -166,9 +167,7 @@ def check_arguments(known: Mapping[str, Param], arguments: Mapping[str, Any]) ->
     out = {}
     for key, value in arguments.items():
         if key not in known:
-            raise errors.ConfigError(
-                f"unknown parameter {key!r}; known: {', '.join(sorted(known))}"
-            )
+            raise errors.ConfigError(f"unknown parameter {key!r}; {_suggest(key, known)}")
         out[key] = coerce(known[key], value)
     return out
 
@@ -222,3 +221,12 @@ def _carriable(annotation: Any, name: str, owner: Any) -> type:
     if origin in (Mapping, typing.Mapping):
         return dict
     raise TypeError(f"{owner}.{name}: {annotation!r} is not a type KFP parameters can carry")
+
+
+def _suggest(key: str, known: Mapping[str, Any]) -> str:
+    """Close names first (`delimiter` -> `source_delimiter`), else a bounded list of all."""
+    close = [k for k in sorted(known) if key in k or k.endswith(key)]
+    close = close or difflib.get_close_matches(key, sorted(known), n=3, cutoff=0.6)
+    if close:
+        return "did you mean " + " or ".join(close) + "?"
+    return f"known: {errors.preview(sorted(known), limit=12)}"

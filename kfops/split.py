@@ -259,8 +259,9 @@ def _stratified(
     small = counts[counts < 2]
     if len(small):
         detail = (
-            f"classes {_json_keys(small.index)} have fewer than 2 rows, so they cannot be in "
-            "both splits; drop them or use strategy='random'"
+            f"{len(small)} classes {errors.preview(_json_keys(small.index))} have fewer than 2 "
+            "rows, so they cannot be in both splits; drop them or use --param "
+            "split_strategy=random"
         )
         raise errors.SchemaViolation(config.label, "stratified split", detail)
     size = _test_size(len(df), config.test_fraction)
@@ -363,4 +364,4 @@ def _describe(part: pd.DataFrame, config: SplitConfig, task: str) -> dict[str, A
 
 
 def _json_keys(values: Any) -> list[str]:
-    return sorted(str(v) for v in values)[:10]
+    return sorted(str(v) for v in values)

@@ -40,6 +40,8 @@ def stage_flags() -> dict[str, tuple[str, parameters.Param]]:
     source = parameters.surface(ingest.IngestConfig)
     return {
         "--source": ("source", source["source"]),
+        "--format": ("source_format", source["format"]),
+        "--delimiter": ("source_delimiter", source["delimiter"]),
         "--source-query": ("source_query", source["query"]),
         "--incremental": ("source_incremental", source["incremental"]),
         "--incremental-column": ("source_incremental_column", source["incremental_column"]),

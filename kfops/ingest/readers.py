@@ -11,6 +11,7 @@ import codecs
 import collections
 import csv
 import json
+import shlex
 from pathlib import Path
 from typing import Any
 
@@ -33,6 +34,7 @@ def check_utf8(path: Path, shown: str) -> None:
     pyarrow would quietly turn such a column into raw bytes and pandas would fail with an offset
     relative to an internal buffer, so the whole file is checked once, in 1 MiB chunks.
     """
+    _refuse_binary(path, shown)
     decoder = codecs.getincrementaldecoder("utf-8")()
     offset, newlines = 0, 0
     with open(path, "rb") as f:
@@ -49,6 +51,30 @@ def check_utf8(path: Path, shown: str) -> None:
             decoder.decode(b"", final=True)
         except UnicodeDecodeError as e:
             _raise_not_utf8(shown, pending, e, offset - len(pending), newlines)
+
+
+# Leading bytes of binary files people pick by mistake (an image, an archive, a spreadsheet).
+_MAGIC = {
+    b"\x89PNG\r\n\x1a\n": "a PNG image",
+    b"\xff\xd8\xff": "a JPEG image",
+    b"GIF8": "a GIF image",
+    b"%PDF": "a PDF document",
+    b"PK\x03\x04": "a ZIP archive (or an .xlsx workbook)",
+    b"\x1f\x8b": "a gzip archive",
+    b"PAR1": "a Parquet file (use --format parquet)",
+    b"\xd0\xcf\x11\xe0": "an old Excel/Office document",
+}
+
+
+def _refuse_binary(path: Path, shown: str) -> None:
+    """A binary file is not a CSV with a bad byte: say what it is instead of "re-save as UTF-8"."""
+    with open(path, "rb") as f:
+        head = f.read(4096)
+    kind = next((what for magic, what in _MAGIC.items() if head.startswith(magic)), None)
+    if kind is None and b"\x00" in head:
+        kind = "a binary file (it contains NUL bytes)"
+    if kind is not None:
+        raise errors.DataError(f"{shown} is not a CSV/text file: it is {kind}")
 
 
 def _raise_not_utf8(
@@ -111,8 +137,14 @@ def _refuse_other_delimiter(shown: str, header_line: str, delimiter: str) -> Non
     if counts[best]:
         raise errors.DataError(
             f"{shown} looks {best!r}-delimited, not {delimiter!r}-delimited: its header "
-            f"{header_line[:120]!r} splits into one column; pass delimiter={best!r} (or format=tsv)"
+            f"{header_line[:120]!r} splits into one column; pass --delimiter {_shell(best)} "
+            "(or --format tsv)"
         )
+
+
+def _shell(text: str) -> str:
+    """A value as the user types it in a shell (a tab written the bash way)."""
+    return "$'\\t'" if text == "\t" else shlex.quote(text)
 
 
 def _check_names(shown: str, names: list[str]) -> None:

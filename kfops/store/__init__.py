@@ -41,8 +41,8 @@ def open_existing(uri: str, settings: config.StoreSettings | None = None) -> Sto
 def open_writable(uri: str, settings: config.StoreSettings | None = None) -> Store:
     """The store at `uri`, checked before anything runs, so a bad --store is one line.
 
-    A local directory is created if need be and must take a file; S3 access is checked by the
-    first write, which names the object.
+    A local directory (or the nearest existing parent of one not made yet) must take a file;
+    S3 access is checked by the first write, which names the object.
 
     Raises:
         ConfigError: a bad URI, a path that is (or runs through) a file, or no write permission.
@@ -53,9 +53,10 @@ def open_writable(uri: str, settings: config.StoreSettings | None = None) -> Sto
         blocker = next((p for p in path.parents if p.exists() and not p.is_dir()), None)
         if blocker is not None:
             raise errors.ConfigError(f"store {uri!r}: {blocker} is a file, not a directory")
-        probe = path / f".kfops-write-probe-{os.getpid()}"
+        # probed where the first write will create something: the store, or its nearest parent
+        existing = next(p for p in (path, *path.parents) if p.exists())
+        probe = existing / f".kfops-write-probe-{os.getpid()}"
         try:
-            path.mkdir(parents=True, exist_ok=True)
             probe.write_bytes(b"")
             probe.unlink()
         except OSError as e:

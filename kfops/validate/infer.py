@@ -63,6 +63,8 @@ def infer_schema(
     if label is None:
         return schema.Schema(columns)
     resolved = task or infer_task(df[label])
+    if task == "classification":
+        _refuse_continuous_classes(df[label])
     classes = _label_classes(df[label]) if resolved == "classification" else None
     return schema.Schema(columns, label=label, task=resolved, label_classes=classes)
 
@@ -140,6 +142,18 @@ def infer_task(label: pd.Series) -> str:
     if dtype in ("int", "float") and stats.is_integral(values) and values.nunique() <= MAX_CLASSES:
         return "classification"
     return "regression"
+
+
+def _refuse_continuous_classes(label: pd.Series) -> None:
+    """A label of non-integer numbers given as classification would make every value a class."""
+    values = label.dropna()
+    if stats.logical_dtype(label) == "float" and not stats.is_integral(values):
+        distinct = values.unique()
+        raise errors.ConfigError(
+            f"--task classification, but label {label.name!r} holds {len(distinct)} distinct "
+            f"non-integer values {errors.preview(distinct[:5])}: it is continuous; use --task "
+            "regression"
+        )
 
 
 def _label_classes(label: pd.Series) -> tuple[Any, ...]:

@@ -4,9 +4,11 @@ nothing written. Each case runs the real `kfops` entry point."""
 import os
 import socket
 
+import numpy as np
+import pandas as pd
 import pytest
 
-from kfops import cli, errors, registry
+from kfops import cli, config, errors, ingest, registry, split, validate
 from kfops.store import local
 
 CONFIG, DATA, STORAGE = errors.ConfigError.exit_code, errors.DataError.exit_code, 4
@@ -124,3 +126,64 @@ def test_run_with_an_unwritable_store_exits_2(capsys, cwd):
     assert code == CONFIG
     assert_one_line(err, "is not writable")
     assert not os.path.exists(target)
+
+
+@pytest.mark.parametrize(
+    ("item", "fragment"),
+    [
+        ('delimiter=";"', "unknown parameter 'delimiter'; did you mean source_delimiter?"),
+        ("delimiter=;", "unknown parameter 'delimiter'; did you mean source_delimiter?"),
+        ("cv_folds=three", "cv_folds must be int, got 'three'"),
+        ("no_such_thing=1", "unknown parameter 'no_such_thing'; known: ["),
+    ],
+)
+def test_run_param_mistakes_are_one_line_and_create_nothing(capsys, cwd, item, fragment):
+    code, _, err = kfops(capsys, "run", "--source", "x.csv", "--label", "y", "--param", item)
+    assert code == CONFIG
+    assert_one_line(err, fragment)
+    assert list(cwd.iterdir()) == []
+
+
+def test_task_classification_on_a_continuous_label_is_one_short_line(tmp_path):
+    rng = np.random.default_rng(0)
+    frame = pd.DataFrame({"x": rng.normal(size=5000), "y": rng.normal(size=5000)})
+    with pytest.raises(errors.ConfigError) as caught:
+        validate.infer_schema(frame, "y", task="classification")
+    message = str(caught.value)
+    assert len(message) < 300 and "5000 distinct non-integer values" in message
+    assert "--task regression" in message
+
+
+def test_split_lists_at_most_five_rare_classes_and_counts_them():
+    frame = pd.DataFrame({"x": range(42), "y": [0.5 + i for i in range(20)] * 2 + [7.0, 9.0]})
+    with pytest.raises(errors.SchemaViolation) as caught:
+        split.split(frame, split.SplitConfig(label="y", task="classification"))
+    assert "2 classes ['7.0', '9.0'] have" in str(caught.value)
+    rare = pd.DataFrame({"x": range(300), "y": [float(i) for i in range(300)]})
+    with pytest.raises(errors.SchemaViolation) as caught:
+        split.split(rare, split.SplitConfig(label="y", task="classification"))
+    assert "300 classes [" in str(caught.value) and "+295 more]" in str(caught.value)
+    assert len(str(caught.value)) < 400
+
+
+@pytest.mark.parametrize(
+    ("head", "kind"),
+    [(b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", "a PNG image"), (b"PK\x03\x04\x14\x00", "ZIP")],
+)
+def test_a_binary_file_passed_as_csv_is_named_not_a_csv(tmp_path, head, kind):
+    path = tmp_path / "data.csv"
+    path.write_bytes(head + bytes(range(256)) * 4)
+    with pytest.raises(errors.DataError) as caught:
+        ingest.ingest(str(path), settings=config.StoreSettings())
+    assert "is not a CSV/text file" in str(caught.value) and kind in str(caught.value)
+    assert "UTF-8" not in str(caught.value)
+
+
+def test_a_semicolon_file_hint_names_the_flag_to_type(tmp_path):
+    path = tmp_path / "semi.csv"
+    path.write_text("a;b;y\n1;2;0\n3;4;1\n")
+    with pytest.raises(errors.DataError) as caught:
+        ingest.ingest(str(path), settings=config.StoreSettings())
+    assert str(caught.value).endswith("pass --delimiter ';' (or --format tsv)")
+    read = ingest.ingest(str(path), settings=config.StoreSettings(), delimiter=";").frame
+    assert list(read.columns) == ["a", "b", "y"]

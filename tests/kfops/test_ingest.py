@@ -139,7 +139,7 @@ def test_ingest_refuses_unknown_format():
         ),
         pytest.param(
             errors.DataError,
-            r"looks '\|'-delimited.*pass delimiter='\|'",
+            r"looks '\|'-delimited.*pass --delimiter '\|' \(or --format tsv\)$",
             "p.csv",
             b"a|b|c\n1|2|3\n",
             id="other_delimiter",

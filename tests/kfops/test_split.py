@@ -131,7 +131,9 @@ def test_split_group_strategy_needs_two_groups():
 
 def test_split_stratified_fails_clearly_when_a_class_has_one_row():
     df = pd.DataFrame({"x": range(10), "y": ["a"] * 5 + ["b"] * 4 + ["rare"]})
-    with pytest.raises(errors.SchemaViolation, match=r"\['rare'\].*strategy='random'") as info:
+    with pytest.raises(
+        errors.SchemaViolation, match=r"1 classes \['rare'\].*--param split_strategy=random"
+    ) as info:
         split.split(df, split.SplitConfig(label="y"))
     assert info.value.column == "y"
 

@@ -109,8 +109,8 @@ def test_stratified_refuses_a_one_row_class_naming_rule_and_class():
     err = _error(errors.SchemaViolation, lambda: split.split(df, split.SplitConfig(label="y")))
     assert err.column == "y" and err.rule == "stratified split"
     assert str(err).endswith(
-        "classes ['7'] have fewer than 2 rows, so they cannot be in both splits; drop them or "
-        "use strategy='random'"
+        "1 classes ['7'] have fewer than 2 rows, so they cannot be in both splits; drop them or "
+        "use --param split_strategy=random"
     )
 
 
