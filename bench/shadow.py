@@ -15,6 +15,8 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import asyncio
+import dataclasses
 import http.client
 import json
 import os
@@ -35,6 +37,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
 from kfops import modelio, registry
+from kfops.serving import app, model, settings, v1
 from kfops.store import local
 
 
@@ -110,6 +113,38 @@ def one_round(port: int, bodies: list[bytes], clients: int, seconds: float) -> d
     return {"n": len(ms), "p50": np.percentile(ms, 50), "p99": np.percentile(ms, 99)}
 
 
+def on_path_us(store: Path, rows: list[dict], challenger: str | None, n: int = 20000) -> float:
+    """Median microseconds the data plane spends per one-row request, in this process.
+
+    What the lane adds on the request path (routing, timing, queuing the event and the shadow
+    job), without HTTP or the shadow thread's own work, which runs after the answer.
+    """
+    cfg = settings.ServeConfig(name="churn", challenger=challenger, poll_seconds=0)
+    st = local.LocalStore(store)
+    application = app.build_app(cfg, model.RegistrySource(registry.Registry(st)), st)
+    plane = application.state.plane
+    requests = [v1.parse({"instances": [r]}, list(rows[0]), 1) for r in rows]
+
+    async def run() -> list[float]:
+        times = []
+        for i in range(n):
+            request = dataclasses.replace(requests[i % len(requests)], request_id=str(i))
+            active = plane.resolve("churn")
+            start = time.perf_counter()
+            await plane.infer_async(active, request, "v1")
+            times.append(time.perf_counter() - start)
+            if i % 64 == 0:
+                await asyncio.sleep(0)  # let queued shadow hand-offs run
+        return times
+
+    if plane.rollout is not None:
+        plane.rollout.start()
+    times = asyncio.run(run())
+    if plane.rollout is not None:
+        plane.rollout.close()
+    return float(np.median(times) * 1e6)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rounds", type=int, default=6)
@@ -125,6 +160,9 @@ def main() -> None:
         ports = {"champion alone": 18731, "with shadow": 18732}
         procs = [start(store, ports["champion alone"]),
                  start(store, ports["with shadow"], "--challenger", "2")]  # fmt: skip
+        alone, shadow = on_path_us(store, rows, None), on_path_us(store, rows, "2")
+        print(f"on the request path, in process: {alone:.1f} us alone, {shadow:.1f} us with "
+              f"the shadow lane (+{shadow - alone:.1f} us)")  # fmt: skip
         try:
             print(f"load average before: {os.getloadavg()}; challenger: {args.challenger_kind}")
             for clients in args.clients:
