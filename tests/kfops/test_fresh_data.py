@@ -184,3 +184,38 @@ def test_the_monitor_reads_labels_delivered_to_the_store(tmp_path):
     _deliver(st, log, 400)
     judged = service.monitor_model(st, "churn", cfg)
     assert judged.labelled_rows == 400 and "roc_auc" in judged.quality
+
+
+def test_a_time_column_takes_the_request_time_and_other_unlogged_columns_stay_empty():
+    old = pd.DataFrame(
+        {
+            "when": pd.to_datetime(["2024-01-01", "2024-02-01"]),
+            "note": ["a", "b"],
+            "tenure": [1, 2],
+            "churned": [0, 1],
+        }
+    )
+    sch = fx.schema.Schema(
+        (
+            fx.schema.ColumnSpec("when", "datetime", role="time"),
+            fx.schema.ColumnSpec("note", "string", role="ignore"),
+            fx.schema.ColumnSpec("tenure", "int"),
+            fx.schema.ColumnSpec("churned", "int", role="label"),
+        ),
+        "churned",
+        "classification",
+    )
+    stamp = pd.Timestamp("2026-12-01 10:00", tz="UTC")
+    joined = pd.DataFrame(
+        {
+            labels.REQUEST_ID: ["r"],
+            labels.ROW: [0],
+            logschema.TIMESTAMP: [stamp],
+            "tenure": [5],
+            labels.LABEL: [1],
+        }
+    )
+    rows = fresh._as_training_rows(joined, old, sch)
+    assert rows["when"].tolist() == [pd.Timestamp("2026-12-01 10:00")]
+    assert rows["when"].dtype == old["when"].dtype
+    assert rows["note"].isna().all() and rows[["tenure", "churned"]].values.tolist() == [[5, 1]]
