@@ -19,6 +19,22 @@ from kfops import errors, metric_catalog, parameters
 
 DEFAULT_METRIC = metric_catalog.DEFAULT_METRIC
 DEFAULT_THRESHOLDS = {"classification": {"roc_auc": 0.70}, "regression": {"r2": 0.10}}
+# Metrics that must each beat the Dummy baseline besides the key one. A threshold-free score
+# (ROC AUC) alone blessed a model whose decisions were no better than "always the majority
+# class" (issue 14): the thresholded F1 must lift too. Regression's R2 lift is already the
+# lift over predicting the mean.
+COMPANION_LIFT = {"classification": ("f1",), "regression": ()}
+# A positive class rarer than this (the prior baseline's PR AUC is its rate) makes PR AUC count:
+# ROC AUC looks good on imbalanced data while precision at useful recall does not.
+IMBALANCED_BELOW = 0.20
+# Scores in [0, 1] where an absolute per-slice floor means something; R2 (unbounded below,
+# noisy on small slices) and error metrics (in the label's units) get only the relative rule.
+BOUNDED_SCORES = ("roc_auc", "pr_auc", "f1", "accuracy", "precision", "recall")
+# The relative slice rule: no slice's key metric may trail the overall value by more than this
+# (higher-is-better metrics), or exceed it by more than this fraction (error metrics).
+SLICE_MAX_SHORTFALL = {"roc_auc": 0.10, "pr_auc": 0.15, "f1": 0.15, "accuracy": 0.10, "r2": 0.25}
+SLICE_MAX_ERROR_RATIO = 0.5
+DEFAULT_SLICE_SHORTFALL = 0.15
 FAIRNESS_METRICS = ("recall_difference", "positive_rate_difference")
 _OFF = f"{parameters.RULE_OFF} turns the rule off"
 
@@ -33,8 +49,11 @@ class GateConfig:
         thresholds: metric -> floor (or ceiling for lower-is-better metrics such as rmse).
             None = task defaults; an empty dict means no value thresholds. KFP and the CLI
             carry None as {}.
-        min_lift_over_baseline: the key metric must beat the Dummy baseline by this much.
-        slice_floor: every slice with metrics must reach this key-metric value (None: no rule).
+        min_lift_over_baseline: the key metric, and the task's companion metrics
+            (COMPANION_LIFT; PR AUC on imbalanced data), must beat the Dummy baseline by this much.
+        slice_floor: slice rules (None: none). Every slice must be within the relative rule of
+            the overall key metric (SLICE_MAX_SHORTFALL); on a bounded score (BOUNDED_SCORES) it
+            must also reach this absolute floor, which is not applied to R2 or error metrics.
         fairness_metric: which fairness gap to bound (one of FAIRNESS_METRICS).
         max_fairness_gap: bound on that gap (None: no rule).
         champion_tolerance: the candidate may be at most this much worse than the champion.
@@ -183,33 +202,70 @@ def _value_checks(metrics: Mapping[str, float], cfg: GateConfig) -> list[Check]:
     return checks
 
 
+def lift_metrics(candidate: Mapping[str, Any], metric: str) -> tuple[str, ...]:
+    """The metrics that must beat the baseline.
+
+    The key one, the task's companions, and PR AUC when the positive class is rare (the prior
+    baseline's PR AUC is the positive rate).
+    """
+    task = candidate["task"]
+    names = [metric, *COMPANION_LIFT.get(task, ())]
+    base_pr = (candidate.get("baseline_metrics") or {}).get("pr_auc")
+    if task == "classification" and base_pr is not None and base_pr < IMBALANCED_BELOW:
+        names.append("pr_auc")
+    present = candidate.get("metrics") or {}
+    return tuple(n for n in dict.fromkeys(names) if n == metric or n in present)
+
+
 def _baseline_checks(candidate: Mapping[str, Any], cfg: GateConfig) -> list[Check]:
     if cfg.min_lift_over_baseline is None:
         return []
-    base = (candidate.get("baseline_metrics") or {}).get(cfg.metric)
-    if base is None:
-        return [Check("baseline", False, f"baseline {cfg.metric} missing from the evaluation")]
-    value = candidate["metrics"][cfg.metric]
-    ok = value is not None and _better(cfg.metric, value, base, cfg.min_lift_over_baseline)
-    detail = (
-        f"{cfg.metric} {_fmt(value)} vs baseline {_fmt(base)}: "
-        f"needs a lift of {cfg.min_lift_over_baseline:.4f}"
-    )
-    return [Check("beats baseline", ok, detail)]
+    checks = []
+    for name in lift_metrics(candidate, cfg.metric):
+        base = (candidate.get("baseline_metrics") or {}).get(name)
+        if base is None:
+            checks.append(Check("baseline", False, f"baseline {name} missing from the evaluation"))
+            continue
+        value = candidate["metrics"][name]
+        ok = value is not None and _better(name, value, base, cfg.min_lift_over_baseline)
+        detail = (
+            f"{name} {_fmt(value)} vs baseline {_fmt(base)}: "
+            f"needs a lift of {cfg.min_lift_over_baseline:.4f}"
+        )
+        rule = "beats baseline" if name == cfg.metric else f"beats baseline on {name}"
+        checks.append(Check(rule, ok, detail))
+    return checks
 
 
 def _slice_checks(candidate: Mapping[str, Any], cfg: GateConfig) -> list[Check]:
     if cfg.slice_floor is None:
         return []
+    metric, overall = cfg.metric, candidate["metrics"].get(cfg.metric)
     checks = []
     for name, values in sorted((candidate.get("slices") or {}).items()):
-        value = values.get(cfg.metric)
+        value = values.get(metric)
         if value is None:  # too small or single-class slice: reported by evaluate, not judged
             continue
-        ok = _better(cfg.metric, value, cfg.slice_floor)
-        detail = f"{cfg.metric} {_fmt(value)} on {name} vs floor {cfg.slice_floor:.4f}"
-        checks.append(Check(f"slice {name}", ok, detail))
+        if overall is not None:
+            checks.append(_relative_slice_check(metric, name, value, overall))
+        if metric in BOUNDED_SCORES:
+            ok = _better(metric, value, cfg.slice_floor)
+            detail = f"{metric} {_fmt(value)} on {name} vs floor {cfg.slice_floor:.4f}"
+            checks.append(Check(f"slice {name}", ok, detail))
     return checks
+
+
+def _relative_slice_check(metric: str, name: str, value: float, overall: float) -> Check:
+    """No slice much worse than the model overall, in the metric's own terms."""
+    if metric_catalog.higher_is_better(metric):
+        shortfall = SLICE_MAX_SHORTFALL.get(metric, DEFAULT_SLICE_SHORTFALL)
+        ok = value >= overall - shortfall
+        allowed = f"may trail it by {shortfall:.4f}"
+    else:
+        ok = value <= overall * (1 + SLICE_MAX_ERROR_RATIO)
+        allowed = f"may exceed it by {SLICE_MAX_ERROR_RATIO:.0%}"
+    detail = f"{metric} {_fmt(value)} on {name} vs overall {_fmt(overall)} ({allowed})"
+    return Check(f"slice {name} vs overall", ok, detail)
 
 
 def _fairness_checks(candidate: Mapping[str, Any], cfg: GateConfig) -> list[Check]:
