@@ -71,7 +71,6 @@ def sql_source(
     _require(store, run_id)
     _, text, shown = sql.parse(source, query)
     key = watermarks.source_key(f"{shown}|{text}|{incremental_column}")
-    unit = f"sql/{run_id}"
 
     def choose(committed, reserved, _value):
         if reserved:

@@ -194,3 +194,42 @@ def test_incremental_column_reads_after_the_watermark(pg):
         pg.url + "?table=events", incremental_column="updated_at", after=first.max_value
     )
     assert second.frame["id"].tolist() == [4]
+
+
+def test_incremental_sql_runs_claim_rows_after_the_committed_watermark(pg, tmp_path):
+    from kfops import watermarks
+    from kfops.runs import records
+    from kfops.store import local
+
+    store = local.LocalStore(tmp_path / "store")
+    pg.sql(
+        "DROP TABLE IF EXISTS ev; CREATE TABLE ev (id int, updated_at timestamptz);"
+        "INSERT INTO ev SELECT g, timestamptz '2026-11-01Z' + g * interval '1 hour' "
+        "FROM generate_series(1, 5) g"
+    )
+
+    def run(run_id, status="succeeded"):
+        try:
+            return core.ingest(
+                pg.url + "?table=ev", incremental=True, incremental_column="updated_at",
+                store=store, run_id=run_id,
+            )  # fmt: skip
+        finally:
+            if status:
+                store.put_bytes(records.end_key(run_id), records.encode({"status": status}))
+
+    first = run("r1")
+    assert first.rows == 5 and first.incremental["new_rows"] == 5
+    key = first.incremental["watermark"]
+    pg.sql("INSERT INTO ev VALUES (6, '2026-12-01Z'), (7, '2026-12-02Z')")
+    failed = run("r2", status="failed")
+    assert failed.rows == 2
+    assert watermarks.committed(store, key)["value"].startswith("2026-11-01T05:00:00")
+    second = run("r3")
+    assert second.rows == 2 and sorted(second.frame["id"]) == list(range(1, 8))
+    assert second.incremental["after"].startswith("2026-11-01T05:00:00")
+    run("r4", status=None)  # still running
+    with pytest.raises(errors.StorageError, match="another run is still reading"):
+        run("r5", status=None)
+    with pytest.raises(errors.ConfigError, match="needs incremental_column"):
+        core.ingest(pg.url + "?table=ev", incremental=True, store=store, run_id="r6")
