@@ -84,7 +84,7 @@ def build_app(config: settings.ServeConfig, source: model.ModelSource, log_store
     )
     handlers = _Handlers(config, dataplane.DataPlane(models, meters, logger, batcher))
     handlers.label_store = log_store  # delayed labels go where the requests were logged
-    handlers.plane.rollout = _challenger_lane(config, source, log_store)
+    handlers.plane.rollout = _challenger_lane(config, source, log_store, meters.observe_shadow)
     app = applications.Starlette(
         routes=handlers.routes(),
         lifespan=handlers.lifespan,
@@ -94,7 +94,7 @@ def build_app(config: settings.ServeConfig, source: model.ModelSource, log_store
     return InferenceLane(app, handlers)
 
 
-def _challenger_lane(config: settings.ServeConfig, source, store):
+def _challenger_lane(config: settings.ServeConfig, source, store, on_shadow):
     """The rollout lane: fixed by `config.challenger`, else following the registry's pointer.
 
     None when neither applies (a pinned version, a model directory, polling off).
@@ -123,7 +123,7 @@ def _challenger_lane(config: settings.ServeConfig, source, store):
             flush_rows=config.log_flush_rows,
             flush_seconds=config.log_flush_seconds,
         )
-    lane = challenger.ChallengerLane(managers, events, reader, config.plan)
+    lane = challenger.ChallengerLane(managers, events, reader, config.plan, on_shadow=on_shadow)
     if reader is not None:
         lane.follow()
     return lane

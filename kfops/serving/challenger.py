@@ -134,6 +134,7 @@ class ChallengerLane:
         max_pending: shadow requests queued at most; beyond it they are dropped and counted.
         max_yield_seconds: the longest a shadow job waits for a moment without champion
             requests in flight before it runs anyway.
+        on_shadow: callback(outcome) per shadowed request: answered, failed or dropped.
     """
 
     def __init__(
@@ -144,11 +145,13 @@ class ChallengerLane:
         fixed: rollout.Plan | None = None,
         max_pending: int = 1024,
         max_yield_seconds: float = 0.02,
+        on_shadow: Callable[[str], None] | None = None,
     ):
         self.managers, self.events, self.plan_reader = managers, events, plan_reader
         self.state: tuple[rollout.Plan, mgr.Active] | None = None
         self.max_pending, self.dropped, self.shadowed = max_pending, 0, 0
         self.busy, self.max_yield_seconds = 0, max_yield_seconds
+        self._on_shadow = on_shadow or (lambda outcome: None)
         self._jobs: collections.deque = collections.deque()
         self._cond = threading.Condition()
         self._closed = False
@@ -248,6 +251,7 @@ class ChallengerLane:
         with self._cond:
             if len(self._jobs) >= self.max_pending or self._closed:
                 self.dropped += 1
+                self._on_shadow("dropped")
                 return
             self._jobs.append((challenger, request, pair))
             self._cond.notify()
@@ -285,6 +289,8 @@ class ChallengerLane:
             prediction = challenger.model.predict(validated.arrays, False)
         except Exception as e:  # noqa: BLE001 (a failing challenger is evidence, not an outage)
             self._record(request, pair, challenger, rollout.SHADOW, start, error=type(e).__name__)
+            self._on_shadow("failed")
             return
         self.shadowed += 1
+        self._on_shadow("answered")
         self._record(request, pair, challenger, rollout.SHADOW, start, prediction.predict)

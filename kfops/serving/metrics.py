@@ -85,6 +85,13 @@ class Metrics:
             ["model", "feature", "side"],
             registry=r,
         )
+        self.shadow = Counter(
+            "kfops_shadow_requests",
+            "Requests handed to a shadow challenger, by outcome: answered, failed (it raised) or "
+            "dropped (its queue was full; the champion never waits for it).",
+            ["outcome"],
+            registry=r,
+        )
         self.predictions = PredictionCollector()
         r.register(self.predictions)
         self._children: dict[tuple, tuple] = {}
@@ -149,6 +156,10 @@ class Metrics:
         self.log_rows.labels(outcome).inc(rows)
         if outcome == "written":
             self.log_files.inc()
+
+    def observe_shadow(self, outcome: str) -> None:
+        """Counts one request handed to the shadow challenger (kfops.serving.challenger)."""
+        self.shadow.labels(outcome).inc()
 
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""

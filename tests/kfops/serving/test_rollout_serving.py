@@ -140,6 +140,12 @@ def test_shadow_challenger_that_raises_fails_no_request_and_is_aborted(store, tm
     _start(store, "shadow")
     with _serving(store) as (client, _):
         sent = _traffic(client, df, 60)
+        for _ in range(100):  # the shadow thread counts each failure after the answer is sent
+            exposition = client.get("/metrics").text
+            if 'kfops_shadow_requests_total{outcome="failed"} 60.0' in exposition:
+                break
+            time.sleep(0.05)
+    assert 'kfops_shadow_requests_total{outcome="failed"} 60.0' in exposition
     assert {r.status_code for _, r in sent} == {200}
     assert {r.json()["model_version"] for _, r in sent} == {"1"}
     events = _events(store)
