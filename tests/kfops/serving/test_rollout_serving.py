@@ -213,6 +213,15 @@ def test_too_little_traffic_waits_and_changes_nothing(store, tmp_path, capsys):
     # promoting against the verdict is one line and exit 2
     assert _cli(store, "rollout", "promote", "churn", "--by", "ci", "--reason", "why") == 2
     assert "the verdict is wait" in capsys.readouterr().err
+    assert _cli(store, "rollout", "status", "churn") == 0
+    table = capsys.readouterr().out
+    assert "challenger        2        20       0" in table and "verdict: wait" in table
+    assert _cli(store, "rollout", "abort", "churn", "--by", "ana", "--reason", "not now") == 0
+    entry = rollout.pointer(reg, "churn")["history"][-1]
+    assert (entry["outcome"], entry["ended_by"], entry["reason"]) == ("aborted", "ana", "not now")
+    assert reg.champion("churn") == "1"
+    assert _cli(store, "rollout", "abort", "churn", "--by", "ana", "--reason", "again") == 4
+    assert "no rollout of 'churn' is running" in capsys.readouterr().err
 
 
 def test_canary_answers_its_share_sticky_per_key(store, tmp_path):
