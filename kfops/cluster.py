@@ -27,7 +27,11 @@ STORE_SECRET_KEYS = ("MINIO_ENDPOINT", "MINIO_ACCESS_KEY", "MINIO_SECRET_KEY", "
 STORE_SECRET_ENV = {key: key for key in STORE_SECRET_KEYS}
 
 # The Secret holding a SQL source's password (kfops.ingest.sql reads KFOPS_SQL_PASSWORD). Mapped
-# into the ingest step as optional, so runs over files need no such Secret. Create it with
+# into the ingest step as optional, so runs over files need no such Secret: kfp-kubernetes 2.17
+# `use_secret_as_env(..., optional=True)` writes `SecretAsEnv.optional` into the platform spec
+# (kfp/kubernetes/secret.py), which becomes the container's `secretKeyRef.optional`; Kubernetes
+# then starts the pod without the variable when the Secret or key is absent instead of failing
+# with CreateContainerConfigError. Create it with
 # `kubectl create secret generic kfops-sql --from-literal=KFOPS_SQL_PASSWORD=...`.
 SQL_SECRET = "kfops-sql"
 SQL_SECRET_KEYS = ("KFOPS_SQL_PASSWORD",)
