@@ -29,7 +29,9 @@ STORE_SECRET_ENV = {key: key for key in STORE_SECRET_KEYS}
 # The Secret holding a SQL source's password (kfops.ingest.sql reads KFOPS_SQL_PASSWORD). Mapped
 # into the ingest step as optional, so runs over files need no such Secret: kfp-kubernetes 2.17
 # `use_secret_as_env(..., optional=True)` writes `SecretAsEnv.optional` into the platform spec
-# (kfp/kubernetes/secret.py), which becomes the container's `secretKeyRef.optional`; Kubernetes
+# (kfp/kubernetes/secret.py); the backend's driver copies it into the container's
+# `secretKeyRef.optional` (kubeflow/pipelines backend/src/v2/driver/k8s.go, extendPodSpecPatch,
+# "Get secret env information": `secretKeySelector.Optional = secretAsEnv.Optional`); Kubernetes
 # then starts the pod without the variable when the Secret or key is absent instead of failing
 # with CreateContainerConfigError. Create it with
 # `kubectl create secret generic kfops-sql --from-literal=KFOPS_SQL_PASSWORD=...`.
