@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 
 from kfops import __version__, errors
@@ -92,6 +93,11 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("kfops: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `kfops runs show X | head`: the reader left. Python would print a traceback while
+        # flushing stdout at exit; point stdout at /dev/null and exit as `head`'s writers do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 if __name__ == "__main__":

@@ -230,7 +230,7 @@ def render_compare(comparison: runs.Comparison, changed_only: bool = False) -> s
             section = row.section
             title = f"{section}s" if section != "data" else "data (sha256)"
             rows.append(("", title, *[""] * len(header[2:])))
-        cells = [short_hash(v) if row.section == "data" else _fmt(v) for v in row.values]
+        cells = [short_hash(v) if row.section == "data" else _clip(_fmt(v)) for v in row.values]
         delta = [_delta(row.values)] if two else []
         rows.append(("*" if row.changed else "", f"  {row.name}", *cells, *delta))
     return table(header, rows)
@@ -288,10 +288,21 @@ def _fmt(value: Any) -> str:
     if value is None:
         return "-"
     if isinstance(value, float):
+        # a count that went through JSON as a float (rows 5000.0) reads as a count
+        if value.is_integer() and abs(value) >= 10:
+            return str(int(value))
         return f"{value:.4f}"
     if isinstance(value, list | dict):
         return json.dumps(value, sort_keys=True)
     return str(value)
+
+
+COMPARE_CELL = 24
+
+
+def _clip(text: str, width: int = COMPARE_CELL) -> str:
+    """A compare cell at most `width` wide; `--json` has long values (a list, a repr) whole."""
+    return text if len(text) <= width else text[: width - 1] + "…"
 
 
 def _delta(values: Sequence[Any]) -> str:

@@ -3,12 +3,14 @@ nothing written. Each case runs the real `kfops` entry point."""
 
 import os
 import socket
+import subprocess
+import sys
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from kfops import cli, config, errors, ingest, registry, split, validate
+from kfops import cli, config, errors, ingest, registry, runs, split, validate
 from kfops.store import local
 
 CONFIG, DATA, STORAGE = errors.ConfigError.exit_code, errors.DataError.exit_code, 4
@@ -187,3 +189,39 @@ def test_a_semicolon_file_hint_names_the_flag_to_type(tmp_path):
     assert str(caught.value).endswith("pass --delimiter ';' (or --format tsv)")
     read = ingest.ingest(str(path), settings=config.StoreSettings(), delimiter=";").frame
     assert list(read.columns) == ["a", "b", "y"]
+
+
+def _long_run(store, run_id: str, seed: int) -> None:
+    rec = runs.RunRecorder(store, run_id)
+    gate_repr = "GateConfig(" + ", ".join(f"rule_{i}={i / 7:.6f}" for i in range(20)) + ")"
+    params = {"seed": seed, "gate": gate_repr, **{f"p{i:04d}": i for i in range(4000)}}
+    rec.start("kfops-training", params)
+    with rec.step("ingest", {"source": "x.csv"}) as step:
+        step.output("data", sha256=f"{seed:064x}", rows=5000)
+        step.metric("rows_read", 5000.0)
+        step.metric("null_share", 0.25)
+    rec.finish("succeeded", blessed=False, reasons=("too low",), model=None)
+
+
+def test_runs_show_piped_into_head_exits_quietly(tmp_path):
+    store = local.LocalStore(tmp_path / "store")
+    _long_run(store, "long", 1)
+    shell = f"{sys.executable} -m kfops.cli runs show long --store {store.uri} | head -n 2"
+    done = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, timeout=120
+    )
+    assert len(done.stdout.splitlines()) == 2
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr, done.stderr
+    assert done.returncode == 141
+
+
+def test_runs_compare_is_compact_and_counts_read_as_counts(capsys, tmp_path):
+    store = local.LocalStore(tmp_path / "store")
+    for seed in (1, 2, 3):
+        _long_run(store, f"run-{seed}", seed)
+    code, out, _ = kfops(capsys, "runs", "compare", "run-1", "run-2", "run-3", "--store", store.uri)
+    assert code == 0
+    assert max(len(line) for line in out.splitlines()) < 140
+    assert "GateConfig(rule_0=0.000…" in out and "rule_19" not in out
+    code, out, _ = kfops(capsys, "runs", "show", "run-1", "--store", store.uri)
+    assert "rows_read=5000\n" in out and "5000.0000" not in out and "null_share=0.2500" in out
