@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -62,7 +63,8 @@ def child(mode: str, url: str, password: str) -> dict:
 
 def main() -> None:
     rows = int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000
-    server = PostgresServer(_own_dir() / "cluster").start()
+    root = _own_dir()
+    server = PostgresServer(root / "cluster").start()
     try:
         server.sql(LOAD.format(rows=rows))
         base = child("none", server.url, server.password)["maxrss_kb"]
@@ -80,6 +82,7 @@ def main() -> None:
         }
     finally:
         server.stop("immediate")
+        shutil.rmtree(root, ignore_errors=True)
     k, p = results["kfops"], results["pandas"]
     print(f"rows {rows}, best of {REPEAT}, load average {os.getloadavg()[0]:.2f}")
     print(f"kfops sql.read     {k['seconds']:7.2f} s  peak +{k['peak_mb']:7.1f} MB")
