@@ -41,7 +41,12 @@ def test_monitoring_nests_training_under_the_retrain_decision(tmp_path):
     assert branch["dependentTasks"] == ["monitor"]
     assert "monitor-Output" in branch["triggerPolicy"]["condition"]
     inner = docs[0]["components"][branch["componentRef"]["name"]]["dag"]["tasks"]
-    [nested] = inner.values()
+    assert set(inner) == {"fresh-data", "kfops-training"}
+    # training ingests what the fresh-data step built (kfops.monitor.fresh), not `source`
+    nested = inner["kfops-training"]
+    assert nested["inputs"]["parameters"]["source"]["taskOutputParameter"] == {
+        "outputParameterKey": "Output", "producerTask": "fresh-data"
+    }  # fmt: skip
     nested_dag = docs[0]["components"][nested["componentRef"]["name"]]["dag"]["tasks"]
     assert set(nested_dag) == {"outcome", "exit-handler-1"}  # the whole training pipeline
     body = docs[0]["components"][nested_dag["exit-handler-1"]["componentRef"]["name"]]
