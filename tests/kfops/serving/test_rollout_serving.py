@@ -45,6 +45,16 @@ def _bad(spec, df):
     return pipe.fit(df[spec.feature_names], shuffled)
 
 
+def _inverted(spec, df):
+    """Fit on inverted labels: wrong where the champion is right (a clearly worse version).
+
+    The canary sides see different random requests, so a challenger only slightly worse would
+    make the verdict depend on the draw.
+    """
+    pipe = factories.classifier()[0]
+    return pipe.fit(df[spec.feature_names], 1 - df["churned"])
+
+
 @pytest.fixture
 def store(tmp_path):
     return local.LocalStore(tmp_path / "store")
@@ -183,7 +193,7 @@ def test_better_challenger_in_shadow_is_promoted_and_recorded(store, tmp_path):
 
 def test_worse_challenger_in_canary_is_aborted(store, tmp_path):
     good, spec, df = factories.classifier()
-    _publish(store, tmp_path, good, _bad(spec, df))
+    _publish(store, tmp_path, good, _inverted(spec, df))
     _start(store, "canary", 0.5)
     with _serving(store) as (client, _):
         sent = _traffic(client, df, 400)
