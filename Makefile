@@ -28,8 +28,8 @@ help:
 	@echo "make bench    run the pipeline benchmark (prints side-by-side ratios)"
 	@echo "make bench-serving  kfops vs MLServer and KServe (see bench/serving.py for their venvs)"
 	@echo "make mutation  mutmut on the costly modules: killed/survived/timed out per module (slow)"
-	@echo "make s3-up    local S3 server (SeaweedFS) on 127.0.0.1:9000, no Docker; Ctrl-C stops"
-	@echo "make s3-down  stop one started with scripts/s3-up.sh --background"
+	@echo "make s3-up    local S3 server (SeaweedFS) on 127.0.0.1:9000 in the background, no Docker"
+	@echo "make s3-down  stop it"
 	@echo "make image        build the kfops image with docker or podman ($(IMAGE))"
 	@echo "make image-local  build it with podman on a local Debian base (no registry needed)"
 	@echo "make lint-manifests  render, validate and security-scan the kustomize manifests"
@@ -133,7 +133,7 @@ e2e-kind: install
 	bash scripts/e2e-kind.sh
 
 s3-up: install
-	WEED=$(BIN)/weed bash scripts/s3-up.sh
+	WEED=$(BIN)/weed bash scripts/s3-up.sh --background
 
 s3-down:
 	bash scripts/s3-up.sh --stop

@@ -3,9 +3,9 @@
 # without Docker: the same server the tests use, on fixed ports, with access keys enforced.
 #
 # Usage:
-#   scripts/s3-up.sh               run in the foreground until Ctrl-C (make s3-up)
-#   scripts/s3-up.sh --background  start detached, wait until ready, print the exports, return
-#   scripts/s3-up.sh --stop        stop a server started with --background
+#   scripts/s3-up.sh               run in the foreground until Ctrl-C
+#   scripts/s3-up.sh --background  start detached, wait until ready, print how to use it (make s3-up)
+#   scripts/s3-up.sh --stop        stop a server started with --background (make s3-down)
 #
 # Ports (all on 127.0.0.1; each can be overridden by the variable named):
 #   S3        9000   KFOPS_S3_PORT          S3 gRPC      19000  KFOPS_S3_GRPC_PORT
@@ -71,8 +71,11 @@ load_credentials() {
     fi
     (
         umask 077
+        # everything a shell needs for the store: `source` this file and kfops reaches it
+        printf "export MINIO_ENDPOINT='127.0.0.1:%s'\nexport MINIO_SECURE='false'\n" \
+            "$S3_PORT" >"$CREDENTIALS"
         printf "export MINIO_ACCESS_KEY='%s'\nexport MINIO_SECRET_KEY='%s'\n" \
-            "$MINIO_ACCESS_KEY" "$MINIO_SECRET_KEY" >"$CREDENTIALS"
+            "$MINIO_ACCESS_KEY" "$MINIO_SECRET_KEY" >>"$CREDENTIALS"
         printf '{"identities": [{"name": "admin", "actions": ["Admin", "Read", "List", "Tagging", "Write"], "credentials": [{"accessKey": "%s", "secretKey": "%s"}]}]}\n' \
             "$MINIO_ACCESS_KEY" "$MINIO_SECRET_KEY" >"$DIR/s3.json"
     )
@@ -123,9 +126,9 @@ print_usage_hint() {
     cat <<EOF
 SeaweedFS S3 is up at http://127.0.0.1:$S3_PORT (bucket '$BUCKET', data in $DIR).
 Use it from this shell with:
-  export MINIO_ENDPOINT=127.0.0.1:$S3_PORT MINIO_SECURE=false
-  . $CREDENTIALS    # sets MINIO_ACCESS_KEY and MINIO_SECRET_KEY
-  kfops run --store s3://$BUCKET/kfops
+  source $CREDENTIALS    # sets MINIO_ENDPOINT, MINIO_SECURE, MINIO_ACCESS_KEY, MINIO_SECRET_KEY
+  kfops run --store s3://$BUCKET/store
+Stop it with: make s3-down (or $0 --stop)
 EOF
 }
 
@@ -134,12 +137,17 @@ stop_weed() {
     local pid i
     pid="$(cat "$PID_FILE")"
     if kill -TERM "$pid" 2>/dev/null; then
-        # weed may ignore SIGTERM for a long time: give it 3 s, then SIGKILL.
+        # weed may ignore SIGTERM for 20 s and more: give it 3 s, then SIGKILL.
         for i in $(seq 1 15); do
             kill -0 "$pid" 2>/dev/null || break
             sleep 0.2
         done
         kill -KILL "$pid" 2>/dev/null || true
+        # and wait until it is gone, so the ports are free when this returns
+        for i in $(seq 1 50); do
+            kill -0 "$pid" 2>/dev/null || break
+            sleep 0.1
+        done
     fi
     rm -f "$PID_FILE"
     echo "s3-up: stopped weed (pid $pid)"
