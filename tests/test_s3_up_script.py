@@ -1,5 +1,5 @@
-"""The README's S3 quick start, as written: `make s3-up` returns with the server running in the
-background, `source .kfops/s3/credentials.env` is all a shell needs, `make s3-down` stops it fast."""
+"""The README's S3 quick start as written: s3-up returns with the server in the background,
+`source .kfops/s3/credentials.env` is all a shell needs, and s3-down stops it fast."""
 
 import os
 import subprocess
@@ -26,7 +26,9 @@ def test_s3_up_in_background_credentials_file_is_enough_and_stop_is_fast(tmp_pat
         assert up.returncode == 0, up.stderr
         assert "source " in up.stdout and "make s3-down" in up.stdout
         kfops = ROOT / ".venv" / "bin" / "kfops"
-        shell = f"source {tmp_path}/s3/credentials.env && {kfops} models list --store s3://kfops/store"
+        shell = (
+            f"source {tmp_path}/s3/credentials.env && {kfops} models list --store s3://kfops/store"
+        )
         used = subprocess.run(["bash", "-c", shell], env=env, cwd=tmp_path, capture_output=True,
                               text=True, timeout=120)  # fmt: skip
         assert used.returncode == 0, used.stderr
