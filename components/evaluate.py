@@ -20,19 +20,22 @@ def evaluate(
     run_id: str,
     slice_columns: List[str] = [],  # noqa: B006 (KFP reads the default; never mutated)
     sensitive_column: str = "",
+    n_threads: int = 0,
 ):
     """Scores the model and its baseline on the test split. Rules: kfops.evaluate."""
-    from kfops import dataio, modelio, recording, schema
+    from kfops import cpus, dataio, modelio, recording, schema
     from kfops import evaluate as core
     from kfops.reports import evaluation as rendering
     from kfops.reports import identity
 
-    params = {"slice_columns": slice_columns, "sensitive_column": sensitive_column}
+    params = {
+        "slice_columns": slice_columns,
+        "sensitive_column": sensitive_column,
+        "n_threads": n_threads,
+    }
     with recording.recorded("evaluate", store_uri, run_id, params) as step:
         expected = schema.Schema.load(data_schema.path)
-        cfg = core.config_for(
-            expected, slice_columns=slice_columns, sensitive_column=sensitive_column
-        )
+        cfg = core.config_for(expected, **params)
         result = core.evaluate(
             modelio.load_model(model.path, model.metadata.get("sha256")),
             dataio.read_frame(test_data.path),
@@ -46,6 +49,7 @@ def evaluate(
         for call, args in core.kfp_curves(result):
             getattr(curves, call)(*args)
         dataio.write_json(result.to_dict(), evaluation.path)
+        step.runtime.update(threads=result.n_threads, cpus=cpus.available(), quota=cpus.quota())
         who = identity.from_run(recording.recorder(store_uri, run_id).store, run_id, model.metadata)
         page = rendering.evaluation_html(result, identity=who)  # verdict pending: gate is next
         dataio.write_text(report.path, page)

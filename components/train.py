@@ -17,9 +17,10 @@ def train(
     search_iterations: int = 8,
     cv_folds: int = 3,
     seed: int = 0,
+    n_threads: int = 0,
 ):
     """Fits the tuned model and the baseline. Rules: kfops.train."""
-    from kfops import dataio, modelio, parameters, recording, schema
+    from kfops import cpus, dataio, modelio, parameters, recording, schema
     from kfops import train as core
 
     params = {
@@ -27,6 +28,7 @@ def train(
         "search_iterations": search_iterations,
         "cv_folds": cv_folds,
         "seed": seed,
+        "n_threads": n_threads,
     }
     with recording.recorded("train", store_uri, run_id, params) as step:
         expected = schema.Schema.load(data_schema.path)
@@ -60,3 +62,4 @@ def train(
             search_folds=result.folds,
         )
         step.metric("cv_score", float(result.cv_score))
+        step.runtime.update(threads=result.n_threads, cpus=cpus.available(), quota=cpus.quota())

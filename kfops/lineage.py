@@ -2,8 +2,8 @@
 
 The facts come from two places written independently: the lineage block push stores in each
 version's manifest (`metadata.lineage`: run_id, source, data_sha256, data_snapshot (the
-training rows, kfops.snapshots), data_parents, rows, seed, code_version, package_version,
-library_versions, image, parent_champion) and the run records under `runs/`.
+training rows, kfops.snapshots), data_parents, rows, seed, n_threads, code_version,
+package_version, library_versions, image, parent_champion) and the run records under `runs/`.
 The manifest is authoritative for the model; the run adds parameters, status and step metrics when
 it was recorded (a cluster run without records still has its manifest lineage).
 """
@@ -35,9 +35,10 @@ def model_lineage(
         version: a registered version; None means the current champion.
 
     Returns:
-        {"model", "run_id", "run", "data", "parameters", "code_version", "package_version",
-        "image", "library_versions", "parents"}; "run" is None when the run was not recorded and
-        "parents" lists the previous champions, nearest first.
+        {"model", "run_id", "run", "data", "parameters", "n_threads", "code_version",
+        "package_version", "image", "library_versions", "parents"}; "n_threads" is what the
+        training fits ran with (None for versions pushed before it was recorded); "run" is None
+        when the run was not recorded and "parents" lists the previous champions, nearest first.
 
     Raises:
         NotFound: no such model or version, or no champion when version is None.
@@ -62,6 +63,7 @@ def model_lineage(
             "parents": list(lineage.get("data_parents") or []),
         },
         "parameters": run["parameters"] if run else _manifest_parameters(lineage),
+        "n_threads": lineage.get("n_threads"),
         "code_version": lineage.get("code_version"),
         "package_version": lineage.get("package_version"),
         "image": lineage.get("image"),

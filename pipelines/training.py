@@ -141,8 +141,11 @@ def _model_steps(p: dict, run: dict, data: dict) -> dict:
         search_iterations=p["search_iterations"],
         cv_folds=p["cv_folds"],
         seed=p["seed"],
+        n_threads=p["n_threads"],
         **run,
     )
+    # n_threads=0 counts the CPUs from the pod's cgroup (kfops.cpus), so the thread count
+    # follows this limit: 2 for train, 1 for evaluate.
     configure(train_task, "train", "2", "8Gi")
     scoring = {"slice_columns": p["slice_columns"], "sensitive_column": p["sensitive_column"]}
     evaluate_task = evaluate(
@@ -150,6 +153,7 @@ def _model_steps(p: dict, run: dict, data: dict) -> dict:
         baseline=train_task.outputs["baseline"],
         test_data=data["test"],
         data_schema=data["schema"],
+        n_threads=p["n_threads"],
         **scoring,
         **run,
     )
@@ -243,6 +247,7 @@ def training(
     estimator: str = "hist_gradient_boosting",
     search_iterations: int = 8,
     cv_folds: int = 3,
+    n_threads: int = 0,
     slice_columns: List[str] = [],  # noqa: B006 (KFP reads the default; never mutated)
     sensitive_column: str = "",
     gate_metric: str = "",

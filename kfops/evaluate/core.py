@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import threadpoolctl
 
-from kfops import errors, parameters
+from kfops import cpus, errors, parameters
 from kfops.evaluate import curves as curves_mod
 from kfops.evaluate import groups, measures
 from kfops.schema import TASKS
@@ -39,6 +39,8 @@ class EvalConfig:
         positive_label: the positive class of binary metrics and fairness; None takes the
             model's last class (1 of 0/1, True of False). "1" matches a class 1.
         min_slice_rows: smaller slices and groups get a row count but no metrics.
+        n_threads: OpenMP/BLAS threads of prediction; 0 = the CPUs the step may use
+            (kfops.cpus). Slices and fairness reuse the one prediction of the test rows.
     """
 
     label: str
@@ -49,6 +51,9 @@ class EvalConfig:
     )
     positive_label: Any = None
     min_slice_rows: int = 20
+    n_threads: int = parameters.field(
+        0, "threads of fits and predictions; 0 = the CPUs the step may use (kfops.cpus)"
+    )
 
     def __post_init__(self):
         if not self.label:
@@ -64,6 +69,9 @@ class EvalConfig:
         minimum = self.min_slice_rows
         if not isinstance(minimum, int) or isinstance(minimum, bool) or minimum < 1:
             raise errors.ConfigError(f"min_slice_rows must be an integer >= 1, got {minimum!r}")
+        threads = self.n_threads
+        if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
+            raise errors.ConfigError(f"n_threads must be an integer >= 0, got {threads!r}")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -81,6 +89,8 @@ class Evaluation:
         labels: the model's classes (None for regression).
         positive_label: the class binary metrics and fairness are about.
         notes: what was undefined or replaced, and why.
+        n_threads: the threads prediction ran with (predictions do not depend on it:
+            tests/kfops/test_threads.py).
     """
 
     task: str
@@ -93,6 +103,7 @@ class Evaluation:
     labels: list[Any] | None = None
     positive_label: Any = None
     notes: list[str] = dataclasses.field(default_factory=list)
+    n_threads: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (strict JSON: no NaN or infinity)."""
@@ -140,11 +151,12 @@ def evaluate(
     """
     _check(test_df, config)
     notes: list[str] = []
-    scored = _score(model, test_df, config)
+    n_threads = cpus.resolve(config.n_threads)
+    scored = _score(model, test_df, config, n_threads)
     measured = measures.clean(measures.measure(scored, config.task), "", notes)
     base = None
     if baseline is not None:
-        base_scored = _score(baseline, test_df, config)
+        base_scored = _score(baseline, test_df, config, n_threads)
         base = measures.clean(measures.measure(base_scored, config.task), "baseline ", notes)
     slices = groups.slices(
         scored, test_df, config.slice_columns, config.task, config.min_slice_rows, notes
@@ -170,6 +182,7 @@ def evaluate(
         labels=list(scored.classes) if classification else None,
         positive_label=scored.positive if classification else None,
         notes=notes,
+        n_threads=n_threads,
     )
 
 
@@ -228,13 +241,13 @@ def _check(df: pd.DataFrame, config: EvalConfig) -> None:
         raise errors.SchemaViolation(config.label, "not null", detail)
 
 
-def _score(model: Any, df: pd.DataFrame, config: EvalConfig) -> measures.Scored:
+def _score(model: Any, df: pd.DataFrame, config: EvalConfig, n_threads: int) -> measures.Scored:
     x = _inputs(model, df)
     y_true = df[config.label].to_numpy()
     try:
-        # One thread: prediction is cheap, and on a shared or CPU-limited node OpenMP threads
-        # spin-wait for each other (see kfops.train.TrainConfig.n_threads).
-        with threadpoolctl.threadpool_limits(1):
+        # OpenMP/BLAS threads only: a random forest's joblib-parallel predict_proba adds the
+        # trees' answers in the order threads finish, so its last bits would vary run to run.
+        with threadpoolctl.threadpool_limits(n_threads):
             if config.task == "regression":
                 return measures.Scored(
                     y_true, np.asarray(model.predict(x), dtype="float64"), None, []

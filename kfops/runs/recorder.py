@@ -42,6 +42,7 @@ class StepHandle:
         self.metrics: dict[str, float | None] = {}
         self.inputs: list[dict[str, Any]] = []
         self.outputs: list[dict[str, Any]] = []
+        self.runtime: dict[str, Any] = {}
 
     def metric(self, name: str, value: float) -> None:
         """Records a scalar metric (NaN and infinities are kept as null)."""
@@ -83,6 +84,8 @@ class StepHandle:
             "outputs": self.outputs,
             "metrics": self.metrics,
         }
+        if self.runtime:  # how the step ran (threads, CPUs): facts of the node, not results
+            out["runtime"] = self.runtime
         if error is not None:
             message = str(error)
             out["error"] = f"{type(error).__name__}: {message}" if message else type(error).__name__

@@ -7,28 +7,33 @@ defaults, so the search never returns something worse (on CV) than not searching
 follow the split: grouped (GroupKFold) when the split kept groups apart, in time order
 (TimeSeriesSplit on rows sorted by time) when it held out the future; otherwise (stratified) KFold.
 Shuffled folds there would tune on rows of the same group or from the future and pick
-hyperparameters for a leak the test split does not have. Everything runs
-single-process with fixed seeds, so the same data and seed give the same model bytes.
+hyperparameters for a leak the test split does not have. Every fit, in the search and the final
+one, runs in this process with `n_threads` OpenMP/BLAS threads (tree-building threads for the
+random forest), candidates one after the other, so threads never exceed the CPUs the step may
+use. With fixed seeds the same data give the same model bytes at any thread count for every
+estimator here (tests/kfops/test_threads.py measures it); the count is recorded all the same.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import platform
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
 import pandas as pd
 import sklearn
 import threadpoolctl
-from sklearn import model_selection, pipeline
+from sklearn import ensemble, model_selection, pipeline
 
-from kfops import errors, parameters, schema
+from kfops import cpus, errors, parameters, schema
 from kfops.train import setup
 
 TASKS = schema.TASKS
 ESTIMATORS = tuple(setup.ESTIMATORS)
+FORESTS = (ensemble.RandomForestClassifier, ensemble.RandomForestRegressor)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -49,10 +54,8 @@ class TrainConfig:
         group_column: rows sharing a value stay in one search fold (set by a group split).
         time_column: search folds validate on rows later than their training rows (set by a
             time split).
-        n_threads: OpenMP threads of the final fit (the search always uses one). Default 1:
-            HistGradientBoosting's sums depend on the thread count, so a fixed count is what
-            makes the model bytes the same on every machine; and on a shared or CPU-limited
-            node extra threads spin-wait (measured 7x slower with 2 threads under load).
+        n_threads: threads of every fit (search and final); 0 = the CPUs the step may use
+            (kfops.cpus: the pod's cgroup CPU limit, else the affinity mask).
     """
 
     label: str
@@ -67,7 +70,9 @@ class TrainConfig:
     max_search_rows: int = 50_000
     group_column: str | None = None
     time_column: str | None = None
-    n_threads: int = 1
+    n_threads: int = parameters.field(
+        0, "threads of fits and predictions; 0 = the CPUs the step may use (kfops.cpus)"
+    )
 
     def __post_init__(self):
         if not self.label:
@@ -80,7 +85,7 @@ class TrainConfig:
         _require_int("cv_folds", self.cv_folds, 2)
         _require_int("seed", self.seed, 0)
         _require_int("max_search_rows", self.max_search_rows, 10 * self.cv_folds)
-        _require_int("n_threads", self.n_threads, 1)
+        _require_int("n_threads", self.n_threads, 0)
         if self.group_column and self.time_column:
             raise errors.ConfigError("search folds are grouped or in time order, not both")
         if self.feature_columns is not None:
@@ -114,6 +119,7 @@ class TrainResult:
     seed: int
     notes: list[str] = dataclasses.field(default_factory=list)
     folds: dict[str, Any] = dataclasses.field(default_factory=dict)
+    n_threads: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """Every field except the two pipelines (those are model files)."""
@@ -148,6 +154,7 @@ class TrainResult:
             "search_rows": self.search_rows,
             "seed": self.seed,
             "search_folds": self.folds.get("kind"),
+            "n_threads": self.n_threads,
         }
 
 
@@ -179,14 +186,14 @@ def train(df: pd.DataFrame, data_schema: schema.Schema, config: TrainConfig) -> 
     model = setup.build_pipeline(config.task, config.estimator, types, config.seed, cardinality)
     rows = _search_rows(y, config)
     folds, described = search_folds(df.iloc[rows], y[rows], config)
-    with threadpoolctl.threadpool_limits(1):
+    n_threads = cpus.resolve(config.n_threads)
+    with threads(n_threads, model):
         search = _search(model, x.iloc[rows], y[rows], folds, config)
-    best = max(search, key=lambda c: c["score"])
-    model.set_params(**{f"model__{k}": v for k, v in best["params"].items()})
-    base = setup.build_baseline(config.task, types)
-    with threadpoolctl.threadpool_limits(config.n_threads):
-        _fit(model, x, y, config.estimator)
-        _fit(base, x, y, "baseline")
+        best = max(search, key=lambda c: c["score"])
+        model.set_params(**{f"model__{k}": v for k, v in best["params"].items()})
+        base = setup.build_baseline(config.task, types)
+        fit(model, x, y, config.estimator)
+        fit(base, x, y, "baseline")
     return TrainResult(
         pipeline=model,
         baseline=base,
@@ -205,6 +212,7 @@ def train(df: pd.DataFrame, data_schema: schema.Schema, config: TrainConfig) -> 
         seed=config.seed,
         notes=notes,
         folds=described,
+        n_threads=n_threads,
     )
 
 
@@ -400,11 +408,45 @@ def _scoring(task: str, classes: list[Any] | None) -> str:
     return "roc_auc" if len(classes or ()) == 2 else "neg_log_loss"
 
 
-def _fit(model: pipeline.Pipeline, x: pd.DataFrame, y: np.ndarray, name: str) -> None:
+def fit(model: pipeline.Pipeline, x: pd.DataFrame, y: np.ndarray, name: str) -> None:
+    """Fits `model` (under the caller's `threads`) so that its bytes do not name the count.
+
+    HistGradientBoosting keeps the fit's OpenMP thread count on its bin mapper
+    (sklearn/ensemble/_hist_gradient_boosting/binning.py, `_BinMapper.n_threads`), used only by
+    `transform` while fitting; prediction asks OpenMP afresh. Put back to the constructor's
+    None, the same data and seed give the same model bytes at any thread count.
+
+    Raises:
+        ModelError: the estimator fails to fit.
+    """
     try:
         model.fit(x, y)
     except ValueError as e:
         raise errors.ModelError(f"{name} failed to fit on {len(x)} rows: {e}") from e
+    binner = getattr(model.steps[-1][1], "_bin_mapper", None)
+    if binner is not None:
+        binner.n_threads = None
+
+
+@contextlib.contextmanager
+def threads(n: int, model: pipeline.Pipeline) -> Iterator[None]:
+    """`n` threads for OpenMP/BLAS (HistGradientBoosting, lbfgs) and for n_jobs (forests).
+
+    n_jobs goes back to None on exit, so the saved model carries no thread count into serving.
+
+    Not joblib.parallel_config: that would also send the ColumnTransformer's per-column fits to
+    worker processes (slower, and the model's bytes then change with the count).
+    """
+    estimator = model.steps[-1][1]
+    jobs = isinstance(estimator, FORESTS)  # LogisticRegression's n_jobs does nothing since 1.8
+    if jobs:
+        estimator.set_params(n_jobs=n)
+    try:
+        with threadpoolctl.threadpool_limits(n):
+            yield
+    finally:
+        if jobs:
+            estimator.set_params(n_jobs=None)
 
 
 def _require_int(name: str, value: Any, minimum: int) -> None:

@@ -32,6 +32,7 @@ def train_and_push(store, tmp_path, run_id: str, seed: int, n: int = 60) -> dict
         model = linear_model.LogisticRegression().fit(frame[["x"]], frame["y"])
         model_path = tmp_path / f"{run_id}.joblib"
         step.output("model", sha256=modelio.save_model(model, model_path))
+        step.runtime.update(threads=seed + 1)  # as components/train.py records it
     with rec.step("push") as step:
         result = push.push(
             registry.Registry(store),
@@ -47,6 +48,7 @@ def train_and_push(store, tmp_path, run_id: str, seed: int, n: int = 60) -> dict
                 data_sha256=meta["sha256"],
                 rows=meta["rows"],
                 seed=seed,
+                n_threads=seed + 1,
                 code_version="c0ffee",
                 image="ghcr.io/kfops/kfops:test",
             ),
@@ -74,8 +76,12 @@ def test_model_lineage_of_champion_leads_to_exact_data_and_run(two_champions):
     assert facts["data"]["rows"] == 60
     assert facts["parameters"]["seed"] == 2
     assert facts["code_version"] == "c0ffee"
+    assert facts["n_threads"] == 3
     assert facts["library_versions"]["scikit-learn"]
     ingest = [s for s in facts["run"]["steps"] if s["step"] == "ingest"][0]
+    trained = [s for s in facts["run"]["steps"] if s["step"] == "train"][0]
+    assert trained["runtime"] == {"threads": 3}
+    assert "runtime" not in ingest  # only steps that say how they ran
     assert ingest["outputs"][0]["sha256"] == second["sha256"]
 
 
