@@ -9,12 +9,13 @@ rules block.
 Rules (column `*` means the whole table):
     no_rows, missing_column, label_missing, extra_column, duplicate_rows, type_mismatch,
     all_null, null_fraction, unexpected_nulls, inf_values, mixed_types, out_of_range,
-    unseen_category, constant, label_nulls, label_single_class, label_constant,
-    label_unseen_class, leakage.
+    near_range, unseen_category, constant, label_nulls, label_single_class, label_constant,
+    label_unseen_class, leakage, conflicting_labels, null_concentration, group_class_balance.
 
 Modules: `core` (the stage, `validate`), `infer` (schema inference), `checks` (table and column
-checks), `target` (label checks and leakage), `results` (config, anomalies, report), `stats`
-(vectorised helpers).
+checks), `target` (label checks and leakage), `quality` (checks across rows: conflicting labels,
+concentrated nulls, class balance per group), `results` (config, anomalies, report), `stats`
+(vectorised helpers), `contract` (which schema a model's batch is held to; accepted changes).
 """
 
 from kfops.validate.core import validate
