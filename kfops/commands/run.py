@@ -181,6 +181,8 @@ def render(summary: localrun.RunSummary) -> str:
         lines.append(f"  step {summary.failed_step!r} failed: {summary.error}")
         if summary.model_version:  # e.g. a deploy that failed after the push
             lines.append(f"  registered {summary.model_name} v{summary.model_version} before that")
+        # a failed validation's report says which rows and columns: print it here too
+        lines += [f"  {name} report: {path}" for name, path in summary.reports.items()]
         lines.append(f"  full log: {summary.log}")
         return "\n".join(lines)
     verdict = "BLESSED" if summary.blessed else "NOT BLESSED"

@@ -225,3 +225,17 @@ def test_runs_compare_is_compact_and_counts_read_as_counts(capsys, tmp_path):
     assert "GateConfig(rule_0=0.000…" in out and "rule_19" not in out
     code, out, _ = kfops(capsys, "runs", "show", "run-1", "--store", store.uri)
     assert "rows_read=5000\n" in out and "5000.0000" not in out and "null_share=0.2500" in out
+
+
+def test_a_failed_run_summary_still_prints_its_report_paths():
+    from kfops import localrun  # noqa: PLC0415 (kfp only for this test)
+    from kfops.commands import run as run_cmd  # noqa: PLC0415
+
+    summary = localrun.RunSummary(
+        run_id="r1", pipeline="kfops-training", status="failed", run_dir="/x", log="/x/run.log",
+        duration_s=1.0, parameters={}, failed_step="validate", error="1 blocking anomaly: ...",
+        exit_code=3, reports={"validation": "/x/reports/validation.html"},
+    )  # fmt: skip
+    text = run_cmd.render(summary)
+    assert "  validation report: /x/reports/validation.html" in text.splitlines()
+    assert "step 'validate' failed" in text
