@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 import threadpoolctl
 
-from kfops import modelio
+from kfops import cpus, errors, evaluate, modelio, schema, train
 from kfops.train import core, setup
 
 THREADS = (1, 2, 4)
@@ -63,3 +63,39 @@ def test_model_bytes_and_predictions_do_not_depend_on_threads(
             assert model.named_steps["model"].n_iter_ < 60  # it did stop early
     assert len(digests) == 1, f"model bytes differ across {THREADS} threads"
     assert len(outputs) == 1, f"predictions differ across {THREADS} threads"
+
+
+def _frame():
+    x, y = _data("classification")
+    return x.assign(y=y).head(600)
+
+
+@pytest.mark.parametrize(
+    ("asked", "estimator"), [(0, "hist_gradient_boosting"), (2, "random_forest")]
+)
+def test_train_and_evaluate_run_with_and_report_the_thread_count(asked, estimator):
+    df = _frame()
+    data_schema = schema.Schema(
+        tuple(schema.ColumnSpec(c, schema.dtype_of(df[c]), role="feature") for c in df.columns[:-1])
+        + (schema.ColumnSpec("y", "int", role="label"),),
+        label="y",
+    )
+    expected = asked or cpus.available()
+    cfg = train.TrainConfig(
+        label="y", estimator=estimator, search_iterations=2, cv_folds=2, n_threads=asked
+    )
+    result = train.train(df, data_schema, cfg)
+    assert result.n_threads == expected
+    assert result.metadata()["n_threads"] == expected
+    # the forest built its trees with n_jobs threads; the saved model asks for none
+    assert result.pipeline.named_steps["model"].get_params().get("n_jobs") is None
+    scored = evaluate.evaluate(
+        result.pipeline, df, evaluate.EvalConfig(label="y", task="classification", n_threads=asked)
+    )
+    assert scored.n_threads == expected
+    assert scored.to_dict()["n_threads"] == expected
+
+
+def test_evaluate_config_refuses_negative_threads():
+    with pytest.raises(errors.ConfigError, match="n_threads"):
+        evaluate.EvalConfig(label="y", task="classification", n_threads=-1)

@@ -64,7 +64,7 @@ def test_train_config_rejects_logistic_for_regression():
         ("cv_folds", 1),
         ("seed", -1),
         ("max_search_rows", 5),
-        ("n_threads", 0),
+        ("n_threads", -1),
     ],
 )
 def test_train_config_rejects_out_of_range_integers(field, value):
