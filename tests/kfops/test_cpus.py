@@ -1,12 +1,15 @@
 """CPU counting from cgroup files the tests write (v2 cpu.max, v1 cfs quota) and affinity."""
 
 import os
+from pathlib import Path
 
 import pytest
+import yaml
 
 from kfops import cpus
 
 CORES = len(os.sched_getaffinity(0))
+COMPILED = Path(__file__).parents[2] / "pipelines/compiled/training.yaml"
 
 
 def _write(path, text):
@@ -72,3 +75,17 @@ def test_missing_files_fall_back_to_affinity(tmp_path):
 def test_resolve_zero_is_auto():
     assert cpus.resolve(3) == 3
     assert cpus.resolve(0) == cpus.available()
+
+
+@pytest.mark.parametrize(("executor", "threads"), [("exec-train", 2), ("exec-evaluate", 1)])
+def test_auto_threads_follow_the_compiled_pipelines_cpu_limit(tmp_path, executor, threads):
+    # The kubelet writes a CPU limit of L as quota = L * 1000 milli * period / 1000 over the
+    # 100 ms period (kubernetes pkg/kubelet/cm/helpers_linux.go, MilliCPUToQuota).
+    spec = next(yaml.safe_load_all(open(COMPILED, encoding="utf-8")))
+    limit = spec["deploymentSpec"]["executors"][executor]["container"]["resources"]["cpuLimit"]
+    _write(tmp_path / "proc", "0::/\n")
+    _write(tmp_path / "cg/cpu.max", f"{int(limit * 100_000)} 100000\n")
+    assert cpus.quota(tmp_path / "cg", tmp_path / "proc") == limit
+    assert cpus.available(tmp_path / "cg", tmp_path / "proc") == min(threads, CORES)
+    inputs = spec["root"]["inputDefinitions"]["parameters"]
+    assert inputs["n_threads"]["defaultValue"] == 0  # auto by default
