@@ -10,9 +10,8 @@ from kfops.components import _image
 from kfops.pipelines import monitoring
 from kfp import compiler
 
-from kfops import cli, cluster, localrun, registry, store, traffic
-from kfops.serving import app, model, server, settings
-from tests.fixtures.monitoring import make_frame, scored_log, write_logs
+from kfops import cli, cluster, localrun, registry, store
+from tests.fixtures.monitoring import make_frame, scored_log, serve_traffic, write_logs
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 COMPILED = ROOT / "pipelines" / "compiled" / "monitoring.yaml"
@@ -81,11 +80,7 @@ def test_loop_train_serve_drift_monitor_retrain_end_to_end(tmp_path, capsys):
     assert cli.main(["run", "--source", "builtin:churn?rows=1500&seed=1", "--json", *base]) == 0
     capsys.readouterr()
     st = store.open_store(str(st_dir))
-    cfg = settings.ServeConfig(name="churn", port=0, poll_seconds=0, check_range=False,
-                               check_domain=False, log_flush_seconds=0.2)  # fmt: skip
-    served = app.build_app(cfg, model.RegistrySource(registry.Registry(st)), st)
-    with server.running(served, drain_seconds=2) as url:
-        sent = traffic.simulate(traffic.TrafficConfig(url, "churn", 600, 1.0, 7, batch_size=200))
+    sent = serve_traffic(st, rows=600, drift=1.0, seed=7)
     assert sent.rows_accepted == 600
     labels = tmp_path / "labels.parquet"
     sent.labels.to_parquet(labels)

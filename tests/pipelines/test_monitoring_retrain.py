@@ -12,34 +12,35 @@ import json
 
 import pytest
 
-from kfops import cli, registry, store, traffic
-from kfops.serving import app, model, server, settings
+from kfops import cli, registry, store
+from tests.fixtures.monitoring import serve_traffic
 
 pytestmark = pytest.mark.slow
 
 FAST = ["--param", "search_iterations=2", "--param", "cv_folds=2"]
+# Slices and fairness are judged on a few hundred test rows here, too noisy to hold a fixed
+# outcome; this scenario is about drift, retraining and the champion pointer, so it turns them
+# off (-1: the rule is off, kfops.parameters.RULE_OFF) rather than hoping they pass.
+RULES = ["--param", "slice_floor=-1", "--param", "max_fairness_gap=-1"]
 
 
 def test_drifted_traffic_retrains_and_the_new_model_becomes_champion(tmp_path, capsys):
     st_dir, runs = tmp_path / "store", str(tmp_path / "runs")
-    base = ["--store", str(st_dir), "--runs-dir", runs, *FAST]
+    base = ["--store", str(st_dir), "--runs-dir", runs, *FAST, *RULES]
     first = ["run", "--source", "builtin:churn?rows=800&seed=1", "--json", *base]
     assert cli.main(first) == 0
     champion_run = json.loads(capsys.readouterr().out)
     assert champion_run["blessed"] is True and champion_run["model_version"] == "1"
     st = store.open_store(str(st_dir))
-    cfg = settings.ServeConfig(name="churn", port=0, poll_seconds=0, check_range=False,
-                               check_domain=False, log_flush_seconds=0.2)  # fmt: skip
-    served = app.build_app(cfg, model.RegistrySource(registry.Registry(st)), st)
-    with server.running(served, drain_seconds=2) as url:
-        sent = traffic.simulate(traffic.TrafficConfig(url, "churn", 600, 1.0, 7, batch_size=200))
-    assert sent.rows_accepted == 600
+    assert serve_traffic(st, rows=600, drift=1.0, seed=7).rows_accepted == 600
+    # Validation holds new data to the champion's schema: drift 1 raises charges ~20 % past the
+    # trained range, which a user retraining on data known to have moved allows explicitly.
     argv = ["monitor", "--name", "churn", "--retrain", "--min-rows", "200", "--json",
-            "--source", "builtin:churn?rows=3000&seed=2&drift=1",
+            "--source", "builtin:churn?rows=3000&seed=2&drift=1", "--param", "range_margin=1.0",
             "--out-dir", str(tmp_path / "mon"), *base]  # fmt: skip
     code = cli.main(argv)
     summary = json.loads(capsys.readouterr().out)
-    assert code == 0, summary
+    assert code == 0, {k: summary.get(k) for k in ("retrain", "reasons", "retraining", "error")}
     assert summary["retrain"] is True and summary["rows"] == 600
     assert summary["drift_share"] >= 0.3, summary["drifted_columns"]
     retrained = summary["retraining"]
