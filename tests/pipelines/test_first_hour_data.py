@@ -1,0 +1,61 @@
+"""Issue 14's done-when: raw CSVs made here go to a blessed or clearly rejected model with
+`kfops run` flags only (kfp.local, the real pipeline)."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kfops import cli, registry, store
+
+FAST = ["--estimator", "linear", "--param", "search_iterations=1", "--param", "cv_folds=2"]
+
+
+def _run(capsys, tmp_path, source, *flags):
+    argv = ["run", "--source", str(source), "--store", str(tmp_path / "store"),
+            "--runs-dir", str(tmp_path / "runs"), "--json", *FAST, *flags]  # fmt: skip
+    code = cli.main(argv)
+    return code, json.loads(capsys.readouterr().out)
+
+
+@pytest.mark.slow
+def test_a_semicolon_separated_csv_is_blessed_with_the_delimiter_flag(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=1500)
+    y = (x + rng.normal(scale=0.7, size=1500) > 0.3).astype(int)
+    frame = pd.DataFrame({"x": x, "z": rng.normal(size=1500), "y": y})
+    path = tmp_path / "semi.csv"
+    frame.to_csv(path, sep=";", index=False)
+    code, summary = _run(capsys, tmp_path, path, "--label", "y", "--delimiter", ";")
+    assert code == 0 and summary["blessed"] is True, summary
+    reg = registry.Registry(store.open_store(str(tmp_path / "store")))
+    assert reg.champion("semi") == "1"
+
+
+@pytest.mark.slow
+def test_a_majority_positive_model_no_better_than_the_dummy_is_clearly_rejected(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    y = (rng.random(3000) < 0.85).astype(int)
+    frame = pd.DataFrame({"x": 0.9 * y + rng.normal(size=3000), "y": y})
+    path = tmp_path / "majority.csv"
+    frame.to_csv(path, index=False)
+    code, summary = _run(capsys, tmp_path, path, "--label", "y")
+    assert code == 0 and summary["status"] == "succeeded", summary
+    assert summary["blessed"] is False and summary["model_version"] is None
+    assert any(r.startswith("beats baseline on f1:") for r in summary["reasons"]), summary
+
+
+@pytest.mark.slow
+def test_a_leaky_column_is_clearly_rejected_before_training(capsys, tmp_path):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=1500)
+    y = (x + rng.normal(scale=0.7, size=1500) > 0.3).astype(int)
+    frame = pd.DataFrame({"x": x, "refund_issued": y * 2 - 1, "y": y})
+    path = tmp_path / "leaky.csv"
+    frame.to_csv(path, index=False)
+    code, summary = _run(capsys, tmp_path, path, "--label", "y")
+    assert code == 3 and summary["failed_step"] == "validate", summary
+    assert "'refund_issued'" in summary["error"] and "label" in summary["error"]
+    assert summary["model_version"] is None
+    assert not (tmp_path / "store" / "models").exists()
