@@ -80,11 +80,11 @@ def test_blessed_candidate_that_serves_wrong_answers_is_not_pushed(
     _blessed_branch(files, str(store_dir), "bad-1")()
     assert reg.versions("churn") == ["1"]
     assert reg.champion_pointer("churn") == before
-    end = dataio.read_json(store_dir / "runs" / "bad-1" / "end.json")
-    assert end["blessed"] is True and end.get("model") in (None, {})
-    assert end["reasons"] and all(r.startswith("infra-validate: ") for r in end["reasons"])
-    assert any("probability rows differ" in r for r in end["reasons"]), end["reasons"]
-    assert not (store_dir / "runs" / "bad-1" / "steps" / "push.json").exists()
+    steps = store_dir / "runs" / "bad-1" / "steps"
+    [report] = dataio.read_json(steps / "infra-validate.json")["outputs"]
+    assert report["passed"] is False and len(report["reasons"]) == 3, report
+    assert all("probability rows differ" in r for r in report["reasons"]), report["reasons"]
+    assert not (steps / "push.json").exists()
 
 
 def test_same_branch_pushes_a_candidate_that_serves_correctly(kfp_local, tmp_path, champion_store):
@@ -94,5 +94,6 @@ def test_same_branch_pushes_a_candidate_that_serves_correctly(kfp_local, tmp_pat
     files = _artifacts(tmp_path, pipeline, spec, df)
     _blessed_branch(files, str(store_dir), "good-1")()
     assert reg.versions("churn") == ["1", "2"] and reg.champion("churn") == "2"
-    end = dataio.read_json(store_dir / "runs" / "good-1" / "end.json")
-    assert end["blessed"] is True and end["model"] == {"name": "churn", "version": "2"}
+    steps = store_dir / "runs" / "good-1" / "steps"
+    [report] = dataio.read_json(steps / "infra-validate.json")["outputs"]
+    assert report["passed"] is True and (steps / "push.json").exists()
