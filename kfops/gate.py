@@ -35,6 +35,10 @@ BOUNDED_SCORES = ("roc_auc", "pr_auc", "f1", "accuracy", "precision", "recall")
 SLICE_MAX_SHORTFALL = {"roc_auc": 0.10, "pr_auc": 0.15, "f1": 0.15, "accuracy": 0.10, "r2": 0.25}
 SLICE_MAX_ERROR_RATIO = 0.5
 DEFAULT_SLICE_SHORTFALL = 0.15
+# A slice's score is an estimate from its own rows: the shortfall allowed for a score in [0, 1]
+# widens by two standard errors at the worst-case variance (0.25 / rows), so a 60-row slice is not
+# held to what a 6,000-row one shows (sampling noise alone moves a 60-row ROC AUC by ~0.1).
+SLICE_NOISE_Z = 2.0
 FAIRNESS_METRICS = ("recall_difference", "positive_rate_difference")
 _OFF = f"{parameters.RULE_OFF} turns the rule off"
 
@@ -247,7 +251,7 @@ def _slice_checks(candidate: Mapping[str, Any], cfg: GateConfig) -> list[Check]:
         if value is None:  # too small or single-class slice: reported by evaluate, not judged
             continue
         if overall is not None:
-            checks.append(_relative_slice_check(metric, name, value, overall))
+            checks.append(_relative_slice_check(metric, name, value, overall, values.get("rows")))
         if metric in BOUNDED_SCORES:
             ok = _better(metric, value, cfg.slice_floor)
             detail = f"{metric} {_fmt(value)} on {name} vs floor {cfg.slice_floor:.4f}"
@@ -255,10 +259,14 @@ def _slice_checks(candidate: Mapping[str, Any], cfg: GateConfig) -> list[Check]:
     return checks
 
 
-def _relative_slice_check(metric: str, name: str, value: float, overall: float) -> Check:
-    """No slice much worse than the model overall, in the metric's own terms."""
+def _relative_slice_check(
+    metric: str, name: str, value: float, overall: float, rows: int | None = None
+) -> Check:
+    """No slice much worse than the model overall, in the metric's own terms, beyond its noise."""
     if metric_catalog.higher_is_better(metric):
         shortfall = SLICE_MAX_SHORTFALL.get(metric, DEFAULT_SLICE_SHORTFALL)
+        if metric in BOUNDED_SCORES and rows:
+            shortfall += SLICE_NOISE_Z * math.sqrt(0.25 / rows)
         ok = value >= overall - shortfall
         allowed = f"may trail it by {shortfall:.4f}"
     else:

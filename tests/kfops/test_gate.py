@@ -142,3 +142,11 @@ def test_decide_against_record_blesses_a_different_equally_good_candidate():
     assert gate.decide_against_record(
         _evaluation(0.85), gate.GateConfig(), record, "cd" * 32
     ).blessed
+
+
+@pytest.mark.parametrize(("rows", "blessed"), [(60, True), (6000, False)])
+def test_relative_slice_rule_allows_for_the_slice_own_sampling_noise(rows, blessed):
+    """0.2 below overall: within two standard errors on 60 rows, a real gap on 6,000."""
+    ev = _evaluation(roc_auc=0.85, slices={"region=west": {"rows": rows, "roc_auc": 0.65}})
+    b = gate.decide(ev, gate.GateConfig(slice_floor=0.6))
+    assert b.blessed is blessed, b.reasons
