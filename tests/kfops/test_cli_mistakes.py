@@ -191,10 +191,10 @@ def test_a_semicolon_file_hint_names_the_flag_to_type(tmp_path):
     assert list(read.columns) == ["a", "b", "y"]
 
 
-def _long_run(store, run_id: str, seed: int) -> None:
+def _long_run(store, run_id: str, seed: int, n_params: int = 4000) -> None:
     rec = runs.RunRecorder(store, run_id)
     gate_repr = "GateConfig(" + ", ".join(f"rule_{i}={i / 7:.6f}" for i in range(20)) + ")"
-    params = {"seed": seed, "gate": gate_repr, **{f"p{i:04d}": i for i in range(4000)}}
+    params = {"seed": seed, "gate": gate_repr, **{f"p{i:04d}": i for i in range(n_params)}}
     rec.start("kfops-training", params)
     with rec.step("ingest", {"source": "x.csv"}) as step:
         step.output("data", sha256=f"{seed:064x}", rows=5000)
@@ -205,7 +205,8 @@ def _long_run(store, run_id: str, seed: int) -> None:
 
 def test_runs_show_piped_into_head_exits_quietly(tmp_path):
     store = local.LocalStore(tmp_path / "store")
-    _long_run(store, "long", 1)
+    # Far more than a pipe buffer (64 KiB), so the writer surely meets the closed pipe.
+    _long_run(store, "long", 1, n_params=40000)
     shell = f"{sys.executable} -m kfops.cli runs show long --store {store.uri} | head -n 2"
     done = subprocess.run(
         ["bash", "-o", "pipefail", "-c", shell], capture_output=True, text=True, timeout=120
