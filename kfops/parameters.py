@@ -195,6 +195,17 @@ def add_flag(
     return parser.add_argument(flag, **options)
 
 
+def add_flags(parser: argparse.ArgumentParser, cls: type) -> None:
+    """One `--field-name` flag per surface entry of `cls` (see `add_flag`)."""
+    for name, param in surface(cls).items():
+        add_flag(parser, f"--{name.replace('_', '-')}", param)
+
+
+def from_args(cls: type, args: argparse.Namespace) -> Any:
+    """The config `cls` built by keyword from the flags `add_flags` declared."""
+    return build(cls, **{name: getattr(args, name) for name in surface(cls)})
+
+
 def pipeline_parameters(signature_params: Mapping[str, Any]) -> dict[str, Param]:
     """Params of a pipeline function from its `inspect.signature(...).parameters`."""
     out = {}

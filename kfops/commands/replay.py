@@ -17,8 +17,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "x-request-id, so the inference log fills with your own data to monitor. --labels-out "
         "writes --label per request id and row, for `kfops labels add` or monitor --labels.",
     )
-    for name, param in parameters.surface(replay.ReplayConfig).items():
-        parameters.add_flag(p, f"--{name.replace('_', '-')}", param)
+    parameters.add_flags(p, replay.ReplayConfig)
     p.add_argument("--labels-out", help="write the accepted rows' --label here (Parquet)")
     p.add_argument("--json", action="store_true", help="print the tally as one JSON object")
     p.set_defaults(func=main)
@@ -26,10 +25,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Replays the source and prints the tally; exit 1 when the server rejected every request."""
-    cfg = parameters.build(
-        replay.ReplayConfig,
-        **{name: getattr(args, name) for name in parameters.surface(replay.ReplayConfig)},
-    )
+    cfg = parameters.from_args(replay.ReplayConfig, args)
     if args.labels_out and not cfg.label:
         raise errors.ConfigError("--labels-out needs --label (the column to write)")
     result = replay.replay(cfg)

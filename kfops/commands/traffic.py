@@ -16,8 +16,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         description="Sends --rows churn rows in V1 batches to URL, so the inference log fills "
         "with traffic to monitor. --labels-out writes the ground truth for quality monitoring.",
     )
-    for name, param in parameters.surface(traffic.TrafficConfig).items():
-        parameters.add_flag(p, f"--{name.replace('_', '-')}", param)
+    parameters.add_flags(p, traffic.TrafficConfig)
     p.add_argument("--labels-out", help="write the sent rows' labels here (Parquet)")
     p.add_argument("--json", action="store_true", help="print the tally as one JSON object")
     p.set_defaults(func=main)
@@ -25,10 +24,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     """Sends the traffic and prints the tally; exit 1 when the server rejected every request."""
-    cfg = parameters.build(
-        traffic.TrafficConfig,
-        **{name: getattr(args, name) for name in parameters.surface(traffic.TrafficConfig)},
-    )
+    cfg = parameters.from_args(traffic.TrafficConfig, args)
     result = traffic.simulate(cfg)
     if args.labels_out:
         dataio.write_frame(result.labels, args.labels_out)
