@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 
-from kfops import dataio, errors, parameters, replay
+from kfops import errors, parameters, replay
+from kfops.commands import traffic as traffic_cmd
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
@@ -28,16 +28,4 @@ def main(args: argparse.Namespace) -> int:
     cfg = parameters.from_args(replay.ReplayConfig, args)
     if args.labels_out and not cfg.label:
         raise errors.ConfigError("--labels-out needs --label (the column to write)")
-    result = replay.replay(cfg)
-    if args.labels_out:
-        dataio.write_frame(result.labels, args.labels_out)
-    if args.json:
-        print(json.dumps(result.to_dict(), sort_keys=True))
-    else:
-        print(
-            f"sent {result.rows_sent} rows in {result.requests} requests to {cfg.url} "
-            f"in {result.seconds:.1f}s: {result.rows_accepted} accepted, statuses {result.statuses}"
-        )
-        if result.first_error:
-            print(f"  first rejection: {result.first_error}")
-    return 0 if result.rows_accepted else 1
+    return traffic_cmd.report(replay.replay(cfg), cfg.url, args)

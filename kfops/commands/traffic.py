@@ -25,14 +25,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     """Sends the traffic and prints the tally; exit 1 when the server rejected every request."""
     cfg = parameters.from_args(traffic.TrafficConfig, args)
-    result = traffic.simulate(cfg)
+    return report(traffic.simulate(cfg), cfg.url, args)
+
+
+def report(result, url: str, args: argparse.Namespace) -> int:
+    """Writes --labels-out, prints the tally (or --json); exit 1 when every request was rejected.
+
+    Shared by `simulate-traffic` and `replay`, whose results have the same shape.
+    """
     if args.labels_out:
         dataio.write_frame(result.labels, args.labels_out)
     if args.json:
         print(json.dumps(result.to_dict(), sort_keys=True))
     else:
         print(
-            f"sent {result.rows_sent} rows in {result.requests} requests to {cfg.url} "
+            f"sent {result.rows_sent} rows in {result.requests} requests to {url} "
             f"in {result.seconds:.1f}s: {result.rows_accepted} accepted, statuses {result.statuses}"
         )
         if result.first_error:
