@@ -11,6 +11,9 @@ from collections.abc import Mapping
 
 from kfops import errors
 
+# Where `kfops run` registers models and every reading command looks by default (`--store`).
+LOCAL_STORE = ".kfops/store"
+
 _TRUE = {"1", "true", "yes", "on"}
 _FALSE = {"0", "false", "no", "off", ""}
 

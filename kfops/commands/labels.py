@@ -10,7 +10,7 @@ import pandas as pd
 
 from kfops import config, dataio, errors, labels, store
 
-DEFAULT_STORE = ".kfops/store"
+DEFAULT_STORE = config.LOCAL_STORE
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:

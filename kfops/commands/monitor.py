@@ -27,7 +27,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "reference sample (Evidently), writes an HTML report and a JSON summary, and with "
         "--retrain runs the training pipeline locally when the decision says so.",
     )
-    p.add_argument("--store", default=".kfops/store", help="store: directory or s3://bucket/prefix")
+    p.add_argument(
+        "--store", default=config.LOCAL_STORE, help="store: directory or s3://bucket/prefix"
+    )
     p.add_argument("--name", default="churn", help="registered model name")
     p.add_argument("--model-version", help="judge this version's traffic (default: the champion's)")
     for flag, param in monitor_flags().items():

@@ -14,7 +14,7 @@ from typing import Any
 
 from kfops import config, errors, parameters, registry, rollout, store
 
-DEFAULT_STORE = ".kfops/store"
+DEFAULT_STORE = config.LOCAL_STORE
 HELP = "shadow/canary a challenger beside the champion; promote or abort on the evidence"
 
 

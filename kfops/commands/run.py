@@ -76,7 +76,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--name", dest="model_name", help="registered model name (default: the source's)"
     )
     p.add_argument(
-        "--store", default=".kfops/store", help="registry store: directory or s3://bucket/prefix"
+        "--store",
+        default=config.LOCAL_STORE,
+        help="registry store: directory or s3://bucket/prefix",
     )
     p.add_argument(
         "--param",

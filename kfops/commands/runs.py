@@ -13,7 +13,7 @@ from typing import Any
 
 from kfops import config, lineage, metric_catalog, registry, runs, snapshots, store
 
-DEFAULT_STORE = ".kfops/store"
+DEFAULT_STORE = config.LOCAL_STORE
 MAX_KEY_METRICS = 3
 _HASH_CHARS = 12
 

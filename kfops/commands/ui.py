@@ -21,7 +21,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "run's steps, parameters and reports, runs side by side, models with their versions, "
         "champion, lineage and monitoring results. No build step, no external assets.",
     )
-    p.add_argument("--store", default=".kfops/store", help="store: directory or s3://bucket/prefix")
+    p.add_argument(
+        "--store", default=config.LOCAL_STORE, help="store: directory or s3://bucket/prefix"
+    )
     p.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     p.set_defaults(func=main)
 

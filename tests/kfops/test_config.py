@@ -28,3 +28,16 @@ def test_store_settings_accept_url_endpoint():
 def test_store_settings_refuse_non_boolean_secure():
     with pytest.raises(errors.ConfigError, match="MINIO_SECURE"):
         config.StoreSettings.from_env({"MINIO_SECURE": "maybe"})
+
+
+def test_the_default_local_store_is_spelled_once():
+    """Every command's --store default comes from config.LOCAL_STORE, not its own literal."""
+    import pathlib  # noqa: PLC0415
+
+    root = pathlib.Path(config.__file__).parent
+    spelled = [
+        str(p.relative_to(root))
+        for p in root.rglob("*.py")
+        if f'"{config.LOCAL_STORE}"' in p.read_text(encoding="utf-8")
+    ]
+    assert spelled == ["config.py"]
