@@ -18,7 +18,7 @@ ENGINE ?= $(shell docker info >/dev/null 2>&1 && echo docker || echo podman)
 
 .PHONY: help install run test test-fast lint format compile bench bench-serving clean
 .PHONY: checkov image image-local lint-manifests kind-up kind-deploy e2e-kind
-.PHONY: s3-up s3-down browser prometheus-tools cluster-env mutation postgres
+.PHONY: s3-up s3-down browser prometheus-tools cluster-env mutation postgres wrk
 
 help:
 	@echo "make run      set up and run the training pipeline locally on builtin:churn"
@@ -74,6 +74,11 @@ postgres:
 	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || { apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null; }
 
+# Debian's wrk: the independent load generator of bench/serving.py's --wrk mode.
+wrk:
+	@command -v wrk >/dev/null || { apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+
 test-fast: install postgres
 	$(BIN)/python -m pytest -m "not slow and not container" $(PYTEST_ARGS)
 
@@ -95,7 +100,7 @@ compile: install
 bench: install
 	$(BIN)/python bench/pipeline.py
 
-bench-serving: install
+bench-serving: install wrk
 	nice -n 10 $(BIN)/python bench/serving.py --seconds 3
 
 # Not in CI (too slow for 2 cores). MUTATION_ARGS="kfops/split.py --minutes 10" for one module.

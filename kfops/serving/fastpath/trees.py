@@ -4,10 +4,12 @@ sklearn's `_raw_predict` loops in Python over every TreePredictor, each call wit
 (~10 us, OpenMP included), so one row of a 200-iteration model takes 2-5 ms for a few thousand
 comparisons. Here every tree's nodes are concatenated into flat arrays once, and from them a
 Python function is generated: one nested conditional expression per tree, ~20-40 us a row, where
-walking the node arrays in a Python loop would cost ~10x more. Batches up to `ROWS_ONE_BY_ONE`
-rows go through it row by row; larger ones through sklearn's own walk, which is then faster (a
-numpy walk of all trees level by level with index arrays was measured slower than both at every
-size: each level costs several gathers over rows x trees).
+walking the node arrays in a Python loop would cost ~10x more. Batches of two rows or more go
+through a numba-compiled walk over the same arrays (`walk`, ~8 us of CPU a row for 200 trees,
+against sklearn's ~2 ms fixed cost plus ~10 us a row); without numba, batches up to
+`ROWS_ONE_BY_ONE` rows go row by row and larger ones through sklearn's own walk (a numpy walk of
+all trees level by level with index arrays was measured slower than both at every size: each
+level costs several gathers over rows x trees).
 
 Semantics follow sklearn 1.9's `_predictor.pyx` and `gradient_boosting.py`:
 - numeric split: NaN follows `missing_go_to_left`, otherwise left iff `x <= num_threshold`
@@ -38,6 +40,7 @@ Output = tuple[np.ndarray, np.ndarray | None]
 
 _NAN_CODE = 256  # column of `cat_left` for a missing or unknown category
 ROWS_ONE_BY_ONE = 100  # up to here row by row beats sklearn (crossover measured ~120 rows)
+ROWS_ONE_BY_ONE_JIT = 1  # up to here row by row beats the numba walk (measured: see bench)
 # Python's parser refuses ~200 nested parentheses: deeper trees are left to sklearn.
 _MAX_ROW_DEPTH = 90
 _CLASSIFIER_LOSSES = (loss.HalfBinomialLoss, loss.HalfMultinomialLoss)
@@ -94,24 +97,86 @@ def compile_forest(est: Any) -> Forest:
 def block_predictor(est: Any) -> Callable[[np.ndarray, bool], Output]:
     """(matrix, want_proba) -> (predictions, probabilities or None), as sklearn would answer.
 
-    Up to `ROWS_ONE_BY_ONE` rows go through the generated row function; more go to sklearn's
-    own tree walk, whose fixed cost (~2 ms) is then repaid by its per-row speed (measured: ~10 us
-    a row against ~20-40 us). Raw predictions are then mapped once for both outputs.
+    With numba, every batch goes through the compiled walk over the flat node arrays (`walk`),
+    except up to `ROWS_ONE_BY_ONE_JIT` rows, where the generated row function is cheaper.
+    Without numba, up to `ROWS_ONE_BY_ONE` rows go row by row and more to sklearn's own tree
+    walk, whose fixed cost (~2 ms) is then repaid by its per-row speed. Raw predictions are then
+    mapped once for both outputs.
 
     Raises:
         Unsupported: as `compile_forest`, or trees too deep for a generated expression.
     """
     raw_row = _row_function(est)
     finish = _finisher(est)
+    raw_batch = batch_function(compile_forest(est))
+    by_row = ROWS_ONE_BY_ONE if raw_batch is None else ROWS_ONE_BY_ONE_JIT
 
     def block(x: np.ndarray, want_proba: bool) -> Output:
-        if 0 < len(x) <= ROWS_ONE_BY_ONE:
+        if 0 < len(x) <= by_row:
             raw = np.array([raw_row(r) for r in np.asarray(x, dtype=np.float64).tolist()])
+        elif raw_batch is not None:
+            raw = raw_batch(x)
         else:
             raw = est._raw_predict(x)  # validates x as predict does
         return finish(raw, want_proba)
 
     return block
+
+
+def batch_function(forest: Forest) -> Callable[[np.ndarray], np.ndarray] | None:
+    """Feature matrix -> raw predictions (rows, outputs) by the numba walk; None without numba.
+
+    Categorical columns are first encoded as HGB's OrdinalEncoder does (code = index among the
+    known categories; unknown or NaN -> the missing column of `cat_left`; +-inf refused).
+    """
+    try:
+        from kfops.serving.fastpath import walk  # noqa: PLC0415 (numba: serving path only)
+
+        kernel = walk.kernel()
+    except ImportError:
+        return None
+    cats = [(j, c) for j, c in sorted(forest.categories.items())]
+    nodes = (
+        forest.feature,
+        forest.threshold,
+        forest.missing_left,
+        forest.left,
+        forest.right,
+        forest.is_leaf,
+        forest.value,
+        forest.cat_row,
+        np.ascontiguousarray(forest.cat_left),
+    )
+
+    def raw(x: np.ndarray) -> np.ndarray:
+        x = np.asarray(x, dtype=np.float64)
+        if x.ndim != 2 or x.shape[1] != forest.n_features or len(x) == 0:
+            # sklearn's check_array and n_features check refuse these too
+            raise ValueError(f"X has shape {x.shape}, expected (>= 1, {forest.n_features})")
+        if cats:
+            x = x.copy()
+            for j, known in cats:
+                x[:, j] = _encoded(x[:, j], known)
+        else:
+            x = np.ascontiguousarray(x)
+        out = np.empty((len(x), forest.n_outputs), dtype=np.float64)
+        out[:] = forest.baseline
+        kernel(x, forest.roots, forest.n_outputs, *nodes, out)
+        return out
+
+    raw(np.zeros((1, forest.n_features)))  # compiles the kernel now, not on a request
+    return raw
+
+
+def _encoded(column: np.ndarray, known: np.ndarray) -> np.ndarray:
+    """Raw categorical values -> their code among `known` (sorted), `_NAN_CODE` if unknown/NaN."""
+    if np.isinf(column).any():
+        raise ValueError("Input contains infinity")  # as sklearn's OrdinalEncoder
+    if len(known) == 0:
+        return np.full(len(column), float(_NAN_CODE))
+    code = np.searchsorted(known, column)  # NaN sorts last
+    hit = known[np.minimum(code, len(known) - 1)] == column  # False for NaN
+    return np.where(hit, code, _NAN_CODE).astype(np.float64)
 
 
 def row_predictor(est: Any) -> Callable[[list, bool], Output]:

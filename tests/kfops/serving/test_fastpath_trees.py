@@ -5,6 +5,8 @@ import functools
 import numpy as np
 import pandas as pd
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
 from kfops import schema
@@ -96,7 +98,8 @@ def test_batches_answer_as_sklearn(kind, categorical, early_stopping):
     x = _test_matrix()
     want_labels, want_proba = _sklearn(est, x)
     block = estimators.block_predictor(est)
-    # Small batches go row by row through the generated function, large ones through sklearn.
+    # Batches of every size go through the compiled walk (or, without numba, row by row up to
+    # ROWS_ONE_BY_ONE rows and through sklearn above).
     size = trees.ROWS_ONE_BY_ONE
     for start in [*range(0, len(x), size), len(x) - size - 1]:
         part = slice(start, start + size if start < len(x) - size - 1 else len(x))
@@ -105,6 +108,29 @@ def test_batches_answer_as_sklearn(kind, categorical, early_stopping):
     # The sums are sklearn's to the bit: same trees, same order of additions.
     raw_row = trees.row_function(trees.compile_forest(est))
     np.testing.assert_array_equal(np.array([raw_row(r) for r in x.tolist()]), est._raw_predict(x))
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    case=st.sampled_from(CASES),
+    picks=st.lists(st.integers(0, N_TEST - 1), min_size=1, max_size=1000),
+    nan_column=st.sampled_from([None, 0, 1, 2, 3]),
+)
+def test_any_batch_is_sklearns_to_the_bit(case, picks, nan_column):
+    """Property: every estimator kind, 1..1000 rows drawn from odd and ordinary rows (unseen and
+    fractional categories, +-inf, 1e308, NaN anywhere): the compiled batch walk's raw sums equal
+    sklearn's bit for bit, and the block predictor answers as sklearn does."""
+    kind, categorical, early_stopping = case
+    est = _fitted(kind, tuple(categorical) if categorical else None, early_stopping)
+    x = _test_matrix()[picks]
+    if nan_column is not None:
+        x[::3, nan_column] = np.nan
+    raw = trees.batch_function(trees.compile_forest(est))
+    assert raw is not None  # numba is a serving dependency: the walk must be there
+    np.testing.assert_array_equal(raw(x), est._raw_predict(x))
+    agreement.assert_same(
+        estimators.block_predictor(est)(x, hasattr(est, "predict_proba")), _sklearn(est, x)
+    )
 
 
 @pytest.mark.parametrize("kind, categorical, early_stopping", CASES)
