@@ -11,8 +11,10 @@ JVM does: a 1.5-CPU limit gets 2 threads) and the cores the process may run on.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 CGROUP_ROOT = "/sys/fs/cgroup"
@@ -97,3 +99,28 @@ def _v1(directory: Path) -> float | None:
     except (OSError, ValueError):
         return None
     return limit / period if limit > 0 and period > 0 else None
+
+
+def share(n_threads: int, tasks: int) -> tuple[int, int]:
+    """(processes, threads each) for `tasks` independent jobs on `n_threads` CPUs.
+
+    As many processes as there are jobs to fill them, the CPUs left over as threads inside each,
+    so processes x threads never exceeds `n_threads` (a 2-CPU step with 24 fits: 2 x 1).
+    """
+    processes = max(1, min(n_threads, tasks))
+    return processes, max(1, n_threads // processes)
+
+
+@contextlib.contextmanager
+def processes(threads_each: int) -> Iterator[None]:
+    """Runs joblib `n_jobs` in loky worker processes of at most `threads_each` OpenMP threads.
+
+    Pass the process count as the caller's `n_jobs` (from `share`). loky starts its workers with
+    OMP_NUM_THREADS and friends set to `threads_each` (joblib `parallel_config`,
+    `inner_max_num_threads`); the workers inherit OMP_WAIT_POLICY from this process (kfops sets
+    it on import). Results must not depend on which process ran a job: each job is seeded.
+    """
+    import joblib  # only the steps that fan out pay for it
+
+    with joblib.parallel_config(backend="loky", inner_max_num_threads=threads_each):
+        yield

@@ -89,3 +89,13 @@ def test_auto_threads_follow_the_compiled_pipelines_cpu_limit(tmp_path, executor
     assert cpus.available(tmp_path / "cg", tmp_path / "proc") == min(threads, CORES)
     inputs = spec["root"]["inputDefinitions"]["parameters"]
     assert inputs["n_threads"]["defaultValue"] == 0  # auto by default
+
+
+@pytest.mark.parametrize(
+    ("cpus_", "tasks", "expected"),
+    [(2, 24, (2, 1)), (8, 3, (3, 2)), (4, 1, (1, 4)), (1, 24, (1, 1)), (3, 2, (2, 1))],
+)
+def test_share_never_oversubscribes(cpus_, tasks, expected):
+    processes, threads = cpus.share(cpus_, tasks)
+    assert (processes, threads) == expected
+    assert processes * threads <= cpus_

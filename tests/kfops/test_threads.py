@@ -70,16 +70,34 @@ def _frame():
     return x.assign(y=y).head(600)
 
 
+def _schema(df):
+    return schema.Schema(
+        tuple(schema.ColumnSpec(c, schema.dtype_of(df[c]), role="feature") for c in df.columns[:-1])
+        + (schema.ColumnSpec("y", "int", role="label"),),
+        label="y",
+    )
+
+
+def test_search_in_two_processes_gives_the_one_process_scores_and_model(tmp_path):
+    """The search's fits spread over processes; the scores, winner and model bytes do not move."""
+    df = _frame()
+    seen = {}
+    for n in (1, 2):
+        cfg = train.TrainConfig(label="y", search_iterations=4, cv_folds=2, n_threads=n)
+        result = train.train(df, _schema(df), cfg)
+        assert (result.n_threads, result.search_processes) == (n, n)
+        digest = modelio.save_model(result.pipeline, tmp_path / f"{n}.joblib")
+        seen[n] = (result.search, result.params, result.cv_score, digest)
+    assert seen[1] == seen[2]
+    assert len({c["score"] for c in seen[1][0]}) > 1  # the candidates really differ
+
+
 @pytest.mark.parametrize(
     ("asked", "estimator"), [(0, "hist_gradient_boosting"), (2, "random_forest")]
 )
 def test_train_and_evaluate_run_with_and_report_the_thread_count(asked, estimator):
     df = _frame()
-    data_schema = schema.Schema(
-        tuple(schema.ColumnSpec(c, schema.dtype_of(df[c]), role="feature") for c in df.columns[:-1])
-        + (schema.ColumnSpec("y", "int", role="label"),),
-        label="y",
-    )
+    data_schema = _schema(df)
     expected = asked or cpus.available()
     cfg = train.TrainConfig(
         label="y", estimator=estimator, search_iterations=2, cv_folds=2, n_threads=asked
