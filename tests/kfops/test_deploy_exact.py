@@ -1,0 +1,225 @@
+"""Exact deploy answers at their edges, written from the mutants `make mutation` found alive.
+
+Whole messages (an operator reads them when a rollout stops), the accepted boundaries of each
+setting, and the objects `applyable` hands back to the API server.
+"""
+
+import copy
+
+import pytest
+
+from kfops import deploy, errors
+
+
+def _message(fn):
+    with pytest.raises(errors.ConfigError) as info:
+        fn()
+    return str(info.value)
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"version": ""}, "version must be 1-63 letters, digits, '.', '_' or '-', got ''"),
+        ({"name": "-x"}, "name must be 1-63 letters, digits, '.', '_' or '-', got '-x'"),
+        (
+            {"name": "a" * 64},
+            f"name must be 1-63 letters, digits, '.', '_' or '-', got {'a' * 64!r}",
+        ),
+        (
+            {"overlay": "staging"},
+            "overlay must be one of ['base', 'kind', 'kserve', 'production'], got 'staging'",
+        ),
+        (
+            {"overlay": "production", "canary_percent": 0},
+            "canary_percent needs the kserve overlay (Knative traffic split)",
+        ),
+        ({"overlay": "kserve", "canary_percent": -1}, "canary_percent must be in [0, 100], got -1"),
+        (
+            {"overlay": "kserve", "canary_percent": 101},
+            "canary_percent must be in [0, 100], got 101",
+        ),
+        ({"timeout_seconds": 0}, "timeout_seconds must be > 0, got 0"),
+        ({"timeout_seconds": -0.5}, "timeout_seconds must be > 0, got -0.5"),
+    ],
+)
+def test_config_names_each_bad_setting(kwargs, message):
+    assert _message(lambda: deploy.DeployConfig(**kwargs)) == message
+
+
+def test_config_accepts_its_boundaries():
+    for percent in (0, 100):
+        assert (
+            deploy.DeployConfig(overlay="kserve", canary_percent=percent).canary_percent == percent
+        )
+    assert deploy.DeployConfig(version="1", name="a" * 63, timeout_seconds=0.001).name == "a" * 63
+
+
+def test_split_image_message_and_a_registry_port_without_tag():
+    assert _message(lambda: deploy.split_image("localhost:5000/kfops")) == (
+        "image 'localhost:5000/kfops' needs a tag or digest (`repo:tag` or `repo@sha256:...`)"
+    )
+    assert deploy.split_image("kfops:1") == {"newName": "kfops", "newTag": "1"}
+    assert deploy.split_image("r:1/k@sha256:a@b") == {"newName": "r:1/k", "digest": "sha256:a@b"}
+
+
+def test_applyable_strips_exactly_the_server_fields():
+    kept = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": "s", "namespace": "n", "annotations": {"keep": "me"}},
+        "spec": {"replicas": 2},
+    }
+    live = copy.deepcopy(kept)
+    live["metadata"].update({field: "x" for field in deploy._SERVER_FIELDS})
+    live["metadata"]["annotations"]["deployment.kubernetes.io/revision"] = "3"
+    live["status"] = {"replicas": 2}
+    assert deploy.applyable(live) == kept
+    assert live["metadata"]["annotations"]["deployment.kubernetes.io/revision"] == "3"
+    assert deploy.applyable({"kind": "ConfigMap"}) == {"kind": "ConfigMap", "metadata": {}}
+
+
+def _deployment(generation=1, desired=2, **status):
+    return {
+        "kind": "Deployment",
+        "metadata": {"generation": generation},
+        "spec": {"replicas": desired},
+        "status": {"observedGeneration": 1, **status},
+    }
+
+
+@pytest.mark.parametrize(
+    ("obj", "expected"),
+    [
+        (
+            _deployment(generation=2),
+            (False, "waiting for the deployment spec update to be observed"),
+        ),
+        (
+            _deployment(updatedReplicas=1, replicas=1),
+            (False, "1 out of 2 new replicas have been updated"),
+        ),
+        (
+            _deployment(updatedReplicas=2, replicas=3),
+            (False, "1 old replicas are pending termination"),
+        ),
+        (
+            _deployment(updatedReplicas=2, replicas=2, availableReplicas=1),
+            (False, "1 of 2 updated replicas are available"),
+        ),
+        (
+            _deployment(updatedReplicas=2, replicas=2, availableReplicas=2),
+            (True, "successfully rolled out"),
+        ),
+        (
+            {
+                "kind": "Deployment",
+                "metadata": {},
+                "status": {"updatedReplicas": 1, "availableReplicas": 1},
+            },
+            (True, "successfully rolled out"),
+        ),
+        (
+            {"kind": "Deployment", "metadata": {}},
+            (False, "0 out of 1 new replicas have been updated"),
+        ),
+    ],
+)
+def test_deployment_status_messages_at_each_step(obj, expected):
+    status = deploy.deployment_status(obj)
+    assert (status.ready, status.message, status.failed) == (*expected, False)
+
+
+def _isvc(ready="True", created="r2", latest="r2", traffic=100, canary=None, **condition):
+    predictor = {} if canary is None else {"canaryTrafficPercent": canary}
+    return {
+        "kind": "InferenceService",
+        "metadata": {"generation": 1},
+        "spec": {"predictor": predictor},
+        "status": {
+            "observedGeneration": 1,
+            "conditions": [{"type": "Ready", "status": ready, **condition}],
+            "components": {
+                "predictor": {
+                    "latestCreatedRevision": created,
+                    "latestReadyRevision": latest,
+                    "traffic": [
+                        {"revisionName": "r2", "percent": traffic},
+                        {"revisionName": "r1", "percent": 100 - traffic},
+                    ],
+                }
+            },
+        },
+    }
+
+
+@pytest.mark.parametrize(
+    ("obj", "previous", "expected"),
+    [
+        (
+            _isvc(ready="False", reason="RevisionFailed", message="m"),
+            None,
+            (False, "not Ready (RevisionFailed)"),
+        ),
+        (_isvc(ready="False", message="crash"), None, (False, "not Ready (crash)")),
+        (_isvc(ready="Unknown"), None, (False, "not Ready (Unknown)")),
+        (_isvc(created="r3"), None, (False, "latest revision r3 is not ready (ready: r2)")),
+        (
+            _isvc(latest=None, created=None),
+            None,
+            (False, "latest revision None is not ready (ready: None)"),
+        ),
+        (_isvc(), "r2", (False, "no new revision yet (latest is still r2)")),
+        (_isvc(traffic=90), "r1", (False, "revision r2 has 90% of the traffic, not 100%")),
+        (_isvc(traffic=10, canary=10), "r1", (True, "revision r2 ready with 10% of the traffic")),
+        (_isvc(), "r1", (True, "revision r2 ready with 100% of the traffic")),
+    ],
+)
+def test_inferenceservice_status_messages_at_each_step(obj, previous, expected):
+    status = deploy.inferenceservice_status(obj, previous)
+    assert (status.ready, status.message) == expected
+    assert deploy.rollout_status(obj, previous) == status
+    assert deploy.is_ready(obj, previous) is expected[0]
+
+
+def test_inferenceservice_without_ready_condition_says_so():
+    obj = {"kind": "InferenceService", "metadata": {}, "spec": {"predictor": {}}, "status": {}}
+    assert deploy.inferenceservice_status(obj).message == "not Ready (no condition)"
+    obj["metadata"]["generation"] = 1
+    assert deploy.inferenceservice_status(obj).message == (
+        "waiting for the InferenceService spec update to be observed"
+    )
+
+
+def test_latest_revision_only_for_an_inferenceservice():
+    assert deploy.latest_revision(_isvc(created="r7")) == "r7"
+    assert deploy.latest_revision({"kind": "InferenceService", "status": None}) is None
+    assert deploy.latest_revision(_deployment()) is None
+    assert deploy.latest_revision(None) is None
+
+
+class _Api:
+    def __init__(self, answers):
+        self.answers, self.asked = list(answers), 0
+
+    def get(self, *key):
+        self.asked += 1
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+def test_wait_ready_polls_every_interval_until_the_deadline():
+    now, slept = [0.0], []
+
+    def sleep(seconds):
+        slept.append(seconds)
+        now[0] += seconds
+
+    workload = {"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "s"}}
+    api = _Api([None])
+    status = deploy.wait_ready(api, workload, 5, lambda: now[0], sleep, poll_seconds=2)
+    assert status == deploy.Status(False, "not found")
+    assert (slept, api.asked) == ([2, 2, 2], 4)  # asked at 0, 2, 4 and at the deadline 6 >= 5
+    api = _Api([None, _deployment(updatedReplicas=2, replicas=2, availableReplicas=2)])
+    now[0], slept[:] = 0.0, []
+    assert deploy.wait_ready(api, workload, 5, lambda: now[0], sleep, poll_seconds=1.5).ready
+    assert slept == [1.5]

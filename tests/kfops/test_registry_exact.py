@@ -1,0 +1,133 @@
+"""Exact registry answers, written from the mutants `make mutation` found alive.
+
+Local store only (the S3 runs of tests/kfops/test_registry.py cover the backend); each test pins
+a whole message, a returned list or a pointer, since an operator acts on these.
+"""
+
+import datetime
+import json
+
+import pytest
+
+from kfops import dataio, errors, registry
+from kfops.store import lease, local
+
+FIXED = datetime.datetime(2024, 5, 1, 12, 0, tzinfo=datetime.UTC)
+
+
+@pytest.fixture
+def reg(tmp_path):
+    return registry.Registry(local.LocalStore(tmp_path / "store"), clock=lambda: FIXED)
+
+
+@pytest.fixture
+def files(tmp_path):
+    paths = {"a.txt": tmp_path / "a.txt", "b.txt": tmp_path / "b.txt"}
+    paths["a.txt"].write_bytes(b"alpha")
+    paths["b.txt"].write_bytes(b"beta")
+    return paths
+
+
+def _raised(exc_type, fn):
+    with pytest.raises(exc_type) as info:
+        fn()
+    return str(info.value)
+
+
+def test_explicit_version_taken_by_a_registered_or_a_live_push_is_named(reg, files):
+    reg.register("m", files)
+    assert _raised(errors.AlreadyExists, lambda: reg.register("m", files, version="1")) == (
+        f"model 'm' version 1 already exists in {reg.store.uri}; "
+        "versions are immutable: register a new version instead"
+    )
+    held = lease.Lease.acquire(reg.store, "models/m/2/lease.json", 300)
+    holder = lease.describe(reg.store.get_bytes(held.key))
+    assert _raised(errors.AlreadyExists, lambda: reg.register("m", files, version="2")) == (
+        f"model 'm' version 2 is being pushed by {holder}; use another version"
+    )
+    assert reg.register("m", files).version == "3"  # the live push keeps its number
+
+
+def test_manifest_of_a_missing_version_lists_the_known_ones(reg, files):
+    assert _raised(errors.NotFound, lambda: reg.manifest("m", "1")) == (
+        f"model 'm' has no version 1 in {reg.store.uri} (versions: none)"
+    )
+    reg.register("m", files)
+    reg.register("m", files)
+    assert _raised(errors.NotFound, lambda: reg.manifest("m", "3")) == (
+        f"model 'm' has no version 3 in {reg.store.uri} (versions: 1, 2)"
+    )
+    assert _raised(errors.ConfigError, lambda: reg.manifest("m", "01")) == (
+        "invalid model version '01': expected '1', '2', ..."
+    )
+
+
+def test_rollback_pointer_is_exact(reg, files):
+    assert _raised(errors.NotFound, lambda: reg.rollback("m")) == (
+        "model 'm' has no previous champion to roll back to"
+    )
+    for _ in range(3):
+        reg.register("m", files)
+    for version in ("1", "3"):
+        reg.promote("m", version)
+    assert reg.rollback("m") == "1"
+    manifest_sha = dataio.sha256_bytes(reg.store.get_bytes("models/m/1/manifest.json"))
+    assert reg.champion_pointer("m") == {
+        "version": "1",
+        "previous": [],
+        "updated_at": "2024-05-01T12:00:00+00:00",
+        "manifest_sha256": manifest_sha,
+    }
+
+
+def test_sweep_clears_dead_incomplete_versions_oldest_first_and_spares_the_rest(reg, files):
+    reg.register("m", files)
+    for version in ("3", "2", "4"):
+        reg.store.put_bytes(f"models/m/{version}/a.txt", b"left by a dead push")
+    live = lease.Lease.acquire(reg.store, "models/m/4/lease.json", 300)
+    assert reg.sweep("m") == ["2", "3"]
+    assert sorted(reg.store.list("models/m/")) == [
+        "models/m/1/a.txt",
+        "models/m/1/b.txt",
+        "models/m/1/manifest.json",
+        "models/m/4/a.txt",
+        live.key,
+    ]
+    assert reg.sweep("m") == []
+    assert _raised(errors.ConfigError, lambda: reg.sweep("a/b")).startswith("invalid model name")
+
+
+def test_documents_read_back_and_corrupt_ones_are_named(reg):
+    assert reg.document("m", registry.STAGED_FILE) is None
+    reg.swap_document("m", registry.STAGED_FILE, lambda current: {"seen": current})
+    assert reg.document("m", registry.STAGED_FILE) == {"seen": None}
+    reg.store.put_bytes("models/m/staged.json", b"[1]")
+    assert _raised(errors.IntegrityError, lambda: reg.document("m", "staged.json")) == (
+        "staged.json is corrupt: not a JSON object"
+    )
+    reg.store.put_bytes("models/m/staged.json", b"{")
+    message = _raised(errors.IntegrityError, lambda: reg.document("m", "staged.json"))
+    assert message.startswith("staged.json is corrupt: Expecting property name")
+    assert _raised(errors.ConfigError, lambda: reg.document("", "staged.json")) == (
+        "invalid model name '': use letters, digits, '.', '_' or '-' (max 128)"
+    )
+
+
+def test_fetch_takes_only_the_files_asked_for(reg, files, tmp_path):
+    reg.register("m", files)
+    out = reg.fetch("m", "1", tmp_path / "out", ["b.txt"])
+    assert sorted(p.name for p in out.iterdir()) == ["b.txt"]
+    assert _raised(errors.NotFound, lambda: reg.fetch("m", "1", tmp_path / "x", ["c.txt"])) == (
+        "models/m/1 has no file 'c.txt'"
+    )
+
+
+def test_manifest_records_every_file_and_the_metadata(reg, files):
+    reg.register("m", files, {"note": "x"})
+    manifest = reg.manifest("m", "1")
+    assert manifest["files"] == {
+        "a.txt": {"sha256": dataio.sha256_bytes(b"alpha"), "size": 5},
+        "b.txt": {"sha256": dataio.sha256_bytes(b"beta"), "size": 4},
+    }
+    assert manifest["metadata"] == {"note": "x"}
+    assert json.loads(reg.store.get_bytes("models/m/1/manifest.json")) == manifest
