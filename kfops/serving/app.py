@@ -304,6 +304,7 @@ class _Handlers:
     async def lifespan(self, app):
         """Starts the log writer and champion poller; on shutdown stops polling and flushes logs."""
         logger, models = self.plane.inference_log, self.plane.manager
+        batching.one_native_thread()  # the event loop predicts small requests inline
         if logger is not None:
             logger.start()
         poller = grpc = None

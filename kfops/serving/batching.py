@@ -85,7 +85,9 @@ class MicroBatcher:
         self._expected = 0  # requests likely to be queued soon (see the module docstring)
         self._timer: asyncio.TimerHandle | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._executor = concurrent.futures.ThreadPoolExecutor(1, "kfops-predict")
+        self._executor = concurrent.futures.ThreadPoolExecutor(
+            1, "kfops-predict", initializer=one_native_thread
+        )
 
     def arrival(self) -> Arrival:
         """Marks a request as on its way: call at the start of an inference handler."""
@@ -178,6 +180,21 @@ class MicroBatcher:
             else:
                 it.future.set_result(outcome)
         self.poke()
+
+
+def one_native_thread() -> None:
+    """Limits OpenMP and BLAS to one thread for predictions made on the calling thread.
+
+    Under load, sklearn's HistGradientBoosting predict with the default two OpenMP threads
+    (passive wait, one parallel region per tree) took 108-231 ms median and up to 4 s for ONE
+    row, against 13-26 ms (max 33 ms) with one thread (same process, load average 10.9): every
+    region waits for a sleeping thread to be scheduled. A server scales with worker processes,
+    not threads inside one predict. OpenMP's thread count is per calling thread (omp_set_num_threads
+    sets the caller's ICV), so each thread that predicts calls this once.
+    """
+    import threadpoolctl  # noqa: PLC0415 (serving path only)
+
+    threadpoolctl.threadpool_limits(1)
 
 
 def _predict_batch(batch: list[_Item], want_proba: bool) -> list:

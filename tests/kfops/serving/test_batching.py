@@ -167,3 +167,18 @@ def test_concurrent_clients_each_get_exactly_their_own_predictions(
     joined = calls["kfops_predict_call_requests_sum"] - calls["kfops_predict_call_requests_count"]
     assert calls["kfops_predict_call_requests_sum"] == 200
     assert (joined > 0) == (window_ms > 0)
+
+
+def test_the_prediction_thread_runs_openmp_with_one_thread():
+    """sklearn's OpenMP predict waits for sleeping threads under load (seconds, measured): the
+    batcher's thread predicts with one."""
+    import threadpoolctl  # noqa: PLC0415
+
+    batcher = batching.MicroBatcher(0.002, 64)
+    try:
+        info = batcher._executor.submit(threadpoolctl.threadpool_info).result()
+    finally:
+        batcher.close()
+    openmp = [lib for lib in info if lib["user_api"] == "openmp"]
+    assert openmp, "sklearn's OpenMP runtime is loaded"
+    assert all(lib["num_threads"] == 1 for lib in openmp), openmp
