@@ -45,9 +45,10 @@ def test_evaluation_html_is_a_standalone_page_with_every_plot(classified):
         "Calibration",
         "Confusion matrix",
         "roc_auc per slice",
+        "Permutation importance",
     ):
         assert title in page, title
-    assert len(_svgs(page)) == 5
+    assert len(_svgs(page)) == 6
     assert not re.search(r"(src|href)=['\"]https?:", page)
 
 
