@@ -1,5 +1,7 @@
 """Ingest component: any source URI -> a Parquet Dataset with rows, columns, sha256, source."""
 
+from typing import Dict, List
+
 from kfops.components._image import KFOPS_IMAGE
 from kfp import dsl
 
@@ -16,13 +18,16 @@ def ingest(
     incremental: bool = False,
     incremental_column: str = "",
     retention: int = 0,
+    drop_columns: List[str] = [],  # noqa: B006 (KFP reads the default; never mutated)
+    column_types: Dict[str, str] = {},  # noqa: B006 ({} = every column as inferred)
 ):
     """Reads builtin:, local, http(s), s3://, partitioned or SQL data. Rules: kfops.ingest."""
-    from kfops import config, dataio, parameters, recording
+    from kfops import config, dataio, parameters, recording, schema
     from kfops import ingest as core
     from kfops import store as store_mod
 
-    with recording.recorded("ingest", store_uri, run_id, {"format": format}) as step:
+    recorded = {"format": format, "drop_columns": drop_columns, "column_types": column_types}
+    with recording.recorded("ingest", store_uri, run_id, recorded) as step:
         cfg = parameters.build(
             core.IngestConfig, source=source, format=format, delimiter=delimiter, query=query,
             incremental=incremental, incremental_column=incremental_column, retention=retention,
@@ -35,7 +40,11 @@ def ingest(
             store=store_mod.open_store(store_uri, settings) if cfg.incremental else None,
             run_id=run_id,
         )  # fmt: skip
-        data.metadata.update(dataio.write_frame(result.frame, data.path))
+        columns = parameters.build(
+            schema.ColumnConfig, drop_columns=drop_columns, column_types=column_types
+        )
+        # --drop and --type: every later step sees the data as the user declared it
+        data.metadata.update(dataio.write_frame(columns.apply(result.frame), data.path))
         data.metadata.update(result.metadata())  # the source with any credentials masked
         step.input("source", result.source, data.metadata.get("source_sha256"))
         facts = {"query": result.query, "source_rows": result.rows, **(result.incremental or {})}

@@ -1,6 +1,6 @@
 """Validate component: infer or check a schema; blocking anomalies fail the step."""
 
-from typing import Dict
+from typing import Dict, List
 
 from kfops.components._image import KFOPS_IMAGE
 from kfp import dsl
@@ -25,6 +25,9 @@ def validate(
     max_unseen_fraction: float = 0.01,
     rule_severities: Dict[str, str] = {},  # noqa: B006 ({} = every rule's default severity)
     sensitive_column: str = "",
+    ignore_columns: List[str] = [],  # noqa: B006 (KFP reads the default; never mutated)
+    id_columns: List[str] = [],  # noqa: B006 (KFP reads the default; never mutated)
+    column_types: Dict[str, str] = {},  # noqa: B006 ({} = every column as inferred)
 ):
     """Validates against `schema_uri`, else the model's champion (or accepted) schema.
 
@@ -36,7 +39,8 @@ def validate(
     from kfops.reports import validation as rendering
     from kfops.validate import contract
 
-    params = {"label": label, "schema_uri": schema_uri, "strict_categories": strict_categories}
+    params = {"label": label, "schema_uri": schema_uri, "strict_categories": strict_categories,
+              "ignore_columns": ignore_columns, "id_columns": id_columns}  # fmt: skip
     with recording.recorded("validate", store_uri, run_id, params) as step:
         cfg = parameters.build(
             core.ValidateConfig,
@@ -55,7 +59,14 @@ def validate(
             time_column=time_column,
             group_column=group_column,
         )
+        columns = parameters.build(
+            schema.ColumnConfig,
+            ignore_columns=ignore_columns,
+            id_columns=id_columns,
+            column_types=column_types,
+        )
         df = dataio.read_frame(data.path)
+        columns.check_known(df.columns, ("ignore_columns", "id_columns"))
         settings = config.StoreSettings.from_env()
         if cfg.schema_uri:
             expected, source = schema.load_uri(cfg.schema_uri, settings), cfg.schema_uri
@@ -71,7 +82,11 @@ def validate(
                 task=data_cfg.task,
                 time_column=data_cfg.time_column,
                 group_column=data_cfg.group_column,
+                id_columns=columns.id_columns,
+                ignore_columns=columns.ignore_columns,
             )
+        else:  # --task, --ignore, --id, --type may restate a held schema, never change it
+            columns.check_held(expected, source, data_cfg.task)
         result = core.validate(df, expected, cfg, sensitive_column=sensitive)
         expected.save(data_schema.path)
         data_schema.metadata.update(

@@ -54,6 +54,8 @@ class RunSummary:
     error: str | None = None
     exit_code: int = 0
     deploy: dict[str, Any] | None = None
+    warnings: list[str] = dataclasses.field(default_factory=list)
+    champion: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (`kfops run --json`)."""
@@ -229,6 +231,18 @@ def read_training_outputs(summary: RunSummary, outputs: Path) -> RunSummary:
                 if v is not None
             }
         )
+    # validation warnings (they never stop a run, so nothing else shows them)
+    anomalies = _json(outputs / "validate" / "anomalies") or {}
+    summary.warnings = [
+        f"{a['column']}: {a['rule']}: {a['detail']}"
+        for a in anomalies.get("anomalies", [])
+        if a.get("severity") == "warning"
+    ]
+    # the gate's comparison with the champion, passed or not ("roc_auc 0.91 vs champion 0.89 ...")
+    blessing = _json(outputs / "gate" / "blessing") or {}
+    summary.champion = next(
+        (c["detail"] for c in blessing.get("checks", []) if "champion" in c.get("rule", "")), None
+    )
     # KFP artifacts have no extension; people get `<run_dir>/reports/<name>.html` files.
     summary.reports = report_files.write_run_reports(
         outputs, Path(summary.run_dir) / "reports", _identity(summary)

@@ -14,6 +14,7 @@ Example JSON:
 from __future__ import annotations
 
 import dataclasses
+import difflib
 import json
 import os
 from pathlib import Path
@@ -21,7 +22,7 @@ from typing import Any
 
 import pandas as pd
 
-from kfops import errors
+from kfops import errors, parameters
 
 SCHEMA_VERSION = 1
 DTYPES = ("int", "float", "bool", "string", "datetime")
@@ -178,3 +179,176 @@ def load_uri(uri: str, store_settings: Any = None) -> Schema:
         return Schema.from_dict(json.loads(raw))
     except json.JSONDecodeError as e:
         raise errors.ConfigError(f"schema {uri} is not JSON: {e}") from e
+
+
+# `--type COL=KIND`: the user's word for a column's kind -> the logical dtype the data is cast to.
+COLUMN_KINDS = {"categorical": "string", "numeric": "float", "datetime": "datetime"}
+
+
+@dataclasses.dataclass(frozen=True)
+class ColumnConfig:
+    """Columns the user removes, keeps out of the model or retypes (`--drop/--ignore/--id/--type`).
+
+    Pipeline parameters, not CLI-only behaviour: ingest drops and casts (so validation and every
+    later step see the data as the user declared it), validate gives ignore and id their roles.
+    """
+
+    drop_columns: tuple[str, ...] = parameters.field(
+        (), "columns removed as the data is read, before validation (a constant or leaky one)"
+    )
+    ignore_columns: tuple[str, ...] = parameters.field(
+        (), "columns kept in the data (for slices, ids) but never model features"
+    )
+    id_columns: tuple[str, ...] = parameters.field(
+        (), "row keys: never features; recorded in the schema with role 'id'"
+    )
+    column_types: dict[str, str] = parameters.field(
+        {}, "column -> categorical, numeric or datetime: overrides the inferred type"
+    )
+
+    def __post_init__(self):
+        owner: dict[str, str] = {}
+        for flag, name in (("--drop", "drop_columns"), ("--ignore", "ignore_columns"),
+                           ("--id", "id_columns")):  # fmt: skip
+            value = getattr(self, name)
+            if isinstance(value, str):
+                raise errors.ConfigError(f"{name} must be a list of column names, not one string")
+            object.__setattr__(self, name, tuple(value))
+            for column in value:
+                if owner.setdefault(column, flag) != flag:
+                    raise errors.ConfigError(
+                        f"column {column!r} is given to both {owner[column]} and {flag}; pick one"
+                    )
+        object.__setattr__(self, "column_types", dict(self.column_types))
+        for column, kind in self.column_types.items():
+            errors.check_choice(f"--type {column}", kind, tuple(COLUMN_KINDS))
+            if column in self.drop_columns:
+                raise errors.ConfigError(f"column {column!r} is given to both --drop and --type")
+
+    def check_uses(self, **uses: Any) -> None:
+        """A dropped column cannot be used (label, slice, ...); an ignored or id one not as label.
+
+        Args:
+            uses: flag name (`label`, `slice`, ...) -> a column name or a list of them.
+
+        Raises:
+            ConfigError: one line naming the column and both uses.
+        """
+        for use, value in uses.items():
+            names = [value] if isinstance(value, str) else list(value or ())
+            for column in names:
+                flag = f"--{use.replace('_', '-')}"
+                if column and column in self.drop_columns:
+                    raise errors.ConfigError(
+                        f"column {column!r} is dropped (--drop) but also used as {flag}; keep it "
+                        f"(--ignore {column} keeps it out of the model) or choose another {flag}"
+                    )
+                both = self.ignore_columns + self.id_columns
+                if use == "label" and column in both:
+                    which = "--ignore" if column in self.ignore_columns else "--id"
+                    raise errors.ConfigError(
+                        f"column {column!r} is the label and also given to {which}; pick one"
+                    )
+
+    def check_known(self, columns: Any, which: tuple[str, ...]) -> None:
+        """Every column named in the `which` fields is in the data.
+
+        Raises:
+            ConfigError: one line naming the flag, the column and the close names.
+        """
+        present = [str(c) for c in columns]
+        for name in which:
+            for column in getattr(self, name):
+                if column not in present:
+                    flag = {"drop_columns": "--drop", "ignore_columns": "--ignore",
+                            "id_columns": "--id", "column_types": "--type"}[name]  # fmt: skip
+                    close = difflib.get_close_matches(column, present, n=3, cutoff=0.5)
+                    hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
+                    raise errors.ConfigError(
+                        f"{flag} {column!r}: no such column; {hint}"
+                        f"the data has {errors.preview(present, limit=8)}"
+                    )
+
+    def apply(self, df: pd.DataFrame) -> pd.DataFrame:
+        """The frame without the dropped columns, with the retyped ones cast.
+
+        Raises:
+            ConfigError: an unknown column, or values a `--type` cannot hold (named, first few).
+        """
+        self.check_known(df.columns, ("drop_columns", "column_types"))
+        if not self.drop_columns and not self.column_types:
+            return df
+        out = df.drop(columns=list(self.drop_columns))
+        for column, kind in self.column_types.items():
+            out[column] = _cast(out[column], kind)
+        return out
+
+    def check_held(self, held: Schema, source: str, task: str | None) -> None:
+        """Flags that contradict a schema the data is held to (`schema_uri`, or the champion's).
+
+        A held schema is the contract: `--task`, `--ignore`, `--id` and `--type` may restate it
+        but not change it; a change goes through `kfops schema accept`.
+
+        Raises:
+            ConfigError: one line naming the flag, the column and what the schema says.
+        """
+        if task and held.task and task != held.task:
+            raise errors.ConfigError(
+                f"--task {task} conflicts with the schema from {source}, which says {held.task}; "
+                f"drop --task or use a schema for {task}"
+            )
+        wanted = {c: "ignore" for c in self.ignore_columns} | {c: "id" for c in self.id_columns}
+        for column, role in wanted.items():
+            spec = _spec_or_none(held, column)
+            if spec is not None and spec.role != role:
+                raise errors.ConfigError(
+                    f"--{role} {column}: the schema from {source} has it as role {spec.role!r}; "
+                    "change the schema (kfops schema accept) or leave the flag out"
+                )
+        for column, kind in self.column_types.items():
+            spec = _spec_or_none(held, column)
+            fits = (
+                spec is None
+                or spec.dtype == COLUMN_KINDS[kind]
+                or (kind == "numeric" and spec.dtype == "int")
+            )
+            if not fits:
+                raise errors.ConfigError(
+                    f"--type {column}={kind}: the schema from {source} has it as {spec.dtype}; "
+                    "change the schema (kfops schema accept) or leave the flag out"
+                )
+
+
+def _spec_or_none(held: Schema, column: str) -> ColumnSpec | None:
+    try:
+        return held.column(column)
+    except KeyError:
+        return None
+
+
+def _cast(series: pd.Series, kind: str) -> pd.Series:
+    """One column as `kind`; a value that cannot be that kind is named, never silently null."""
+    present = series.notna()
+    if kind == "categorical":
+        return series.map(_as_text, na_action="ignore").astype(object)
+    if kind == "numeric":
+        out = pd.to_numeric(series, errors="coerce")
+    else:
+        try:
+            out = pd.to_datetime(series, errors="coerce", format="mixed")
+        except (ValueError, TypeError) as e:  # e.g. mixed time zones
+            raise errors.ConfigError(f"--type {series.name}=datetime: {e}") from e
+    bad = series[present & out.isna()]
+    if len(bad):
+        raise errors.ConfigError(
+            f"--type {series.name}={kind}: {len(bad)} of {int(present.sum())} values are not "
+            f"{'numbers' if kind == 'numeric' else 'dates'}, e.g. {errors.preview(bad.unique())}"
+        )
+    return out.astype(float) if kind == "numeric" else out
+
+
+def _as_text(value: Any) -> str:
+    """A category's text: 3.0 read from a CSV with gaps is the category "3", as in the file."""
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -22,6 +22,7 @@ from kfops import (
     parameters,
     push,
     rollout,
+    schema,
     split,
     traffic,
     train,
@@ -34,10 +35,16 @@ from kfops.monitor import rules as monitor_config
 
 # component -> the configs whose surface its parameters belong to
 OWNERS = {
-    "ingest": [ingest.IngestConfig],
+    # the column flags: --drop and --type on ingest; --ignore, --id and --type on validate
+    "ingest": [ingest.IngestConfig, schema.ColumnConfig],
     # label, task and the time/group columns mean the same to validate as to split
     # ... and the sensitive column to validate as to evaluate (class balance per group)
-    "validate": [validate_mod.ValidateConfig, split.SplitConfig, evaluate.EvalConfig],
+    "validate": [
+        validate_mod.ValidateConfig,
+        split.SplitConfig,
+        evaluate.EvalConfig,
+        schema.ColumnConfig,
+    ],
     "split": [split.SplitConfig],
     "train": [train.TrainConfig],
     "evaluate": [evaluate.EvalConfig],

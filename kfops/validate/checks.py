@@ -223,7 +223,10 @@ def _constant(
         return None
     if varies:
         return None
-    detail = f"every one of {len(series)} rows holds the same value; a model cannot learn from it"
+    detail = (
+        f"every one of {len(series)} rows holds the same value; a model cannot learn from it "
+        f"(--drop {spec.name} removes it, --ignore {spec.name} keeps it out of the model)"
+    )
     return Anomaly(spec.name, "constant", cfg.constant_severity, detail, (stats.jsonable(first),))
 
 

@@ -25,6 +25,7 @@ def infer_schema(
     time_column: str | None = None,
     group_column: str | None = None,
     id_columns: Iterable[str] = (),
+    ignore_columns: Iterable[str] = (),
     max_domain_size: int = 50,
     null_margin: float = 0.05,
 ) -> schema.Schema:
@@ -43,6 +44,7 @@ def infer_schema(
         time_column: column holding event time (for time splits).
         group_column: column holding a group key (for group splits).
         id_columns: columns to mark as identifiers.
+        ignore_columns: columns kept in the data (slices, ids) but never features.
         max_domain_size: string columns with at most this many distinct values get a domain.
         null_margin: each column's `max_null_fraction` is its observed null fraction plus this,
             so later batches may be slightly less complete without failing.
@@ -56,7 +58,9 @@ def infer_schema(
     """
     if df.shape[1] == 0 or len(df) == 0:
         raise errors.ConfigError(f"cannot infer a schema from {len(df)} rows x {df.shape[1]} cols")
-    roles = _declared_roles(df, label, time_column, group_column, tuple(id_columns))
+    roles = _declared_roles(
+        df, label, time_column, group_column, tuple(id_columns), tuple(ignore_columns)
+    )
     columns = tuple(
         _column_spec(df[name], roles.get(name), max_domain_size, null_margin) for name in df.columns
     )
@@ -75,9 +79,10 @@ def _declared_roles(
     time_column: str | None,
     group_column: str | None,
     id_columns: tuple[str, ...],
+    ignore_columns: tuple[str, ...],
 ) -> dict[str, str]:
     declared = [(label, "label"), (time_column, "time"), (group_column, "group")]
-    declared += [(c, "id") for c in id_columns]
+    declared += [(c, "id") for c in id_columns] + [(c, "ignore") for c in ignore_columns]
     roles = {}
     for name, role in declared:
         if name is None:

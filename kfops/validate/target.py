@@ -87,7 +87,8 @@ def leakage_checks(df: pd.DataFrame, sch: schema.Schema, cfg: ValidateConfig) ->
             metric, score, n = scored
             detail = (
                 f"alone predicts {sch.label!r} almost perfectly ({metric} {score:.4f} on {n} "
-                "sampled rows): is it derived from the label, or known only after it?"
+                "sampled rows): is it derived from the label, or known only after it? If so, "
+                f"remove it with --drop {spec.name}"
             )
             found.append(Anomaly(spec.name, "leakage", cfg.leakage_severity, detail))
     return found
