@@ -46,6 +46,7 @@ def push(
             model_params=model.metadata.get("params"),
             model_sha256=model.metadata.get("sha256"),
             n_threads=model.metadata.get("n_threads"),  # the sha256 holds at any count
+            decision=model.metadata.get("decision") or {},  # positive class, threshold
         )
         # a SQL source's query and the rows the source gave (kfops.ingest.core.IngestResult)
         lineage.update({k: v for k, v in data.metadata.items() if k in ("query", "source_rows")})

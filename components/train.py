@@ -18,6 +18,8 @@ def train(
     cv_folds: int = 3,
     seed: int = 0,
     n_threads: int = 0,
+    positive_class: str = "",
+    threshold_objective: str = "f1",
 ):
     """Fits the tuned model and the baseline. Rules: kfops.train."""
     from kfops import cpus, dataio, modelio, parameters, recording, schema
@@ -29,6 +31,8 @@ def train(
         "cv_folds": cv_folds,
         "seed": seed,
         "n_threads": n_threads,
+        "positive_class": positive_class,
+        "threshold_objective": threshold_objective,
     }
     with recording.recorded("train", store_uri, run_id, params) as step:
         expected = schema.Schema.load(data_schema.path)
@@ -60,11 +64,7 @@ def train(
             sha256=model.metadata["sha256"],
             params=result.params,
             search_folds=result.folds,
+            decision=result.decision,
         )
         step.metric("cv_score", float(result.cv_score))
-        step.runtime.update(
-            threads=result.n_threads,
-            search_processes=result.search_processes,
-            cpus=cpus.available(),
-            quota=cpus.quota(),
-        )
+        step.runtime.update(threads=result.n_threads, cpus=cpus.available(), quota=cpus.quota())

@@ -21,9 +21,8 @@ import numpy as np
 import pandas as pd
 import threadpoolctl
 
-from kfops import cpus, errors, parameters
+from kfops import cpus, decision, errors, parameters
 from kfops.evaluate import curves as curves_mod
-from kfops.evaluate import explain as explain_mod
 from kfops.evaluate import groups, measures
 from kfops.schema import TASKS
 
@@ -42,10 +41,6 @@ class EvalConfig:
         min_slice_rows: smaller slices and groups get a row count but no metrics.
         n_threads: OpenMP/BLAS threads of prediction; 0 = the CPUs the step may use
             (kfops.cpus). Slices and fairness reuse the one prediction of the test rows.
-        explain: add explanations (kfops.evaluate.explain): permutation importance, per-class
-            metrics, worst slices, confidently wrong rows.
-        explain_rows: test rows sampled for permutation importance.
-        id_columns: the schema's id columns, shown with the confidently wrong rows.
     """
 
     label: str
@@ -59,9 +54,6 @@ class EvalConfig:
     n_threads: int = parameters.field(
         0, "threads of fits and predictions; 0 = the CPUs the step may use (kfops.cpus)"
     )
-    explain: bool = True
-    explain_rows: int = explain_mod.ExplainConfig.rows
-    id_columns: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not self.label:
@@ -80,10 +72,6 @@ class EvalConfig:
         threads = self.n_threads
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
             raise errors.ConfigError(f"n_threads must be an integer >= 0, got {threads!r}")
-        rows = self.explain_rows
-        if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:
-            raise errors.ConfigError(f"explain_rows must be an integer >= 1, got {rows!r}")
-        object.__setattr__(self, "id_columns", tuple(self.id_columns))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -100,10 +88,10 @@ class Evaluation:
         curves: "roc", "pr", "confusion", "calibration" (those that apply).
         labels: the model's classes (None for regression).
         positive_label: the class binary metrics and fairness are about.
+        decision: how labels were made: positive class, why that one, threshold (kfops.decision).
         notes: what was undefined or replaced, and why.
         n_threads: the threads prediction ran with (predictions do not depend on it:
             tests/kfops/test_threads.py).
-        explanations: kfops.evaluate.explain's result ({} when not asked for).
     """
 
     task: str
@@ -116,8 +104,8 @@ class Evaluation:
     labels: list[Any] | None = None
     positive_label: Any = None
     notes: list[str] = dataclasses.field(default_factory=list)
+    decision: dict[str, Any] = dataclasses.field(default_factory=dict)
     n_threads: int = 1
-    explanations: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (strict JSON: no NaN or infinity)."""
@@ -139,8 +127,6 @@ class Evaluation:
 
 def config_for(data_schema: Any, **values: Any) -> EvalConfig:
     """The EvalConfig for a schema's label and task, with the user's knobs as KFP carries them."""
-    ids = tuple(c.name for c in data_schema.columns if c.role == "id")
-    values.setdefault("id_columns", ids)
     return parameters.build(EvalConfig, label=data_schema.label, task=data_schema.task, **values)
 
 
@@ -172,7 +158,9 @@ def evaluate(
     measured = measures.clean(measures.measure(scored, config.task), "", notes)
     base = None
     if baseline is not None:
-        base_scored = _score(baseline, test_df, config, n_threads)
+        # the baseline is measured on the candidate's positive class
+        same = dataclasses.replace(config, positive_label=scored.positive)
+        base_scored = _score(baseline, test_df, same, n_threads)
         base = measures.clean(measures.measure(base_scored, config.task), "baseline ", notes)
     slices = groups.slices(
         scored, test_df, config.slice_columns, config.task, config.min_slice_rows, notes
@@ -187,19 +175,6 @@ def evaluate(
     else:
         curves = curves_mod.regression(scored.y_true, scored.y_pred)
     classification = config.task == "classification"
-    explanations = {}
-    if config.explain:
-        explain_cfg = explain_mod.ExplainConfig(rows=config.explain_rows, n_threads=n_threads)
-        explanations = explain_mod.explain(
-            model,
-            test_df,
-            scored,
-            task=config.task,
-            label=config.label,
-            slices=slices,
-            id_columns=config.id_columns,
-            config=explain_cfg,
-        )
     return Evaluation(
         task=config.task,
         n_rows=len(test_df),
@@ -210,9 +185,9 @@ def evaluate(
         curves=curves,
         labels=list(scored.classes) if classification else None,
         positive_label=scored.positive if classification else None,
+        decision=_decision(model, scored, config) if classification else {},
         notes=notes,
         n_threads=n_threads,
-        explanations=explanations,
     )
 
 
@@ -220,8 +195,7 @@ def flat_metrics(evaluation: Evaluation) -> dict[str, float]:
     """Every number as one flat `name -> float` map, for KFP Metrics (which cannot nest).
 
     Keys: "roc_auc", "baseline/roc_auc", "slice/region=north/roc_auc", "slice/region=north/rows",
-    "fairness/age_band/positive_rate_difference", "importance/tenure", "class/1/f1",
-    "test_rows". None values (undefined metrics,
+    "fairness/age_band/positive_rate_difference", "test_rows". None values (undefined metrics,
     listed in `evaluation.notes`) are left out, since a KFP metric must be a number.
     """
     out: dict[str, float] = {"test_rows": float(evaluation.n_rows)}
@@ -236,7 +210,6 @@ def flat_metrics(evaluation: Evaluation) -> dict[str, float]:
         for key, value in values.items():
             if _is_number(value):
                 out[prefix + key] = float(value)
-    out.update(explain_mod.flat(evaluation.explanations))
     return out
 
 
@@ -286,7 +259,8 @@ def _score(model: Any, df: pd.DataFrame, config: EvalConfig, n_threads: int) -> 
                 )
             if hasattr(model, "predict_proba"):
                 proba = np.asarray(model.predict_proba(x), dtype="float64")
-                y_pred = np.asarray(model.classes_)[proba.argmax(axis=1)]
+                # the model's own rule: its recorded threshold, else the most probable class
+                y_pred = decision.labels(model.classes_, proba, decision.of(model))
             else:
                 proba, y_pred = None, np.asarray(model.predict(x))
     except (ValueError, TypeError, AttributeError) as e:
@@ -295,7 +269,10 @@ def _score(model: Any, df: pd.DataFrame, config: EvalConfig, n_threads: int) -> 
         ) from e
     known = getattr(model, "classes_", None)
     classes = [measures.plain(c) for c in (known if known is not None else np.unique(y_pred))]
-    positive = _positive(classes, config.positive_label)
+    wanted = config.positive_label
+    positive = _positive(
+        classes, decision.positive_of(classes, model) if wanted is None else wanted
+    )
     return measures.Scored(y_true, y_pred, proba, classes, positive)
 
 
@@ -310,6 +287,22 @@ def _inputs(model: Any, df: pd.DataFrame) -> pd.DataFrame:
         )
         raise errors.SchemaViolation(str(missing[0]), "present", detail)
     return df[list(names)]
+
+
+def _decision(model: Any, scored: measures.Scored, config: EvalConfig) -> dict[str, Any]:
+    rule = decision.of(model)
+    if config.positive_label is not None:
+        why = "set for this evaluation (positive_label)"
+    else:
+        why = "recorded in the model by training" if rule else decision.LAST_CLASS
+    return {
+        "positive_class": scored.positive,
+        "positive_rule": why,
+        "threshold": rule.threshold if rule else None,
+        "labels": f"positive when its probability >= {rule.threshold:.4g}"
+        if rule
+        else "the most probable class",
+    }
 
 
 def _positive(classes: list[Any], wanted: Any) -> Any:

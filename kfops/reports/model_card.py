@@ -6,7 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from kfops import reports, schema
-from kfops.reports import evaluation as evaluation_report
 
 
 def render(
@@ -19,7 +18,6 @@ def render(
     """Renders the card: model, data, metrics, slices, fairness, gate decision and lineage."""
     parts = [f"# Model card: {name}\n", _model(data_schema, lineage), _data(data_schema, lineage)]
     parts += [_metrics(evaluation), _slices(evaluation), _fairness(evaluation)]
-    parts += [_explanations(evaluation)]
     parts += [_gate(blessing), _lineage(lineage), _use()]
     return "\n".join(p for p in parts if p)
 
@@ -32,8 +30,20 @@ def _model(data_schema: schema.Schema, lineage: Mapping[str, Any]) -> str:
         ("estimator", lineage.get("estimator", "")),
         ("label classes", data_schema.label_classes),
     ]
+    rows += _decision(lineage.get("decision") or {})
     rows += [(f"param {k}", v) for k, v in sorted(params.items())]
     return "## Model\n\n" + reports.md_table(["field", "value"], rows)
+
+
+def _decision(rule: Mapping[str, Any]) -> list[tuple[str, Any]]:
+    """The positive class and the decision threshold, with how each was chosen."""
+    if not rule:
+        return []
+    rows = [("positive class", f"{rule.get('positive_class')!r} ({rule.get('positive_rule')})")]
+    if rule.get("threshold") is not None:
+        how = f"objective {rule.get('objective')}, {rule.get('validation', 'default')}"
+        rows.append(("decision threshold", f"{rule['threshold']:.4g} ({how})"))
+    return rows
 
 
 def _data(data_schema: schema.Schema, lineage: Mapping[str, Any]) -> str:
@@ -84,12 +94,6 @@ def _fairness(evaluation: Mapping[str, Any]) -> str:
         return ""
     rows = [(k, v) for k, v in sorted(fairness.items()) if not isinstance(v, dict | list)]
     return "## Fairness\n\n" + reports.md_table(["measure", "value"], rows)
-
-
-def _explanations(evaluation: Mapping[str, Any]) -> str:
-    """Importance, per-class metrics, worst slices and confidently wrong rows (kfops.evaluate)."""
-    body = evaluation_report.explanations_markdown(evaluation).replace("\n### ", "\n## ")
-    return "## Explanations and error analysis\n" + body if body else ""
 
 
 def _gate(blessing: Mapping[str, Any]) -> str:

@@ -23,7 +23,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kfops import errors, logschema
+from kfops import decision, errors, logschema
 from kfops.serving import model
 
 log = logging.getLogger("kfops.serving")
@@ -96,7 +96,9 @@ class InferenceLogger:
         timestamp_ns: int,
     ) -> bool:
         """Buffers one request's rows; never blocks on the store. Returns False when dropped."""
-        proba = prediction.proba[:, -1] if prediction.proba is not None else None
+        proba = None
+        if prediction.proba is not None:  # the positive class's, the one the label uses
+            proba = prediction.proba[:, decision.positive_index(served.pipeline, served.classes)]
         chunk = _Chunk(arrays, prediction.predict, proba, served.version, request_id, timestamp_ns)
         return self._enqueue(chunk)
 

@@ -7,12 +7,11 @@ defaults, so the search never returns something worse (on CV) than not searching
 follow the split: grouped (GroupKFold) when the split kept groups apart, in time order
 (TimeSeriesSplit on rows sorted by time) when it held out the future; otherwise (stratified) KFold.
 Shuffled folds there would tune on rows of the same group or from the future and pick
-hyperparameters for a leak the test split does not have. The final fit runs in this process with
-`n_threads` OpenMP/BLAS threads (tree-building threads for the random forest); the search spreads
-HistGradientBoosting's fits over processes (see `_search`), so processes x threads never exceed
-the CPUs the step may use. With fixed seeds the same data give the same model bytes at any
-thread count and process count for every estimator here (tests/kfops/test_threads.py measures
-it); both counts are recorded all the same.
+hyperparameters for a leak the test split does not have. Every fit, in the search and the final
+one, runs in this process with `n_threads` OpenMP/BLAS threads (tree-building threads for the
+random forest), candidates one after the other, so threads never exceed the CPUs the step may
+use. With fixed seeds the same data give the same model bytes at any thread count for every
+estimator here (tests/kfops/test_threads.py measures it); the count is recorded all the same.
 """
 
 from __future__ import annotations
@@ -29,8 +28,8 @@ import sklearn
 import threadpoolctl
 from sklearn import ensemble, model_selection, pipeline
 
-from kfops import cpus, errors, parameters, schema
-from kfops.train import setup
+from kfops import cpus, decision, errors, parameters, schema
+from kfops.train import setup, threshold
 
 TASKS = schema.TASKS
 ESTIMATORS = tuple(setup.ESTIMATORS)
@@ -57,6 +56,11 @@ class TrainConfig:
             time split).
         n_threads: threads of every fit (search and final); 0 = the CPUs the step may use
             (kfops.cpus: the pod's cgroup CPU limit, else the affinity mask).
+        positive_class: the label value that is "positive" (binary labels); None keeps the
+            last value in sorted order (1 of 0/1, True of False, "yes" of no/yes).
+        threshold_objective: how the decision threshold of a binary classifier is chosen on
+            out-of-fold probabilities of the search folds (kfops.train.threshold): "f1"
+            maximises the positive class's F1, "none" keeps 0.5.
     """
 
     label: str
@@ -74,10 +78,21 @@ class TrainConfig:
     n_threads: int = parameters.field(
         0, "threads of fits and predictions; 0 = the CPUs the step may use (kfops.cpus)"
     )
+    positive_class: str | None = parameters.field(
+        None, "the positive label value of a binary label; '' = the last in sorted order",
+        none_as="",
+    )  # fmt: skip
+    threshold_objective: str = parameters.field(
+        "f1", "decision threshold chosen on out-of-fold data: f1 or none (0.5)",
+        choices=threshold.OBJECTIVES,
+    )  # fmt: skip
 
     def __post_init__(self):
         if not self.label:
             raise errors.ConfigError("train: label must name a column")
+        errors.check_choice("threshold_objective", self.threshold_objective, threshold.OBJECTIVES)
+        if self.positive_class is not None and self.task == "regression":
+            raise errors.ConfigError("positive_class is for classification labels")
         errors.check_choice("task", self.task, TASKS)
         errors.check_choice("estimator", self.estimator, ESTIMATORS)
         if self.estimator == "logistic" and self.task == "regression":
@@ -121,7 +136,7 @@ class TrainResult:
     notes: list[str] = dataclasses.field(default_factory=list)
     folds: dict[str, Any] = dataclasses.field(default_factory=dict)
     n_threads: int = 1
-    search_processes: int = 1
+    decision: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Every field except the two pipelines (those are model files)."""
@@ -157,6 +172,7 @@ class TrainResult:
             "seed": self.seed,
             "search_folds": self.folds.get("kind"),
             "n_threads": self.n_threads,
+            "decision": self.decision,
         }
 
 
@@ -189,13 +205,16 @@ def train(df: pd.DataFrame, data_schema: schema.Schema, config: TrainConfig) -> 
     rows = _search_rows(y, config)
     folds, described = search_folds(df.iloc[rows], y[rows], config)
     n_threads = cpus.resolve(config.n_threads)
-    search, processes = _search(model, x.iloc[rows], y[rows], folds, config, n_threads)
     with threads(n_threads, model):
+        search = _search(model, x.iloc[rows], y[rows], folds, config)
         best = max(search, key=lambda c: c["score"])
         model.set_params(**{f"model__{k}": v for k, v in best["params"].items()})
         base = setup.build_baseline(config.task, types)
+        rule = _decision(model, x.iloc[rows], y[rows], folds, classes, config, described)
         fit(model, x, y, config.estimator)
         fit(base, x, y, "baseline")
+    if rule.get("threshold") is not None:
+        decision.wrap(model, decision.Rule(rule["positive_class"], rule["threshold"]), x, y)
     return TrainResult(
         pipeline=model,
         baseline=base,
@@ -215,8 +234,20 @@ def train(df: pd.DataFrame, data_schema: schema.Schema, config: TrainConfig) -> 
         notes=notes,
         folds=described,
         n_threads=n_threads,
-        search_processes=processes,
+        decision=rule,
     )
+
+
+def _decision(model, x, y, folds, classes, config: TrainConfig, described) -> dict[str, Any]:
+    """The positive class and threshold (binary labels) or {} (kfops.train.threshold)."""
+    if config.task != "classification":
+        return {}
+    positive, why = threshold.positive_class(classes, config.positive_class, config.label)
+    out: dict[str, Any] = {"positive_class": positive, "positive_rule": why}
+    if len(classes) != 2:
+        return {**out, "threshold": None, "note": "multiclass: labels are the most probable class"}
+    chosen = threshold.choose(model, x, y, folds, positive, config.threshold_objective)
+    return {**out, **chosen, "validation": f"out-of-fold, {described['kind']} search folds"}
 
 
 def search_folds(
@@ -377,46 +408,32 @@ def _search(
     y: np.ndarray,
     folds: list[tuple[np.ndarray, np.ndarray]],
     config: TrainConfig,
-    n_threads: int,
-) -> tuple[list[dict], int]:
-    """Each candidate's CV score, in candidate order, and how many processes computed them.
-
-    HistGradientBoosting's threads share out one fit's histograms, which on a search sample of a
-    few thousand rows is far from twice as fast on two; whole fits in separate processes are
-    (kfops.cpus.share: processes x threads <= n_threads). Forests already build their trees on
-    n_jobs threads, and linear fits are too short to pay for starting processes. Each fit is
-    seeded, so the scores, and the winner, are the same whichever process ran it.
-    """
+) -> list[dict]:
     candidates = setup.candidates(
         config.estimator, config.task, config.search_iterations, config.seed
     )
     grid = [{f"model__{k}": [v] for k, v in c.items()} for c in candidates]
     classes = sorted(_plain(c) for c in np.unique(y)) if config.task == "classification" else None
-    workers, each = 1, n_threads
-    if config.estimator == "hist_gradient_boosting":
-        workers, each = cpus.share(n_threads, len(grid) * len(folds))
     searcher = model_selection.GridSearchCV(
         model,
         grid,
         scoring=_scoring(config.task, classes),
         cv=folds,
-        n_jobs=workers,
+        n_jobs=1,
         refit=False,
         error_score="raise",
     )
     try:
-        with threads(each, model), cpus.processes(each):
-            searcher.fit(x, y)
+        searcher.fit(x, y)
     except ValueError as e:
         raise errors.ModelError(
             f"{config.estimator} failed during the hyperparameter search: {e}"
         ) from e
     means, stds = searcher.cv_results_["mean_test_score"], searcher.cv_results_["std_test_score"]
-    scored = [
+    return [
         {"params": dict(c), "score": float(m), "std": float(s)}
         for c, m, s in zip(candidates, means, stds, strict=True)
     ]
-    return scored, workers
 
 
 def _scoring(task: str, classes: list[Any] | None) -> str:

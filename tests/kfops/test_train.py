@@ -5,7 +5,7 @@ import pandas as pd
 import pytest
 from sklearn import dummy, pipeline
 
-from kfops import errors, schema, train
+from kfops import decision, errors, schema, train
 
 
 def _frame(n=300, seed=0):
@@ -81,7 +81,9 @@ def test_train_returns_one_pipeline_with_preprocessing_and_estimator(trained):
     _, result = trained
     assert isinstance(result.pipeline, pipeline.Pipeline)
     assert [name for name, _ in result.pipeline.steps] == ["preprocess", "model"]
-    assert type(result.pipeline[-1]).__name__ == "HistGradientBoostingClassifier"
+    # a binary classifier's final step carries its decision threshold (kfops.decision)
+    assert type(result.pipeline[-1]).__name__ == "FixedThresholdClassifier"
+    assert type(decision.inner(result.pipeline)).__name__ == "HistGradientBoostingClassifier"
 
 
 def test_train_baseline_is_a_prior_dummy_in_the_same_kind_of_pipeline(trained):

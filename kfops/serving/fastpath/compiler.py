@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 from sklearn import compose, pipeline
 
+from kfops import decision
 from kfops.serving.fastpath import estimators, steps
 from kfops.serving.fastpath.steps import Unsupported
 
@@ -57,6 +58,8 @@ def compile_pipeline(fitted: Any) -> CompiledPipeline:
     """
     all_steps = list(fitted.steps) if isinstance(fitted, pipeline.Pipeline) else [(None, fitted)]
     *transformers, (_, estimator) = all_steps
+    rule = decision.of(fitted)  # a recorded threshold: labels from probabilities (kfops.decision)
+    estimator = decision.inner(fitted)
     transformers = [t for _, t in transformers if t is not None and t != "passthrough"]
     if not hasattr(estimator, "predict"):
         raise Unsupported(f"final step {type(estimator).__name__} has no predict")
@@ -92,9 +95,32 @@ def compile_pipeline(fitted: Any) -> CompiledPipeline:
         transform,
         transform_row,
         estimator,
-        estimators.block_predictor(estimator),
-        estimators.row_predictor(estimator),
+        *_thresholded(
+            estimators.block_predictor(estimator),
+            estimators.row_predictor(estimator),
+            rule,
+            getattr(estimator, "classes_", None),
+        ),
     )
+
+
+def _thresholded(block: Callable, row: Callable | None, rule: Any, classes: Any):
+    """The estimator's predictors with labels made from probabilities by `rule`.
+
+    As sklearn's FixedThresholdClassifier.predict makes them (kfops.decision); unchanged without
+    a rule.
+    """
+    if rule is None:
+        return block, row
+
+    def apply(predict: Callable) -> Callable:
+        def thresholded(x, want_proba: bool):
+            proba = predict(x, True)[1]
+            return decision.labels(classes, proba, rule), (proba if want_proba else None)
+
+        return thresholded
+
+    return apply(block), (apply(row) if row is not None else None)
 
 
 def _matrix(blocks: list[np.ndarray]) -> np.ndarray:
