@@ -19,8 +19,18 @@ dependencies), e.g.:
 refuses, so the pool dies at startup without the uvloop pin.) A competitor whose venv is missing
 is reported as not run.
 
+`--wrk` mode uses Debian's wrk (`make wrk`) as an independent closed-loop load generator (one
+thread, keep-alive, `-c` = concurrency; V1 JSON bodies of 1/100/1000 rows from Lua scripts it
+writes) on two models: the linear one above (`kfops serve --model-dir`, log off) and the model
+`make run` trains (HistGradientBoosting on builtin:churn, served as a new user would:
+`kfops serve --store S --name churn`, inference log on; `--hgb-store S` reuses a store, else
+`kfops run` trains one). MLServer serves the same joblib in the same run (V2, pandas content
+type) when its venv exists. Reports req/s, rows/s, p50/p99/p99.9/max, kfops/MLServer ratios and
+the load average.
+
 Usage:
     nice -n 10 .venv/bin/python bench/serving.py [--seconds 3] [--max-requests 20000] [--repeat 3]
+    .venv/bin/python bench/serving.py --wrk [--seconds 8] [--repeat 3] [--hgb-store .kfops/store]
 """
 
 from __future__ import annotations
@@ -29,6 +39,7 @@ import argparse
 import asyncio
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -153,7 +164,7 @@ def start_kfops(workdir: Path, port: int, *extra: str) -> subprocess.Popen:
     )
 
 
-def start_mlserver(venv: Path, workdir: Path, port: int) -> subprocess.Popen:
+def start_mlserver(venv: Path, workdir: Path, port: int, env=None) -> subprocess.Popen:
     msdir = workdir / "mlserver"
     msdir.mkdir(exist_ok=True)
     (msdir / "settings.json").write_text(
@@ -178,6 +189,7 @@ def start_mlserver(venv: Path, workdir: Path, port: int) -> subprocess.Popen:
     return subprocess.Popen(
         [str(venv / "bin" / "mlserver"), "start", str(msdir)],
         cwd=msdir,  # MLServer writes its Prometheus files under ./.metrics
+        env=env,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
         start_new_session=True,
@@ -548,6 +560,186 @@ def report(all_results: dict, floors: dict, rows=ROWS, concurrency=CONCURRENCY) 
     return "\n".join(lines)
 
 
+# ---- wrk mode: an independent load generator, the default (HistGradientBoosting) model too ----
+
+WRK_ROWS = (1, 100, 1000)
+WRK_CONCURRENCY = (1, 8)
+V2_DTYPES = {"int": "INT64", "float": "FP64", "bool": "BOOL", "string": "BYTES"}
+# wrk's done() hook: one JSON line; wrk reports latencies in microseconds.
+WRK_LUA = """wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+wrk.body = [==[%s]==]
+done = function(s, latency, requests)
+  local errors = s.errors.connect + s.errors.read + s.errors.write + s.errors.status
+    + s.errors.timeout
+  io.write(string.format(
+    "KFOPS-WRK {\\"requests\\":%%d,\\"seconds\\":%%.6f,\\"p50\\":%%.3f,\\"p99\\":%%.3f," ..
+    "\\"p999\\":%%.3f,\\"max\\":%%.3f,\\"errors\\":%%d}\\n",
+    s.requests, s.duration / 1e6, latency:percentile(50) / 1e3, latency:percentile(99) / 1e3,
+    latency:percentile(99.9) / 1e3, latency.max / 1e3, errors))
+end
+"""
+
+
+def wrk_run(port: int, path: str, body: dict, concurrency: int, seconds: float, workdir: Path):
+    """One closed-loop wrk run (one thread, `concurrency` keep-alive connections)."""
+    script = workdir / "wrk.lua"
+    script.write_text(WRK_LUA % json.dumps(body))
+    cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "10s"]
+    cmd += ["-s", str(script), f"http://127.0.0.1:{port}{path}"]
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
+    line = next(ln for ln in out.splitlines() if ln.startswith("KFOPS-WRK "))
+    r = json.loads(line.split(" ", 1)[1])
+    r["rps"] = r["requests"] / r["seconds"]
+    return r
+
+
+def train_default_model(workdir: Path) -> Path:
+    """The model `make run` trains (HistGradientBoosting on builtin:churn), in its own store."""
+    store = workdir / "hgb-store"
+    subprocess.run(
+        [sys.executable, "-m", "kfops.cli", "run", "--store", str(store)],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return store
+
+
+def schema_rows(version_dir: Path, n: int) -> tuple[schema.Schema, list[dict]]:
+    """The first n rows of the version's reference data, feature columns only, as JSON values."""
+    spec = schema.Schema.load(version_dir / SCHEMA_FILE)
+    frame = pd.read_parquet(version_dir / "reference.parquet")[[c.name for c in spec.features]]
+    return spec, json.loads(frame.head(n).to_json(orient="records"))
+
+
+def v2_schema_body(spec: schema.Schema, rows: list[dict], mlserver: bool) -> dict:
+    """A V2 JSON request for any schema (MLServer asked to decode it as a pandas frame)."""
+    inputs = []
+    for c in spec.features:
+        tensor = {"name": c.name, "shape": [len(rows)], "datatype": V2_DTYPES[c.dtype]}
+        tensor["data"] = [r[c.name] for r in rows]
+        if mlserver and c.dtype == "string":
+            tensor["parameters"] = {"content_type": "str"}
+        inputs.append(tensor)
+    return (
+        {"parameters": {"content_type": "pd"}, "inputs": inputs} if mlserver else {"inputs": inputs}
+    )
+
+
+def wrk_models(args, workdir: Path) -> dict:
+    """model label -> (version dir, kfops server command extras, served schema)."""
+    lin = workdir / "linear"
+    lin.mkdir()
+    build_model(lin)[1].to_parquet(lin / "reference.parquet")  # rows for the requests
+    out = {
+        "linear": (lin, ["--model-dir", str(lin), "--log-sample-rate", "0", "--poll-interval", "0"])
+    }
+    store = Path(args.hgb_store) if args.hgb_store else train_default_model(workdir)
+    version = max((store / "models" / "churn").glob("[0-9]*"), key=lambda p: int(p.name))
+    # As `kfops serve --store ... --name churn` runs by default: registry, inference log on.
+    out["hgb"] = (version, ["--store", str(store)])
+    return out
+
+
+def start_kfops_with(port: int, extra: list[str]) -> subprocess.Popen:
+    cmd = [sys.executable, "-m", "kfops.cli", "serve", "--name", "churn", "--port", str(port)]
+    return subprocess.Popen(
+        cmd + extra, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+    )
+
+
+def start_mlserver_for(venv: Path, version_dir: Path, port: int, workdir: Path) -> subprocess.Popen:
+    """MLServer on the same joblib (kfops' pickled helper functions importable from this repo)."""
+    msdir = workdir / f"mlserver-{version_dir.name}-{port}"
+    msdir.mkdir()
+    (msdir / MODEL_FILE).write_bytes((version_dir / MODEL_FILE).read_bytes())
+    repo = str(Path(__file__).resolve().parents[1])
+    return start_mlserver(venv, msdir, port, env={**os.environ, "PYTHONPATH": repo})
+
+
+def wrk_main(args) -> None:
+    """Every model x rows x concurrency, kfops V1 and MLServer V2 interleaved, medians."""
+    if not shutil.which("wrk"):
+        sys.exit("wrk is not installed: make wrk (Debian's wrk)")
+    with tempfile.TemporaryDirectory(prefix="kfops-bench-wrk-") as tmp:
+        workdir = Path(tmp)
+        ml = Path(args.mlserver_venv)
+        results = {}
+        for label, (version_dir, extra) in wrk_models(args, workdir).items():
+            procs = {"kfops V1": (start_kfops_with(port := free_port(), extra), port)}
+            if (ml / "bin" / "mlserver").exists():
+                port = free_port()
+                procs["MLServer V2"] = (start_mlserver_for(ml, version_dir, port, workdir), port)
+            try:
+                results[label] = _wrk_model(args, workdir, version_dir, procs)
+            finally:
+                for proc, _ in procs.values():
+                    stop(proc)
+        print()
+        print(wrk_report(results))
+        load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+        print(f"\n{os.cpu_count()} CPUs; load average (1/5/15 min) at the end: {load}.")
+
+
+def _wrk_model(args, workdir: Path, version_dir: Path, procs: dict) -> dict:
+    ready = {"kfops V1": "/v2/health/ready", "MLServer V2": "/v2/models/churn/ready"}
+    paths = {"kfops V1": "/v1/models/churn:predict", "MLServer V2": "/v2/models/churn/infer"}
+    up = {}
+    for name, (proc, port) in procs.items():
+        if wait_ready(proc, f"http://127.0.0.1:{port}{ready[name]}"):
+            up[name] = port
+        else:
+            print(f"  {name} did not become ready (exit code {proc.poll()})", flush=True)
+    out = {name: {} for name in up}
+    for n in args.rows:
+        spec, rows = schema_rows(version_dir, n)
+        bodies = {"kfops V1": {"instances": rows}, "MLServer V2": v2_schema_body(spec, rows, True)}
+        for name, port in up.items():  # warm-up (and a check that the server answers)
+            wrk_run(port, paths[name], bodies[name], 2, 1, workdir)
+        for c in args.concurrency:
+            runs = {name: [] for name in up}
+            for _ in range(args.repeat):
+                for name, port in up.items():
+                    r = wrk_run(port, paths[name], bodies[name], c, args.seconds, workdir)
+                    r["load"] = os.getloadavg()[0]
+                    runs[name].append(r)
+                    print(
+                        f"  {version_dir.name} {name:12s} rows={n:4d} c={c}: {_wrk_cell(r, n)}",
+                        flush=True,
+                    )
+            for name, rs in runs.items():
+                out[name][(n, c)] = _median(rs)
+    return out
+
+
+def _wrk_cell(r: dict, n: int) -> str:
+    errors = f" {r['errors']:.0f} err" if r["errors"] else ""
+    return (
+        f"{r['rps']:.0f} req/s, {r['rps'] * n:.0f} rows/s "
+        f"({r['p50']:.2f}/{r['p99']:.2f}/{r['p999']:.2f}/{r['max']:.1f}){errors}"
+    )
+
+
+def wrk_report(results: dict) -> str:
+    """Markdown per model: req/s, rows/s and p50/p99/p99.9/max ms per server, kfops/MLServer."""
+    lines = []
+    for label, by_server in results.items():
+        names = list(by_server)
+        head = " | ".join(f"{s} req/s, rows/s (p50/p99/p99.9/max ms)" for s in names)
+        lines += [f"**{label}**", "", f"| rows | conc | {head} | kfops / MLServer req/s |"]
+        lines.append("|---:|---:|" + "---|" * (len(names) + 1))
+        keys = next(iter(by_server.values()), {}).keys()
+        for n, c in keys:
+            cells = [_wrk_cell(by_server[s][(n, c)], n) for s in names]
+            ratio = "-"
+            if {"kfops V1", "MLServer V2"} <= set(names):
+                kf, ms = by_server["kfops V1"][(n, c)], by_server["MLServer V2"][(n, c)]
+                ratio = f"{kf['rps'] / ms['rps']:.1f}x"
+            lines.append(f"| {n} | {c} | " + " | ".join(cells) + f" | {ratio} |")
+        lines.append("")
+    return "\n".join(lines)
+
+
 def main() -> None:
     if len(sys.argv) > 1 and sys.argv[1] == "--loadgen":
         loadgen_main(sys.argv[2:])
@@ -558,11 +750,20 @@ def main() -> None:
     parser.add_argument(
         "--repeat", type=int, default=3, help="runs per cell, interleaved; cells show medians"
     )
-    parser.add_argument("--rows", type=int, nargs="+", default=list(ROWS), help="rows per request")
-    parser.add_argument("--concurrency", type=int, nargs="+", default=list(CONCURRENCY))
+    parser.add_argument("--rows", type=int, nargs="+", help="rows per request")
+    parser.add_argument("--concurrency", type=int, nargs="+")
     parser.add_argument("--mlserver-venv", default="/tmp/venv-mlserver")
     parser.add_argument("--kserve-venv", default="/tmp/venv-kserve")
+    parser.add_argument(
+        "--wrk", action="store_true", help="load with wrk; the linear and the default HGB model"
+    )
+    parser.add_argument("--hgb-store", help="--wrk: a store `kfops run` trained (default: train)")
     args = parser.parse_args()
+    if args.wrk:
+        args.rows, args.concurrency = args.rows or WRK_ROWS, args.concurrency or WRK_CONCURRENCY
+        wrk_main(args)
+        return
+    args.rows, args.concurrency = args.rows or list(ROWS), args.concurrency or list(CONCURRENCY)
     with tempfile.TemporaryDirectory(prefix="kfops-bench-serving-") as tmp:
         workdir = Path(tmp)
         pipe, df = build_model(workdir)
