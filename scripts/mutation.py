@@ -76,6 +76,8 @@ EQUIVALENT: dict[str, str] = {
     "kfops.gate.x_decide_against_record__mutmut_9": _CHAMPION_DEFAULT,
     "kfops.gate.x_decide_against_record__mutmut_41": _CHAMPION_DEFAULT,
     "kfops.gate.x_decide_against_record__mutmut_75": _CHAMPION_DEFAULT,
+    "kfops.gate.x_decide_against_record__mutmut_64": "Blessing's notes default to (): passing "
+    "() or nothing is the same",
     **{
         f"kfops.gate.x_decide_against_record__mutmut_{n}": "the champion's 'version' key is "
         "never read: decide() reads only the champion's metrics"
@@ -91,7 +93,7 @@ def _workdir(module: str, tests: list[str], resume: bool = False) -> Path:
     if not (resume and work.is_dir()):
         shutil.rmtree(work, ignore_errors=True)
         work.mkdir(parents=True)
-        for name in ("kfops", "tests"):
+        for name in ("kfops", "tests", "manifests"):  # the deploy tests render manifests/
             (work / name).symlink_to(ROOT / name)
     ini = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["pytest"]["ini_options"]
     (work / "pyproject.toml").write_text(
@@ -100,6 +102,7 @@ def _workdir(module: str, tests: list[str], resume: bool = False) -> Path:
         f"filterwarnings = {json.dumps(ini['filterwarnings'])}\n\n"
         "[tool.mutmut]\n"
         'source_paths = ["kfops"]\n'
+        'also_copy = ["manifests"]\n'
         f"only_mutate = {json.dumps([module])}\n"
         f"pytest_add_cli_args_test_selection = {json.dumps(tests)}\n"
         'pytest_add_cli_args = ["-m", "not slow and not container", "-p", "no:cacheprovider"]\n'
