@@ -10,9 +10,10 @@ import inspect
 import pkgutil
 
 import pytest
-from kfops.pipelines import monitoring, training
+from kfops.pipelines import batch_scoring, monitoring, training
 
 from kfops import (
+    batchscore,
     cli,
     components,
     evaluate,
@@ -59,11 +60,15 @@ OWNERS = {
     "rollout": [rollout.RolloutRule],
     "deploy": [],
     "outcome": [],
+    "score_plan": [batchscore.ScoreConfig, ingest.IngestConfig],
+    "score_shard": [batchscore.ScoreConfig, ingest.IngestConfig],
+    "score_merge": [batchscore.ScoreConfig],
 }
 # Run plumbing, not stage knobs: where to record, under which run, which model.
 PLUMBING = {
     "store_uri", "run_id", "job_id", "pipeline", "experiment", "code_version", "model_name",
     "labels_key", "version", "namespace", "timeout_seconds",
+    "shard", "plan", "written",  # batch scoring's plan, handed from step to step
 }  # fmt: skip
 # push records the training seed in the model's lineage: the same parameter as TrainConfig.seed
 SHARED = {("push", "seed"): (train.TrainConfig, "seed")}
@@ -122,7 +127,10 @@ def test_component_signatures_match_their_configs():
     assert problems == []
 
 
-@pytest.mark.parametrize("pipeline", [training.training, monitoring.monitoring])
+PIPELINES = [training.training, monitoring.monitoring, batch_scoring.batch_scoring]
+
+
+@pytest.mark.parametrize("pipeline", PIPELINES)
 def test_no_signature_default_is_none(pipeline):
     """KFP cannot carry None: a rule that is off says so with its config's `none_as` value."""
     nones = [f"{c}.{n}" for c, obj in _components() for n, p in _parameters(obj.python_func)
@@ -148,7 +156,7 @@ def _feeds(spec) -> set[tuple[str, str, str]]:
     return out
 
 
-@pytest.mark.parametrize("pipeline", [training.training, monitoring.monitoring])
+@pytest.mark.parametrize("pipeline", PIPELINES)
 def test_pipeline_parameters_match_the_configs_they_feed(pipeline):
     signature = inspect.signature(pipeline.pipeline_func).parameters
     known = parameters.pipeline_parameters(signature)

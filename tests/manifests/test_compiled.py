@@ -25,7 +25,11 @@ from kfp.pipeline_spec import pipeline_spec_pb2
 from kfops import cluster
 from tests.manifests import conftest
 
-COMPILED = ("pipelines/compiled/training.yaml", "pipelines/compiled/monitoring.yaml")
+COMPILED = (
+    "pipelines/compiled/training.yaml",
+    "pipelines/compiled/monitoring.yaml",
+    "pipelines/compiled/batch_scoring.yaml",
+)
 # The backend's pipeline name check (v2_template.go).
 _NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
