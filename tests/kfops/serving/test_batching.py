@@ -182,3 +182,20 @@ def test_the_prediction_thread_runs_openmp_with_one_thread():
     openmp = [lib for lib in info if lib["user_api"] == "openmp"]
     assert openmp, "sklearn's OpenMP runtime is loaded"
     assert all(lib["num_threads"] == 1 for lib in openmp), openmp
+
+
+def test_a_started_server_hands_the_gil_to_the_event_loop_within_half_a_millisecond(clf, serve):
+    """A busy background thread (the inference log encoding a flush) would otherwise keep the
+    event loop waiting up to CPython's default 5 ms per wake-up."""
+    import sys  # noqa: PLC0415
+
+    from kfops.serving import app  # noqa: PLC0415
+
+    before = sys.getswitchinterval()
+    sys.setswitchinterval(0.005)
+    try:
+        pipeline, spec, _ = clf
+        serve(pipeline, spec)
+        assert sys.getswitchinterval() == app.SWITCH_INTERVAL == 0.0005
+    finally:
+        sys.setswitchinterval(before)
