@@ -67,4 +67,9 @@ def train(
             decision=result.decision,
         )
         step.metric("cv_score", float(result.cv_score))
-        step.runtime.update(threads=result.n_threads, cpus=cpus.available(), quota=cpus.quota())
+        step.runtime.update(
+            threads=result.n_threads,
+            search_processes=result.search_processes,
+            cpus=cpus.available(),
+            quota=cpus.quota(),
+        )

@@ -88,6 +88,8 @@ def _data_steps(p: dict, run: dict) -> dict:
         incremental=p["source_incremental"],
         incremental_column=p["source_incremental_column"],
         retention=p["source_retention"],
+        drop_columns=p["drop_columns"],
+        column_types=p["column_types"],
         **run,
     )
     configure(ingest_task, "ingest", "1", "4Gi", cache=False)
@@ -109,6 +111,9 @@ def _data_steps(p: dict, run: dict) -> dict:
         max_unseen_fraction=p["max_unseen_fraction"],
         rule_severities=p["rule_severities"],
         sensitive_column=p["sensitive_column"],
+        ignore_columns=p["ignore_columns"],
+        id_columns=p["id_columns"],
+        column_types=p["column_types"],
         **run,
     )
     configure(validate_task, "validate", "1", "4Gi", cache=False)  # the champion may change
@@ -236,6 +241,10 @@ def training(
     source_incremental: bool = False,
     source_incremental_column: str = "",
     source_retention: int = 0,
+    drop_columns: List[str] = [],  # noqa: B006 (KFP reads the default; never mutated)
+    ignore_columns: List[str] = [],  # noqa: B006
+    id_columns: List[str] = [],  # noqa: B006
+    column_types: Dict[str, str] = {},  # noqa: B006 ({} = every column as inferred)
     schema_uri: str = "",
     strict_categories: bool = False,
     range_margin: float = 0.2,

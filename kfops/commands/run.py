@@ -13,7 +13,16 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from kfops import config, datasets, errors, localrun, metric_catalog, parameters, recording
+from kfops import (
+    config,
+    datasets,
+    errors,
+    localrun,
+    metric_catalog,
+    parameters,
+    recording,
+    schema,
+)
 from kfops import store as kstore
 
 # Sensible defaults for the built-in datasets, so `kfops run` alone does something meaningful.
@@ -38,6 +47,7 @@ def stage_flags() -> dict[str, tuple[str, parameters.Param]]:
     data, fit, scored = (parameters.surface(c) for c in (split.SplitConfig, train.TrainConfig,
                                                         evaluate.EvalConfig))  # fmt: skip
     source = parameters.surface(ingest.IngestConfig)
+    columns = parameters.surface(schema.ColumnConfig)
     return {
         "--source": ("source", source["source"]),
         "--format": ("source_format", source["format"]),
@@ -46,6 +56,10 @@ def stage_flags() -> dict[str, tuple[str, parameters.Param]]:
         "--incremental": ("source_incremental", source["incremental"]),
         "--incremental-column": ("source_incremental_column", source["incremental_column"]),
         "--retention": ("source_retention", source["retention"]),
+        "--drop": ("drop_columns", columns["drop_columns"]),
+        "--ignore": ("ignore_columns", columns["ignore_columns"]),
+        "--id": ("id_columns", columns["id_columns"]),
+        "--type": ("column_types", columns["column_types"]),
         "--label": ("label", data["label"]),
         "--task": ("task", data["task"]),
         "--slice": ("slice_columns", scored["slice_columns"]),
@@ -66,13 +80,17 @@ _COMPUTED = {
     "--slice": None,
     "--sensitive": None,
 }
+# Flags whose value is not the parameter's own type on the command line.
+_SPELLED = {
+    "--type": {"type": None, "action": "append", "default": None, "metavar": "COL=KIND"},
+}
 
 
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds `kfops run`: stage flags come from the stage config surfaces."""
     p = subparsers.add_parser("run", help="run the training pipeline locally (kfp.local)")
     for flag, (name, param) in stage_flags().items():
-        extra = {"default": _COMPUTED[flag]} if flag in _COMPUTED else {}
+        extra = {"default": _COMPUTED[flag]} if flag in _COMPUTED else _SPELLED.get(flag, {})
         parameters.add_flag(p, flag, param, dest=name, **extra)
     p.add_argument(
         "--name", dest="model_name", help="registered model name (default: the source's)"
@@ -151,9 +169,13 @@ def main(args: argparse.Namespace) -> int:
     kstore.open_writable(args.store, config.StoreSettings.from_env())
     given = {name: getattr(args, name) for name, _ in stage_flags().values()}
     given.update(model_name=args.model_name, experiment=args.experiment)
+    given["column_types"] = column_types(args.column_types)
     arguments = pipeline_arguments(
         training.PARAMETERS, args.source, store=args.store, given=given, param_items=args.param
     )
+    check_before_running(arguments)
+    if args.runner == "docker":
+        check_container_engine()
     run_id = uuid.uuid4().hex[:12]
     # The header with every parameter goes first; the steps then add their own records.
     recording.recorder(arguments["store_uri"], run_id).start(
@@ -178,9 +200,103 @@ def main(args: argparse.Namespace) -> int:
     return summary.exit_code if summary.status != "succeeded" else 0
 
 
+def column_types(items: Sequence[str] | None) -> dict[str, str] | None:
+    """`--type COL=KIND` items as the `column_types` parameter (None: no flag given).
+
+    Raises:
+        ConfigError: an item without `=`.
+    """
+    if not items:
+        return None
+    out = {}
+    for item in items:
+        column, sep, kind = item.rpartition("=")
+        if not sep or not column:
+            raise errors.ConfigError(
+                f"--type expects COL=KIND (KIND: {', '.join(schema.COLUMN_KINDS)}), got {item!r}"
+            )
+        out[column] = kind
+    return out
+
+
+def check_before_running(arguments: Mapping[str, Any]) -> None:
+    """Mistakes the flags alone show: caught here as one line, before any step runs.
+
+    The steps check the same things (a run submitted to Kubeflow gets no CLI); here they cost
+    nothing and leave no failed run behind.
+
+    Raises:
+        ConfigError: a column flag that contradicts itself or another flag, or `--task` against
+            the task of the schema given as `schema_uri`.
+        StorageError: that schema cannot be read.
+    """
+    columns = parameters.build(
+        schema.ColumnConfig, **{k: arguments[k] for k in parameters.surface(schema.ColumnConfig)}
+    )
+    columns.check_uses(
+        label=arguments["label"],
+        slice=arguments["slice_columns"],
+        sensitive=arguments["sensitive_column"],
+        time_column=arguments["time_column"],
+        group_column=arguments["group_column"],
+    )
+    if arguments["schema_uri"]:
+        held = schema.load_uri(arguments["schema_uri"], config.StoreSettings.from_env())
+        columns.check_held(held, arguments["schema_uri"], arguments["task"])
+
+
+def check_container_engine() -> None:
+    """`--runner docker` needs a Docker API (Docker or Podman's socket) at DOCKER_HOST.
+
+    kfp.local's DockerRunner connects with `docker.from_env()`: DOCKER_HOST, else the default
+    unix:///var/run/docker.sock (docker-py `utils.default_base_url`). Asking it first turns "no
+    engine" into one line instead of a traceback from inside the first step.
+
+    Raises:
+        ConfigError: nothing answers there; names where it looked and how to fix it.
+    """
+    import docker  # noqa: PLC0415 (only for --runner docker)
+
+    where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock (DOCKER_HOST unset)"
+    try:
+        docker.from_env(timeout=10).ping()
+    except docker.errors.DockerException as e:
+        found = [s for s in _podman_sockets() if Path(s).is_socket()]
+        fix = (
+            f"export DOCKER_HOST=unix://{found[0]} (Podman's socket is there)"
+            if found
+            else "start Docker, or Podman's API (podman system service --time=0 unix://SOCK &) "
+            "and export DOCKER_HOST=unix://SOCK"
+        )
+        raise errors.ConfigError(
+            f"--runner docker: no container engine answers at {where} "
+            f"({_root_cause(e)}); {fix}; or use --runner subprocess"
+        ) from e
+
+
+def _root_cause(error: BaseException) -> str:
+    """The innermost reason, short: "No such file or directory", "Permission denied"..."""
+    while (error.__cause__ or error.__context__) is not None:
+        error = error.__cause__ or error.__context__
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return (str(error).splitlines() or [type(error).__name__])[0][:80]
+
+
+def _podman_sockets() -> list[str]:
+    """Where Podman's API socket usually is: rootless, rootful, and `make image-local`'s."""
+    runtime = os.environ.get("XDG_RUNTIME_DIR") or f"/run/user/{os.getuid()}"
+    return [
+        f"{runtime}/podman/podman.sock",
+        "/run/podman/podman.sock",
+        str(Path(".kfops/podman/podman.sock").resolve()),
+    ]
+
+
 def render(summary: localrun.RunSummary) -> str:
     """The human summary printed at the end of a run."""
     lines = [f"run {summary.run_id} {summary.status} in {summary.duration_s:.1f}s"]
+    lines += [f"  warning: {w}" for w in summary.warnings]
     if summary.status != "succeeded":
         lines.append(f"  step {summary.failed_step!r} failed: {summary.error}")
         if summary.model_version:  # e.g. a deploy that failed after the push
@@ -197,6 +313,8 @@ def render(summary: localrun.RunSummary) -> str:
     )
     lines.append(f"  gate: {verdict}{where}")
     lines += [f"  reason: {r}" for r in summary.reasons] + [f"  note: {n}" for n in summary.notes]
+    if summary.champion and summary.blessed:  # when not blessed, a failed comparison is a reason
+        lines.append(f"  champion: {summary.champion}")
     for k in metric_catalog.key_metrics(summary.metrics):
         shown, base = metric_catalog.get(k).show, summary.metrics.get(f"baseline/{k}")
         lines.append(

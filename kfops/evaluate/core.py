@@ -23,6 +23,7 @@ import threadpoolctl
 
 from kfops import cpus, decision, errors, parameters
 from kfops.evaluate import curves as curves_mod
+from kfops.evaluate import explain as explain_mod
 from kfops.evaluate import groups, measures
 from kfops.schema import TASKS
 
@@ -41,6 +42,10 @@ class EvalConfig:
         min_slice_rows: smaller slices and groups get a row count but no metrics.
         n_threads: OpenMP/BLAS threads of prediction; 0 = the CPUs the step may use
             (kfops.cpus). Slices and fairness reuse the one prediction of the test rows.
+        explain: add explanations (kfops.evaluate.explain): permutation importance, per-class
+            metrics, worst slices, confidently wrong rows.
+        explain_rows: test rows sampled for permutation importance.
+        id_columns: the schema's id columns, shown with the confidently wrong rows.
     """
 
     label: str
@@ -54,6 +59,9 @@ class EvalConfig:
     n_threads: int = parameters.field(
         0, "threads of fits and predictions; 0 = the CPUs the step may use (kfops.cpus)"
     )
+    explain: bool = True
+    explain_rows: int = explain_mod.ExplainConfig.rows
+    id_columns: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not self.label:
@@ -72,6 +80,10 @@ class EvalConfig:
         threads = self.n_threads
         if not isinstance(threads, int) or isinstance(threads, bool) or threads < 0:
             raise errors.ConfigError(f"n_threads must be an integer >= 0, got {threads!r}")
+        rows = self.explain_rows
+        if not isinstance(rows, int) or isinstance(rows, bool) or rows < 1:
+            raise errors.ConfigError(f"explain_rows must be an integer >= 1, got {rows!r}")
+        object.__setattr__(self, "id_columns", tuple(self.id_columns))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,6 +104,7 @@ class Evaluation:
         notes: what was undefined or replaced, and why.
         n_threads: the threads prediction ran with (predictions do not depend on it:
             tests/kfops/test_threads.py).
+        explanations: kfops.evaluate.explain's result ({} when not asked for).
     """
 
     task: str
@@ -106,6 +119,7 @@ class Evaluation:
     notes: list[str] = dataclasses.field(default_factory=list)
     decision: dict[str, Any] = dataclasses.field(default_factory=dict)
     n_threads: int = 1
+    explanations: dict[str, Any] = dataclasses.field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-ready dict (strict JSON: no NaN or infinity)."""
@@ -127,6 +141,8 @@ class Evaluation:
 
 def config_for(data_schema: Any, **values: Any) -> EvalConfig:
     """The EvalConfig for a schema's label and task, with the user's knobs as KFP carries them."""
+    ids = tuple(c.name for c in data_schema.columns if c.role == "id")
+    values.setdefault("id_columns", ids)
     return parameters.build(EvalConfig, label=data_schema.label, task=data_schema.task, **values)
 
 
@@ -175,6 +191,19 @@ def evaluate(
     else:
         curves = curves_mod.regression(scored.y_true, scored.y_pred)
     classification = config.task == "classification"
+    explanations = {}
+    if config.explain:
+        explain_cfg = explain_mod.ExplainConfig(rows=config.explain_rows, n_threads=n_threads)
+        explanations = explain_mod.explain(
+            model,
+            test_df,
+            scored,
+            task=config.task,
+            label=config.label,
+            slices=slices,
+            id_columns=config.id_columns,
+            config=explain_cfg,
+        )
     return Evaluation(
         task=config.task,
         n_rows=len(test_df),
@@ -188,6 +217,7 @@ def evaluate(
         decision=_decision(model, scored, config) if classification else {},
         notes=notes,
         n_threads=n_threads,
+        explanations=explanations,
     )
 
 
@@ -195,7 +225,8 @@ def flat_metrics(evaluation: Evaluation) -> dict[str, float]:
     """Every number as one flat `name -> float` map, for KFP Metrics (which cannot nest).
 
     Keys: "roc_auc", "baseline/roc_auc", "slice/region=north/roc_auc", "slice/region=north/rows",
-    "fairness/age_band/positive_rate_difference", "test_rows". None values (undefined metrics,
+    "fairness/age_band/positive_rate_difference", "importance/tenure", "class/1/f1",
+    "test_rows". None values (undefined metrics,
     listed in `evaluation.notes`) are left out, since a KFP metric must be a number.
     """
     out: dict[str, float] = {"test_rows": float(evaluation.n_rows)}
@@ -210,6 +241,7 @@ def flat_metrics(evaluation: Evaluation) -> dict[str, float]:
         for key, value in values.items():
             if _is_number(value):
                 out[prefix + key] = float(value)
+    out.update(explain_mod.flat(evaluation.explanations))
     return out
 
 

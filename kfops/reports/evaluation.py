@@ -56,6 +56,7 @@ def evaluation_html(
         _checks_html(blessing),
         _plots_html(ev),
         _slices_html(ev),
+        _explanations_html(ev),
         _fairness_html(ev, blessing),
         _notes_html(ev),
     ]
@@ -77,6 +78,7 @@ def evaluation_markdown(evaluation: evaluate_mod.Evaluation | Mapping[str, Any])
             + reports.md_table(header, rows)
         )
         out.append("\n" + reports.md_table(["gap", "value"], gaps))
+    out.append(explanations_markdown(ev))
     if ev.get("notes"):
         out.append("\n### Notes\n\n" + "".join(f"- {n}\n" for n in ev["notes"]))
     return "".join(out)
@@ -436,6 +438,124 @@ def _fairness_html(ev: Mapping[str, Any], blessing: Mapping[str, Any] | None) ->
         + reports.html_table(["gap", "value"], gaps)
         + note
     )
+
+
+# -- explanations (kfops.evaluate.explain) ----------------------------------------------------
+
+
+def _importance_table(ev: Mapping[str, Any]) -> tuple[str, list[str], list[tuple[Any, ...]]]:
+    """(caption, header, rows) of permutation importance; empty rows when not computed."""
+    imp = (ev.get("explanations") or {}).get("importance") or {}
+    rows = [
+        (r["feature"], r["kind"], _cell(r["mean"]), _cell(r["std"]))
+        for r in imp.get("features", [])
+    ]
+    if not rows:
+        return "", [], []
+    caption = (
+        f"Drop in {imp['metric']} (from {_fmt_num(imp.get('score'))}) when one column is "
+        f"shuffled; mean and spread over {imp['repeats']} shuffles of a seeded sample of "
+        f"{imp['rows']} of {imp['of_rows']} test rows (seed {imp['seed']}). Near zero or "
+        "negative: the model does not rely on the column."
+    )
+    return caption, ["feature", "kind", f"{imp['metric']} drop", "std"], rows
+
+
+def _per_class_table(ev: Mapping[str, Any]) -> tuple[list[str], list[tuple[Any, ...]]]:
+    rows = [
+        (repr(r["label"]), r["precision"], r["recall"], r["f1"], r["support"])
+        for r in (ev.get("explanations") or {}).get("per_class") or []
+    ]
+    return ["class", "precision", "recall", "f1", "support"], rows
+
+
+def _worst_table(ev: Mapping[str, Any]) -> tuple[str, list[str], list[tuple[Any, ...]]]:
+    worst = (ev.get("explanations") or {}).get("worst_slices") or {}
+    rows = [(w["slice"], w["rows"], _cell(w["value"])) for w in worst.get("slices", [])]
+    return worst.get("metric", ""), ["slice", "rows", worst.get("metric", "")], rows
+
+
+def _wrong_table(ev: Mapping[str, Any]) -> tuple[str, list[str], list[tuple[Any, ...]]]:
+    wrong = (ev.get("explanations") or {}).get("confidently_wrong") or {}
+    header = list(wrong.get("columns") or [])
+    rows = [tuple(_cell(r.get(c)) for c in header) for r in wrong.get("rows") or []]
+    if not rows:
+        return "", [], []
+    if wrong.get("by") == "probability":
+        caption = (
+            f"The {len(rows)} wrong predictions (of {wrong['errors']}) made with the highest "
+            "probability on the predicted class."
+        )
+    else:
+        caption = f"The {len(rows)} test rows (of {wrong['errors']}) with the largest error."
+    return caption, header, rows
+
+
+def _fmt_num(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, int | float) else _NONE
+
+
+def _explanations_html(ev: Mapping[str, Any]) -> str:
+    out = []
+    caption, header, rows = _importance_table(ev)
+    if rows:
+        bars = [(r[0] + (" (derived)" if r[1] == "derived" else ""), r[2]) for r in rows]
+        bars = [(name, v if isinstance(v, int | float) else None) for name, v in bars]
+        chart = svg.bar_chart(bars, label="permutation importance")
+        out.append(
+            "<section id='importance'><h2>Permutation importance</h2>"
+            f"<p class='small'>{_esc(caption)}</p>"
+            + _figure("Permutation importance", chart)
+            + reports.html_table(header, rows)
+            + "</section>"
+        )
+    header, rows = _per_class_table(ev)
+    if rows:
+        out.append(
+            "<section id='per-class'><h2>Per-class metrics</h2>"
+            + reports.html_table(header, rows)
+            + "</section>"
+        )
+    metric, header, rows = _worst_table(ev)
+    if rows:
+        out.append(
+            f"<section id='worst-slices'><h2>Worst slices by {_esc(metric)}</h2>"
+            + reports.html_table(header, rows)
+            + "</section>"
+        )
+    caption, header, rows = _wrong_table(ev)
+    if rows:
+        out.append(
+            "<section id='confidently-wrong'><h2>Most confidently wrong test rows</h2>"
+            f"<p class='small'>{_esc(caption)}</p>"
+            + reports.html_table(header, rows)
+            + "</section>"
+        )
+    return "".join(out)
+
+
+def explanations_markdown(evaluation: evaluate_mod.Evaluation | Mapping[str, Any]) -> str:
+    """The explanations as Markdown (model card): importance, per-class, worst slices, errors."""
+    ev = _as_dict(evaluation)
+    out = []
+    caption, header, rows = _importance_table(ev)
+    if rows:
+        out.append(
+            f"\n### Permutation importance\n\n{caption}\n\n" + reports.md_table(header, rows)
+        )
+    header, rows = _per_class_table(ev)
+    if rows:
+        out.append("\n### Per-class metrics\n\n" + reports.md_table(header, rows))
+    metric, header, rows = _worst_table(ev)
+    if rows:
+        out.append(f"\n### Worst slices by {metric}\n\n" + reports.md_table(header, rows))
+    caption, header, rows = _wrong_table(ev)
+    if rows:
+        out.append(
+            f"\n### Most confidently wrong test rows\n\n{caption}\n\n"
+            + reports.md_table(header, rows)
+        )
+    return "".join(out)
 
 
 def _notes_html(ev: Mapping[str, Any]) -> str:

@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from kfops import reports, schema
+from kfops.reports import evaluation as evaluation_report
 
 
 def render(
@@ -18,6 +19,7 @@ def render(
     """Renders the card: model, data, metrics, slices, fairness, gate decision and lineage."""
     parts = [f"# Model card: {name}\n", _model(data_schema, lineage), _data(data_schema, lineage)]
     parts += [_metrics(evaluation), _slices(evaluation), _fairness(evaluation)]
+    parts += [_explanations(evaluation)]
     parts += [_gate(blessing), _lineage(lineage), _use()]
     return "\n".join(p for p in parts if p)
 
@@ -94,6 +96,12 @@ def _fairness(evaluation: Mapping[str, Any]) -> str:
         return ""
     rows = [(k, v) for k, v in sorted(fairness.items()) if not isinstance(v, dict | list)]
     return "## Fairness\n\n" + reports.md_table(["measure", "value"], rows)
+
+
+def _explanations(evaluation: Mapping[str, Any]) -> str:
+    """Importance, per-class metrics, worst slices and confidently wrong rows (kfops.evaluate)."""
+    body = evaluation_report.explanations_markdown(evaluation).replace("\n### ", "\n## ")
+    return "## Explanations and error analysis\n" + body if body else ""
 
 
 def _gate(blessing: Mapping[str, Any]) -> str:

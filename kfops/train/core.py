@@ -7,11 +7,12 @@ defaults, so the search never returns something worse (on CV) than not searching
 follow the split: grouped (GroupKFold) when the split kept groups apart, in time order
 (TimeSeriesSplit on rows sorted by time) when it held out the future; otherwise (stratified) KFold.
 Shuffled folds there would tune on rows of the same group or from the future and pick
-hyperparameters for a leak the test split does not have. Every fit, in the search and the final
-one, runs in this process with `n_threads` OpenMP/BLAS threads (tree-building threads for the
-random forest), candidates one after the other, so threads never exceed the CPUs the step may
-use. With fixed seeds the same data give the same model bytes at any thread count for every
-estimator here (tests/kfops/test_threads.py measures it); the count is recorded all the same.
+hyperparameters for a leak the test split does not have. The final fit runs in this process with
+`n_threads` OpenMP/BLAS threads (tree-building threads for the random forest); the search spreads
+HistGradientBoosting's fits over processes (see `_search`), so processes x threads never exceed
+the CPUs the step may use. With fixed seeds the same data give the same model bytes at any
+thread count and process count for every estimator here (tests/kfops/test_threads.py measures
+it); both counts are recorded all the same.
 """
 
 from __future__ import annotations
@@ -137,6 +138,7 @@ class TrainResult:
     folds: dict[str, Any] = dataclasses.field(default_factory=dict)
     n_threads: int = 1
     decision: dict[str, Any] = dataclasses.field(default_factory=dict)
+    search_processes: int = 1
 
     def to_dict(self) -> dict[str, Any]:
         """Every field except the two pipelines (those are model files)."""
@@ -205,8 +207,8 @@ def train(df: pd.DataFrame, data_schema: schema.Schema, config: TrainConfig) -> 
     rows = _search_rows(y, config)
     folds, described = search_folds(df.iloc[rows], y[rows], config)
     n_threads = cpus.resolve(config.n_threads)
+    search, processes = _search(model, x.iloc[rows], y[rows], folds, config, n_threads)
     with threads(n_threads, model):
-        search = _search(model, x.iloc[rows], y[rows], folds, config)
         best = max(search, key=lambda c: c["score"])
         model.set_params(**{f"model__{k}": v for k, v in best["params"].items()})
         base = setup.build_baseline(config.task, types)
@@ -235,6 +237,7 @@ def train(df: pd.DataFrame, data_schema: schema.Schema, config: TrainConfig) -> 
         folds=described,
         n_threads=n_threads,
         decision=rule,
+        search_processes=processes,
     )
 
 
@@ -408,32 +411,46 @@ def _search(
     y: np.ndarray,
     folds: list[tuple[np.ndarray, np.ndarray]],
     config: TrainConfig,
-) -> list[dict]:
+    n_threads: int,
+) -> tuple[list[dict], int]:
+    """Each candidate's CV score, in candidate order, and how many processes computed them.
+
+    HistGradientBoosting's threads share out one fit's histograms, which on a search sample of a
+    few thousand rows is far from twice as fast on two; whole fits in separate processes are
+    (kfops.cpus.share: processes x threads <= n_threads). Forests already build their trees on
+    n_jobs threads, and linear fits are too short to pay for starting processes. Each fit is
+    seeded, so the scores, and the winner, are the same whichever process ran it.
+    """
     candidates = setup.candidates(
         config.estimator, config.task, config.search_iterations, config.seed
     )
     grid = [{f"model__{k}": [v] for k, v in c.items()} for c in candidates]
     classes = sorted(_plain(c) for c in np.unique(y)) if config.task == "classification" else None
+    workers, each = 1, n_threads
+    if config.estimator == "hist_gradient_boosting":
+        workers, each = cpus.share(n_threads, len(grid) * len(folds))
     searcher = model_selection.GridSearchCV(
         model,
         grid,
         scoring=_scoring(config.task, classes),
         cv=folds,
-        n_jobs=1,
+        n_jobs=workers,
         refit=False,
         error_score="raise",
     )
     try:
-        searcher.fit(x, y)
+        with threads(each, model), cpus.processes(each):
+            searcher.fit(x, y)
     except ValueError as e:
         raise errors.ModelError(
             f"{config.estimator} failed during the hyperparameter search: {e}"
         ) from e
     means, stds = searcher.cv_results_["mean_test_score"], searcher.cv_results_["std_test_score"]
-    return [
+    scored = [
         {"params": dict(c), "score": float(m), "std": float(s)}
         for c, m, s in zip(candidates, means, stds, strict=True)
     ]
+    return scored, workers
 
 
 def _scoring(task: str, classes: list[Any] | None) -> str:
