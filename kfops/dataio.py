@@ -11,13 +11,15 @@ import json
 import os
 import tempfile
 from pathlib import Path
-from typing import Any
-
-import pandas as pd
-import pyarrow as pa
-import pyarrow.parquet as pq
+from typing import TYPE_CHECKING, Any
 
 from kfops import errors
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+# pandas and pyarrow are imported where frames are read or written: most steps and commands
+# use this module for JSON and digests only, and a step process pays every import it makes.
 
 _CHUNK = 1 << 20
 
@@ -58,6 +60,9 @@ def write_frame(df: pd.DataFrame, path: str | os.PathLike) -> dict[str, Any]:
     The file is written deterministically (no pandas index, fixed compression), so the same frame
     gives the same sha256.
     """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     table = pa.Table.from_pandas(df, preserve_index=False)
@@ -75,6 +80,9 @@ def read_frame(path: str | os.PathLike) -> pd.DataFrame:
     Raises:
         DataError: the file is missing or not Parquet.
     """
+    import pandas as pd
+    import pyarrow as pa
+
     try:
         return pd.read_parquet(path)
     except FileNotFoundError as e:

@@ -25,7 +25,6 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from sklearn import model_selection
 
 from kfops import errors, parameters
 from kfops.schema import TASKS
@@ -235,6 +234,17 @@ def _check_columns(df: pd.DataFrame, config: SplitConfig) -> None:
         raise errors.DataError(f"split needs at least 2 rows, got {len(df)}")
 
 
+def _selection() -> Any:
+    """Scikit-learn's model_selection, imported only when rows are split.
+
+    The validate step builds a SplitConfig and would otherwise pay scikit-learn's import (a
+    second or more of its start-up) for nothing.
+    """
+    from sklearn import model_selection
+
+    return model_selection
+
+
 def _test_size(n: int, fraction: float) -> int:
     size = math.ceil(n * fraction)
     if size >= n:
@@ -246,9 +256,7 @@ def _random(
     df: pd.DataFrame, positions: np.ndarray, config: SplitConfig
 ) -> tuple[np.ndarray, np.ndarray]:
     size = _test_size(len(df), config.test_fraction)
-    train, test = model_selection.train_test_split(
-        positions, test_size=size, random_state=config.seed
-    )
+    train, test = _selection().train_test_split(positions, test_size=size, random_state=config.seed)
     return np.sort(train), np.sort(test)
 
 
@@ -271,7 +279,7 @@ def _stratified(
             "each split needs a row of every class: add rows or change test_fraction"
         )
         raise errors.SchemaViolation(config.label, "stratified split", detail)
-    train, test = model_selection.train_test_split(
+    train, test = _selection().train_test_split(
         positions, test_size=size, random_state=config.seed, stratify=df[config.label].to_numpy()
     )
     return np.sort(train), np.sort(test)
@@ -303,7 +311,7 @@ def _group(
         raise errors.DataError(
             f"group split needs at least 2 groups in {config.group_column!r}, got {n_groups}"
         )
-    splitter = model_selection.GroupShuffleSplit(
+    splitter = _selection().GroupShuffleSplit(
         n_splits=1, test_size=config.test_fraction, random_state=config.seed
     )
     try:

@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import html
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from kfops import evaluate as evaluate_mod
 from kfops import reports
 from kfops.reports import svg
+
+if TYPE_CHECKING:  # annotations only: the gate and push steps render without scikit-learn
+    from kfops import evaluate as evaluate_mod
 
 _NONE = "n/a"
 # Below this min/max ratio of positive rates across groups the report warns. 0.8 is the
