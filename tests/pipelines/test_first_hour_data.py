@@ -47,7 +47,7 @@ def test_a_majority_positive_model_no_better_than_the_dummy_is_clearly_rejected(
 
 
 @pytest.mark.slow
-def test_a_leaky_column_is_clearly_rejected_before_training(capsys, tmp_path):
+def test_a_leaky_column_is_rejected_first_then_blessed_with_drop(capsys, tmp_path):
     rng = np.random.default_rng(0)
     x = rng.normal(size=1500)
     y = (x + rng.normal(scale=0.7, size=1500) > 0.3).astype(int)
@@ -59,6 +59,12 @@ def test_a_leaky_column_is_clearly_rejected_before_training(capsys, tmp_path):
     assert "'refund_issued'" in summary["error"] and "label" in summary["error"]
     assert summary["model_version"] is None
     assert not (tmp_path / "store" / "models").exists()
+    assert "--drop refund_issued" in summary["error"]  # the hint names the flag to type
+    code, summary = _run(capsys, tmp_path, path, "--label", "y", "--drop", "refund_issued")
+    assert code == 0 and summary["blessed"] is True, summary
+    reg = registry.Registry(store.open_store(str(tmp_path / "store")))
+    assert reg.load("leaky", "1").schema.names == ["x", "y"]
+    assert summary["parameters"]["drop_columns"] == ["refund_issued"]
 
 
 @pytest.mark.slow
