@@ -5,6 +5,7 @@ mutant of kfops/evaluate/measures.py is judged in a second.
 """
 
 import math
+import warnings
 
 import numpy as np
 import pytest
@@ -204,3 +205,29 @@ def test_plain_turns_numpy_scalars_into_python_values():
     assert type(measures.plain(np.int64(3))) is int
     assert type(measures.plain(np.float32(0.5))) is float
     assert measures.plain("x") == "x"
+
+
+def test_subset_without_probabilities_keeps_none():
+    scored = _binary(p1=None).subset(Y == 1)
+    assert scored.proba is None and list(scored.y_true) == [1, 1, 1, 1]
+
+
+def test_regression_reads_a_boolean_label_as_numbers():
+    got = measures.regression(np.array([True, False, True, True]), np.array([1.0, 0.0, 0.5, 1.0]))
+    assert got == pytest.approx({"mae": 0.125, "rmse": 0.25, "r2": 1 - 0.0625 / 0.1875})
+
+
+def test_regression_edges_raise_no_numpy_warning():
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert math.isnan(measures.regression(np.array([]), np.array([]))["rmse"])
+        both_infinite = measures.regression(np.array([np.inf, 1.0]), np.array([np.inf, 2.0]))
+        assert math.isnan(both_infinite["mae"])
+
+
+def test_macro_averages_count_a_class_nobody_predicted_or_had():
+    y = np.array(["a", "c", "a", "c"])
+    pred = np.array(["a", "c", "c", "c"])
+    got = measures.classification(measures.Scored(y, pred, None, ["a", "b", "c"]))
+    assert got["precision"] == pytest.approx((1 + 0 + 2 / 3) / 3)
+    assert got["recall"] == pytest.approx((0.5 + 0 + 1) / 3)

@@ -131,3 +131,25 @@ def test_manifest_records_every_file_and_the_metadata(reg, files):
     }
     assert manifest["metadata"] == {"note": "x"}
     assert json.loads(reg.store.get_bytes("models/m/1/manifest.json")) == manifest
+
+
+def test_sweep_orders_versions_as_numbers(reg):
+    for version in ("10", "9"):
+        reg.store.put_bytes(f"models/m/{version}/a.txt", b"left by a dead push")
+    assert reg.sweep("m") == ["9", "10"]
+
+
+def test_a_corrupt_champion_pointer_is_refused_by_promote_and_read(reg, files):
+    reg.register("m", files)
+    reg.store.put_bytes("models/m/champion.json", json.dumps({"version": "x"}).encode())
+    expected = (
+        "models/m/champion.json is corrupt: invalid model version 'x': expected '1', '2', ..."
+    )
+    assert _raised(errors.IntegrityError, lambda: reg.promote("m", "1")) == expected
+    assert _raised(errors.IntegrityError, lambda: reg.champion_pointer("m")) == expected
+
+
+def test_the_default_clock_stamps_utc(tmp_path, files):
+    reg = registry.Registry(local.LocalStore(tmp_path / "utc"))
+    reg.register("m", files)
+    assert reg.promote("m", "1")["updated_at"].endswith("+00:00")
