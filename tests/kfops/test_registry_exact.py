@@ -153,3 +153,48 @@ def test_the_default_clock_stamps_utc(tmp_path, files):
     reg = registry.Registry(local.LocalStore(tmp_path / "utc"))
     reg.register("m", files)
     assert reg.promote("m", "1")["updated_at"].endswith("+00:00")
+
+
+def _racing(reg, losses):
+    """A change function whose document another writer moves right after each of its reads."""
+    calls = []
+
+    def change(current):
+        calls.append(current)
+        if len(calls) <= losses:
+            reg.store.put_bytes("models/m/staged.json", json.dumps({"n": len(calls)}).encode())
+        return {"mine": True}
+
+    return change, calls
+
+
+def test_swap_document_retries_a_lost_race_with_a_growing_capped_jitter(reg, monkeypatch):
+    bounds, waits = [], []
+    monkeypatch.setattr(registry.random, "uniform", lambda a, b: bounds.append((a, b)) or b)
+    monkeypatch.setattr(registry.time, "sleep", waits.append)
+    change, calls = _racing(reg, 21)
+    assert reg.swap_document("m", "staged.json", change) == {"mine": True}
+    assert calls[:3] == [None, {"n": 1}, {"n": 2}] and len(calls) == 22
+    assert bounds == [(0, pytest.approx(0.01 * min(k, 20))) for k in range(1, 22)]
+    assert waits == [b for _, b in bounds]
+    assert reg.document("m", "staged.json") == {"mine": True}
+
+
+def test_swap_document_gives_up_after_max_attempts_naming_the_document(reg, monkeypatch):
+    monkeypatch.setattr(registry.time, "sleep", lambda seconds: None)
+    change, calls = _racing(reg, registry.MAX_ATTEMPTS)
+    message = _raised(
+        registry.base.PreconditionFailed, lambda: reg.swap_document("m", "staged.json", change)
+    )
+    assert message == (
+        f"{reg.store.url_for('models/m/staged.json')} changed {registry.MAX_ATTEMPTS} times "
+        "while this update retried; retry the command"
+    )
+    assert len(calls) == registry.MAX_ATTEMPTS
+
+
+def test_swap_document_names_a_corrupt_document_by_its_key(reg):
+    reg.store.put_bytes("models/m/staged.json", b"[]")
+    assert _raised(errors.IntegrityError, lambda: reg.swap_document("m", "staged.json", dict)) == (
+        "models/m/staged.json is corrupt: not a JSON object"
+    )
