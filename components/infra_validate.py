@@ -15,13 +15,15 @@ def infra_validate(
     max_rows: int = 20,
 ) -> bool:
     """Serves the model via the server's load path; smoke-tests it. Rules: kfops.infra_validate."""
-    from kfops import dataio, parameters, recording, schema
+    from kfops import dataio, features, parameters, recording, schema
     from kfops import infra_validate as core
 
     with recording.recorded("infra-validate", store_uri, run_id, {"max_rows": max_rows}) as step:
         result = core.infra_validate_file(
             model.path,
-            schema.Schema.load(data_schema.path),
+            features.model_schema(  # derived features' raw inputs are served inputs
+                schema.Schema.load(data_schema.path), model.metadata.get("derived_features", [])
+            ),
             dataio.read_frame(test_data.path),
             parameters.build(core.InfraConfig, max_rows=max_rows),
             sha256=model.metadata.get("sha256"),

@@ -27,7 +27,7 @@ def push(
     """Returns the new version. Rules: kfops.push."""
     from kfops.components._image import KFOPS_IMAGE as image
 
-    from kfops import config, dataio, recording, registry, schema, snapshots, store
+    from kfops import config, dataio, features, recording, registry, schema, snapshots, store
     from kfops import push as core
     from kfops.parameters import build
 
@@ -58,7 +58,10 @@ def push(
             reg,
             model_name,
             model_path=model.path,
-            data_schema=schema.Schema.load(data_schema.path),
+            # the raw inputs of derived features are inputs the server must receive
+            data_schema=features.model_schema(
+                schema.Schema.load(data_schema.path), model.metadata.get("derived_features", [])
+            ),
             evaluation=dataio.read_json(evaluation.path),
             blessing=dataio.read_json(blessing.path),
             reference=core.reference_sample(dataio.read_frame(train_data.path), seed=seed),

@@ -20,6 +20,7 @@ def train(
     n_threads: int = 0,
     positive_class: str = "",
     threshold_objective: str = "f1",
+    derived_features: list = [],  # noqa: B006 (KFP reads the default; never mutated)
 ):
     """Fits the tuned model and the baseline. Rules: kfops.train."""
     from kfops import cpus, dataio, modelio, parameters, recording, schema
@@ -33,6 +34,7 @@ def train(
         "n_threads": n_threads,
         "positive_class": positive_class,
         "threshold_objective": threshold_objective,
+        "derived_features": derived_features,
     }
     with recording.recorded("train", store_uri, run_id, params) as step:
         expected = schema.Schema.load(data_schema.path)

@@ -149,6 +149,7 @@ def _model_steps(p: dict, run: dict, data: dict) -> dict:
         n_threads=p["n_threads"],
         positive_class=p["positive_class"],
         threshold_objective=p["threshold_objective"],
+        derived_features=p["derived_features"],
         **run,
     )
     # n_threads=0 counts the CPUs from the pod's cgroup (kfops.cpus), so the thread count
@@ -261,6 +262,7 @@ def training(
     n_threads: int = 0,
     positive_class: str = "",
     threshold_objective: str = "f1",
+    derived_features: list = [],  # noqa: B006 (kfops.features: expressions or JSON objects)
     slice_columns: List[str] = [],  # noqa: B006 (KFP reads the default; never mutated)
     sensitive_column: str = "",
     gate_metric: str = "",

@@ -66,6 +66,7 @@ def stage_flags() -> dict[str, tuple[str, parameters.Param]]:
         "--sensitive": ("sensitive_column", scored["sensitive_column"]),
         "--seed": ("seed", fit["seed"]),
         "--estimator": ("estimator", fit["estimator"]),
+        "--feature": ("derived_features", fit["derived_features"]),
         "--positive-class": ("positive_class", fit["positive_class"]),
         "--threshold-objective": ("threshold_objective", fit["threshold_objective"]),
         "--promote": ("promote", parameters.surface(push.PushConfig)["promote"]),
@@ -106,6 +107,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         default=[],
         metavar="KEY=JSON",
         help="any training pipeline parameter as JSON, e.g. gate_thresholds='{\"roc_auc\":0.9}'",
+    )
+    p.add_argument(
+        "--features-file",
+        metavar="PATH",
+        help="derived features from a JSON or YAML file, added to --feature (kfops.features)",
     )
     p.add_argument("--runner", choices=["subprocess", "docker"], default="subprocess")
     p.add_argument(
@@ -169,6 +175,7 @@ def main(args: argparse.Namespace) -> int:
     kstore.open_writable(args.store, config.StoreSettings.from_env())
     given = {name: getattr(args, name) for name, _ in stage_flags().values()}
     given.update(model_name=args.model_name, experiment=args.experiment)
+    given["derived_features"] = derived_features(args.derived_features, args.features_file)
     given["column_types"] = column_types(args.column_types)
     arguments = pipeline_arguments(
         training.PARAMETERS, args.source, store=args.store, given=given, param_items=args.param
@@ -291,6 +298,20 @@ def _podman_sockets() -> list[str]:
         "/run/podman/podman.sock",
         str(Path(".kfops/podman/podman.sock").resolve()),
     ]
+
+
+def derived_features(items: Sequence[str] | None, path: str | None) -> list | None:
+    """`--feature` expressions and a `--features-file`'s specs, checked for form (None: neither).
+
+    Raises:
+        ConfigError: a spec that does not parse, or an unreadable file (one line naming it).
+    """
+    if not items and not path:
+        return None
+    from kfops import features  # noqa: PLC0415 (only runs that derive features parse them)
+
+    specs = [*(items or []), *(features.load_file(path) if path else [])]
+    return [f.to_dict() for f in features.parse_all(specs)]
 
 
 def render(summary: localrun.RunSummary) -> str:

@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable
 
-from kfops import errors
+from kfops import errors, features
 from kfops.serving import model, validation
 
 log = logging.getLogger("kfops.serving")
@@ -74,7 +74,9 @@ class ModelManager:
             served = self.source.load(self.name, version)
             if self.fast_path:
                 served = model.with_fast_path(served)
-            active = Active(served, validation.Validator(served.schema, self.policy), time.time())
+            derived = features.derived_inputs(served.pipeline)
+            checker = validation.Validator(served.schema, self.policy, derived)
+            active = Active(served, checker, time.time())
             _warm_up(served)
             self.current = active
             _freeze_heap(first=old is None)

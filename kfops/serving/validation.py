@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
-from kfops import schema
+from kfops import errors, schema
 from kfops.serving import errors as serr
 
 
@@ -64,10 +64,14 @@ class ValidationPolicy:
             drift the monitor exists to see. Out-of-range values are counted either way.
         check_domain: reject strings outside the categorical domain the schema recorded (the
             encoder has no column for an unseen category, so its prediction means nothing).
+        passthrough: request fields that are not model inputs but are accepted anyway (a
+            client's record id): never fed to the model, written with the request to the
+            inference log and echoed in V1 answers. A name that is a model input stays an input.
     """
 
     check_range: bool = False
     check_domain: bool = True
+    passthrough: tuple[str, ...] = ()
 
 
 DEFAULT_POLICY = ValidationPolicy()
@@ -82,11 +86,13 @@ class Validated:
         n_rows: number of rows.
         out_of_range: feature -> (values below the training min, values above the training max),
             only for features with any; counted for monitoring, never a reason to reject.
+        passthrough: passthrough field -> its values as sent (None where an instance lacks it).
     """
 
     arrays: dict[str, np.ndarray]
     n_rows: int
     out_of_range: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)
+    passthrough: dict[str, list] = dataclasses.field(default_factory=dict)
 
     @functools.cached_property
     def frame(self) -> pd.DataFrame:
@@ -100,7 +106,14 @@ class Validated:
 class Validator:
     """Checks columns against one schema; built once per loaded model, reused by every request."""
 
-    def __init__(self, spec: schema.Schema, policy: ValidationPolicy = DEFAULT_POLICY):
+    def __init__(
+        self,
+        spec: schema.Schema,
+        policy: ValidationPolicy = DEFAULT_POLICY,
+        derived: Mapping[str, Sequence[str]] | None = None,
+    ):
+        """`derived`: the model's derived features -> their raw inputs (kfops.features)."""
+        self.derived = dict(derived or {})
         self.features = spec.features
         self.names = [c.name for c in self.features]
         self.dtypes = {c.name: c.dtype for c in self.features}
@@ -121,10 +134,26 @@ class Validator:
         """
         problems = list(found)
         reported = {p.field for p in problems}
+        passthrough = {}
         for name in columns:
-            if name not in self._name_set:
+            if name not in self._name_set and name in self.policy.passthrough:
+                values = columns[name]
+                if len(values) == n_rows:
+                    passthrough[name] = [None if v is MISSING else v for v in values]
+                else:
+                    detail = f"has {len(values)} values, expected {n_rows}"
+                    problems.append(serr.problem(name, "shape", detail))
+            elif name not in self._name_set:
                 rows = _rows_where(columns[name], lambda v: v is not MISSING)
-                detail = f"not an input of this model; inputs: {self.names}"
+                detail = (
+                    f"not an input of this model; inputs: {errors.preview(self.names, 12)}; "
+                    f"to accept it unused (logged with the request): --passthrough {name}"
+                )
+                if name in self.derived:
+                    detail = (
+                        "a derived feature the model computes itself; send its inputs "
+                        f"{list(self.derived[name])} instead"
+                    )
                 problems.append(serr.problem(name, "unexpected", detail, rows))
         arrays, out_of_range = {}, {}
         for col in self.features:
@@ -144,7 +173,7 @@ class Validator:
                 self._check_range(col, arrays[col.name], problems, out_of_range)
         if problems:
             raise serr.InvalidInput(problems)
-        return Validated(arrays, n_rows, out_of_range)
+        return Validated(arrays, n_rows, out_of_range, passthrough)
 
     def _column(
         self, col: schema.ColumnSpec, values: Sequence, problems: list

@@ -30,6 +30,7 @@ import threadpoolctl
 from sklearn import ensemble, model_selection, pipeline
 
 from kfops import cpus, decision, errors, parameters, schema
+from kfops import features as feature_specs
 from kfops.train import setup, threshold
 
 TASKS = schema.TASKS
@@ -79,6 +80,9 @@ class TrainConfig:
     n_threads: int = parameters.field(
         0, "threads of fits and predictions; 0 = the CPUs the step may use (kfops.cpus)"
     )
+    derived_features: Sequence[Any] = parameters.field(
+        [], "derived features: 'name = expression' strings or JSON objects (kfops.features)"
+    )
     positive_class: str | None = parameters.field(
         None, "the positive label value of a binary label; '' = the last in sorted order",
         none_as="",
@@ -109,6 +113,9 @@ class TrainConfig:
             if isinstance(self.feature_columns, str):
                 raise errors.ConfigError("feature_columns must be a list of names, not one string")
             object.__setattr__(self, "feature_columns", tuple(self.feature_columns))
+        # Checked for form now; against the data's columns and types in setup.resolve_features.
+        specs = feature_specs.parse_all(list(self.derived_features or ()))
+        object.__setattr__(self, "derived_features", tuple(f.to_dict() for f in specs))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -138,6 +145,7 @@ class TrainResult:
     folds: dict[str, Any] = dataclasses.field(default_factory=dict)
     n_threads: int = 1
     decision: dict[str, Any] = dataclasses.field(default_factory=dict)
+    derived_features: list[dict[str, Any]] = dataclasses.field(default_factory=list)
     search_processes: int = 1
 
     def to_dict(self) -> dict[str, Any]:
@@ -175,6 +183,7 @@ class TrainResult:
             "search_folds": self.folds.get("kind"),
             "n_threads": self.n_threads,
             "decision": self.decision,
+            "derived_features": self.derived_features,
         }
 
 
@@ -197,13 +206,15 @@ def train(df: pd.DataFrame, data_schema: schema.Schema, config: TrainConfig) -> 
         ModelError: the estimator fails to fit.
     """
     features, types, notes = setup.resolve_features(
-        df, data_schema, config.label, config.feature_columns
+        df, data_schema, config.label, config.feature_columns, config.derived_features
     )
     y, classes = _labels(df, config)
     x = df[features]
     categorical = [n for n, t in types.items() if t in setup.CATEGORICAL]
     cardinality = max((x[n].nunique() for n in categorical), default=0)
-    model = setup.build_pipeline(config.task, config.estimator, types, config.seed, cardinality)
+    model = setup.build_pipeline(
+        config.task, config.estimator, types, config.seed, cardinality, config.derived_features
+    )
     rows = _search_rows(y, config)
     folds, described = search_folds(df.iloc[rows], y[rows], config)
     n_threads = cpus.resolve(config.n_threads)
@@ -211,7 +222,7 @@ def train(df: pd.DataFrame, data_schema: schema.Schema, config: TrainConfig) -> 
     with threads(n_threads, model):
         best = max(search, key=lambda c: c["score"])
         model.set_params(**{f"model__{k}": v for k, v in best["params"].items()})
-        base = setup.build_baseline(config.task, types)
+        base = setup.build_baseline(config.task, {n: types[n] for n in features if n in types})
         rule = _decision(model, x.iloc[rows], y[rows], folds, classes, config, described)
         fit(model, x, y, config.estimator)
         fit(base, x, y, "baseline")
@@ -237,6 +248,7 @@ def train(df: pd.DataFrame, data_schema: schema.Schema, config: TrainConfig) -> 
         folds=described,
         n_threads=n_threads,
         decision=rule,
+        derived_features=list(config.derived_features),
         search_processes=processes,
     )
 

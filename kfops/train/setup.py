@@ -30,7 +30,7 @@ from sklearn import (
     preprocessing,
 )
 
-from kfops import errors, modelio, schema
+from kfops import errors, features, modelio, schema
 
 ESTIMATORS = ("hist_gradient_boosting", "logistic", "linear", "random_forest")
 NUMERIC = ("int", "float")
@@ -60,18 +60,30 @@ _SPACES: dict[str, dict[str, list[Any]]] = {
 
 
 def resolve_features(
-    df: pd.DataFrame, data_schema: schema.Schema, label: str, feature_columns: Sequence[str] | None
+    df: pd.DataFrame,
+    data_schema: schema.Schema,
+    label: str,
+    feature_columns: Sequence[str] | None,
+    derived: Sequence[Any] = (),
 ) -> tuple[list[str], dict[str, str], list[str]]:
-    """The model's input columns and their logical types, plus notes on columns left out.
+    """The model's raw inputs, the preprocessed columns' types, and notes on columns left out.
 
     Types come from the schema; a column the schema does not list gets its type from the data.
-    Datetime columns are left out (with a note): a raw timestamp does not generalise.
+    A datetime column is an input only through derived features (`kfops.features`); otherwise it
+    is left out (with a note): a raw timestamp does not generalise. Derived features are checked
+    against the raw inputs here, before any fit, and typed "float".
 
     Raises:
-        ConfigError: no usable features, duplicates, or the label among them.
+        ConfigError: no usable features, duplicates, the label among them, or a derived feature
+            naming an unknown column, a column of the wrong type, or a raw column's name.
         SchemaViolation: a feature is absent, of the wrong type, or holds infinities.
     """
     names = list(feature_columns) if feature_columns is not None else data_schema.feature_names
+    specs = features.parse_all(list(derived))
+    # a derived feature's input the schema left out (a datetime: role "ignore") becomes an input
+    served = set(features.model_schema(data_schema, specs).feature_names)
+    extra = [c for f in specs for c in f.inputs if c in served and c not in names]
+    names += list(dict.fromkeys(extra))
     if label in names:
         raise errors.ConfigError(f"label {label!r} is listed as a feature: that leaks the answer")
     dupes = sorted({n for n in names if names.count(n) > 1})
@@ -81,31 +93,44 @@ def resolve_features(
     if missing:
         detail = f"features {missing} are not among the data's columns {list(df.columns)}"
         raise errors.SchemaViolation(missing[0], "present", detail)
+    declared = {name: _declared_type(data_schema, df, name) for name in names}
+    features.check(specs, declared, [*df.columns, *data_schema.names])
+    used = {c for f in specs for c in f.inputs}
     types, notes = {}, []
-    for name in names:
-        dtype = _declared_type(data_schema, df, name)
+    for name, dtype in declared.items():
         if dtype == "datetime":
-            notes.append(
-                f"datetime column {name!r} left out: derive numeric features or give it role 'time'"
-            )
+            if name not in used:
+                notes.append(
+                    f"datetime column {name!r} left out: derive features from it "
+                    "(derived_features) or give it role 'time'"
+                )
             continue
         _check_values(df[name], dtype)
         types[name] = dtype
+    inputs = [n for n in names if n in types or n in used]
+    types.update({f.name: "float" for f in specs})
     if not types:
         raise errors.ConfigError(
             f"no features to train on: the schema marks none of {data_schema.names} as role "
             "'feature' (or only datetime ones); set roles in the schema or pass feature_columns"
         )
-    return list(types), types, notes
+    return inputs, types, notes
 
 
 def build_pipeline(
-    task: str, estimator: str, feature_types: dict[str, str], seed: int, cardinality: int = 0
+    task: str,
+    estimator: str,
+    feature_types: dict[str, str],
+    seed: int,
+    cardinality: int = 0,
+    derived: Sequence[Any] = (),
 ) -> pipeline.Pipeline:
     """An unfitted Pipeline([("preprocess", ColumnTransformer), ("model", estimator)]).
 
     `cardinality` is the most distinct values of any categorical feature: rare categories are
     pooled only when it exceeds the encoder's limit, since pooling makes fitting ~10x slower.
+    With `derived` features a ("derive", DerivedFeatures) step comes first, so the fitted model
+    computes them from raw inputs at serving time exactly as in training.
     """
     kind = {"hist_gradient_boosting": "ordinal", "random_forest": "imputed"}.get(
         estimator, "scaled"
@@ -113,7 +138,11 @@ def build_pipeline(
     preprocess, n_numeric, n_categorical = _preprocess(feature_types, kind, cardinality)
     categorical = list(range(n_numeric, n_numeric + n_categorical)) or None
     model = _estimator(task, estimator, seed, categorical)
-    return pipeline.Pipeline([("preprocess", preprocess), ("model", model)])
+    steps = [("preprocess", preprocess), ("model", model)]
+    if derived:
+        specs = [f.to_dict() for f in features.parse_all(list(derived))]
+        steps.insert(0, ("derive", features.DerivedFeatures(specs)))
+    return pipeline.Pipeline(steps)
 
 
 def build_baseline(task: str, feature_types: dict[str, str]) -> pipeline.Pipeline:

@@ -9,7 +9,7 @@ from typing import Any
 import numpy as np
 from sklearn import compose, pipeline
 
-from kfops import decision
+from kfops import decision, features
 from kfops.serving.fastpath import estimators, steps
 from kfops.serving.fastpath.steps import Unsupported
 
@@ -63,6 +63,9 @@ def compile_pipeline(fitted: Any) -> CompiledPipeline:
     transformers = [t for _, t in transformers if t is not None and t != "passthrough"]
     if not hasattr(estimator, "predict"):
         raise Unsupported(f"final step {type(estimator).__name__} has no predict")
+    derive = None
+    if transformers and isinstance(transformers[0], features.DerivedFeatures):
+        derive = steps.derived(transformers.pop(0))
     if transformers and isinstance(transformers[0], compose.ColumnTransformer):
         inputs, parts = _column_transformer(transformers.pop(0))
     else:
@@ -73,8 +76,13 @@ def compile_pipeline(fitted: Any) -> CompiledPipeline:
         parts = [(list(inputs), steps.IDENTITY)]
     rest = steps.chain([steps.build(t) for t in transformers])
     width = getattr(estimator, "n_features_in_", None)
+    if derive is not None:
+        # The client sends the raw inputs; derived columns are computed from them here.
+        inputs = derive.inputs
 
     def transform(columns: Mapping[str, np.ndarray]) -> np.ndarray:
+        if derive is not None:
+            columns = derive.block(columns)
         blocks = [step.block(_block([columns[n] for n in names])) for names, step in parts]
         x = _matrix([rest.block(_matrix(blocks))])
         if width is not None and x.shape[1] != width:
@@ -82,6 +90,8 @@ def compile_pipeline(fitted: Any) -> CompiledPipeline:
         return x
 
     def transform_row(values: Mapping[str, Any]) -> list:
+        if derive is not None:
+            values = derive.row(values)
         r = []
         for names, step in parts:
             r.extend(step.row([values[n] for n in names]))

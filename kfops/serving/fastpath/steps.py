@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 import pandas as pd
 from sklearn import impute, pipeline, preprocessing
 
-from kfops import modelio
+from kfops import features, modelio
 
 NAN = float("nan")
 
@@ -70,6 +70,49 @@ def chain(steps: list[Step]) -> Step:
         return r
 
     return Step(block, row)
+
+
+@dataclasses.dataclass(frozen=True)
+class ColumnStep:
+    """A step over named columns (before the ColumnTransformer): adds columns to the request's.
+
+    `block` maps column name -> array to a dict with more columns, `row` the same for one row
+    given as column name -> Python value.
+    """
+
+    inputs: tuple[str, ...]
+    block: Callable[[Mapping[str, np.ndarray]], dict]
+    row: Callable[[Mapping[str, Any]], dict]
+
+
+def derived(step: features.DerivedFeatures) -> ColumnStep:
+    """DerivedFeatures without pandas: `features.compute`, the kernel its transform calls.
+
+    The same function on the same arrays, so the batch form agrees with sklearn by construction;
+    one row runs it on one-element object arrays (the kernel converts types itself).
+    """
+    specs = list(step.features_)
+
+    def block(columns: Mapping[str, np.ndarray]) -> dict:
+        out = dict(columns)
+        for f in specs:
+            out[f.name] = features.compute(f, columns)
+        return out
+
+    def row(values: Mapping[str, Any]) -> dict:
+        out = dict(values)
+        for f in specs:
+            one = {c: _one(values[c]) for c in f.inputs}
+            out[f.name] = features.compute(f, one)[0].item()
+        return out
+
+    return ColumnStep(tuple(str(n) for n in step.feature_names_in_), block, row)
+
+
+def _one(v: Any) -> np.ndarray:
+    out = np.empty(1, object)
+    out[0] = v
+    return out
 
 
 def is_missing(v: Any) -> bool:

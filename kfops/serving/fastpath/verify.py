@@ -128,7 +128,17 @@ def _known_values(col: schema.ColumnSpec) -> list:
         return [int(p) for p in points] if col.dtype == "int" else [float(p) for p in points]
     if col.dtype == "string":
         return list(col.domain) or ["a", "b"]
-    return ["2020-01-01T00:00:00"]
+    # Derived date parts read these: every weekday, months and hours at both ends, a leap day,
+    # before 1970 (negative epoch nanoseconds), and offsets other than UTC.
+    return [
+        "2020-01-01T00:00:00",
+        "2020-02-29T23:59:59Z",
+        "2021-12-31T12:30:00+02:00",
+        "1969-07-20T20:17:40Z",
+        "2024-06-03T01:00:00-05:00",
+        "2023-03-15T08:00:00",
+        "2022-10-08T18:45:00Z",
+    ]
 
 
 def _far_values(col: schema.ColumnSpec) -> list:
