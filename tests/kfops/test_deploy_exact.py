@@ -9,6 +9,7 @@ import copy
 import pytest
 
 from kfops import deploy, errors
+from tests.kfops.test_deploy import FakeApiServer
 
 
 def _message(fn):
@@ -223,3 +224,34 @@ def test_wait_ready_polls_every_interval_until_the_deadline():
     now[0], slept[:] = 0.0, []
     assert deploy.wait_ready(api, workload, 5, lambda: now[0], sleep, poll_seconds=1.5).ready
     assert slept == [1.5]
+
+
+class _ManyKinds(FakeApiServer):
+    """The fake API server with two kinds per group, as any real one has."""
+
+    RESOURCES = {
+        "v1": [("configmaps", "ConfigMap"), ("services", "Service")],
+        "apps/v1": [("deployments", "Deployment"), ("replicasets", "ReplicaSet")],
+    }
+
+
+def test_cluster_api_finds_the_kind_in_its_group_and_keeps_discovery_where_told(tmp_path):
+    import kubernetes  # noqa: PLC0415 (only the cluster tests pay for the client)
+
+    from kfops.serving import server  # noqa: PLC0415
+
+    fake, cache = _ManyKinds(), tmp_path / "discovery.json"
+    with server.running(fake.app()) as url:
+        client = kubernetes.client.ApiClient(kubernetes.client.Configuration(host=url))
+        api = deploy.ClusterApi(client, discovery_cache=str(cache))
+        configmap = {
+            "apiVersion": "v1",
+            "kind": "ConfigMap",
+            "metadata": {"name": "c", "namespace": "kfops"},
+            "data": {"k": "v"},
+        }
+        assert api.apply(configmap)["data"] == {"k": "v"}
+        assert api.get("v1", "ConfigMap", "kfops", "c")["metadata"]["name"] == "c"
+        client.close()
+    assert list(fake.objects) == ["/api/v1/namespaces/kfops/configmaps/c"]
+    assert cache.is_file()
