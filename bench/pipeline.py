@@ -6,18 +6,25 @@ refit on all training rows, evaluate on the test split and write the model. The 
 (schema inference, leakage check, slices, fairness, reports, registry push), and pays a process per
 step plus Parquet hand-offs; the targets say how much that may cost:
 
-- wall time at 1M rows: pipeline <= 1.5x the bare script;
-- peak memory of any pipeline step <= 3x the dataset's in-memory size.
+- wall time: pipeline <= 1.3x the bare script at 1M rows, <= 1.5x at 100k (issues 16, 17);
+- peak RSS of the largest step <= 2.5x the dataset's in-memory size at 1M rows;
+- the same ROC AUC on both sides.
 
 Usage: python bench/pipeline.py [--rows 100000 1000000]
-Each measurement runs in a fresh child process; peak memory is that process tree's max RSS
-(`RUSAGE_CHILDREN` covers every pipeline step, which kfp.local runs as subprocesses).
+Each side runs in a fresh child process. Printed per side: the load average before and after (a
+run on a loaded machine says nothing about the targets), the threads it used (the bare script:
+the OpenMP threads scikit-learn gives HistGradientBoosting; kfops: the train step's threads and
+search processes and the evaluate step's threads, from the run's step records) and ROC AUC on the
+test split. Each process of the pipeline (the steps kfp.local starts, the search's worker
+processes) appends its own peak RSS to a file at exit, through a `sitecustomize` put on
+PYTHONPATH for the run only; the largest step's peak is compared with the frame's in-memory size.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 import tempfile
@@ -29,6 +36,7 @@ BARE = textwrap.dedent(
     import json, resource, sys, time
     import joblib, numpy as np, pandas as pd
     from sklearn import metrics
+    from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
     from sklearn.compose import ColumnTransformer
     from sklearn.ensemble import HistGradientBoostingClassifier
     from sklearn.model_selection import RandomizedSearchCV, train_test_split
@@ -67,6 +75,7 @@ BARE = textwrap.dedent(
          "log_loss": metrics.log_loss(yte, p)}
     joblib.dump(model, out + "/model.joblib"); json.dump(m, open(out + "/metrics.json", "w"))
     print(json.dumps({"seconds": time.perf_counter() - t0, "roc_auc": m["roc_auc"],
+                      "threads": f"{_openmp_effective_n_threads()} OpenMP",
                       "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
     """
 )
@@ -82,28 +91,79 @@ PIPELINE = textwrap.dedent(
         code = cli.main(["run", "--source", src, "--label", "churned", "--slice", "region",
                          "--slice", "plan", "--sensitive", "age_band", "--store", out + "/store",
                          "--runs-dir", out + "/runs", "--json"])
+    seconds = time.perf_counter() - t0
     summary = json.loads(buf.getvalue())
-    print(json.dumps({"seconds": time.perf_counter() - t0, "code": code,
-                      "status": summary["status"],
+    from kfops import runs, store
+    detail = runs.RunIndex(store.open_store(out + "/store")).show(summary["run_id"])
+    ran = {s["step"]: s.get("runtime", {}) for s in detail["steps"]}
+    threads = (f"train {ran.get('train', {}).get('threads')} threads x "
+               f"{ran.get('train', {}).get('search_processes')} search processes, "
+               f"evaluate {ran.get('evaluate', {}).get('threads')}")
+    print(json.dumps({"seconds": seconds, "code": code, "status": summary["status"],
                       "blessed": summary["blessed"], "roc_auc": summary["metrics"].get("roc_auc"),
-                      "steps": summary["steps"],
+                      "threads": threads,
                       "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
     """
 )
 
 
-def measure(script: str, source: Path, workdir: Path) -> dict:
-    """Runs one script in a fresh interpreter and returns its JSON line."""
+# Every Python process started with this on PYTHONPATH appends its own peak RSS at exit, named by
+# the step it ran (kfp's executor gets --function_to_execute NAME) or by its command.
+PEAK_HOOK = textwrap.dedent(
+    """
+    import atexit, json, os, resource, sys
+
+    def _peak():
+        argv = list(sys.argv)
+        if "--function_to_execute" in argv:
+            name = argv[argv.index("--function_to_execute") + 1]
+        elif any("loky" in a for a in argv):
+            name = "search worker"
+        elif "kfops.cli" in sys.modules:
+            name = "kfops run (orchestrator)"
+        else:
+            name = "other: " + os.path.basename(argv[0] if argv else "?")
+        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        with open(os.environ["KFOPS_BENCH_PEAKS"], "a") as f:
+            f.write(json.dumps({"process": name, "maxrss_kb": kb}) + "\\n")
+
+    atexit.register(_peak)
+    """
+)
+
+
+def measure(script: str, source: Path, workdir: Path, env: dict | None = None) -> dict:
+    """Runs one script in a fresh interpreter; its JSON line plus the load average around it."""
     workdir.mkdir(parents=True, exist_ok=True)
+    before = os.getloadavg()[0]
     done = subprocess.run(
         [sys.executable, "-c", script, str(source), str(workdir)],
         capture_output=True,
         text=True,
         check=False,
+        env={**os.environ, **(env or {})},
     )
     if done.returncode != 0:
         raise SystemExit(f"benchmark child failed:\n{done.stderr[-3000:]}")
-    return json.loads(done.stdout.strip().splitlines()[-1])
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    return {**out, "load": f"{before:.1f}->{os.getloadavg()[0]:.1f}"}
+
+
+def step_peaks(workdir: Path) -> dict:
+    """The pipeline run with the peak-RSS hook: its JSON line and each process's peak (MiB)."""
+    hook = workdir / "hook"
+    hook.mkdir(parents=True)
+    (hook / "sitecustomize.py").write_text(PEAK_HOOK)
+    peaks = workdir / "peaks.jsonl"
+    path = os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p)
+    return {"env": {"PYTHONPATH": path, "KFOPS_BENCH_PEAKS": str(peaks)}, "file": peaks}
+
+
+def largest(peaks_file: Path) -> tuple[str, float]:
+    """The process with the highest peak RSS, and that peak in MiB."""
+    rows = [json.loads(line) for line in peaks_file.read_text().splitlines() if line.strip()]
+    top = max(rows, key=lambda r: r["maxrss_kb"])
+    return top["process"], top["maxrss_kb"] / 1024
 
 
 def main() -> None:
@@ -114,7 +174,8 @@ def main() -> None:
 
     print(
         f"{'rows':>9} {'data MiB':>9} {'bare s':>8} {'kfops s':>8} {'time x':>7} "
-        f"{'bare MiB':>9} {'step MiB':>9} {'mem/data':>9} {'auc bare':>9} {'auc kfops':>9}"
+        f"{'bare MiB':>9} {'step MiB':>9} {'mem/data':>9} {'auc bare':>9} {'auc kfops':>9}  "
+        "largest step; load average before->after (bare, kfops); threads (bare; kfops)"
     )
     for rows in args.rows:
         with tempfile.TemporaryDirectory(prefix="kfops-bench-") as tmp:
@@ -124,15 +185,17 @@ def main() -> None:
             dataio.write_frame(df, tmp / "churn.parquet")
             del df
             bare = measure(BARE, tmp / "churn.parquet", tmp / "bare")
-            kf = measure(PIPELINE, tmp / "churn.parquet", tmp / "kfops")
+            hook = step_peaks(tmp / "peaks")
+            kf = measure(PIPELINE, tmp / "churn.parquet", tmp / "kfops", hook["env"])
             if kf["status"] != "succeeded":
                 raise SystemExit(f"pipeline failed: {kf}")
-            step_mib = kf["maxrss_kb"] / 1024
+            step, step_mib = largest(hook["file"])
             print(
                 f"{rows:>9} {data_mib:>9.1f} {bare['seconds']:>8.1f} {kf['seconds']:>8.1f} "
                 f"{kf['seconds'] / bare['seconds']:>7.2f} {bare['maxrss_kb'] / 1024:>9.0f} "
                 f"{step_mib:>9.0f} {step_mib / data_mib:>9.2f} {bare['roc_auc']:>9.4f} "
-                f"{kf['roc_auc']:>9.4f}",
+                f"{kf['roc_auc']:>9.4f}  {step}; load {bare['load']}, {kf['load']}; "
+                f"{bare['threads']}; {kf['threads']}",
                 flush=True,
             )
 
