@@ -117,7 +117,9 @@ def _binary_proba(s: Scored) -> dict[str, float | None]:
 
 def _multiclass_proba(s: Scored) -> dict[str, float | None]:
     present = set(_plain_list(np.unique(s.y_true)))
-    every_class = present >= set(s.classes)
+    # ROC AUC needs every class among the labels and no label the model never saw (scikit-learn
+    # refuses one outside `labels`): otherwise undefined, as log loss is.
+    every_class = present == set(s.classes)
     onehot = preprocessing.label_binarize(s.y_true, classes=s.classes)
     per_class = [
         sk.average_precision_score(onehot[:, i], s.proba[:, i])

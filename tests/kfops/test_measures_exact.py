@@ -231,3 +231,14 @@ def test_macro_averages_count_a_class_nobody_predicted_or_had():
     got = measures.classification(measures.Scored(y, pred, None, ["a", "b", "c"]))
     assert got["precision"] == pytest.approx((1 + 0 + 2 / 3) / 3)
     assert got["recall"] == pytest.approx((0.5 + 0 + 1) / 3)
+
+
+def test_multiclass_label_the_model_never_saw_leaves_roc_auc_and_log_loss_undefined():
+    """It used to raise scikit-learn's ValueError out of the evaluate step."""
+    y = np.append(MULTI_Y, "d")
+    proba = np.vstack([MULTI_P, [1 / 3, 1 / 3, 1 / 3]])
+    got = measures.classification(
+        measures.Scored(y, np.append(MULTI_PRED, "a"), proba, ["a", "b", "c"])
+    )
+    assert (got["roc_auc"], got["log_loss"]) == (None, None)
+    assert got["accuracy"] == 5 / 9
