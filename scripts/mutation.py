@@ -93,6 +93,12 @@ EQUIVALENT: dict[str, str] = {
     "kfops.evaluate.measures.x__macro_counts__mutmut_13": "zero_division's default 'warn' also "
     "gives 0, and the warning is silenced right there",
     **{
+        f"kfops.evaluate.measures.x__multiclass_proba__mutmut_{n}": "ROC AUC is computed only "
+        "when the labels are exactly the classes; scikit-learn's default labels are then the "
+        "same sorted classes, and its default average is 'macro'"
+        for n in (26, 30, 31)
+    },
+    **{
         f"kfops.deploy.xǁClusterApiǁapply__mutmut_{n}": "without a namespace argument the "
         "kubernetes dynamic client takes the body's metadata.namespace (client.py "
         "ensure_namespace)"

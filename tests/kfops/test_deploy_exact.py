@@ -255,3 +255,39 @@ def test_cluster_api_finds_the_kind_in_its_group_and_keeps_discovery_where_told(
         client.close()
     assert list(fake.objects) == ["/api/v1/namespaces/kfops/configmaps/c"]
     assert cache.is_file()
+
+
+def test_promotion_refuses_a_bad_version_before_asking_the_cluster():
+    class NoCluster:
+        def get(self, *key):
+            raise AssertionError("asked the cluster")
+
+    assert _message(lambda: deploy.promotion(NoCluster(), "kfops", "1 2")) == (
+        "version must be 1-63 letters, digits, '.', '_' or '-', got '1 2'"
+    )
+
+
+def test_connect_reads_the_kubeconfig_it_is_given(tmp_path, monkeypatch):
+    import yaml  # noqa: PLC0415
+
+    from kfops.serving import server  # noqa: PLC0415
+
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "absent"))
+    with server.running(_ManyKinds().app()) as url:
+        kubeconfig = tmp_path / "config"
+        kubeconfig.write_text(
+            yaml.safe_dump(
+                {
+                    "apiVersion": "v1",
+                    "kind": "Config",
+                    "clusters": [{"name": "c", "cluster": {"server": url}}],
+                    "users": [{"name": "u", "user": {"token": "t"}}],
+                    "contexts": [{"name": "x", "context": {"cluster": "c", "user": "u"}}],
+                    "current-context": "x",
+                }
+            )
+        )
+        api = deploy.connect(kubeconfig=str(kubeconfig))
+        assert api.get("v1", "ConfigMap", "kfops", "none") is None
+    message = _message(lambda: deploy.connect(kubeconfig=str(tmp_path / "absent")))
+    assert message.startswith("cannot load Kubernetes credentials: ")
