@@ -290,7 +290,8 @@ def confidently_wrong(
             }
         )
         rows.append(values)
-    header = ["row", *columns, label, "prediction", kind]
+    features_shown = [c for c in columns if c not in ids]
+    header = ["row", *ids, label, "prediction", kind, *features_shown]
     return {"by": kind, "errors": int(errors), "columns": header, "rows": rows}
 
 

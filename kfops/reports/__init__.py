@@ -25,6 +25,7 @@ figure{margin:0}figcaption{margin:.3rem 0}.plots{display:flex;flex-wrap:wrap;gap
 .verdict b{font-size:1.1rem}.note{color:#555}
 .warning{background:#fff6e0;border-left:4px solid #a15c00;padding:.4rem .8rem}
 .small{color:#555;font-size:.85rem}
+.wide{overflow-x:auto;max-width:100%}
 table.kv td{text-align:left}figure.flagged{outline:2px solid #a15c00;outline-offset:4px}
 """
 

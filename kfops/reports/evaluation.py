@@ -507,7 +507,7 @@ def _explanations_html(ev: Mapping[str, Any]) -> str:
         out.append(
             "<section id='importance'><h2>Permutation importance</h2>"
             f"<p class='small'>{_esc(caption)}</p>"
-            + _figure("Permutation importance", chart)
+            + _figure(f"{header[2]} per shuffled feature", chart)
             + reports.html_table(header, rows)
             + "</section>"
         )
@@ -529,7 +529,7 @@ def _explanations_html(ev: Mapping[str, Any]) -> str:
     if rows:
         out.append(
             "<section id='confidently-wrong'><h2>Most confidently wrong test rows</h2>"
-            f"<p class='small'>{_esc(caption)}</p>"
+            f"<p class='small'>{_esc(caption)}</p><div class='wide'>"
             + reports.html_table(header, rows)
             + "</section>"
         )

@@ -186,6 +186,7 @@ def test_click_from_runs_table_into_run_and_its_reports(page, ui_url, store_with
     assert any(re.fullmatch(r"model \(AUC 0\.\d{3}\)", t) for t in texts), texts
     assert page.evaluate(_CLIPPED_TEXT) == []
     _shoot(page, "evaluation-classification", capsys)
+    _explanations_are_shown(page, capsys)
 
     page.go_back()
     page.locator("a.report-link", has_text="validation report").click()
@@ -193,6 +194,27 @@ def test_click_from_runs_table_into_run_and_its_reports(page, ui_url, store_with
     assert page.locator("h2", has_text="Distributions").count() == 1
     assert page.evaluate(_CLIPPED_TEXT) == []
     _shoot(page, "validation", capsys)
+
+
+def _explanations_are_shown(page, capsys) -> None:
+    """Importance, per-class metrics, worst slices and the error table are on screen (#19)."""
+    for section in ("importance", "per-class", "worst-slices", "confidently-wrong"):
+        located = page.locator(f"section#{section}")
+        located.scroll_into_view_if_needed()
+        assert located.is_visible(), section
+        assert located.locator("tbody tr").count() >= 2, section
+    features = page.locator("section#importance tbody tr td:first-child").all_inner_texts()
+    assert "tenure_months" in features and "contract" in features, features
+    assert page.locator("svg[aria-label='permutation importance']").is_visible()
+    wrong = page.locator("section#confidently-wrong thead th").all_inner_texts()
+    assert wrong[:5] == ["row", "customer_id", "churned", "prediction", "probability"], wrong
+    path = _screenshot_dir() / "evaluation-explanations.png"
+    page.locator("section#importance").screenshot(path=str(path))
+    page.locator("section#confidently-wrong").screenshot(
+        path=str(_screenshot_dir() / "evaluation-confidently-wrong.png")
+    )
+    with capsys.disabled():
+        print(f"\nscreenshot: {path}")
 
 
 def test_report_paths_the_cli_prints_open_as_pages_in_the_browser(page, store_with_runs, capsys):
