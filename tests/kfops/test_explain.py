@@ -8,7 +8,7 @@ import pandas as pd
 import pytest
 from sklearn import compose, linear_model, metrics, pipeline, preprocessing, tree
 
-from kfops import evaluate
+from kfops import evaluate, train
 from kfops.evaluate import explain
 from kfops.reports import evaluation as report
 from kfops.reports import model_card
@@ -229,3 +229,29 @@ def test_report_and_model_card_show_the_sections(multiclass):
     )
     for title in ("## Permutation importance", "## Per-class metrics", "confidently wrong"):
         assert title in card, title
+
+
+def test_importance_covers_a_derived_feature_of_a_model_kfops_trained():
+    """kfops.train with a derived feature (#18): its importance is measured and named derived."""
+    rng = np.random.default_rng(4)
+    n = 3000
+    df = pd.DataFrame(
+        {"a": rng.uniform(1, 2, n), "b": rng.uniform(1, 2, n), "z": rng.normal(size=n)}
+    )
+    df["y"] = (df["a"] / df["b"] + rng.normal(scale=0.05, size=n) > 1.0).astype(int)
+    data_schema = infer.infer_schema(df, label="y")
+    cfg = train.TrainConfig(
+        label="y",
+        estimator="logistic",
+        search_iterations=1,
+        cv_folds=2,
+        derived_features=["ratio_ab = a / b"],
+    )
+    result = train.train(df.iloc[:2000], data_schema, cfg)
+    test = df.iloc[2000:].reset_index(drop=True)
+    ev = evaluate.evaluate(result.pipeline, test, evaluate.config_for(data_schema))
+    rows = {r["feature"]: r for r in ev.explanations["importance"]["features"]}
+    assert rows["ratio_ab"]["kind"] == "derived" and rows["ratio_ab"]["mean"] > 0.05
+    assert rows["a"]["kind"] == "raw" and rows["a"]["mean"] > 0.05
+    assert abs(rows["z"]["mean"]) < 0.02
+    assert "importance/ratio_ab" in evaluate.flat_metrics(ev)
