@@ -531,7 +531,7 @@ def _explanations_html(ev: Mapping[str, Any]) -> str:
             "<section id='confidently-wrong'><h2>Most confidently wrong test rows</h2>"
             f"<p class='small'>{_esc(caption)}</p><div class='wide'>"
             + reports.html_table(header, rows)
-            + "</section>"
+            + "</div></section>"
         )
     return "".join(out)
 
