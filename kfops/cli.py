@@ -30,6 +30,7 @@ COMMANDS = {
     "labels": "labels",
     "schema": "schema",
     "rollout": "rollout",
+    "score": "score",
 }
 COMMAND_MODULES = tuple(dict.fromkeys(COMMANDS.values()))
 # What `kfops --help` lists, so that it imports no command module (some pull in scikit-learn,
@@ -49,6 +50,7 @@ SUMMARIES = {
     "labels": "deliver delayed labels for logged requests (by request id)",
     "schema": "a model's data schema: show, diff, accept a change",
     "rollout": "shadow/canary a challenger beside the champion; promote or abort on the evidence",
+    "score": "score a dataset with a registered model, sharded, into Parquet (kfp.local)",
 }
 
 

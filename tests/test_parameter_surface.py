@@ -195,6 +195,10 @@ def _cli_surfaces():
     yield "monitor", monitor_cmd.monitor_flags()
     surface = parameters.surface(traffic.TrafficConfig)
     yield "simulate-traffic", {f"--{n.replace('_', '-')}": p for n, p in surface.items()}
+    scoring = {**parameters.surface(batchscore.ScoreConfig), **{
+        n: p for n, p in parameters.surface(ingest.IngestConfig).items()
+        if n in ("source", "format", "delimiter", "query")}}  # fmt: skip
+    yield "score", {f"--{n.replace('_', '-')}": p for n, p in scoring.items()}
 
 
 @pytest.mark.parametrize(("command", "surface"), list(_cli_surfaces()))
