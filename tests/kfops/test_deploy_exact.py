@@ -9,7 +9,8 @@ import copy
 import pytest
 
 from kfops import deploy, errors
-from tests.kfops.test_deploy import FakeApiServer
+from tests.kfops.test_deploy import FakeApiServer, FakeClock, FakeKube, _render
+from tests.kfops.test_deploy import manifests as _manifests  # noqa: F401 (the fixture)
 
 
 def _message(fn):
@@ -291,3 +292,36 @@ def test_connect_reads_the_kubeconfig_it_is_given(tmp_path, monkeypatch):
         assert api.get("v1", "ConfigMap", "kfops", "none") is None
     message = _message(lambda: deploy.connect(kubeconfig=str(tmp_path / "absent")))
     assert message.startswith("cannot load Kubernetes credentials: ")
+
+
+def test_promotion_moves_an_inferenceservice_too(_manifests):  # noqa: F811 (the fixture)
+    manifests = _manifests
+    api, clock = FakeKube(), FakeClock()
+    deploy.rollout(api, _render(manifests, version="1", overlay="kserve"), 30, clock, clock.sleep)
+    configmap, workload = deploy.promotion(api, "kfops", "5")
+    assert (configmap["data"]["MODEL_VERSION"], workload["kind"]) == ("5", "InferenceService")
+    sources = workload["spec"]["predictor"]["containers"][0]["envFrom"]
+    refs = [s["configMapRef"]["name"] for s in sources if "configMapRef" in s]
+    assert refs == [configmap["metadata"]["name"]]
+    result = deploy.rollout(api, [configmap, workload], 30, clock, clock.sleep)
+    assert (result.version, result.previous_version) == ("5", "1")
+
+
+def test_promotion_without_a_configmap_reference_asks_for_no_configmap():
+    workload = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": deploy.SERVER, "namespace": "kfops"},
+        "spec": {"template": {"spec": {"containers": [{"name": "c"}]}}},
+    }
+    asked = []
+
+    class Api:
+        def get(self, *key):
+            asked.append(key)
+            return workload if key[1] == "Deployment" else None
+
+    with pytest.raises(errors.NotFound) as info:
+        deploy.promotion(Api(), "kfops", "2")
+    assert str(info.value) == "kfops-server reads no ConfigMap with the model version in 'kfops'"
+    assert asked == [("apps/v1", "Deployment", "kfops", deploy.SERVER)]
