@@ -1,6 +1,6 @@
 """Ingest component: any source URI -> a Parquet Dataset with rows, columns, sha256, source."""
 
-from typing import Dict, List
+from typing import Dict
 
 from kfops.components._image import KFOPS_IMAGE
 from kfp import dsl
@@ -18,7 +18,6 @@ def ingest(
     incremental: bool = False,
     incremental_column: str = "",
     retention: int = 0,
-    drop_columns: List[str] = [],  # noqa: B006 (KFP reads the default; never mutated)
     column_types: Dict[str, str] = {},  # noqa: B006 ({} = every column as inferred)
 ):
     """Reads builtin:, local, http(s), s3://, partitioned or SQL data. Rules: kfops.ingest."""
@@ -26,7 +25,7 @@ def ingest(
     from kfops import ingest as core
     from kfops import store as store_mod
 
-    recorded = {"format": format, "drop_columns": drop_columns, "column_types": column_types}
+    recorded = {"format": format, "column_types": column_types}
     with recording.recorded("ingest", store_uri, run_id, recorded) as step:
         cfg = parameters.build(
             core.IngestConfig, source=source, format=format, delimiter=delimiter, query=query,
@@ -40,11 +39,9 @@ def ingest(
             store=store_mod.open_store(store_uri, settings) if cfg.incremental else None,
             run_id=run_id,
         )  # fmt: skip
-        columns = parameters.build(
-            schema.ColumnConfig, drop_columns=drop_columns, column_types=column_types
-        )
-        # --drop and --type: every later step sees the data as the user declared it
-        data.metadata.update(dataio.write_frame(columns.apply(result.frame), data.path))
+        columns = parameters.build(schema.ColumnConfig, column_types=column_types)
+        # --type: every later step sees the columns as the user declared them
+        data.metadata.update(dataio.write_frame(columns.cast(result.frame), data.path))
         data.metadata.update(result.metadata())  # the source with any credentials masked
         step.input("source", result.source, data.metadata.get("source_sha256"))
         facts = {"query": result.query, "source_rows": result.rows, **(result.incremental or {})}

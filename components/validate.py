@@ -25,6 +25,7 @@ def validate(
     max_unseen_fraction: float = 0.01,
     rule_severities: Dict[str, str] = {},  # noqa: B006 ({} = every rule's default severity)
     sensitive_column: str = "",
+    drop_columns: List[str] = [],  # noqa: B006 (KFP reads the default; never mutated)
     ignore_columns: List[str] = [],  # noqa: B006 (KFP reads the default; never mutated)
     id_columns: List[str] = [],  # noqa: B006 (KFP reads the default; never mutated)
     column_types: Dict[str, str] = {},  # noqa: B006 ({} = every column as inferred)
@@ -40,7 +41,8 @@ def validate(
     from kfops.validate import contract
 
     params = {"label": label, "schema_uri": schema_uri, "strict_categories": strict_categories,
-              "ignore_columns": ignore_columns, "id_columns": id_columns}  # fmt: skip
+              "drop_columns": drop_columns, "ignore_columns": ignore_columns,
+              "id_columns": id_columns}  # fmt: skip
     with recording.recorded("validate", store_uri, run_id, params) as step:
         cfg = parameters.build(
             core.ValidateConfig,
@@ -61,11 +63,13 @@ def validate(
         )
         columns = parameters.build(
             schema.ColumnConfig,
+            drop_columns=drop_columns,
             ignore_columns=ignore_columns,
             id_columns=id_columns,
             column_types=column_types,
         )
-        df = dataio.read_frame(data.path)
+        # --drop: gone before inference and every check, so never in the schema or the model
+        df = columns.drop(dataio.read_frame(data.path))
         columns.check_known(df.columns, ("ignore_columns", "id_columns"))
         settings = config.StoreSettings.from_env()
         if cfg.schema_uri:

@@ -189,12 +189,13 @@ COLUMN_KINDS = {"categorical": "string", "numeric": "float", "datetime": "dateti
 class ColumnConfig:
     """Columns the user removes, keeps out of the model or retypes (`--drop/--ignore/--id/--type`).
 
-    Pipeline parameters, not CLI-only behaviour: ingest drops and casts (so validation and every
-    later step see the data as the user declared it), validate gives ignore and id their roles.
+    Pipeline parameters, not CLI-only behaviour: ingest casts (every later step sees the types
+    the user declared); validate drops (before inference and every check) and gives ignore and
+    id their roles, so a dropped column never reaches the schema, hence never the model.
     """
 
     drop_columns: tuple[str, ...] = parameters.field(
-        (), "columns removed as the data is read, before validation (a constant or leaky one)"
+        (), "columns removed before validation and never in the schema (a constant or leaky one)"
     )
     ignore_columns: tuple[str, ...] = parameters.field(
         (), "columns kept in the data (for slices, ids) but never model features"
@@ -269,16 +270,30 @@ class ColumnConfig:
                         f"the data has {errors.preview(present, limit=8)}"
                     )
 
-    def apply(self, df: pd.DataFrame) -> pd.DataFrame:
-        """The frame without the dropped columns, with the retyped ones cast.
+    def drop(self, df: pd.DataFrame) -> pd.DataFrame:
+        """The frame without the dropped columns (validate's first act: nothing judges them).
+
+        Ingest keeps them, so the data snapshot a version records is the source as read, and a
+        retraining run on that snapshot drops them again.
+
+        Raises:
+            ConfigError: a dropped column the data does not have (named, with the close names).
+        """
+        self.check_known(df.columns, ("drop_columns",))
+        return df.drop(columns=list(self.drop_columns)) if self.drop_columns else df
+
+    def cast(self, df: pd.DataFrame) -> pd.DataFrame:
+        """The frame with the retyped columns cast (ingest: every later step sees these types).
+
+        Casting is idempotent, so a snapshot of cast data casts to itself when retrained on.
 
         Raises:
             ConfigError: an unknown column, or values a `--type` cannot hold (named, first few).
         """
-        self.check_known(df.columns, ("drop_columns", "column_types"))
-        if not self.drop_columns and not self.column_types:
+        self.check_known(df.columns, ("column_types",))
+        if not self.column_types:
             return df
-        out = df.drop(columns=list(self.drop_columns))
+        out = df.copy()
         for column, kind in self.column_types.items():
             out[column] = _cast(out[column], kind)
         return out

@@ -88,7 +88,6 @@ def _data_steps(p: dict, run: dict) -> dict:
         incremental=p["source_incremental"],
         incremental_column=p["source_incremental_column"],
         retention=p["source_retention"],
-        drop_columns=p["drop_columns"],
         column_types=p["column_types"],
         **run,
     )
@@ -111,6 +110,7 @@ def _data_steps(p: dict, run: dict) -> dict:
         max_unseen_fraction=p["max_unseen_fraction"],
         rule_severities=p["rule_severities"],
         sensitive_column=p["sensitive_column"],
+        drop_columns=p["drop_columns"],
         ignore_columns=p["ignore_columns"],
         id_columns=p["id_columns"],
         column_types=p["column_types"],

@@ -45,7 +45,7 @@ def test_drop_removes_the_columns_before_validation_so_they_no_longer_block():
     blocked = validate.validate(df, infer.infer_schema(df, "y"))
     assert {(a.column, a.rule) for a in blocked.blocking} >= {("const", "constant"),
                                                               ("leak", "leakage")}  # fmt: skip
-    kept = columns(drop_columns=["const", "leak"]).apply(df)
+    kept = columns(drop_columns=["const", "leak"]).drop(df)
     assert list(kept.columns) == ["row_id", "x", "zip", "when", "y"]
     assert validate.validate(kept, infer.infer_schema(kept, "y")).blocking == ()
 
@@ -67,11 +67,18 @@ def test_ignore_and_id_keep_the_columns_in_the_data_but_out_of_the_features():
     assert validate.validate(df, sch).blocking == ()
 
 
+def test_a_snapshot_of_cast_data_casts_to_itself():
+    # a retraining run reads the version's snapshot (already cast) with the same flags
+    cfg = columns(column_types={"zip": "categorical", "when": "datetime", "x": "numeric"})
+    once = cfg.cast(frame())
+    pd.testing.assert_frame_equal(cfg.cast(once), once)
+
+
 def test_type_overrides_what_inference_would_say():
     df = frame()
     assert infer.infer_schema(df, "y").column("zip").dtype == "int"
     typed = columns(column_types={"zip": "categorical", "when": "datetime",
-                                  "x": "numeric"}).apply(df)  # fmt: skip
+                                  "x": "numeric"}).cast(df)  # fmt: skip
     sch = infer.infer_schema(typed, "y")
     assert sch.column("zip").dtype == "string"
     assert sch.column("zip").domain == ("10115", "20095", "80331")
@@ -82,28 +89,28 @@ def test_type_overrides_what_inference_would_say():
 def test_categorical_keeps_integers_read_as_floats_as_their_text():
     # a CSV integer column with a gap reads as floats; its categories are "3" and "12", not "3.0"
     s = pd.Series([3.0, None, 12.0], name="code")
-    out = columns(column_types={"code": "categorical"}).apply(s.to_frame())["code"]
+    out = columns(column_types={"code": "categorical"}).cast(s.to_frame())["code"]
     assert out[0] == "3" and pd.isna(out[1]) and out[2] == "12"
 
 
 def test_a_type_the_data_cannot_hold_names_the_column_and_the_first_bad_values():
     df = pd.DataFrame({"amount": ["12", "7.5", "n/a", "", "lots"] * 3, "y": [0, 1, 0] * 5})
     with pytest.raises(errors.ConfigError) as caught:
-        columns(column_types={"amount": "numeric"}).apply(df)
+        columns(column_types={"amount": "numeric"}).cast(df)
     message = str(caught.value)
     assert message.startswith("--type amount=numeric: 9 of 15 values are not numbers")
     assert "'n/a'" in message and "'lots'" in message and "\n" not in message
     with pytest.raises(errors.ConfigError, match=r"--type y=datetime: .* not dates"):
-        columns(column_types={"y": "datetime"}).apply(pd.DataFrame({"y": ["2026-01-01", "x"]}))
+        columns(column_types={"y": "datetime"}).cast(pd.DataFrame({"y": ["2026-01-01", "x"]}))
 
 
 def test_an_unknown_column_is_named_with_the_close_names():
     df = frame()
     with pytest.raises(errors.ConfigError) as caught:
-        columns(drop_columns=["lek"]).apply(df)
+        columns(drop_columns=["lek"]).drop(df)
     assert str(caught.value).startswith("--drop 'lek': no such column; did you mean 'leak'?")
     with pytest.raises(errors.ConfigError, match=r"^--type 'zipcode': no such column; did you"):
-        columns(column_types={"zipcode": "categorical"}).apply(df)
+        columns(column_types={"zipcode": "categorical"}).cast(df)
     with pytest.raises(errors.ConfigError, match=r"^--ignore 'nothing': no such column; the data"):
         columns(ignore_columns=["nothing"]).check_known(df.columns, ("ignore_columns",))
 

@@ -44,6 +44,17 @@ def test_a_majority_positive_model_no_better_than_the_dummy_is_clearly_rejected(
     assert code == 0 and summary["status"] == "succeeded", summary
     assert summary["blessed"] is False and summary["model_version"] is None
     assert any(r.startswith("beats baseline on f1:") for r in summary["reasons"]), summary
+    # H2's --positive-class: judged on the minority class (the one worth finding), the same data
+    # gives a model that beats the Dummy where the Dummy scores nothing, and it is blessed.
+    code, minority = _run(capsys, tmp_path, path, "--label", "y", "--positive-class", "0")
+    assert code == 0 and minority["blessed"] is True, minority
+    metrics = minority["metrics"]
+    assert metrics["f1"] > metrics["baseline/f1"] == 0.0
+    assert metrics["pr_auc"] > metrics["baseline/pr_auc"] + 0.1
+    lineage = registry.Registry(store.open_store(str(tmp_path / "store"))).manifest(
+        "majority", "1"
+    )["metadata"]["lineage"]
+    assert lineage["decision"]["positive_class"] in (0, 0.0, "0")
 
 
 @pytest.mark.slow
@@ -65,6 +76,14 @@ def test_a_leaky_column_is_rejected_first_then_blessed_with_drop(capsys, tmp_pat
     reg = registry.Registry(store.open_store(str(tmp_path / "store")))
     assert reg.load("leaky", "1").schema.names == ["x", "y"]
     assert summary["parameters"]["drop_columns"] == ["refund_issued"]
+    # The version's data snapshot is the source as read, dropped column included, so retraining
+    # on it (what `kfops monitor` does, with the champion's parameters) drops it again.
+    lineage = reg.manifest("leaky", "1")["metadata"]["lineage"]
+    snapshot = tmp_path / "store" / lineage["data_snapshot"]
+    assert "refund_issued" in pd.read_parquet(snapshot).columns
+    code, again = _run(capsys, tmp_path, snapshot, "--label", "y", "--drop", "refund_issued",
+                       "--name", "leaky", "--seed", "1")  # fmt: skip
+    assert code == 0 and again["status"] == "succeeded", again
 
 
 @pytest.mark.slow

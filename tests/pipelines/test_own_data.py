@@ -1,5 +1,5 @@
 """Column flags through the real pipeline (kfp.local): `--ignore`, `--id` and `--type` end up in the
-registered schema, the run record and the summary; an unknown `--drop` column fails ingest in one
+registered schema, the run record and the summary; an unknown `--drop` column fails validate in one
 line with exit 2. (The issue's four datasets are in test_first_hour_data.py.)"""
 
 import json
@@ -60,11 +60,11 @@ def test_ignore_id_and_type_reach_the_schema_the_record_and_the_summary(capsys, 
     assert "has it as role 'feature'" in changed["error"]
 
 
-def test_an_unknown_drop_column_fails_ingest_in_one_line_exit_2(capsys, tmp_path):
+def test_an_unknown_drop_column_fails_validate_in_one_line_exit_2(capsys, tmp_path):
     path = tmp_path / "orders.csv"
     _orders(300).to_csv(path, index=False)
     code, summary = _run(capsys, tmp_path, path, "--label", "y", "--drop", "store_cod")
-    assert code == errors.ConfigError.exit_code and summary["failed_step"] == "ingest", summary
+    assert code == errors.ConfigError.exit_code and summary["failed_step"] == "validate", summary
     assert "--drop 'store_cod': no such column; did you mean 'store_code'?" in summary["error"]
     assert "\n" not in summary["error"]
     assert summary["model_version"] is None
