@@ -92,6 +92,8 @@ EQUIVALENT: dict[str, str] = {
     "what the guard returns",
     "kfops.evaluate.measures.x__macro_counts__mutmut_13": "zero_division's default 'warn' also "
     "gives 0, and the warning is silenced right there",
+    "kfops.evaluate.measures.x__binary_counts__mutmut_25": "with only one side non-empty tp "
+    "is 0, so the formula gives the same 0 as the guard",
     **{
         f"kfops.evaluate.measures.x__multiclass_proba__mutmut_{n}": "ROC AUC is computed only "
         "when the labels are exactly the classes; scikit-learn's default labels are then the "

@@ -242,3 +242,19 @@ def test_multiclass_label_the_model_never_saw_leaves_roc_auc_and_log_loss_undefi
     )
     assert (got["roc_auc"], got["log_loss"]) == (None, None)
     assert got["accuracy"] == 5 / 9
+
+
+def test_one_positive_row_is_enough_for_roc_auc():
+    got = measures.classification(
+        _binary(y=[1, 0, 0], pred=[1, 0, 0], p1=np.array([0.75, 0.5, 0.25]))
+    )
+    assert got["roc_auc"] == 1.0
+
+
+def test_multiclass_rows_all_of_unseen_labels_have_no_pr_auc():
+    scored = measures.Scored(
+        np.array(["d", "d"]), np.array(["a", "b"]), MULTI_P[:2], ["a", "b", "c"]
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert measures.classification(scored)["pr_auc"] is None

@@ -198,3 +198,25 @@ def test_swap_document_names_a_corrupt_document_by_its_key(reg):
     assert _raised(errors.IntegrityError, lambda: reg.swap_document("m", "staged.json", dict)) == (
         "models/m/staged.json is corrupt: not a JSON object"
     )
+
+
+def test_promote_over_a_pointer_without_a_rollback_stack(reg, files):
+    reg.register("m", files)
+    reg.register("m", files)
+    reg.store.put_bytes("models/m/champion.json", json.dumps({"version": "1"}).encode())
+    assert reg.promote("m", "2")["previous"] == ["1"]
+
+
+def test_a_lease_gone_before_it_is_described_is_another_push(tmp_path, files):
+    class LeaseUnreadable(local.LocalStore):
+        def get_bytes(self, key):
+            if key.endswith(registry.LEASE_FILE):
+                raise errors.NotFound(key)
+            return super().get_bytes(key)
+
+    store = LeaseUnreadable(tmp_path / "store")
+    lease.Lease.acquire(store, "models/m/1/lease.json", 300)
+    reg = registry.Registry(store)
+    assert _raised(errors.AlreadyExists, lambda: reg.register("m", files, version="1")) == (
+        "model 'm' version 1 is being pushed by another push; use another version"
+    )
