@@ -18,7 +18,7 @@ from scipy import special
 from sklearn import ensemble, linear_model, tree
 from sklearn.utils import extmath
 
-from kfops.serving.fastpath import trees
+from kfops.serving.fastpath import forests, trees
 
 # Linear models whose predict is exactly `X @ coef_.T + intercept_`
 # (LinearModel._decision_function).
@@ -49,6 +49,11 @@ def block_predictor(est: Any) -> Callable[[np.ndarray, bool], Output]:
         try:
             return trees.block_predictor(est)  # flat node arrays, not 200 Cython calls
         except trees.Unsupported:
+            pass  # sklearn's own predict on the compiled matrix, below
+    if isinstance(est, forests.FORESTS):
+        try:
+            return forests.block_predictor(est)  # one compiled walk, not a joblib call per tree
+        except forests.Unsupported:
             pass  # sklearn's own predict on the compiled matrix, below
     if isinstance(est, linear_model.LogisticRegression):
         return lambda x, want_proba: _logistic(est, _finite(x), want_proba)

@@ -51,3 +51,36 @@ def kernel() -> Callable:
                 out[r, k] += value[i]
 
     return walk
+
+
+@functools.cache
+def forest_kernel() -> Callable:
+    """The compiled walk for scikit-learn's decision-tree forests (`_tree.pyx` `_apply_dense`).
+
+    x is float32 (sklearn casts inputs to it) and compares, promoted to float64, with the
+    float64 thresholds; NaN follows `missing_go_to_left`. Each leaf's value row is added to the
+    row's outputs tree by tree in the forest's order, as `_accumulate_prediction` does.
+
+    Raises:
+        ImportError: numba is not installed.
+    """
+    import numba  # noqa: PLC0415
+
+    @numba.njit(nogil=True, cache=False)
+    def walk(x, roots, feature, threshold, missing_left, left, right, value, out):  # fmt: skip
+        n, k = x.shape[0], value.shape[1]
+        for t in range(roots.shape[0]):
+            root = roots[t]
+            for r in range(n):
+                i = root
+                while left[i] >= 0:
+                    v = x[r, feature[i]]
+                    if v != v:
+                        go_left = missing_left[i]
+                    else:
+                        go_left = v <= threshold[i]
+                    i = left[i] if go_left else right[i]
+                for c in range(k):
+                    out[r, c] += value[i, c]
+
+    return walk
