@@ -6,8 +6,9 @@ single-row request that was 90% of the server's work. `compile_pipeline` rewrite
 it knows (ColumnTransformer, nested Pipelines, kfops' as_float/as_text, SimpleImputer,
 StandardScaler, MinMaxScaler, OneHotEncoder, OrdinalEncoder; linear models as a dot product,
 HistGradientBoosting trees as flat node arrays (`trees`), random forests and extra-trees by one
-numba-compiled walk (`forests`), any other estimator called on the matrix) into functions over the request's validated columns. A
-pipeline with any other step is not compiled, and sklearn serves it as before.
+numba-compiled walk (`forests`), any other estimator called on the matrix) into functions over
+the request's validated columns. A pipeline with any other step is not compiled, and sklearn
+serves it as before.
 
 Compiling reads fitted attributes, so it could drift from sklearn's own code across versions:
 `verify` compares the compiled form with the pipeline on probe rows (every category, nulls,
