@@ -37,6 +37,9 @@ class ReplayConfig:
         batch_size: rows per request.
         seed: names the request ids, so two replays do not collide.
         timeout: seconds per request.
+        id_column: a column sent with every record beside the model's inputs, so the records'
+            own ids reach the inference log; the server must pass it through
+            (`kfops serve --passthrough COL`). '' = none.
     """
 
     name: str = parameters.field(help="served model name")
@@ -49,6 +52,9 @@ class ReplayConfig:
     batch_size: int = parameters.field(50, "rows per request")
     seed: int = parameters.field(0, "names the request ids (replay-SEED-BATCH)")
     timeout: float = parameters.field(10.0, "seconds per request")
+    id_column: str = parameters.field(
+        "", "send this column too (serve with --passthrough COL to log it); '' = none"
+    )
 
     def __post_init__(self):
         parsed = urllib.parse.urlparse(self.url)
@@ -79,6 +85,12 @@ def replay(cfg: ReplayConfig) -> traffic.TrafficResult:
         )
     if cfg.label and cfg.label not in frame.columns:
         raise errors.ConfigError(f"--label {cfg.label!r} is not a column of {cfg.source}")
+    if cfg.id_column and cfg.id_column not in frame.columns:
+        raise errors.ConfigError(
+            f"--id-column {cfg.id_column!r} is not a column of {cfg.source}; its columns: "
+            f"{errors.preview(list(frame.columns), 12)}"
+        )
+    fields = [*features, cfg.id_column] if cfg.id_column not in ("", *features) else features
     sent = shifted(frame, features, cfg.drift)
     statuses: Counter[int] = Counter()
     accepted, first_error, labels = 0, None, []
@@ -88,7 +100,7 @@ def replay(cfg: ReplayConfig) -> traffic.TrafficResult:
             time.sleep(max(0.0, start + i / cfg.rate - time.monotonic()))
         batch = sent.iloc[lo : lo + cfg.batch_size]
         rid = f"replay-{cfg.seed}-{i:07d}"
-        status, body = traffic._post(cfg, rid, {"instances": traffic.instances(batch, features)})
+        status, body = traffic._post(cfg, rid, {"instances": traffic.instances(batch, fields)})
         statuses[status] += 1
         if status == 200:
             accepted += len(batch)

@@ -104,6 +104,13 @@ def register(subparsers) -> None:
         default="x-rollout-key",
         help="canary: header whose value keeps a caller on one version (absent: request id)",
     )
+    p.add_argument(
+        "--passthrough",
+        action="append",
+        metavar="FIELD",
+        help="accept this request field beside the model's inputs (e.g. a record id): not fed "
+        "to the model, logged with the request, echoed in V1 answers; repeatable",
+    )
     p.set_defaults(func=run)
 
 
@@ -157,6 +164,7 @@ def serve_config(args: argparse.Namespace):
         rollout_mode=args.rollout_mode,
         canary_share=args.canary_share,
         rollout_key_header=args.rollout_key_header,
+        passthrough=tuple(args.passthrough or ()),
     )
 
 

@@ -56,6 +56,7 @@ class InferResult:
     n_rows: int
     want_proba: bool
     outputs: tuple[str, ...]
+    passthrough: Mapping[str, list] = dataclasses.field(default_factory=dict)  # V1 echoes it
 
 
 class DataPlane:
@@ -176,7 +177,12 @@ class DataPlane:
         self.metrics.observe_path(served.name, prediction.path)
         if sampled:
             self.inference_log.submit(
-                validated.arrays, prediction, served, request.request_id, time.time_ns()
+                validated.arrays,
+                prediction,
+                served,
+                request.request_id,
+                time.time_ns(),
+                passthrough=validated.passthrough,
             )
         return InferResult(
             served,
@@ -184,6 +190,7 @@ class DataPlane:
             request.n_rows,
             request.want_proba,
             request.outputs or served.output_names,
+            validated.passthrough,
         )
 
 

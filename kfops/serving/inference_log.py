@@ -17,9 +17,10 @@ import random
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
@@ -37,6 +38,7 @@ class _Chunk:
     version: str
     request_id: str
     timestamp_ns: int
+    passthrough: Mapping[str, list] = dataclasses.field(default_factory=dict)
 
     @property
     def rows(self) -> int:
@@ -94,12 +96,24 @@ class InferenceLogger:
         served: model.ServedModel,
         request_id: str,
         timestamp_ns: int,
+        passthrough: Mapping[str, list] | None = None,
     ) -> bool:
-        """Buffers one request's rows; never blocks on the store. Returns False when dropped."""
+        """Buffers one request's rows; never blocks on the store. Returns False when dropped.
+
+        `passthrough`: fields the server passes through (a record id), logged beside the inputs.
+        """
         proba = None
         if prediction.proba is not None:  # the positive class's, the one the label uses
             proba = prediction.proba[:, decision.positive_index(served.pipeline, served.classes)]
-        chunk = _Chunk(arrays, prediction.predict, proba, served.version, request_id, timestamp_ns)
+        chunk = _Chunk(
+            arrays,
+            prediction.predict,
+            proba,
+            served.version,
+            request_id,
+            timestamp_ns,
+            dict(passthrough or {}),
+        )
         return self._enqueue(chunk)
 
     def _enqueue(self, chunk) -> bool:
@@ -186,6 +200,27 @@ def _key(model_name: str) -> str:
     )
 
 
+def _passthrough(chunks: list[_Chunk]) -> dict[str, pa.Array]:
+    """Passed-through fields as text columns (null where a request lacked one).
+
+    Text, since clients' ids mix numbers and strings across requests and a Parquet column has
+    one type; a number comes back as its JSON text (7 -> "7").
+    """
+    names = sorted({n for c in chunks for n in c.passthrough})
+    out = {}
+    for name in names:
+        values: list = []
+        for c in chunks:
+            got = c.passthrough.get(name) or [None] * c.rows
+            values.extend(None if v is None else _text(v) for v in got)
+        out[name] = pa.array(values, type=pa.string())
+    return out
+
+
+def _text(value) -> str:
+    return value if isinstance(value, str) else orjson.dumps(value).decode()
+
+
 def _parquet(chunks: list[_Chunk]) -> bytes:
     """Concatenates chunks column by column (numpy, not pandas.concat) into one Parquet file."""
     counts = [c.rows for c in chunks]
@@ -202,6 +237,7 @@ def _parquet(chunks: list[_Chunk]) -> bytes:
     )
     if all(c.proba is not None for c in chunks):
         columns[logschema.PROBA] = pa.array(np.concatenate([c.proba for c in chunks]))
+    columns.update(_passthrough(chunks))
     sink = io.BytesIO()
     pq.write_table(pa.table(columns), sink, compression="snappy")
     return sink.getvalue()

@@ -48,6 +48,8 @@ class ServeConfig:
         canary_share: canary: the share of request keys the challenger answers.
         rollout_key_header: canary: the header whose value keeps a caller on one version
             (absent: the request id).
+        passthrough: request fields accepted beside the model's inputs (a record id): not fed
+            to the model, logged with the request, echoed in V1 answers (validation.py).
     """
 
     name: str
@@ -75,6 +77,7 @@ class ServeConfig:
     rollout_mode: str = "shadow"
     canary_share: float = 0.1
     rollout_key_header: str = "x-rollout-key"
+    passthrough: tuple[str, ...] = ()
 
     def __post_init__(self):
         if not self.name or "/" in self.name:
@@ -98,6 +101,9 @@ class ServeConfig:
         ):
             if getattr(self, field) < 1:
                 raise errors.ConfigError(f"{field} must be >= 1, got {getattr(self, field)}")
+        if isinstance(self.passthrough, str) or not all(self.passthrough):
+            raise errors.ConfigError(f"passthrough must name fields, got {self.passthrough!r}")
+        object.__setattr__(self, "passthrough", tuple(self.passthrough))
         if self.challenger is not None and self.challenger == self.version:
             raise errors.ConfigError(f"the challenger {self.challenger} is the pinned version")
         self.plan  # noqa: B018 (checks mode and share)
@@ -121,4 +127,6 @@ class ServeConfig:
     @property
     def policy(self) -> validation.ValidationPolicy:
         """The schema rules requests are checked against."""
-        return validation.ValidationPolicy(self.check_range, self.check_domain)
+        return validation.ValidationPolicy(
+            self.check_range, self.check_domain, tuple(self.passthrough)
+        )

@@ -1,7 +1,10 @@
 """KServe V1 protocol: `{"instances": [...]}` in, `{"predictions": [...]}` out.
 
 Instances are objects (column -> value) or lists of values in schema order. Probabilities are
-returned when the request sets `"parameters": {"probabilities": true}`.
+returned when the request sets `"parameters": {"probabilities": true}`. Fields the server was
+told to pass through (`--passthrough id`) come back as `"passthrough": {"id": [...]}`, one value
+per prediction: KServe's V1 answer is an object, so a client can match answers to its records
+by its own ids without a key the protocol does not define replacing `predictions`.
 """
 
 from __future__ import annotations
@@ -116,6 +119,8 @@ def response(result: dataplane.InferResult) -> dict:
     if result.want_proba and result.prediction.proba is not None:
         body["probabilities"] = dataplane.jsonable(result.prediction.proba)
         body["classes"] = list(served.classes)
+    if result.passthrough:  # the fields `--passthrough` named, as sent, row for row
+        body["passthrough"] = dict(result.passthrough)
     return body
 
 

@@ -240,3 +240,40 @@ def test_a_failed_run_summary_still_prints_its_report_paths():
     text = run_cmd.render(summary)
     assert "  validation report: /x/reports/validation.html" in text.splitlines()
     assert "step 'validate' failed" in text
+
+
+def test_run_threshold_objective_outside_its_choices_is_argparse_exit_2(capsys, cwd):
+    with pytest.raises(SystemExit) as caught:
+        cli.main(["run", "--source", "x.csv", "--threshold-objective", "best"])
+    assert caught.value.code == CONFIG
+    assert "invalid choice: 'best'" in capsys.readouterr().err
+    assert list(cwd.iterdir()) == []
+
+
+@pytest.mark.slow
+def test_run_with_a_positive_class_the_label_lacks_names_its_values_and_registers_nothing(
+    capsys, cwd
+):
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=400)
+    frame = pd.DataFrame({"x": x, "y": np.where(x + rng.normal(size=400) > 0, "yes", "no")})
+    frame.to_csv(cwd / "d.csv", index=False)
+    code, out, _ = kfops(capsys, "run", "--source", "d.csv", "--label", "y", "--estimator",
+                         "linear", "--param", "search_iterations=1", "--param", "cv_folds=2",
+                         "--positive-class", "maybe")  # fmt: skip
+    assert code == CONFIG
+    assert "positive_class 'maybe' is not a value of label 'y'; its values are ['no', 'yes']" in out
+    assert not (cwd / ".kfops" / "store" / "models").exists()
+
+
+def test_replay_id_column_the_source_lacks_is_one_line_exit_2(capsys, tmp_path):
+    from kfops import datasets
+    from tests.fixtures import monitoring
+
+    for url, _ in monitoring._serve_churn(tmp_path):  # a real server, stopped after the loop
+        path = tmp_path / "d.csv"
+        datasets.churn(10, seed=1).to_csv(path, index=False)
+        argv = ["replay", "--url", url, "--name", "churn", "--source", str(path)]
+        code, _, err = kfops(capsys, *argv, "--id-column", "order_no")
+        assert code == CONFIG
+        assert_one_line(err, "--id-column 'order_no' is not a column of", "customer_id")

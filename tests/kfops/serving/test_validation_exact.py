@@ -59,8 +59,8 @@ def test_unexpected_and_missing_inputs_are_named_with_rows():
     cols = {**GOOD, "zz": [1, MISSING, 3]}
     del cols["b"]
     assert _problems(cols) == [
-        ("zz", "unexpected", "not an input of this model; inputs: ['i', 'f', 'b', 's', 'd']",
-         (0, 2), 2),
+        ("zz", "unexpected", "not an input of this model; inputs: ['i', 'f', 'b', 's', 'd']; "
+         "to accept it unused (logged with the request): --passthrough zz", (0, 2), 2),
         ("b", "missing", "required input (true or false)", (), 0),
     ]  # fmt: skip
 
