@@ -106,7 +106,14 @@ class Validated:
 class Validator:
     """Checks columns against one schema; built once per loaded model, reused by every request."""
 
-    def __init__(self, spec: schema.Schema, policy: ValidationPolicy = DEFAULT_POLICY):
+    def __init__(
+        self,
+        spec: schema.Schema,
+        policy: ValidationPolicy = DEFAULT_POLICY,
+        derived: Mapping[str, Sequence[str]] | None = None,
+    ):
+        """`derived`: the model's derived features -> their raw inputs (kfops.features)."""
+        self.derived = dict(derived or {})
         self.features = spec.features
         self.names = [c.name for c in self.features]
         self.dtypes = {c.name: c.dtype for c in self.features}
@@ -142,6 +149,11 @@ class Validator:
                     f"not an input of this model; inputs: {errors.preview(self.names, 12)}; "
                     f"to accept it unused (logged with the request): --passthrough {name}"
                 )
+                if name in self.derived:
+                    detail = (
+                        "a derived feature the model computes itself; send its inputs "
+                        f"{list(self.derived[name])} instead"
+                    )
                 problems.append(serr.problem(name, "unexpected", detail, rows))
         arrays, out_of_range = {}, {}
         for col in self.features:

@@ -80,9 +80,7 @@ def test_replay_names_an_id_column_the_data_lacks(id_server, tmp_path):
         replay.replay(cfg)
 
 
-def test_replay_id_column_to_a_server_without_passthrough_reports_the_400(
-    churn_server, tmp_path
-):
+def test_replay_id_column_to_a_server_without_passthrough_reports_the_400(churn_server, tmp_path):
     url, _ = churn_server
     path = tmp_path / "mine.csv"
     datasets.churn(10, seed=5).to_csv(path, index=False)
