@@ -86,14 +86,6 @@ def positive_of(classes: Sequence[Any], model: Any = None) -> Any:
     return _plain(classes[-1]) if len(classes) else None
 
 
-def positive_index(model: Any, classes: Sequence[Any]) -> int:
-    """The predict_proba column of the positive class (the last column without a rule)."""
-    rule = of(model)
-    if rule is None:
-        return len(classes) - 1
-    return [_plain(c) for c in classes].index(rule.positive)
-
-
 def match(value: Any, values: Sequence[Any]) -> Any:
     """The label value `value` names (text "1" names the integer 1), or None."""
     for v in values:

@@ -9,7 +9,7 @@ REQUEST_ID = "kfops_request_id"
 TIMESTAMP = "kfops_timestamp"  # UTC, pandas datetime64[ns, UTC]
 MODEL_VERSION = "kfops_model_version"
 PREDICTION = "kfops_prediction"
-PROBA = "kfops_proba"  # classifiers: the positive class's probability (kfops.decision)
+PROBA = "kfops_proba"  # classifiers: probability of the last class; else absent
 META_COLUMNS = (REQUEST_ID, TIMESTAMP, MODEL_VERSION, PREDICTION, PROBA)
 
 

@@ -24,7 +24,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kfops import decision, errors, logschema, schema
+from kfops import errors, logschema, schema
 from kfops.monitor import window
 from kfops.store import base
 
@@ -58,8 +58,7 @@ def with_predictions(frame: pd.DataFrame, pipeline: Any, features: list[str]) ->
     try:
         out[logschema.PREDICTION] = pipeline.predict(frame[features])
         if hasattr(pipeline, "predict_proba"):
-            column = decision.positive_index(pipeline, pipeline.classes_)
-            out[logschema.PROBA] = pipeline.predict_proba(frame[features])[:, column]
+            out[logschema.PROBA] = pipeline.predict_proba(frame[features])[:, -1]
     except (ValueError, TypeError, KeyError, AttributeError) as e:
         raise errors.ModelError(f"model cannot predict on its reference sample: {e}") from e
     return out

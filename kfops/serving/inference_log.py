@@ -24,7 +24,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kfops import decision, errors, logschema
+from kfops import errors, logschema
 from kfops.serving import model
 
 log = logging.getLogger("kfops.serving")
@@ -102,9 +102,9 @@ class InferenceLogger:
 
         `passthrough`: fields the server passes through (a record id), logged beside the inputs.
         """
-        proba = None
-        if prediction.proba is not None:  # the positive class's, the one the label uses
-            proba = prediction.proba[:, decision.positive_index(served.pipeline, served.classes)]
+        # the last class's probability, whichever class is positive: the monitor scores it
+        # against the last class (kfops/monitor/evidently_run.py, pos_label=classes[-1])
+        proba = prediction.proba[:, -1] if prediction.proba is not None else None
         chunk = _Chunk(
             arrays,
             prediction.predict,
