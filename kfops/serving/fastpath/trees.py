@@ -104,12 +104,18 @@ def block_predictor(est: Any) -> Callable[[np.ndarray, bool], Output]:
     mapped once for both outputs.
 
     Raises:
-        Unsupported: as `compile_forest`, or trees too deep for a generated expression.
+        Unsupported: as `compile_forest`, or, without numba, trees too deep for a generated
+            expression.
     """
-    raw_row = _row_function(est)
     finish = _finisher(est)
     raw_batch = batch_function(compile_forest(est))
-    by_row = ROWS_ONE_BY_ONE if raw_batch is None else ROWS_ONE_BY_ONE_JIT
+    try:
+        raw_row = _row_function(est)
+        by_row = ROWS_ONE_BY_ONE if raw_batch is None else ROWS_ONE_BY_ONE_JIT
+    except Unsupported:
+        if raw_batch is None:
+            raise
+        raw_row, by_row = None, 0  # trees too deep for one expression: the walk takes every size
 
     def block(x: np.ndarray, want_proba: bool) -> Output:
         if 0 < len(x) <= by_row:

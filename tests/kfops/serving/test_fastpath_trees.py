@@ -260,3 +260,15 @@ def test_training_pipelines_answer_as_sklearn_and_get_the_fast_path(target, max_
         agreement.assert_same(compiled.predict(one, want_proba), (want[0][i : i + 1], p))
     served = model.with_fast_path(model.ServedModel("m", "1", fitted, SPEC))
     assert served.fast is not None, served.fast_note
+
+
+def test_trees_too_deep_for_a_row_expression_still_get_the_compiled_walk(monkeypatch):
+    """Python's parser refuses ~200 nested parentheses; the walk has no such limit."""
+    monkeypatch.setattr(trees, "_MAX_ROW_DEPTH", 1)
+    x, score = _matrix(N_TRAIN, 0)
+    est = HistGradientBoostingClassifier(max_iter=20, random_state=0).fit(x, score > 0)
+    assert estimators.row_predictor(est) is None
+    assert estimators.block_predictor(est).__module__ == trees.__name__  # not sklearn's predict
+    x = _test_matrix()
+    for rows in (x[:1], x[:7], x):
+        agreement.assert_same(estimators.block_predictor(est)(rows, True), _sklearn(est, rows))
