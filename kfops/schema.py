@@ -238,7 +238,7 @@ class ColumnConfig:
         for use, value in uses.items():
             names = [value] if isinstance(value, str) else list(value or ())
             for column in names:
-                flag = f"--{use.replace('_', '-')}"
+                flag = f"--{use}" if use in ("label", "slice", "sensitive") else use
                 if column and column in self.drop_columns:
                     raise errors.ConfigError(
                         f"column {column!r} is dropped (--drop) but also used as {flag}; keep it "

@@ -84,6 +84,7 @@ _COMPUTED = {
 # Flags whose value is not the parameter's own type on the command line.
 _SPELLED = {
     "--type": {"type": None, "action": "append", "default": None, "metavar": "COL=KIND"},
+    **{flag: {"metavar": "COL"} for flag in ("--drop", "--ignore", "--id")},
 }
 
 

@@ -147,7 +147,7 @@ RUN = ("run", "--source", "data.csv", "--label", "y", "--store", "store", "--run
         (("--drop", "y"), ["column 'y' is dropped (--drop) but also used as --label"]),
         (("--drop", "x", "--slice", "x"), ["'x' is dropped (--drop) but also used as --slice"]),
         (("--drop", "zip", "--sensitive", "zip"), ["also used as --sensitive", "--ignore zip"]),
-        (("--param", 'drop_columns=["zip"]', "--param", "time_column=zip"), ["--time-column"]),
+        (("--param", 'drop_columns=["zip"]', "--param", "time_column=zip"), ["as time_column"]),
         (("--ignore", "y"), ["column 'y' is the label and also given to --ignore"]),
         (("--id", "y"), ["column 'y' is the label and also given to --id"]),
         (("--drop", "x", "--ignore", "x"), ["'x' is given to both --drop and --ignore"]),
