@@ -100,6 +100,20 @@ EQUIVALENT: dict[str, str] = {
         "same sorted classes, and its default average is 'macro'"
         for n in (26, 30, 31)
     },
+    "kfops.registry.xǁRegistryǁload__mutmut_1": "'' and None both mean no manifest sha to "
+    "check (only truthiness is read)",
+    **{
+        f"kfops.registry.xǁRegistryǁload__mutmut_{n}": "the temporary folder's prefix is never "
+        "shown or kept"
+        for n in (48, 49, 50)
+    },
+    "kfops.registry.x__verify__mutmut_10": "the kind is named only when the sizes differ, so "
+    "'<' and '<=' agree",
+    **{
+        f"kfops.registry.x__verify__mutmut_{n}": "the file was just stat'ed, so it exists and "
+        "missing_ok is never consulted"
+        for n in (25, 26)
+    },
     **{
         f"kfops.deploy.xǁClusterApiǁapply__mutmut_{n}": "without a namespace argument the "
         "kubernetes dynamic client takes the body's metadata.namespace (client.py "

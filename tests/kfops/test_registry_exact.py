@@ -220,3 +220,42 @@ def test_a_lease_gone_before_it_is_described_is_another_push(tmp_path, files):
     assert _raised(errors.AlreadyExists, lambda: reg.register("m", files, version="1")) == (
         "model 'm' version 1 is being pushed by another push; use another version"
     )
+
+
+def test_load_names_what_a_version_lacks_and_a_corrupt_or_edited_manifest(reg, files):
+    reg.register("m", files)
+    assert _raised(errors.ModelError, lambda: reg.load("m", "1")) == (
+        "models/m/1 has no model.joblib, schema.json"
+    )
+    reg.promote("m", "1")
+    manifest = reg.store.get_bytes("models/m/1/manifest.json")
+    reg.store.put_bytes("models/m/1/manifest.json", manifest + b" ")
+    assert _raised(errors.IntegrityError, lambda: reg.load("m")) == (
+        "models/m/1/manifest.json does not match the sha256 recorded in champion.json: "
+        "the manifest was modified; refusing to load"
+    )
+    reg.store.put_bytes("models/m/1/manifest.json", b"[")
+    assert _raised(errors.IntegrityError, lambda: reg.load("m", "1")).startswith(
+        "models/m/1/manifest.json is corrupt: "
+    )
+
+
+def test_load_downloads_and_checks_only_the_model_and_its_schema(reg, model_files):
+    reg.register("churn", model_files)
+    data = reg.store.get_bytes("models/churn/1/reference.parquet")
+    reg.store.put_bytes("models/churn/1/reference.parquet", data[:-1] + bytes([data[-1] ^ 0xFF]))
+    assert reg.load("churn", "1").version == "1"
+
+
+def test_fetch_names_a_file_missing_from_the_store_or_grown(reg, files, tmp_path):
+    reg.register("m", files)
+    reg.store.put_bytes("models/m/1/b.txt", b"beta plus")
+    assert _raised(errors.IntegrityError, lambda: reg.fetch("m", "1", tmp_path / "o")) == (
+        f"{reg.store.url_for('models/m/1/b.txt')} has extra bytes: 9 bytes, manifest says 4: "
+        "the stored file was modified or damaged; refusing to use it"
+    )
+    reg.store.delete("models/m/1/a.txt")
+    assert _raised(errors.IntegrityError, lambda: reg.fetch("m", "1", tmp_path / "p")) == (
+        f"{reg.store.url_for('models/m/1/a.txt')} is listed in the manifest but missing from "
+        "the store"
+    )
