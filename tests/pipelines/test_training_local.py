@@ -46,6 +46,14 @@ def test_run_registers_a_blessed_model_with_reports(capsys, tmp_path):
         text = open(summary["reports"][name], encoding="utf-8").read()
         assert len(text) > 200, name
     assert "<html" in open(summary["reports"]["evaluation"], encoding="utf-8").read().lower()
+    # explanations (#19): the evaluate component logs them as flat keys, to KFP Metrics and to
+    # its step record in the same loop; the model card carries their tables
+    shown = runs.RunIndex(store.open_store(str(tmp_path / "store"))).show(summary["run_id"])
+    logged = next(s for s in shown["steps"] if s["step"] == "evaluate")["metrics"]
+    assert logged["importance/tenure_months"] > logged["importance/region"], logged
+    assert {"class/0/f1", "class/1/f1", "class/1/support"} <= set(logged), logged
+    card = open(summary["reports"]["model_card"], encoding="utf-8").read()
+    assert "Permutation importance" in card and "Most confidently wrong" in card
 
 
 def test_run_with_impossible_threshold_is_rejected_and_registers_nothing(capsys, tmp_path):
