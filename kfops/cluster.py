@@ -41,9 +41,10 @@ SQL_SECRET_ENV = {key: key for key in SQL_SECRET_KEYS}
 
 # The server's ConfigMap (kustomize adds a content hash to the name). MODEL_VERSION empty means
 # "serve the champion and follow it"; a version pins it. POLL_SECONDS: how often the champion
-# pointer is checked.
+# pointer is checked. PASSTHROUGH: request fields the server accepts beside the model's inputs
+# (comma-separated, empty: none; kfops serve --passthrough).
 SERVER_CONFIGMAP = "kfops-model"
-SERVER_CONFIG_KEYS = ("MODEL_NAME", "MODEL_VERSION", "STORE_URI", "POLL_SECONDS")
+SERVER_CONFIG_KEYS = ("MODEL_NAME", "MODEL_VERSION", "STORE_URI", "POLL_SECONDS", "PASSTHROUGH")
 MODEL_VERSION_KEY = "MODEL_VERSION"
 
 # Where a compiled pipeline keeps the registry unless told otherwise: the bucket `make kind-up`

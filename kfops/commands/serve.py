@@ -109,7 +109,7 @@ def register(subparsers) -> None:
         action="append",
         metavar="FIELD",
         help="accept this request field beside the model's inputs (e.g. a record id): not fed "
-        "to the model, logged with the request, echoed in V1 answers; repeatable",
+        "to the model, logged with the request, echoed in V1 answers; repeatable or a,b",
     )
     p.set_defaults(func=run)
 
@@ -164,7 +164,8 @@ def serve_config(args: argparse.Namespace):
         rollout_mode=args.rollout_mode,
         canary_share=args.canary_share,
         rollout_key_header=args.rollout_key_header,
-        passthrough=tuple(args.passthrough or ()),
+        # repeatable and comma-separated; empty (PASSTHROUGH="" on a cluster): none
+        passthrough=tuple(n for v in args.passthrough or () for n in v.split(",") if n),
     )
 
 

@@ -102,3 +102,9 @@ def test_serve_flag_sets_the_passthrough_fields():
         ["serve", "--name", "churn", "--passthrough", "id", "--passthrough", "order"]
     )
     assert serve.serve_config(args).passthrough == ("id", "order")
+    # the cluster's ConfigMap passes one value: comma-separated names, or empty for none
+    for value, want in (("id,order", ("id", "order")), ("", ())):
+        args = cli.build_parser("serve").parse_args(
+            ["serve", "--name", "c", "--passthrough", value]
+        )
+        assert serve.serve_config(args).passthrough == want
