@@ -161,3 +161,24 @@ def test_batchscore_unknown_version_is_not_found(trained):
     reg, *_ = trained
     with pytest.raises(errors.NotFound, match="has no version '9'"):
         batchscore.resolve_version(reg, NAME, "9")
+
+
+def test_batchscore_sql_query_shards_equal_in_process_predict(trained, tmp_path, postgres,
+                                                               monkeypatch):  # fmt: skip
+    """A table in a real PostgreSQL, read by kfops.ingest's SQL reader in every shard."""
+    import sqlalchemy
+
+    from kfops.ingest import sql
+
+    reg, model, schema, rows, *_ = trained
+    monkeypatch.setenv(sql.PASSWORD_ENV, postgres.password)
+    monkeypatch.delenv("PGPASSWORD", raising=False)
+    engine = sqlalchemy.create_engine(postgres.url.replace("kfops@", f"kfops:{postgres.password}@"))
+    rows.head(600).to_sql("to_score", engine, if_exists="replace", index=False)
+    engine.dispose()
+    query = "SELECT * FROM to_score ORDER BY customer_id"  # a stable order: shards are row ranges
+    _, _, manifest = score_all(reg, postgres.url, tmp_path / "out", 3, query=query)
+    got = read_out(tmp_path / "out")
+    want = rows.head(600).sort_values("customer_id")
+    assert manifest["rows"] == 600 and got["customer_id"].tolist() == want["customer_id"].tolist()
+    assert np.array_equal(got["prediction"].to_numpy(), model.predict(want[schema.feature_names]))
