@@ -5,6 +5,8 @@ setting, and the objects `applyable` hands back to the API server.
 """
 
 import copy
+import hashlib
+import json
 
 import pytest
 
@@ -325,3 +327,50 @@ def test_promotion_without_a_configmap_reference_asks_for_no_configmap():
         deploy.promotion(Api(), "kfops", "2")
     assert str(info.value) == "kfops-server reads no ConfigMap with the model version in 'kfops'"
     assert asked == [("apps/v1", "Deployment", "kfops", deploy.SERVER)]
+
+
+def _digest(data):
+    return hashlib.sha256(json.dumps(data, sort_keys=True).encode()).hexdigest()[:10]
+
+
+@pytest.mark.parametrize(
+    ("old_name", "base"),
+    [("kfops-model-abc", "kfops-model"), ("a-b-c-d", "a-b-c"), ("model-x", "model-x")],
+)
+def test_promotion_names_the_new_configmap_by_its_content(old_name, base):
+    """<name without its hash suffix>-<10 hex of the sorted JSON data>: same data, same name."""
+    workload = {
+        "apiVersion": "apps/v1",
+        "kind": "Deployment",
+        "metadata": {"name": deploy.SERVER, "namespace": "kfops"},
+        "spec": {
+            "template": {
+                "spec": {"containers": [{"envFrom": [{"configMapRef": {"name": old_name}}]}]}
+            }
+        },
+    }
+    old = {"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": old_name}}
+    old["data"] = {"Z": "1", "MODEL_VERSION": "1"}
+
+    class Api:
+        def get(self, api_version, kind, namespace, name):
+            return {"Deployment": workload, "ConfigMap": old}.get(kind)
+
+    configmap, moved = deploy.promotion(Api(), "kfops", "5")
+    data = {"Z": "1", "MODEL_VERSION": "5"}
+    assert configmap["metadata"]["name"] == f"{base}-{_digest(data)}"
+    assert configmap["data"] == data
+    assert moved["spec"]["template"]["spec"]["containers"][0]["envFrom"] == [
+        {"configMapRef": {"name": configmap["metadata"]["name"]}}
+    ]
+    del old["data"]
+    configmap, _ = deploy.promotion(Api(), "kfops", "5")
+    assert configmap["data"] == {"MODEL_VERSION": "5"}
+    assert configmap["metadata"]["name"] == f"{base}-{_digest({'MODEL_VERSION': '5'})}"
+
+
+def test_inferenceservice_waiting_for_its_spec_is_not_ready():
+    obj = {"kind": "InferenceService", "metadata": {"generation": 2}, "status": {}}
+    assert deploy.inferenceservice_status(obj) == deploy.Status(
+        False, "waiting for the InferenceService spec update to be observed"
+    )
