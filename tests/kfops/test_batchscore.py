@@ -5,6 +5,8 @@ merge functions run as the components run them (the kfp.local pipeline run is in
 tests/pipelines/test_batch_scoring.py).
 """
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -182,3 +184,27 @@ def test_batchscore_sql_query_shards_equal_in_process_predict(trained, tmp_path,
     want = rows.head(600).sort_values("customer_id")
     assert manifest["rows"] == 600 and got["customer_id"].tolist() == want["customer_id"].tolist()
     assert np.array_equal(got["prediction"].to_numpy(), model.predict(want[schema.feature_names]))
+
+
+def test_batchscore_s3_prefix_in_and_s3_parts_out(trained, tmp_path, s3_server, s3_shared_bucket):
+    """Partitions under an s3:// prefix on a real S3 server; the parts and manifest go to S3."""
+    import uuid
+
+    reg, model, schema, rows, *_ = trained
+    prefix = f"batch-{uuid.uuid4().hex[:8]}"
+    bucket = s3_server.store(s3_shared_bucket, prefix=prefix)
+    for i, lo in enumerate(range(0, 1500, 500)):
+        rows.iloc[lo : lo + 500].to_parquet(tmp_path / f"{i}.parquet", index=False)
+        bucket.put_file(f"in/dt={i}/part.parquet", tmp_path / f"{i}.parquet")
+    source = f"s3://{s3_shared_bucket}/{prefix}/in/"
+    version = batchscore.resolve_version(reg, NAME, "")
+    plan = batchscore.plan(source, 2, version, s3_server.settings)
+    out = s3_server.store(s3_shared_bucket, prefix=f"{prefix}/out")
+    written = [batchscore.run_shard(reg, NAME, source, s, out, 400, s3_server.settings)
+               for s in plan]  # fmt: skip
+    manifest = batchscore.merge(out, plan, written)
+    got = pd.concat([pd.read_parquet(io.BytesIO(out.get_bytes(k))) for k in manifest["parts"]])
+    assert sorted(out.list("")) == [batchscore.MANIFEST, *manifest["parts"]]
+    assert got["customer_id"].tolist() == rows["customer_id"].head(1500).tolist()
+    want = model.predict(rows.head(1500)[schema.feature_names])
+    assert np.array_equal(got["prediction"].to_numpy(), want)
