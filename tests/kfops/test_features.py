@@ -322,3 +322,48 @@ def test_a_request_sending_a_derived_column_is_refused_naming_it(trained, churn)
     assert "'tenure_per_charge'" in text and "derived feature" in text
     assert "['tenure_months', 'monthly_charges']" in text
     assert "'monthly_charges'" in text and "missing" in text
+
+
+@pytest.mark.parametrize(
+    "argv,fragments",
+    [
+        (["--feature", "r = tenure_months +"], ["derived feature 'r = tenure_months +'"]),
+        (["--feature", "r = sqrt(tenure_months)"], ["'r'", "unknown function 'sqrt'"]),
+        (["--features-file", "absent.yaml"], ["cannot read features file absent.yaml"]),
+        (["--features-file", "bad.json"], ["features file bad.json does not parse"]),
+        (["--features-file", "specs.yaml", "--feature", "r = log1p(a)"], ["'r'", "more than once"]),
+    ],
+)
+def test_cli_refuses_a_bad_spec_in_one_line_before_any_step(
+    argv, fragments, tmp_path, capsys, monkeypatch
+):
+    from kfops import cli  # noqa: PLC0415
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "bad.json").write_text("[{", encoding="utf-8")
+    (tmp_path / "specs.yaml").write_text("r: log1p(total_charges)\n", encoding="utf-8")
+    capsys.readouterr()
+    code = cli.main(["run", "--store", str(tmp_path / "store"), "--runs-dir", "runs", *argv])
+    err = capsys.readouterr().err
+    lines = err.splitlines()
+    assert code == errors.ConfigError.exit_code
+    assert len(lines) == 1 and lines[0].startswith("kfops: error: "), err
+    for fragment in fragments:
+        assert fragment in lines[0], lines[0]
+    assert not (tmp_path / "runs").exists()
+
+
+def test_spec_files_in_yaml_and_json_give_the_same_features(tmp_path):
+    (tmp_path / "a.yaml").write_text(
+        "tenure_per_charge: tenure_months / monthly_charges\n"
+        "band: {op: bucket, inputs: [tenure_months], edges: [12, 24]}\n",
+        encoding="utf-8",
+    )
+    (tmp_path / "b.json").write_text(
+        '["tenure_per_charge = tenure_months / monthly_charges",'
+        ' {"name": "band", "op": "bucket", "inputs": ["tenure_months"], "edges": [12, 24]}]',
+        encoding="utf-8",
+    )
+    a = features.parse_all(features.load_file(str(tmp_path / "a.yaml")))
+    b = features.parse_all(features.load_file(str(tmp_path / "b.json")))
+    assert a == b and [f.name for f in a] == ["tenure_per_charge", "band"]
