@@ -134,7 +134,9 @@ def test_deployment_status_messages_at_each_step(obj, expected):
     assert (status.ready, status.message, status.failed) == (*expected, False)
 
 
-def _isvc(ready="True", created="r2", latest="r2", traffic=100, canary=None, **condition):
+def _isvc(
+    ready="True", created="r2", latest="r2", traffic=100, canary=None, tagged=False, **condition
+):
     predictor = {} if canary is None else {"canaryTrafficPercent": canary}
     return {
         "kind": "InferenceService",
@@ -150,6 +152,8 @@ def _isvc(ready="True", created="r2", latest="r2", traffic=100, canary=None, **c
                     "traffic": [
                         {"revisionName": "r2", "percent": traffic},
                         {"revisionName": "r1", "percent": 100 - traffic},
+                        # Knative lists a tag-only route without a percent
+                        *([{"revisionName": "r2", "tag": "latest"}] if tagged else []),
                     ],
                 }
             },
@@ -177,6 +181,7 @@ def _isvc(ready="True", created="r2", latest="r2", traffic=100, canary=None, **c
         (_isvc(traffic=90), "r1", (False, "revision r2 has 90% of the traffic, not 100%")),
         (_isvc(traffic=10, canary=10), "r1", (True, "revision r2 ready with 10% of the traffic")),
         (_isvc(), "r1", (True, "revision r2 ready with 100% of the traffic")),
+        (_isvc(tagged=True), "r1", (True, "revision r2 ready with 100% of the traffic")),
     ],
 )
 def test_inferenceservice_status_messages_at_each_step(obj, previous, expected):

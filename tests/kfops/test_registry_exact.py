@@ -259,3 +259,24 @@ def test_fetch_names_a_file_missing_from_the_store_or_grown(reg, files, tmp_path
         f"{reg.store.url_for('models/m/1/a.txt')} is listed in the manifest but missing from "
         "the store"
     )
+
+
+def test_versions_sort_as_numbers(reg, files):
+    for version in ("9", "10"):
+        reg.register("m", files, version=version)
+    assert reg.versions("m") == ["9", "10"]
+
+
+@pytest.mark.parametrize(
+    ("files_entry", "problem"),
+    [
+        ({"../x": {"sha256": "a", "size": 1}}, "unsafe or malformed file entry '../x'"),
+        ({"a.txt": {"sha256": 7, "size": 1}}, "unsafe or malformed file entry 'a.txt'"),
+    ],
+)
+def test_a_manifest_with_an_unsafe_entry_is_corrupt(reg, files, files_entry, problem):
+    reg.register("m", files)
+    reg.store.put_bytes("models/m/1/manifest.json", json.dumps({"files": files_entry}).encode())
+    assert _raised(errors.IntegrityError, lambda: reg.manifest("m", "1")) == (
+        f"models/m/1/manifest.json is corrupt: {problem}"
+    )
