@@ -40,7 +40,7 @@ Output = tuple[np.ndarray, np.ndarray | None]
 
 _NAN_CODE = 256  # column of `cat_left` for a missing or unknown category
 ROWS_ONE_BY_ONE = 100  # up to here row by row beats sklearn (crossover measured ~120 rows)
-ROWS_ONE_BY_ONE_JIT = 1  # up to here row by row beats the numba walk (measured: see bench)
+ROWS_ONE_BY_ONE_JIT = 1  # row function vs walk: 1 row 29 vs 36 us, 2 rows 60 vs 53 us (measured)
 # Python's parser refuses ~200 nested parentheses: deeper trees are left to sklearn.
 _MAX_ROW_DEPTH = 90
 _CLASSIFIER_LOSSES = (loss.HalfBinomialLoss, loss.HalfMultinomialLoss)
