@@ -272,3 +272,25 @@ def test_trees_too_deep_for_a_row_expression_still_get_the_compiled_walk(monkeyp
     x = _test_matrix()
     for rows in (x[:1], x[:7], x):
         agreement.assert_same(estimators.block_predictor(est)(rows, True), _sklearn(est, rows))
+
+
+def test_the_walk_compiles_without_a_disk_cache_when_numba_has_nowhere_to_write(monkeypatch):
+    """A read-only image and home: numba refuses `cache=True` at decoration; the walk is then
+    compiled per process instead of failing the model load."""
+    import numba  # noqa: PLC0415
+
+    from kfops.serving.fastpath import walk  # noqa: PLC0415
+
+    real, asked = numba.njit, []
+
+    def njit(**options):
+        asked.append(options["cache"])
+        if options["cache"]:
+            raise RuntimeError("cannot cache function 'f': no locator available for file 'x'")
+        return real(**options)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(numba, "njit", njit)
+        twice = walk._compiled(lambda a: a * 2)
+    assert asked == [True, False]
+    assert twice(21) == 42  # compiled on first call, with numba's own njit restored
