@@ -208,3 +208,28 @@ def test_batchscore_s3_prefix_in_and_s3_parts_out(trained, tmp_path, s3_server, 
     assert got["customer_id"].tolist() == rows["customer_id"].head(1500).tolist()
     want = model.predict(rows.head(1500)[schema.feature_names])
     assert np.array_equal(got["prediction"].to_numpy(), want)
+
+
+def test_batchscore_regressor_has_predictions_and_no_probability(tmp_path):
+    from sklearn.ensemble import HistGradientBoostingRegressor
+
+    df = datasets.churn(1500, seed=0).drop(columns="churned").dropna(subset=["total_charges"])
+    schema = validate.infer_schema(df, "total_charges")
+    numeric = [c.name for c in schema.features if c.dtype in ("int", "float", "bool")]
+    other = [c.name for c in schema.features if c.name not in numeric]
+    pre = ColumnTransformer([("num", SimpleImputer(), numeric),
+                             ("cat", OneHotEncoder(handle_unknown="ignore"), other)])  # fmt: skip
+    model = make_pipeline(pre, HistGradientBoostingRegressor(max_iter=20, random_state=0))
+    model.fit(df[schema.feature_names], df["total_charges"])
+    modelio.save_model(model, tmp_path / "m.joblib")
+    reg = registry.Registry(store.open_store(str(tmp_path / "store")))
+    push.push(reg, NAME, model_path=tmp_path / "m.joblib", data_schema=schema,
+              evaluation={"task": "regression", "metrics": {}, "baseline_metrics": {}},
+              blessing={"blessed": True, "reasons": [], "checks": []},
+              reference=df.head(50), lineage={"run_id": "test"})  # fmt: skip
+    rows = datasets.churn(900, seed=2).drop(columns="churned")
+    rows.to_parquet(tmp_path / "rows.parquet", index=False)
+    score_all(reg, tmp_path / "rows.parquet", tmp_path / "out", 2)
+    got = read_out(tmp_path / "out")
+    assert got["probability"].isna().all()
+    np.testing.assert_array_equal(got["prediction"], model.predict(rows[schema.feature_names]))
