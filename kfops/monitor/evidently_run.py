@@ -9,6 +9,7 @@ distance when large), so the drift flag is derived here from `config.DISTANCE_ME
 from __future__ import annotations
 
 import dataclasses
+import datetime
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -94,11 +95,32 @@ def run_drift(
     ]
     cols = list(every)
     snapshot = Report(items).run(
-        Dataset.from_pandas(current[cols].reset_index(drop=True), data_definition=definition),
-        Dataset.from_pandas(reference[cols].reset_index(drop=True), data_definition=definition),
+        Dataset.from_pandas(_times_as_numbers(current[cols]), data_definition=definition),
+        Dataset.from_pandas(_times_as_numbers(reference[cols]), data_definition=definition),
     )
     methods = {c: _method(k, cfg) for c, k in every.items()}
     return DriftRun(_value_drifts(snapshot.dict(), methods), snapshot.get_html_str(as_iframe=False))
+
+
+def _times_as_numbers(frame: pd.DataFrame) -> pd.DataFrame:
+    """Datetime columns as UTC epoch days, since Evidently raises on a timestamp column.
+
+    A served model has one when a derived feature reads it (kfops.features), and
+    reference.column_kinds counts it as numeric. Naive values count as UTC, as in serving.
+    """
+    out = frame.reset_index(drop=True)
+    for name in out.columns:
+        column = out[name]
+        if column.dtype == object:
+            first = column.dropna().head(1).tolist()
+            if not first or not isinstance(first[0], datetime.datetime | datetime.date):
+                continue
+        elif not pd.api.types.is_datetime64_any_dtype(column):
+            continue
+        stamps = pd.to_datetime(column, utc=True, errors="coerce")
+        days = stamps.astype("int64").astype("float64") / 86_400e9
+        out[name] = days.where(stamps.notna())
+    return out
 
 
 def _method(kind: str, cfg: rules.MonitorConfig) -> str:

@@ -367,3 +367,22 @@ def test_spec_files_in_yaml_and_json_give_the_same_features(tmp_path):
     a = features.parse_all(features.load_file(str(tmp_path / "a.yaml")))
     b = features.parse_all(features.load_file(str(tmp_path / "b.json")))
     assert a == b and [f.name for f in a] == ["tenure_per_charge", "band"]
+
+
+def test_monitoring_tests_a_datetime_input_as_a_number():
+    # A derived date feature makes its datetime column a served input; the drift monitor must
+    # test it (as UTC epoch days) instead of failing on a timestamp column.
+    from kfops import logschema, monitor  # noqa: PLC0415
+
+    df = datasets.churn(n_rows=2400, seed=0)
+    spec = features.model_schema(
+        infer.infer_schema(df, label="churned"), ["m = month(signup_date)"]
+    )
+    reference = df.iloc[:1200].reset_index(drop=True).assign(**{logschema.PREDICTION: 0})
+    cfg = monitor.MonitorConfig(min_rows=100)
+    for shift_days, drifted in ((0, False), (3 * 365, True)):
+        current = df.iloc[1200:].reset_index(drop=True)
+        current["signup_date"] = current["signup_date"] + pd.Timedelta(days=shift_days)
+        current[logschema.PREDICTION] = 0
+        result = monitor.monitor(reference, current, spec, cfg)
+        assert ("signup_date" in result.drifted_columns) is drifted, result.drifted_columns
