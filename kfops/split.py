@@ -296,7 +296,8 @@ def _time(
     is_test = times >= boundary
     if is_test.all():
         raise errors.DataError(
-            f"time split: every row has {config.time_column!r} >= {boundary!r}; "
+            # plain str(), not repr(): a numpy scalar's repr reads np.int64(5)
+            f"time split: every row has {config.time_column!r} >= {boundary}; "
             "nothing is left to train on"
         )
     return positions[~is_test], positions[is_test]

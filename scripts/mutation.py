@@ -115,6 +115,16 @@ EQUIVALENT: dict[str, str] = {
         for n in (25, 26)
     },
     **{
+        f"kfops.split.x__time__mutmut_{n}": "the boundary is the cut-th smallest time whatever "
+        "the sort, and rows are chosen by comparing values, not by order"
+        for n in (4, 6, 8)
+    },
+    **{
+        f"kfops.split.x__group__mutmut_{n}": "GroupShuffleSplit's first split is the same for "
+        "any n_splits with one random_state, and it reads only the groups, not X"
+        for n in (11, 14, 17)
+    },
+    **{
         f"kfops.deploy.xǁClusterApiǁapply__mutmut_{n}": "without a namespace argument the "
         "kubernetes dynamic client takes the body's metadata.namespace (client.py "
         "ensure_namespace)"

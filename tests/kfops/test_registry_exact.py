@@ -280,3 +280,19 @@ def test_a_manifest_with_an_unsafe_entry_is_corrupt(reg, files, files_entry, pro
     assert _raised(errors.IntegrityError, lambda: reg.manifest("m", "1")) == (
         f"models/m/1/manifest.json is corrupt: {problem}"
     )
+
+
+def test_the_next_version_follows_the_numerically_newest(reg, files):
+    reg.register("m", files, version="10")
+    reg.store.put_bytes("models/m/9/a.txt", b"left by a dead push")
+    assert reg.register("m", files).version == "11"
+
+
+def test_every_number_tried_held_by_a_live_push_is_a_storage_error(reg, files, monkeypatch):
+    """The newest number is incomplete and live: with one attempt allowed, nothing is left."""
+    monkeypatch.setattr(registry, "MAX_ATTEMPTS", 1)
+    reg.register("m", files)
+    lease.Lease.acquire(reg.store, "models/m/2/lease.json", 300)
+    assert _raised(errors.StorageError, lambda: reg.register("m", files)) == (
+        "model 'm': versions 2..2 are all taken by live pushes or registered; retry later"
+    )

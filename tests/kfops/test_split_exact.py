@@ -265,3 +265,14 @@ def test_check_disjoint_refuses_positions_outside_the_frame(train, test):
 
 def test_check_disjoint_accepts_the_last_row():
     split.check_disjoint(np.array([0, 1]), np.array([2, 3]), 4)
+
+
+@pytest.mark.parametrize(
+    ("times", "shown"),
+    [([5] * 6, "5"), (pd.to_datetime(["2024-01-05"] * 4), "2024-01-05T00:00:00.000000000")],
+)
+def test_time_split_with_one_timestamp_says_so_in_plain_values(times, shown):
+    df = pd.DataFrame({"t": times, "y": [0, 1] * (len(times) // 2)})
+    cfg = split.SplitConfig(label="y", strategy="time", time_column="t")
+    error = _error(errors.DataError, lambda: split.split(df, cfg))
+    assert str(error) == f"time split: every row has 't' >= {shown}; nothing is left to train on"
