@@ -553,3 +553,19 @@ def test_duplicate_mask_matches_pandas_with_nulls_and_text():
 def test_duplicate_mask_agrees_with_dataframe_duplicated(rows):
     df = pd.DataFrame(rows, columns=["f", "s", "i"])
     assert stats.duplicate_mask(df).tolist() == df.duplicated().tolist()
+
+
+def test_leakage_ranks_equal_scipys_rankdata_with_ties_and_infinities():
+    """The leakage checks rank with pandas (no scipy import in the validate step): same ranks."""
+    from scipy import stats as sp_stats
+
+    from kfops.validate import stats as vstats
+
+    rng = np.random.default_rng(0)
+    for trial in range(60):
+        n = int(rng.integers(1, 400))
+        x = rng.integers(0, int(rng.integers(1, 20)), n).astype(float)  # many ties
+        if trial % 3 == 0:
+            x = rng.normal(size=n)
+        x[: trial % 4] = np.inf
+        assert np.array_equal(vstats._ranks(x), sp_stats.rankdata(x)), trial
