@@ -80,7 +80,7 @@ def test_the_threshold_maximises_f1_on_out_of_fold_probabilities_only():
     assert metrics.f1_score(actual, oof >= t) == pytest.approx(best, abs=1e-12)
 
 
-def test_same_seed_same_threshold_and_another_seed_may_differ():
+def test_same_seed_same_threshold():
     df = rare_positive()
     assert fit(df).decision["threshold"] == fit(df).decision["threshold"]
 
