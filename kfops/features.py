@@ -461,11 +461,15 @@ def _number_feature(f: Feature, args: list[np.ndarray]) -> np.ndarray:
 
 def _utc_nanos(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """(int64 nanoseconds since the epoch in UTC, missing mask); naive values count as UTC."""
-    values = a.tolist() if a.dtype.kind == "O" and a.size <= 64 else None
-    if values and all(type(v) is pd.Timestamp for v in values):
-        # What the server's validator hands over: Timestamp.value is UTC epoch ns already (a
-        # naive one's wall time read as UTC, as to_datetime(utc=True) reads it); ~50x faster.
-        return np.array([v.as_unit("ns").value for v in values], np.int64), np.zeros(a.size, bool)
+    if a.dtype.kind == "O":
+        values = a.reshape(-1).tolist()
+        kinds = set(map(type, values))
+        if kinds and kinds <= {pd.Timestamp, type(pd.NaT)}:
+            # What the server's validator hands over. Timestamp.value is UTC epoch ns (a naive
+            # one's wall time read as UTC, as to_datetime(utc=True) reads it); ~30x faster.
+            missing = np.fromiter((v is pd.NaT for v in values), bool, len(values))
+            ns = np.fromiter((0 if v is pd.NaT else v.value for v in values), np.int64, len(values))
+            return ns, missing
     stamps = pd.DatetimeIndex(
         pd.to_datetime(pd.Series(a, copy=False), utc=True, errors="coerce", format="ISO8601")
     )
@@ -501,16 +505,13 @@ def _date_feature(f: Feature, args: list[np.ndarray]) -> np.ndarray:
 
 
 def _string_feature(f: Feature, a: np.ndarray) -> np.ndarray:
-    missing = np.asarray(pd.isna(a), bool).reshape(-1)
+    missing = np.asarray(pd.isna(a), bool).reshape(-1).tolist()
     values = a.reshape(-1).tolist()
-    out = np.full(len(values), np.nan)
     if f.op == "length":
-        for i, v in enumerate(values):
-            if not missing[i]:
-                out[i] = len(str(v))
+        out = [math.nan if m else len(str(v)) for v, m in zip(values, missing, strict=True)]
     else:
         needle = f.param("substring")
-        for i, v in enumerate(values):
-            if not missing[i]:
-                out[i] = 1.0 if needle in str(v) else 0.0
-    return out
+        out = [
+            math.nan if m else float(needle in str(v)) for v, m in zip(values, missing, strict=True)
+        ]
+    return np.array(out, np.float64)

@@ -194,18 +194,18 @@ def test_every_datetime_form_gives_the_same_numbers():
     # Training frames hold datetime64 (naive = UTC); the server's validator hands over Timestamps
     # (one row: the fast branch; many: pandas); a file may hold ISO strings.
     naive = pd.to_datetime(
-        ["2021-03-04 05:06:07", "1960-01-01", "2030-12-31 23:00"], format="ISO8601"
+        ["2021-03-04 05:06:07", "1960-01-01", None, "2030-12-31 23:00"], format="ISO8601"
     )
     forms = [
         naive.to_numpy(),
-        np.array(list(naive.tz_localize("UTC")), object),
-        np.array([s.isoformat() for s in naive], object),
+        np.array(list(naive.tz_localize("UTC")), object),  # Timestamps and NaT
+        np.array([None if s is pd.NaT else s.isoformat() for s in naive], object),
     ]
     for spec in ("h = hour(t)", "w = weekday(t)", "s = days_since(t, '2000-01-01')", "d = day(t)"):
-        results = [_one(spec, t=f) for f in forms]
-        assert all(r == results[0] for r in results), (spec, results)
-    many = np.array(list(naive.tz_localize("UTC")) * 30, object)
-    assert _one("h = hour(t)", t=many)[:3] == _one("h = hour(t)", t=naive.to_numpy())
+        results = [np.array(_one(spec, t=f)) for f in forms]
+        assert np.isnan(results[0][2]) and np.isfinite(np.delete(results[0], 2)).all()
+        for r in results[1:]:
+            np.testing.assert_array_equal(r, results[0], err_msg=spec)
 
 
 def test_string_features_and_missing_strings():
