@@ -177,13 +177,30 @@ def _execute(pipeline_func: Callable[..., Any], arguments: Mapping[str, Any], lo
 
     Which step and why are in the run's records; the log is kept whole and never parsed.
     """
-    with open(log, "w", encoding="utf-8") as out:
+    with open(log, "w", encoding="utf-8") as out, keep_print():
         with contextlib.redirect_stdout(out), contextlib.redirect_stderr(out):
             try:
                 pipeline_func(**arguments)
             except RuntimeError:  # kfp.local with raise_on_error: "an inner task failed"
                 return False
     return True
+
+
+@contextlib.contextmanager
+def keep_print() -> Iterator[None]:
+    """Puts `builtins.print` back as it was, whatever kfp.local left in its place.
+
+    kfp.local indents each task's output by swapping `builtins.print` in and out
+    (kfp/local/logging_utils.py `indented_print`, used by task_dispatcher.py); ParallelFor runs
+    tasks on two threads, whose swaps interleave, so a run can end with print still indented.
+    """
+    import builtins  # noqa: PLC0415
+
+    original = builtins.print
+    try:
+        yield
+    finally:
+        builtins.print = original
 
 
 def _store(arguments: Mapping[str, Any]) -> Store | None:

@@ -233,3 +233,15 @@ def test_batchscore_regressor_has_predictions_and_no_probability(tmp_path):
     got = read_out(tmp_path / "out")
     assert got["probability"].isna().all()
     np.testing.assert_array_equal(got["prediction"], model.predict(rows[schema.feature_names]))
+
+
+def test_localrun_keep_print_undoes_a_print_swap_left_behind():
+    """kfp.local's ParallelFor threads can leave builtins.print indented (kfops.localrun)."""
+    import builtins
+
+    from kfops import localrun
+
+    original = builtins.print
+    with localrun.keep_print():
+        builtins.print = lambda *a, **k: original("    ", *a, **k)  # what a lost swap leaves
+    assert builtins.print is original
