@@ -182,15 +182,21 @@ def merge(out: Store, plan: list[dict], written: list[dict]) -> dict[str, Any]:
             raise errors.IntegrityError(
                 f"shard {name} wrote {reported.get(name)} rows, the plan says {rows}"
             )
-    # whole objects: Parquet needs to seek to its footer, and an S3 stream cannot seek
-    keys = [pq.read_table(pa.BufferReader(out.get_bytes(n)), columns=[key]).column(0)
-            for n in sorted(expected)]  # fmt: skip
-    found = pa.chunked_array(keys) if keys else pa.chunked_array([], pa.int64())
     total = sum(s["rows"] for s in plan)
-    if len(found) != total:
-        raise errors.IntegrityError(f"{len(found)} rows written, the source has {total}")
-    if pc.count_distinct(found).as_py() != total:
-        raise errors.IntegrityError(f"duplicate row keys in column {key!r}")
+    if key == ROW_KEY:  # row numbers: each part must hold exactly its range; one part in memory
+        for s in plan:
+            got = _keys(out, part_key(s["index"], s["count"]), key).to_numpy()
+            if not np.array_equal(got, np.arange(s["offset"], s["offset"] + s["rows"])):
+                raise errors.IntegrityError(
+                    f"{part_key(s['index'], s['count'])} does not hold rows {s['offset']} to "
+                    f"{s['offset'] + s['rows'] - 1} in order"
+                )
+    else:  # an id column: unique across all parts, so every key is read
+        found = pa.chunked_array([_keys(out, n, key) for n in sorted(expected)])
+        if len(found) != total:
+            raise errors.IntegrityError(f"{len(found)} rows written, the source has {total}")
+        if pc.count_distinct(found).as_py() != total:
+            raise errors.IntegrityError(f"duplicate row keys in column {key!r}")
     for stale in sorted(present - set(expected) - {MANIFEST}):
         if stale.startswith("part-"):
             out.delete(stale)
@@ -200,6 +206,11 @@ def merge(out: Store, plan: list[dict], written: list[dict]) -> dict[str, Any]:
     }  # fmt: skip
     out.put_bytes(MANIFEST, json.dumps(manifest, indent=1, sort_keys=True).encode())
     return manifest
+
+
+def _keys(out: Store, name: str, key: str) -> pa.ChunkedArray:
+    """One part's key column (read whole: Parquet seeks to its footer; an S3 stream cannot)."""
+    return pq.read_table(pa.BufferReader(out.get_bytes(name)), columns=[key]).column(0)
 
 
 def run_shard(

@@ -245,3 +245,17 @@ def test_localrun_keep_print_undoes_a_print_swap_left_behind():
     with localrun.keep_print():
         builtins.print = lambda *a, **k: original("    ", *a, **k)  # what a lost swap leaves
     assert builtins.print is original
+
+
+def test_batchscore_merge_checks_row_number_keys_part_by_part(trained, tmp_path):
+    reg, *_, rows, _, _ = trained
+    reg2, _, _ = register(tmp_path / "store", datasets.churn(2000, seed=0).drop(
+        columns="customer_id"))  # fmt: skip
+    rows.drop(columns="customer_id").head(900).to_parquet(tmp_path / "r.parquet", index=False)
+    plan, written, manifest = score_all(reg2, tmp_path / "r.parquet", tmp_path / "out", 3)
+    assert manifest["key"] == "row"
+    out = store.open_store(str(tmp_path / "out"))
+    first = pd.read_parquet(tmp_path / "out" / written[0]["key"])
+    batchscore.write_part(out, plan[2], first)  # rows 0-299 again where 600-899 belong
+    with pytest.raises(errors.IntegrityError, match="does not hold rows 600 to 899 in order"):
+        batchscore.merge(out, plan, written)
