@@ -110,6 +110,8 @@ def derived(step: features.DerivedFeatures) -> ColumnStep:
 
 
 def _one(v: Any) -> np.ndarray:
+    if type(v) in (int, float):  # float64 as the kernel's astype would make it, minus pd.isna
+        return np.array([float(v)], np.float64)
     out = np.empty(1, object)
     out[0] = v
     return out
