@@ -54,7 +54,11 @@ MODULES = {
         "tests/kfops/test_monitor_exact.py",
     ],
     "kfops/validate/checks.py": ["tests/kfops/test_validate.py"],
-    "kfops/split.py": ["tests/kfops/test_split.py", "tests/kfops/test_split_exact.py"],
+    "kfops/split.py": [
+        "tests/kfops/test_split.py",
+        "tests/kfops/test_split_exact.py",
+        "tests/kfops/test_leak_free_folds.py",  # the cross-split duplicate rule
+    ],
     # test_evaluate.py trains models (20 s per mutant); the exact tests measure small arrays.
     "kfops/evaluate/measures.py": [
         "tests/kfops/test_metrics_oracle.py",
@@ -107,6 +111,13 @@ EQUIVALENT: dict[str, str] = {
         "shown or kept"
         for n in (48, 49, 50)
     },
+    **{
+        f"kfops.registry.xǁRegistryǁload__mutmut_{n}": "the model file was verified against the "
+        "same manifest sha256 by _fetch just before; the second check can only agree"
+        for n in (69, 71)
+    },
+    "kfops.deploy.x_split_image__mutmut_18": "a registry port's colon comes before the first "
+    "slash and a tag's after the last, so the first and the last slash decide alike",
     "kfops.registry.x__verify__mutmut_10": "the kind is named only when the sizes differ, so "
     "'<' and '<=' agree",
     **{

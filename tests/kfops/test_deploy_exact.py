@@ -379,3 +379,13 @@ def test_inferenceservice_waiting_for_its_spec_is_not_ready():
     assert deploy.inferenceservice_status(obj) == deploy.Status(
         False, "waiting for the InferenceService spec update to be observed"
     )
+
+
+def test_a_bare_name_has_no_tag_and_a_new_spec_waits_for_its_first_observation():
+    assert _message(lambda: deploy.split_image("kfops")) == (
+        "image 'kfops' needs a tag or digest (`repo:tag` or `repo@sha256:...`)"
+    )
+    fresh = {"kind": "Deployment", "metadata": {"generation": 1}, "spec": {}, "status": {}}
+    assert deploy.deployment_status(fresh) == deploy.Status(
+        False, "waiting for the deployment spec update to be observed"
+    )

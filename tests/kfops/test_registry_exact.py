@@ -244,7 +244,8 @@ def test_load_downloads_and_checks_only_the_model_and_its_schema(reg, model_file
     reg.register("churn", model_files)
     data = reg.store.get_bytes("models/churn/1/reference.parquet")
     reg.store.put_bytes("models/churn/1/reference.parquet", data[:-1] + bytes([data[-1] ^ 0xFF]))
-    assert reg.load("churn", "1").version == "1"
+    loaded = reg.load("churn", "1")
+    assert (loaded.version, loaded.manifest) == ("1", reg.manifest("churn", "1"))
 
 
 def test_fetch_names_a_file_missing_from_the_store_or_grown(reg, files, tmp_path):
