@@ -116,6 +116,11 @@ EQUIVALENT: dict[str, str] = {
         "same manifest sha256 by _fetch just before; the second check can only agree"
         for n in (69, 71)
     },
+    **{
+        f"kfops.registry.xǁRegistryǁ_present__mutmut_{n}": "_claim re-checks the manifest, so a "
+        "complete version taken for incomplete is never reused nor cleared"
+        for n in range(6, 12)
+    },
     "kfops.deploy.x_split_image__mutmut_18": "a registry port's colon comes before the first "
     "slash and a tag's after the last, so the first and the last slash decide alike",
     "kfops.registry.x__verify__mutmut_10": "the kind is named only when the sizes differ, so "

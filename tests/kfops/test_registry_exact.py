@@ -7,6 +7,7 @@ a whole message, a returned list or a pointer, since an operator acts on these.
 import datetime
 import json
 
+import numpy as np
 import pytest
 
 from kfops import dataio, errors, registry
@@ -297,3 +298,42 @@ def test_every_number_tried_held_by_a_live_push_is_a_storage_error(reg, files, m
     assert _raised(errors.StorageError, lambda: reg.register("m", files)) == (
         "model 'm': versions 2..2 are all taken by live pushes or registered; retry later"
     )
+
+
+def test_register_answers_and_writes_exactly(reg, files):
+    assert _raised(errors.ConfigError, lambda: reg.register("m", {})) == (
+        "register 'm': no files given"
+    )
+    registered = reg.register("m", files, {"b": np.int64(3), "a": 1})
+    assert (registered.name, registered.version, registered.uri) == (
+        "m", "1", reg.store.url_for("models/m/1"),
+    )  # fmt: skip
+    raw = reg.store.get_bytes("models/m/1/manifest.json")
+    manifest = json.loads(raw)
+    assert (manifest["name"], manifest["version"], manifest["metadata"]) == (
+        "m", "1", {"a": 1, "b": 3},
+    )  # fmt: skip
+    assert raw == (json.dumps(manifest, indent=2, sort_keys=True) + "\n").encode()
+    assert registered.manifest == manifest
+
+
+@pytest.mark.parametrize("fname", ["manifest.json", "../x"])
+def test_register_refuses_a_reserved_or_unsafe_file_name(reg, files, fname):
+    assert _raised(errors.ConfigError, lambda: reg.register("m", {fname: files["a.txt"]})) == (
+        f"invalid version file name {fname!r}"
+    )
+
+
+def test_keys_that_are_not_version_folders_are_ignored(reg, files):
+    reg.register("m", files)
+    reg.store.put_bytes("models/m/7", b"an object named like a version")
+    reg.store.put_bytes("models/m/notes/x.txt", b"not a version folder")
+    assert reg.versions("m") == ["1"]
+    assert reg.register("m", files).version == "2"
+
+
+def test_a_create_retried_after_a_lost_answer_accepts_its_own_bytes(reg):
+    registry._create(reg.store, "k", b"same")
+    registry._create(reg.store, "k", b"same")
+    with pytest.raises(registry.base.PreconditionFailed):
+        registry._create(reg.store, "k", b"other")
