@@ -276,3 +276,32 @@ def test_time_split_with_one_timestamp_says_so_in_plain_values(times, shown):
     cfg = split.SplitConfig(label="y", strategy="time", time_column="t")
     error = _error(errors.DataError, lambda: split.split(df, cfg))
     assert str(error) == f"time split: every row has 't' >= {shown}; nothing is left to train on"
+
+
+def test_cross_duplicates_answers_empty_int_positions_when_nothing_can_match():
+    df = pd.DataFrame({"x": [1, 1, 2]})
+    for train, test in ((np.array([], int), np.array([0, 1])), (np.array([0]), np.array([], int))):
+        found = split.cross_duplicates(df, train, test)
+        assert (found.dtype, found.size) == (np.dtype(int), 0)
+    nested = pd.DataFrame({"x": [[1], [1]]})  # unhashable cells cannot be compared
+    found = split.cross_duplicates(nested, np.array([0]), np.array([1]))
+    assert (found.dtype, found.size) == (np.dtype(int), 0)
+
+
+def _handled(policy, repeated, test_size):
+    notes = []
+    config = split.SplitConfig(label="y", cross_duplicates=policy)
+    dropped = split._handle_duplicates(np.array(repeated), np.arange(test_size), config, notes)
+    return dropped, notes
+
+
+def test_duplicate_policies_say_exactly_what_they_did():
+    what = "6 test rows equal a training row exactly, e.g. rows [0, 1, 2, 3, 4]"
+    dropped, notes = _handled("keep", range(6), 10)
+    assert (dropped.dtype, dropped.size) == (np.dtype(int), 0)
+    assert notes == [f"{what}; kept (cross_duplicates=keep), so test scores include seen rows"]
+    dropped, notes = _handled("drop", range(6), 10)
+    assert list(dropped) == list(range(6))
+    assert notes == [f"{what}; dropped from test (cross_duplicates=drop)"]
+    error = _error(errors.DataError, lambda: _handled("drop", range(6), 6))
+    assert str(error) == f"{what}: every test row does; nothing would be left to test on"
