@@ -135,6 +135,11 @@ EQUIVALENT: dict[str, str] = {
         "the sort, and rows are chosen by comparing values, not by order"
         for n in (4, 6, 8)
     },
+    **{
+        f"kfops.split.x_infer_task__mutmut_{n}": "a bool label is numeric with 2 values, so the "
+        "result is classification either way"
+        for n in (1, 2)
+    },
     "kfops.split.x_cross_duplicates__mutmut_1": "with one side empty nothing can match: the "
     "hash lookup gives the same empty int positions",
     "kfops.split.x_cross_duplicates__mutmut_10": "index=None is falsy: pandas hashes without the "

@@ -305,3 +305,13 @@ def test_duplicate_policies_say_exactly_what_they_did():
     assert notes == [f"{what}; dropped from test (cross_duplicates=drop)"]
     error = _error(errors.DataError, lambda: _handled("drop", range(6), 6))
     assert str(error) == f"{what}: every test row does; nothing would be left to test on"
+
+
+def test_report_lists_five_example_duplicates_and_the_strategy_error_names_its_setting():
+    df = pd.DataFrame({"x": [1] * 20, "y": [0, 1] * 10})
+    cfg = split.SplitConfig(label="y", strategy="random", cross_duplicates="keep")
+    report = split.split(df, cfg).report["cross_duplicates"]
+    assert report["test_rows_equal_to_train_rows"] > 5
+    assert len(report["examples"]) == 5
+    error = _error(errors.ConfigError, lambda: split.SplitConfig(label="y", strategy="rolling"))
+    assert str(error).startswith("split strategy must be one of ")
