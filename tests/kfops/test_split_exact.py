@@ -308,7 +308,7 @@ def test_duplicate_policies_say_exactly_what_they_did():
 
 
 def test_report_lists_five_example_duplicates_and_the_strategy_error_names_its_setting():
-    df = pd.DataFrame({"x": [1] * 20, "y": [0, 1] * 10})
+    df = pd.DataFrame({"x": [1] * 60, "y": [0, 1] * 30})
     cfg = split.SplitConfig(label="y", strategy="random", cross_duplicates="keep")
     report = split.split(df, cfg).report["cross_duplicates"]
     assert report["test_rows_equal_to_train_rows"] > 5
