@@ -315,3 +315,8 @@ def test_report_lists_five_example_duplicates_and_the_strategy_error_names_its_s
     assert len(report["examples"]) == 5
     error = _error(errors.ConfigError, lambda: split.SplitConfig(label="y", strategy="rolling"))
     assert str(error).startswith("split strategy must be one of ")
+
+
+def test_an_unknown_duplicate_policy_is_named():
+    error = _error(errors.ConfigError, lambda: split.SplitConfig(label="y", cross_duplicates="x"))
+    assert str(error).startswith("cross_duplicates must be one of ")
