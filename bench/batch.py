@@ -18,6 +18,7 @@ cannot beat 2; on KFP each shard is a pod. Usage:
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import sys
@@ -95,4 +96,6 @@ def main(rows: int) -> None:
 
 
 if __name__ == "__main__":
-    main(int(sys.argv[1]) if len(sys.argv) > 1 else 1_000_000)
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("rows", type=int, nargs="?", default=1_000_000, help="rows to score")
+    main(parser.parse_args().rows)
