@@ -59,7 +59,7 @@ from sklearn.pipeline import Pipeline, make_pipeline
 from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
 from kfops import modelio, schema
-from kfops.registry import MODEL_FILE, SCHEMA_FILE
+from kfops.registry import MODEL_FILE, REFERENCE_FILE, SCHEMA_FILE
 from kfops.serving import dataplane, model, v2, validation
 
 PLANS = ("basic", "plus", "pro")
@@ -608,7 +608,7 @@ def train_default_model(workdir: Path) -> Path:
 def schema_rows(version_dir: Path, n: int) -> tuple[schema.Schema, list[dict]]:
     """The first n rows of the version's reference data, feature columns only, as JSON values."""
     spec = schema.Schema.load(version_dir / SCHEMA_FILE)
-    frame = pd.read_parquet(version_dir / "reference.parquet")[[c.name for c in spec.features]]
+    frame = pd.read_parquet(version_dir / REFERENCE_FILE)[[c.name for c in spec.features]]
     return spec, json.loads(frame.head(n).to_json(orient="records"))
 
 
@@ -630,7 +630,7 @@ def wrk_models(args, workdir: Path) -> dict:
     """model label -> (version dir, kfops server command extras, served schema)."""
     lin = workdir / "linear"
     lin.mkdir()
-    build_model(lin)[1].to_parquet(lin / "reference.parquet")  # rows for the requests
+    build_model(lin)[1].to_parquet(lin / REFERENCE_FILE)  # rows for the requests
     out = {
         "linear": (lin, ["--model-dir", str(lin), "--log-sample-rate", "0", "--poll-interval", "0"])
     }

@@ -26,7 +26,7 @@ from kfops.serving import model as served_model
 from kfops.serving import validation
 from kfops.store import Store
 
-MANIFEST = "manifest.json"
+MANIFEST = "scored.json"  # not the registry's manifest.json: this one lists scored parts
 COLUMNS = ("prediction", "probability", "model_name", "model_version", "scored_at")
 
 

@@ -27,7 +27,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         help=SUMMARY,
         description="Scores every row of --source with model --name (its champion unless "
         "--version) and writes prediction, probability, model version and scored_at per row key "
-        "as Parquet parts under --out, one per shard, plus manifest.json once the rows add up.",
+        "as Parquet parts under --out, one per shard, plus scored.json once the rows add up.",
     )
     source = parameters.surface(ingest.IngestConfig)
     for flag in ("source", "format", "delimiter", "query"):
@@ -63,7 +63,7 @@ def main(args: argparse.Namespace) -> int:
         print(f"kfops: error: {failed} (log: {summary.log})", file=sys.stderr)
         return summary.exit_code or failed.exit_code
     out = kstore.open_store(cfg.out, config.StoreSettings.from_env())
-    manifest = json.loads(out.get_bytes("manifest.json"))
+    manifest = json.loads(out.get_bytes(batchscore.MANIFEST))
     if args.json:
         json.dump({**manifest, "run_id": summary.run_id}, sys.stdout)
         print()

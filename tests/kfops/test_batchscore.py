@@ -204,7 +204,7 @@ def test_batchscore_s3_prefix_in_and_s3_parts_out(trained, tmp_path, s3_server, 
                for s in plan]  # fmt: skip
     manifest = batchscore.merge(out, plan, written)
     got = pd.concat([pd.read_parquet(io.BytesIO(out.get_bytes(k))) for k in manifest["parts"]])
-    assert sorted(out.list("")) == [batchscore.MANIFEST, *manifest["parts"]]
+    assert sorted(out.list("")) == sorted([batchscore.MANIFEST, *manifest["parts"]])
     assert got["customer_id"].tolist() == rows["customer_id"].head(1500).tolist()
     want = model.predict(rows.head(1500)[schema.feature_names])
     assert np.array_equal(got["prediction"].to_numpy(), want)

@@ -10,7 +10,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from kfops import cli, datasets
+from kfops import batchscore, cli, datasets
 from tests.kfops.test_batchscore import register
 
 
@@ -41,7 +41,7 @@ def test_score_cli_fails_the_run_on_a_failed_shard_with_one_line(tmp_path, capsy
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1, err
     assert "step 'score-shard-3' failed" in err and "'platinum'" in err and "rows [300," in err
-    assert not (tmp_path / "out" / "manifest.json").exists()
+    assert not (tmp_path / "out" / batchscore.MANIFEST).exists()
 
 
 def test_score_cli_refuses_zero_shards_before_running(tmp_path, capsys):
