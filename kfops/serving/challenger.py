@@ -151,6 +151,8 @@ class ChallengerLane:
         self.state: tuple[rollout.Plan, mgr.Active] | None = None
         self.max_pending, self.dropped, self.shadowed = max_pending, 0, 0
         self.busy, self.max_yield_seconds = 0, max_yield_seconds
+        self._idle = threading.Event()  # set while no champion request is in flight
+        self._idle.set()
         self._on_shadow = on_shadow or (lambda outcome: None)
         self._jobs: collections.deque = collections.deque()
         self._cond = threading.Condition()
@@ -209,10 +211,14 @@ class ChallengerLane:
         if state is None:
             return await plane.answer_async(active, request, protocol, arrival)
         self.busy += 1  # the event loop's thread only: no lock needed
+        if self.busy == 1:
+            self._idle.clear()
         try:
             return await self._answer(plane, active, request, protocol, arrival, state)
         finally:
             self.busy -= 1
+            if not self.busy:
+                self._idle.set()
 
     async def _answer(self, plane, active, request, protocol, arrival, state):
         plan, challenger = state
@@ -273,11 +279,11 @@ class ChallengerLane:
         The shadow thread competes with the event loop for the GIL and the CPU; waiting for a
         moment with no request in flight keeps that competition off the champion's latency.
         Under sustained load the cap bounds the wait, so the shadow still runs (one job per
-        cap at worst) and the bounded queue sheds what it cannot take.
+        cap at worst) and the bounded queue sheds what it cannot take. It blocks on an Event
+        rather than polling `busy`: a poll every 0.2 ms took the GIL from the event loop ~5000
+        times a second, which itself slowed the champion (bench/shadow.py, 4 clients).
         """
-        deadline = time.monotonic() + self.max_yield_seconds
-        while self.busy and time.monotonic() < deadline:
-            time.sleep(0.0002)
+        self._idle.wait(self.max_yield_seconds)
 
     def _shadow(self, challenger: mgr.Active, request, pair) -> None:
         """The challenger's answer to a request the champion already answered; never raises."""
