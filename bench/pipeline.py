@@ -31,9 +31,14 @@ import tempfile
 import textwrap
 from pathlib import Path
 
+# The environment as the user started the bench, taken before kfops is imported: `import kfops`
+# sets OMP_WAIT_POLICY=PASSIVE in its own process (kfops/__init__.py), and a bare script must not
+# inherit kfops' defaults (with PASSIVE it ran 2.3x slower on the idle machine).
+USER_ENV = dict(os.environ)
+
 BARE = textwrap.dedent(
     """
-    import json, resource, sys, time
+    import json, os, resource, sys, time
     import joblib, numpy as np, pandas as pd
     from sklearn import metrics
     from sklearn.utils._openmp_helpers import _openmp_effective_n_threads
@@ -75,7 +80,8 @@ BARE = textwrap.dedent(
          "log_loss": metrics.log_loss(yte, p)}
     joblib.dump(model, out + "/model.joblib"); json.dump(m, open(out + "/metrics.json", "w"))
     print(json.dumps({"seconds": time.perf_counter() - t0, "roc_auc": m["roc_auc"],
-                      "threads": f"{_openmp_effective_n_threads()} OpenMP",
+                      "threads": f"{_openmp_effective_n_threads()} OpenMP, OMP_WAIT_POLICY="
+                           f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}",
                       "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
     """
 )
@@ -141,7 +147,7 @@ def measure(script: str, source: Path, workdir: Path, env: dict | None = None) -
         capture_output=True,
         text=True,
         check=False,
-        env={**os.environ, **(env or {})},
+        env={**USER_ENV, **(env or {})},
     )
     if done.returncode != 0:
         raise SystemExit(f"benchmark child failed:\n{done.stderr[-3000:]}")

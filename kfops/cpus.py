@@ -118,7 +118,8 @@ def processes(threads_each: int) -> Iterator[None]:
     Pass the process count as the caller's `n_jobs` (from `share`). loky starts its workers with
     OMP_NUM_THREADS and friends set to `threads_each` (joblib `parallel_config`,
     `inner_max_num_threads`); the workers inherit OMP_WAIT_POLICY from this process (kfops sets
-    it on import). Results must not depend on which process ran a job: each job is seeded.
+    it on import when the machine is oversubscribed). Results must not depend on which process
+    ran a job: each job is seeded.
     """
     import joblib  # only the steps that fan out pay for it
 
