@@ -1,4 +1,5 @@
 import base64
+import re
 import shutil
 import subprocess
 
@@ -48,6 +49,17 @@ def test_manifests_server_runs_kfops_serve_with_model_from_configmap(objects, ta
     cm_name = container["envFrom"][0]["configMapRef"]["name"]
     configmap = conftest.find(objects[target], "ConfigMap", cm_name)
     assert set(configmap["data"]) == set(cluster.SERVER_CONFIG_KEYS)
+
+
+@pytest.mark.parametrize("target", ["base", "kind", "production", "kserve"])
+def test_manifests_server_args_use_exactly_the_configmap_keys(objects, target):
+    """The kubelet leaves an unknown $(VAR) as literal text: a key misspelt in the args would be
+    served as that text, so the args name exactly cluster.SERVER_CONFIG_KEYS."""
+    kind = "InferenceService" if target == "kserve" else "Deployment"
+    container = _server_container(conftest.find(objects[target], kind, "kfops-server"))
+    refs = {m for a in container["args"] for m in re.findall(r"\$\((\w+)\)", a)}
+    assert refs == set(cluster.SERVER_CONFIG_KEYS)
+    assert container["envFrom"][0]["configMapRef"]["name"].startswith(cluster.SERVER_CONFIGMAP)
 
 
 @pytest.mark.parametrize("target", ["base", "kind", "production", "kserve"])
