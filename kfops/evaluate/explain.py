@@ -27,7 +27,7 @@ import pandas as pd
 import threadpoolctl
 from sklearn import metrics as sk
 
-from kfops import metric_catalog
+from kfops import decision, metric_catalog
 from kfops.evaluate import measures
 
 DERIVED_STEP = "derive"  # a Pipeline step of this name adds derived features (#18)
@@ -181,9 +181,9 @@ class _Scorer:
 
     def _classification(self, model: Any, x: pd.DataFrame, y: np.ndarray) -> float:
         if self.metric == "accuracy":
-            if hasattr(model, "predict_proba"):  # as kfops.evaluate scores: the likeliest class
+            if hasattr(model, "predict_proba"):  # labelled as kfops.evaluate labels them
                 proba = np.asarray(model.predict_proba(x), dtype="float64")
-                return float(np.mean(np.asarray(self.classes)[proba.argmax(axis=1)] == y))
+                return float(np.mean(decision.labels(self.classes, proba, decision.of(model)) == y))
             return float(np.mean(np.asarray(model.predict(x)) == y))
         proba = np.asarray(model.predict_proba(x), dtype="float64")
         if len(self.classes) == 2:

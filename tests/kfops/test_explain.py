@@ -255,3 +255,23 @@ def test_importance_covers_a_derived_feature_of_a_model_kfops_trained():
     assert rows["a"]["kind"] == "raw" and rows["a"]["mean"] > 0.05
     assert abs(rows["z"]["mean"]) < 0.02
     assert "importance/ratio_ab" in evaluate.flat_metrics(ev)
+
+
+def test_accuracy_fallback_labels_with_the_model_s_recorded_threshold(binary):
+    """A sample missing a class scores accuracy; a thresholded model's labels are its own rule."""
+    from kfops import decision
+
+    model, test, _ = binary
+    features = ["signal", "noise", "colour"]
+    thresholded = pipeline.Pipeline(list(model.steps))
+    decision.wrap(thresholded, decision.Rule(1, 0.9), test[features], test["y"])
+    only_ones = test[test["y"] == 1].reset_index(drop=True)
+    scored = evaluate.core._score(
+        thresholded, only_ones, evaluate.EvalConfig("y", "classification"), 1
+    )
+    imp = explain.importance(thresholded, only_ones, scored, "classification", "y", features)
+    assert imp["metric"] == "accuracy"
+    expected = np.mean(thresholded.predict(only_ones[features]) == only_ones["y"])
+    assert imp["score"] == pytest.approx(expected)
+    argmax = np.mean(model.predict(only_ones[features]) == only_ones["y"])
+    assert abs(expected - argmax) > 0.05  # the threshold changes the answer
