@@ -183,6 +183,9 @@ def load_uri(uri: str, store_settings: Any = None) -> Schema:
 
 # `--type COL=KIND`: the user's word for a column's kind -> the logical dtype the data is cast to.
 COLUMN_KINDS = {"categorical": "string", "numeric": "float", "datetime": "datetime"}
+# The `kfops run` flag of each ColumnConfig field, for messages (kfops.commands.run registers them).
+COLUMN_FLAGS = {"drop_columns": "--drop", "ignore_columns": "--ignore", "id_columns": "--id",
+                "column_types": "--type"}  # fmt: skip
 
 
 @dataclasses.dataclass(frozen=True)
@@ -209,9 +212,8 @@ class ColumnConfig:
 
     def __post_init__(self):
         owner: dict[str, str] = {}
-        for flag, name in (("--drop", "drop_columns"), ("--ignore", "ignore_columns"),
-                           ("--id", "id_columns")):  # fmt: skip
-            value = getattr(self, name)
+        for name in ("drop_columns", "ignore_columns", "id_columns"):
+            flag, value = COLUMN_FLAGS[name], getattr(self, name)
             if isinstance(value, str):
                 raise errors.ConfigError(f"{name} must be a list of column names, not one string")
             object.__setattr__(self, name, tuple(value))
@@ -261,8 +263,7 @@ class ColumnConfig:
         for name in which:
             for column in getattr(self, name):
                 if column not in present:
-                    flag = {"drop_columns": "--drop", "ignore_columns": "--ignore",
-                            "id_columns": "--id", "column_types": "--type"}[name]  # fmt: skip
+                    flag = COLUMN_FLAGS[name]
                     close = difflib.get_close_matches(column, present, n=3, cutoff=0.5)
                     hint = f"did you mean {' or '.join(map(repr, close))}? " if close else ""
                     raise errors.ConfigError(
