@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import math
 
-from kfops import errors
+from kfops import errors, logschema
 from kfops.serving import validation
 
 
@@ -104,6 +104,9 @@ class ServeConfig:
         if isinstance(self.passthrough, str) or not all(self.passthrough):
             raise errors.ConfigError(f"passthrough must name fields, got {self.passthrough!r}")
         object.__setattr__(self, "passthrough", tuple(self.passthrough))
+        taken = sorted(set(self.passthrough) & set(logschema.META_COLUMNS))
+        if taken:  # the inference log would write the client's text over its own column
+            raise errors.ConfigError(f"passthrough {taken} are inference-log columns; rename them")
         if self.challenger is not None and self.challenger == self.version:
             raise errors.ConfigError(f"the challenger {self.challenger} is the pinned version")
         self.plan  # noqa: B018 (checks mode and share)
@@ -127,6 +130,4 @@ class ServeConfig:
     @property
     def policy(self) -> validation.ValidationPolicy:
         """The schema rules requests are checked against."""
-        return validation.ValidationPolicy(
-            self.check_range, self.check_domain, tuple(self.passthrough)
-        )
+        return validation.ValidationPolicy(self.check_range, self.check_domain, self.passthrough)

@@ -89,7 +89,7 @@ def test_replay_id_column_to_a_server_without_passthrough_reports_the_400(churn_
     assert result.rows_accepted == 0 and "--passthrough customer_id" in result.first_error
 
 
-@pytest.mark.parametrize("bad", ["customer_id", ("",)])
+@pytest.mark.parametrize("bad", ["customer_id", ("",), ("kfops_prediction",)])
 def test_serve_config_refuses_a_passthrough_that_is_not_a_list_of_names(bad):
     with pytest.raises(errors.ConfigError, match="passthrough"):
         settings.ServeConfig(name="churn", passthrough=bad)
