@@ -455,7 +455,7 @@ def _importance_table(ev: Mapping[str, Any]) -> tuple[str, list[str], list[tuple
     if not rows:
         return "", [], []
     caption = (
-        f"Drop in {imp['metric']} (from {_fmt_num(imp.get('score'))}) when one column is "
+        f"Drop in {imp['metric']} (from {reports.fmt(_cell(imp.get('score')))}) when one column is "
         f"shuffled; mean and spread over {imp['repeats']} shuffles of a seeded sample of "
         f"{imp['rows']} of {imp['of_rows']} test rows (seed {imp['seed']}). Near zero or "
         "negative: the model does not rely on the column."
@@ -491,10 +491,6 @@ def _wrong_table(ev: Mapping[str, Any]) -> tuple[str, list[str], list[tuple[Any,
     else:
         caption = f"The {len(rows)} test rows (of {wrong['errors']}) with the largest error."
     return caption, header, rows
-
-
-def _fmt_num(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, int | float) else _NONE
 
 
 def _explanations_html(ev: Mapping[str, Any]) -> str:
