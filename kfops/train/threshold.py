@@ -30,7 +30,7 @@ def positive_class(classes: Sequence[Any], wanted: str | None, label: str) -> tu
         ConfigError: `wanted` is not a value of the label, or the label is not binary.
     """
     if wanted is None:
-        return classes[-1], decision.LAST_CLASS
+        return decision.positive_of(classes), decision.LAST_CLASS
     found = decision.match(wanted, classes)
     if found is None:
         raise errors.ConfigError(
