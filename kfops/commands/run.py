@@ -80,8 +80,13 @@ _COMPUTED = {
 }
 # Flags whose value is not the parameter's own type on the command line.
 _SPELLED = {
-    "--type": {"type": None, "action": "append", "default": None, "metavar": "COL=KIND"},
-    **{flag: {"metavar": "COL"} for flag in ("--drop", "--ignore", "--id")},
+    **{flag: {"metavar": "COL"} for flag in schema.COLUMN_FLAGS.values()},
+    schema.COLUMN_FLAGS["column_types"]: {
+        "type": None,
+        "action": "append",
+        "default": None,
+        "metavar": "COL=KIND",
+    },
 }
 
 
