@@ -21,9 +21,7 @@ def infra_validate(
     with recording.recorded("infra-validate", store_uri, run_id, {"max_rows": max_rows}) as step:
         result = core.infra_validate_file(
             model.path,
-            features.model_schema(  # derived features' raw inputs are served inputs
-                schema.Schema.load(data_schema.path), model.metadata.get("derived_features", [])
-            ),
+            features.served_schema(schema.Schema.load(data_schema.path), model.metadata),
             dataio.read_frame(test_data.path),
             parameters.build(core.InfraConfig, max_rows=max_rows),
             sha256=model.metadata.get("sha256"),

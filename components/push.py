@@ -59,8 +59,8 @@ def push(
             model_name,
             model_path=model.path,
             # the raw inputs of derived features are inputs the server must receive
-            data_schema=features.model_schema(
-                schema.Schema.load(data_schema.path), model.metadata.get("derived_features", [])
+            data_schema=features.served_schema(
+                schema.Schema.load(data_schema.path), model.metadata
             ),
             evaluation=dataio.read_json(evaluation.path),
             blessing=dataio.read_json(blessing.path),

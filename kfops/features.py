@@ -183,6 +183,16 @@ def check(
                 )
 
 
+# The trained model's metadata key holding its feature specs (kfops.train TrainResult.metadata),
+# read by the push and infra-validate components through `served_schema`.
+METADATA_KEY = "derived_features"
+
+
+def served_schema(data_schema: schema.Schema, model_metadata: Mapping[str, Any]) -> schema.Schema:
+    """`model_schema` for a trained model, whose derived features are in its metadata."""
+    return model_schema(data_schema, model_metadata.get(METADATA_KEY, []))
+
+
 def model_schema(data_schema: schema.Schema, specs: Sequence[Any]) -> schema.Schema:
     """The schema with every raw input of a derived feature as role "feature".
 

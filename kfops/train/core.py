@@ -183,7 +183,7 @@ class TrainResult:
             "search_folds": self.folds.get("kind"),
             "n_threads": self.n_threads,
             "decision": self.decision,
-            "derived_features": self.derived_features,
+            feature_specs.METADATA_KEY: self.derived_features,
         }
 
 
