@@ -19,16 +19,12 @@ def score_plan(
     shards: int = 1,
 ) -> List[Dict]:
     """Returns one dict per shard (rows, segments, version, scored_at). Rules: kfops.batchscore."""
-    from kfops import batchscore, config, ingest, parameters, recording, registry, store
+    from kfops import batchscore, recording
 
     with recording.recorded("score-plan", store_uri, run_id, {"shards": shards}) as step:
-        read = parameters.build(ingest.IngestConfig, source=source, format=format,
-                                delimiter=delimiter, query=query)  # fmt: skip
-        settings = config.StoreSettings.from_env()
-        reg = registry.Registry(store.open_store(store_uri, settings))
+        reg, settings, read = batchscore.open_run(store_uri, source, format, delimiter, query)
         chosen = batchscore.resolve_version(reg, model_name, version)
-        shard_list = batchscore.plan(source, shards, chosen, settings, format=read.format,
-                                     delimiter=read.delimiter, query=read.query)  # fmt: skip
+        shard_list = batchscore.plan(source, shards, chosen, settings, **read)
         step.output("plan", version=chosen, shards=len(shard_list),
                     rows=sum(s["rows"] for s in shard_list))  # fmt: skip
     return shard_list

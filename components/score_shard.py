@@ -27,17 +27,13 @@ def score_shard(
     loop item (kfp/local/orchestrator/task_spec_utils.py,
     create_parameter_loop_iteration_task_spec, the `task_output_parameter` branch).
     """
-    from kfops import batchscore, config, ingest, parameters, recording, registry, store
+    from kfops import batchscore, recording, store
 
     name = f"score-shard-{int(shard['index'])}"
     with recording.recorded(name, store_uri, run_id or job_id, {"rows": shard["rows"]}) as step:
-        read = parameters.build(ingest.IngestConfig, source=source, format=format,
-                                delimiter=delimiter, query=query)  # fmt: skip
-        settings = config.StoreSettings.from_env()
-        reg = registry.Registry(store.open_store(store_uri, settings))
-        written = batchscore.run_shard(reg, model_name, source, shard,
-                                       store.open_store(out, settings), chunk_rows, settings,
-                                       format=read.format, delimiter=read.delimiter,
-                                       query=read.query)  # fmt: skip
+        reg, settings, read = batchscore.open_run(store_uri, source, format, delimiter, query)
+        target = store.open_store(out, settings)
+        written = batchscore.run_shard(reg, model_name, source, shard, target, chunk_rows,
+                                       settings, **read)  # fmt: skip
         step.output("part", key=written["key"], rows=written["rows"], paths=written["paths"])
     return written

@@ -19,7 +19,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from kfops import config, errors, ingest, registry
+from kfops import config, errors, ingest, parameters, registry, store
 from kfops.batchscore.plan import ROW_KEY
 from kfops.ingest import partitions
 from kfops.serving import model as served_model
@@ -28,6 +28,25 @@ from kfops.store import Store
 
 MANIFEST = "scored.json"  # not the registry's manifest.json: this one lists scored parts
 COLUMNS = ("prediction", "probability", "model_name", "model_version", "scored_at")
+
+
+def open_run(
+    store_uri: str,
+    source: str,
+    format: str = "",  # noqa: A002 (IngestConfig's name)
+    delimiter: str = "",
+    query: str = "",
+) -> tuple[registry.Registry, config.StoreSettings, dict[str, str]]:
+    """What plan and shard steps both start from: the registry, S3 settings, checked read options.
+
+    Raises:
+        ConfigError: a read option is wrong (IngestConfig's checks).
+    """
+    read = parameters.build(ingest.IngestConfig, source=source, format=format,
+                            delimiter=delimiter, query=query)  # fmt: skip
+    settings = config.StoreSettings.from_env()
+    reg = registry.Registry(store.open_store(store_uri, settings))
+    return reg, settings, {"format": read.format, "delimiter": read.delimiter, "query": read.query}
 
 
 def resolve_version(reg: registry.Registry, name: str, version: str) -> str:
