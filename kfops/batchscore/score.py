@@ -27,7 +27,6 @@ from kfops.serving import validation
 from kfops.store import Store
 
 MANIFEST = "scored.json"  # not the registry's manifest.json: this one lists scored parts
-COLUMNS = ("prediction", "probability", "model_name", "model_version", "scored_at")
 
 
 def open_run(
