@@ -384,7 +384,10 @@ def rollout(
     )
     baseline = latest_revision(live) if changed else None
     version = served_version(api, workload)
-    what = f"{workload['kind']}/{SERVER} model version {_label(version or '?')}"
+    # "" is the champion (followed); None: the workload reads no model version we can see.
+    what = (
+        f"{workload['kind']}/{SERVER} model version {'?' if version is None else _label(version)}"
+    )
     status = wait_ready(api, workload, timeout_seconds, clock, sleep, previous_revision=baseline)
     if status.ready:
         return RolloutResult(

@@ -127,6 +127,15 @@ def _deployment(generation=1, desired=2, **status):
             {"kind": "Deployment", "metadata": {}},
             (False, "0 out of 1 new replicas have been updated"),
         ),
+        # Scaled to zero: the API server omits every zero count (omitempty).
+        (
+            {"kind": "Deployment", "metadata": {}, "spec": {"replicas": 0}},
+            (True, "successfully rolled out"),
+        ),
+        (
+            {"kind": "Deployment", "metadata": {}, "status": {"updatedReplicas": 1, "replicas": 1}},
+            (False, "0 of 1 updated replicas are available"),
+        ),
     ],
 )
 def test_deployment_status_messages_at_each_step(obj, expected):
@@ -389,3 +398,133 @@ def test_a_bare_name_has_no_tag_and_a_new_spec_waits_for_its_first_observation()
     assert deploy.deployment_status(fresh) == deploy.Status(
         False, "waiting for the deployment spec update to be observed"
     )
+
+
+class _StrictClock(FakeClock):
+    """A FakeClock that fails a test which polls without sleeping through the given sleep.
+
+    `rollout` looks at the clock at most three times between two of its sleeps; a wait that
+    sleeps some other way (the real time.sleep) would poll this never-moving clock forever.
+    """
+
+    def __init__(self, now=0.0):
+        super().__init__()
+        self.now, self.unslept = now, 0
+
+    def __call__(self):
+        self.unslept += 1
+        assert self.unslept <= 3, "polled without sleeping through the sleep it was given"
+        return self.now
+
+    def sleep(self, seconds):
+        self.unslept = 0
+        super().sleep(seconds)
+
+
+def _server(version, kind="Deployment", namespace="kfops"):
+    """A ConfigMap carrying `version` (None: no ConfigMap) and the kfops-server reading it."""
+    container = {"name": "server", "image": "kfops:1"}
+    if version is not None:
+        container["envFrom"] = [{"configMapRef": {"name": f"model-{version or 'champion'}"}}]
+    meta = {"name": deploy.SERVER, "namespace": namespace}
+    if kind == "Deployment":
+        workload = {
+            "apiVersion": "apps/v1",
+            "kind": kind,
+            "metadata": meta,
+            "spec": {"replicas": 1, "template": {"spec": {"containers": [container]}}},
+        }
+    else:
+        workload = {
+            "apiVersion": "serving.kserve.io/v1beta1",
+            "kind": kind,
+            "metadata": meta,
+            "spec": {"predictor": {"containers": [container]}},
+        }
+    if version is None:
+        return [workload]
+    configmap = {
+        "apiVersion": "v1",
+        "kind": "ConfigMap",
+        "metadata": {"name": f"model-{version or 'champion'}", "namespace": namespace},
+        "data": {"MODEL_VERSION": version},
+    }
+    return [configmap, workload]
+
+
+def test_rollout_applies_in_dependency_order_whatever_the_given_order():
+    ns = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kfops"}}
+    account = {"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "a"}}
+    service = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "s"}}
+    configmap, workload = _server("1")
+    api, clock = FakeKube(), _StrictClock(now=100.0)
+    objects = [workload, service, configmap, account, ns]
+    result = deploy.rollout(api, objects, 30, clock, clock.sleep)
+    kinds = [key[1] for key in api.applied]
+    assert kinds == ["Namespace", "ServiceAccount", "ConfigMap", "Service", "Deployment"]
+    assert clock.now > 100.0
+    assert result == deploy.RolloutResult("Deployment/kfops-server", "1", None, clock.now - 100.0)
+
+
+def test_rollout_names_the_missing_or_doubled_server():
+    configmap, workload = _server("1")
+    other = copy.deepcopy(workload)
+    other["kind"] = "InferenceService"
+    for objects, count in (([configmap], 0), ([configmap, workload, other], 2)):
+        assert _message(lambda objects=objects: deploy.rollout(FakeKube(), objects, 1)) == (
+            f"expected one Deployment or InferenceService 'kfops-server', got {count}"
+        )
+
+
+def test_an_unchanged_inferenceservice_is_ready_without_a_new_revision():
+    """Re-applying the same spec makes no new generation, so no new revision is waited for."""
+    api, clock = FakeKube(), FakeClock()
+    deploy.rollout(api, _server("1", "InferenceService"), 30, clock, clock.sleep)
+    start = clock.now
+    result = deploy.rollout(api, _server("1", "InferenceService"), 30, clock, clock.sleep)
+    assert (result.version, result.previous_version, clock.now) == ("1", "1", start)
+
+
+def _failure(api, objects, timeout=10):
+    clock = _StrictClock()
+    with pytest.raises(errors.PipelineFailed) as info:
+        deploy.rollout(api, objects, timeout, clock, clock.sleep)
+    assert info.value.step == "deploy"
+    return info.value.message
+
+
+def test_a_failed_first_rollout_says_which_version_and_that_nothing_is_left():
+    never = "waiting for the deployment spec update to be observed"
+    assert _failure(_Frozen(), _server("1")) == (
+        f"Deployment/kfops-server model version 1 not ready after 10s ({never}); "
+        "nothing to roll back to"
+    )
+    assert _failure(_Frozen(), _server("")) == (
+        "Deployment/kfops-server model version champion (followed) not ready after 10s "
+        f"({never}); nothing to roll back to"
+    )
+    assert _failure(_Frozen(), _server(None), timeout=0.5) == (
+        f"Deployment/kfops-server model version ? not ready after 0.5s ({never}); "
+        "nothing to roll back to"
+    )
+
+
+class _Frozen(FakeKube):
+    """A cluster whose controllers never act: every applied workload waits to be observed."""
+
+    def get(self, api_version, kind, namespace, name):
+        obj = self.objects.get((api_version, kind, namespace, name))
+        return copy.deepcopy(obj)
+
+
+def test_a_rollback_that_is_not_ready_either_says_so():
+    api = _Frozen()
+    for obj in _server("1"):
+        api.apply(obj)
+    never = "waiting for the deployment spec update to be observed"
+    assert _failure(api, _server("2"), timeout=4) == (
+        f"Deployment/kfops-server model version 2 not ready after 4s ({never}); "
+        f"rolled back to model version 1 (NOT ready either: {never})"
+    )
+    live = api.get("apps/v1", "Deployment", "kfops", deploy.SERVER)
+    assert deploy.served_version(api, live) == "1"
