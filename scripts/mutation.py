@@ -53,7 +53,10 @@ MODULES = {
         "tests/kfops/test_monitor_boundary.py",
         "tests/kfops/test_monitor_exact.py",
     ],
-    "kfops/validate/checks.py": ["tests/kfops/test_validate.py"],
+    "kfops/validate/checks.py": [
+        "tests/kfops/test_validate.py",
+        "tests/kfops/test_validate_exact.py",
+    ],
     "kfops/split.py": [
         "tests/kfops/test_split.py",
         "tests/kfops/test_split_exact.py",

@@ -219,7 +219,7 @@ def _constant(
     try:
         first = values.iloc[0]
         varies = bool((values != first).any()) or len(values) < len(series)
-    except TypeError:  # incomparable objects: mixed_types reports those
+    except (TypeError, ValueError):  # incomparable objects, or arrays (Parquet list columns)
         return None
     if varies:
         return None
