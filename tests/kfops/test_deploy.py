@@ -710,15 +710,21 @@ class FakeApiServer:
             return JSONResponse({"kind": "APIVersions", "versions": ["v1"]})
 
         async def groups(request):
-            version = {"groupVersion": "apps/v1", "version": "v1"}
-            group = {"name": "apps", "versions": [version], "preferredVersion": version}
-            return JSONResponse({"kind": "APIGroupList", "groups": [group]})
+            listed = []
+            for group_version in self.RESOURCES:
+                if "/" in group_version:
+                    name, _, version = group_version.partition("/")
+                    version = {"groupVersion": group_version, "version": version}
+                    listed.append(
+                        {"name": name, "versions": [version], "preferredVersion": version}
+                    )
+            return JSONResponse({"kind": "APIGroupList", "groups": listed})
 
         async def core_v1(request):
             return JSONResponse(resource_list("v1"))
 
-        async def apps_v1(request):
-            return JSONResponse(resource_list("apps/v1"))
+        async def group_v1(request):
+            return JSONResponse(resource_list(f"{request.path_params['group']}/v1"))
 
         async def item(request):
             path = request.url.path
@@ -754,9 +760,11 @@ class FakeApiServer:
                 Route("/api", core),
                 Route("/apis", groups),
                 Route("/api/v1", core_v1),
-                Route("/apis/apps/v1", apps_v1),
+                Route("/apis/{group}/v1", group_v1),
                 Route("/api/v1/namespaces/{ns}/{res}/{name}", item, methods=["GET", "PATCH"]),
-                Route("/apis/apps/v1/namespaces/{ns}/{res}/{name}", item, methods=["GET", "PATCH"]),
+                Route(
+                    "/apis/{group}/v1/namespaces/{ns}/{res}/{name}", item, methods=["GET", "PATCH"]
+                ),
             ]
         )
 

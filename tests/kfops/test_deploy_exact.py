@@ -244,11 +244,13 @@ def test_wait_ready_polls_every_interval_until_the_deadline():
 
 
 class _ManyKinds(FakeApiServer):
-    """The fake API server with two kinds per group, as any real one has."""
+    """The fake API server with two kinds per group, as any real one has, and a kind in two
+    groups, as on every KServe cluster: Knative's Service beside the core one."""
 
     RESOURCES = {
         "v1": [("configmaps", "ConfigMap"), ("services", "Service")],
         "apps/v1": [("deployments", "Deployment"), ("replicasets", "ReplicaSet")],
+        "serving.knative.dev/v1": [("services", "Service"), ("revisions", "Revision")],
     }
 
 
@@ -269,8 +271,19 @@ def test_cluster_api_finds_the_kind_in_its_group_and_keeps_discovery_where_told(
         }
         assert api.apply(configmap)["data"] == {"k": "v"}
         assert api.get("v1", "ConfigMap", "kfops", "c")["metadata"]["name"] == "c"
+        service = {
+            "apiVersion": "v1",
+            "kind": "Service",
+            "metadata": {"name": "s", "namespace": "kfops"},
+        }
+        assert api.apply(service)["apiVersion"] == "v1"
+        assert api.get("serving.knative.dev/v1", "Service", "kfops", "s") is None
+        assert api.get("v1", "Service", "kfops", "s")["metadata"]["name"] == "s"
         client.close()
-    assert list(fake.objects) == ["/api/v1/namespaces/kfops/configmaps/c"]
+    assert list(fake.objects) == [
+        "/api/v1/namespaces/kfops/configmaps/c",
+        "/api/v1/namespaces/kfops/services/s",
+    ]
     assert cache.is_file()
 
 
