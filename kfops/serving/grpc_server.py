@@ -21,7 +21,6 @@ import base64
 import dataclasses
 import math
 import time
-import uuid
 
 import grpc
 import orjson
@@ -143,7 +142,7 @@ class Servicer:
             dtypes, outputs = active.validator.dtypes, active.model.output_names
             parsed = v2.parse(body, dtypes, outputs, config.max_batch_rows, binary)
             metadata = dict(context.invocation_metadata() or ())
-            rid = parsed.request_id or metadata.get("x-request-id") or uuid.uuid4().hex
+            rid = parsed.request_id or metadata.get("x-request-id") or app_mod.new_request_id()
             parsed = dataclasses.replace(parsed, request_id=rid)
             result = await self.plane.infer_async(active, parsed, "v2", arrival)
         header, chunks = v2.binary_response(result, rid, frozenset(result.outputs))

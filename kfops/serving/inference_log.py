@@ -5,27 +5,45 @@ to a list under a lock (or drops and counts when the buffer is full: requests ne
 store). A background thread turns the buffer into one Parquet file per flush and writes it to the
 store under `logs/<model>/<YYYY-MM-DD>/<HHMMSS>-<uuid>.parquet` (kfops.logschema). `close()`
 writes everything still buffered, which is what SIGTERM relies on.
+
+The server runs that writer in a child process (`ProcessLogger`): encoding a flush holds the GIL
+for 50-165 ms, and every GIL-releasing call of the event loop (a socket send) then waited for it,
+which was the single-row tail under saturation (issue #16, bench/RESULTS.md). The server's side
+only pickles each request's values as plain lists and sends them as one datagram.
 """
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
+import errno
 import io
 import logging
+import os
+import pickle
 import random
+import signal
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import Callable, Mapping
+from multiprocessing import connection as mpc
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kfops import errors, logschema
-from kfops.serving import model
+from kfops import config, errors, logschema
+from kfops.store import base as store_base
+
+if TYPE_CHECKING:  # the log's child process never imports the model stack
+    from kfops.serving import model
 
 log = logging.getLogger("kfops.serving")
 
@@ -241,3 +259,225 @@ def _parquet(chunks: list[_Chunk]) -> bytes:
     sink = io.BytesIO()
     pq.write_table(pa.table(columns), sink, compression="snappy")
     return sink.getvalue()
+
+
+# One datagram per request (or per slice of a large one). AF_UNIX datagrams are all-or-nothing,
+# so a full socket (the child behind) drops a whole request, counted, and never a part of one.
+_SLICE_BYTES = 64 * 1024
+_SOCKET_BUFFER = 4 * 1024 * 1024  # the kernel caps it at net.core.wmem_max / rmem_max
+_CHILD_CODE = (
+    "import sys; from kfops.serving import inference_log as m; m._child_main(*sys.argv[1:])"  # noqa: E501
+)
+_SMALL_ROWS = 64  # up to this many rows a request is one datagram of plain lists
+_PLAIN_KINDS = "biufO"  # dtypes whose values pickle as plain Python values and come back equal
+
+
+class ProcessLogger(InferenceLogger):
+    """An `InferenceLogger` run in a child process, fed one datagram per sampled request.
+
+    Same files, schema, sampling, bound and drain as `InferenceLogger` (the child runs one). The
+    server's side costs one pickle of plain lists and one non-blocking send per request: no
+    Python thread computes beside the event loop. When the socket is full (the child is
+    behind), the request is dropped and counted here; rows the child drops (its buffer bound, a
+    failed write) and rows it writes come back over a pipe and are counted here too.
+
+    The child ignores SIGINT and SIGTERM (a terminal or a pod sends them to the whole group): it
+    stops when the server closes the socket (`close`, or the server dying), after writing every
+    row it received.
+    """
+
+    def __init__(
+        self,
+        store,
+        model_name: str,
+        sample_rate: float,
+        *,
+        seed: int | None = None,
+        on_rows: Callable[[str, int], None] | None = None,
+        **writer,
+    ):
+        """Arguments as `InferenceLogger`; `start()` launches the child.
+
+        `writer`: queue_rows, flush_rows, flush_seconds of the child's `InferenceLogger`.
+        """
+        super().__init__(None, model_name, sample_rate, seed=seed, on_rows=on_rows)
+        self._settings = {"model_name": model_name, **writer}
+        self._store = _portable(store)
+        self._lock = threading.Lock()
+        self._sock: socket.socket | None = None
+        self._child = self._reader = None
+        self.pid: int | None = None  # the child's, once started
+
+    def start(self, timeout: float = 60.0) -> ProcessLogger:
+        """Starts the child and waits until it can take rows (so none are dropped at startup)."""
+        ours, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        for s, opt in ((ours, socket.SO_SNDBUF), (theirs, socket.SO_RCVBUF)):
+            with contextlib.suppress(OSError):
+                s.setsockopt(socket.SOL_SOCKET, opt, _SOCKET_BUFFER)
+        counts_fd, counts_child = os.pipe()
+        # A fresh interpreter, not multiprocessing: its spawn re-runs the caller's __main__ and
+        # its fork would copy a threaded, OpenMP-using server.
+        self._child = subprocess.Popen(
+            [sys.executable, "-c", _CHILD_CODE, str(theirs.fileno()), str(counts_child)],
+            stdin=subprocess.PIPE,
+            pass_fds=(theirs.fileno(), counts_child),
+        )
+        theirs.close()
+        os.close(counts_child)
+        with self._child.stdin as stdin:
+            stdin.write(pickle.dumps((self._store, self._settings)))
+        counts_in = mpc.Connection(counts_fd, writable=False)
+        if not counts_in.poll(timeout) or _recv(counts_in) != ("ready", 0):
+            self._child.kill()
+            raise errors.StorageError("the inference log's writer process did not start")
+        ours.setblocking(False)
+        self._sock, self.pid = ours, self._child.pid
+        self._reader = threading.Thread(
+            target=self._count, args=(counts_in,), name="kfops-inference-log-counts", daemon=True
+        )
+        self._reader.start()
+        return self
+
+    def _enqueue(self, chunk: _Chunk) -> bool:
+        """Sends a request's rows to the child (`submit` builds the chunk); never blocks."""
+        rows, arrays = chunk.rows, chunk.arrays
+        head = (chunk.version, chunk.request_id, chunk.timestamp_ns)
+        if rows <= _SMALL_ROWS:  # the common case, without slicing
+            cols = {k: _plain(v) for k, v in arrays.items()}
+            tail = (_plain(chunk.predict), _plain(chunk.proba), chunk.passthrough)
+            return self._send(pickle.dumps((cols, *tail, *head), 5), rows)
+        sent = True
+        for lo, hi in _slices(arrays, rows):
+            cols = {k: _plain(v[lo:hi]) for k, v in arrays.items()}
+            tail = (
+                _plain(chunk.predict[lo:hi]),
+                _plain(None if chunk.proba is None else chunk.proba[lo:hi]),
+                {k: list(v[lo:hi]) for k, v in chunk.passthrough.items()},
+            )
+            sent = self._send(pickle.dumps((cols, *tail, *head), 5), hi - lo) and sent
+        return sent
+
+    def _send(self, data: bytes, rows: int) -> bool:
+        try:
+            self._sock.send(data)
+        except (BlockingIOError, OSError, AttributeError) as e:
+            if isinstance(e, OSError) and e.errno == errno.EMSGSIZE:
+                log.error("inference log: a request is too large to log", extra={"rows": rows})
+            self._count_rows("dropped", rows)
+            return False
+        self._on_rows("queued", rows)
+        return True
+
+    def _count_rows(self, outcome: str, rows: int) -> None:
+        with self._lock:
+            if outcome == "dropped":
+                self.dropped += rows
+            elif outcome == "written":
+                self.written += rows
+                self.files += 1
+        self._on_rows(outcome, rows)
+
+    def _count(self, counts_in) -> None:
+        """The child's outcomes (written, dropped), until it exits."""
+        with contextlib.suppress(EOFError, OSError), counts_in:
+            while True:
+                outcome, rows = _recv(counts_in)
+                self._count_rows(outcome, rows)
+
+    def close(self, timeout: float = 30.0) -> None:
+        """Stops sending; the child writes everything it received, reports, and exits."""
+        sock, self._sock = self._sock, None
+        if sock is None:
+            return
+        sock.close()  # the child reads what is queued, then end-of-file
+        try:
+            self._child.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.error("inference log writer did not finish in time", extra={"pid": self.pid})
+            self._child.kill()
+        self._reader.join(timeout)
+
+
+def _portable(store):
+    """The store as the child gets it: pickled when it can be, else its URI (S3: a live client).
+
+    A reopened URI reads its settings from the environment, as `app.app_from_env` does.
+    """
+    if store is None:
+        return None
+    try:
+        return pickle.dumps(store)
+    except (TypeError, AttributeError, pickle.PicklingError):
+        return store.uri
+
+
+def _plain(values: np.ndarray | None):
+    """A column slice as something cheap to pickle: (dtype, list) for plain kinds, else itself.
+
+    Pickling a one-element ndarray costs ~10 us; its `tolist()` a fraction of that.
+    """
+    if values is not None and values.dtype.kind in _PLAIN_KINDS and len(values) <= _SMALL_ROWS:
+        return values.dtype.str, values.tolist()
+    return values
+
+
+def _array(value) -> np.ndarray:
+    if isinstance(value, tuple):  # from _plain
+        dtype, items = value
+        return np.array(items, dtype=dtype)
+    return value
+
+
+def _slices(arrays: Mapping[str, np.ndarray], rows: int):
+    """Row ranges whose datagram stays near `_SLICE_BYTES` (objects counted at 64 bytes)."""
+    width = sum(64 if v.dtype.kind == "O" else v.dtype.itemsize for v in arrays.values()) + 80
+    step = max(1, _SLICE_BYTES // width)
+    return [(lo, min(lo + step, rows)) for lo in range(0, max(rows, 1), step)]
+
+
+def _recv(conn: mpc.Connection):
+    """One message the child sent (plain tuples of str and int only)."""
+    return pickle.loads(conn.recv_bytes())
+
+
+def _child_main(sock_fd: str, counts_fd: str) -> None:
+    """The log's process: datagrams in, an `InferenceLogger` writing Parquet, counts out.
+
+    The store and settings arrive pickled on stdin (from the server, nothing else).
+    """
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    sock = socket.socket(fileno=int(sock_fd))
+    counts = mpc.Connection(int(counts_fd), readable=False)
+    store, settings = pickle.loads(sys.stdin.buffer.read())
+    if isinstance(store, bytes):
+        store = pickle.loads(store)
+    else:
+        store = store_base.open_store(store, config.StoreSettings.from_env())
+    lock = threading.Lock()
+
+    def report(outcome: str, rows: int) -> None:
+        if outcome != "queued":  # the server counted it when it sent
+            with lock:
+                counts.send_bytes(pickle.dumps((outcome, rows)))
+
+    writer = InferenceLogger(store, sample_rate=1.0, on_rows=report, **settings).start()
+    counts.send_bytes(pickle.dumps(("ready", 0)))
+    # a datagram is never larger than the sender's buffer; one receive buffer, allocated once
+    buffer = bytearray(2 * _SOCKET_BUFFER)
+    view = memoryview(buffer)
+    while size := sock.recv_into(buffer):
+        cols, predict, proba, passthrough, version, request_id, stamp = pickle.loads(view[:size])
+        arrays = {k: _array(v) for k, v in cols.items()}
+        chunk = _Chunk(
+            arrays,
+            _array(predict),
+            _array(proba),
+            version,
+            request_id,
+            stamp,
+            passthrough,
+        )
+        writer._enqueue(chunk)
+    writer.close()
+    counts.close()

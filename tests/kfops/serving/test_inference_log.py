@@ -2,6 +2,12 @@
 
 import concurrent.futures
 import io
+import multiprocessing
+import os
+import signal
+import subprocess
+import sys
+import threading
 import time
 
 import numpy as np
@@ -9,7 +15,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 
 from kfops import logschema
-from kfops.serving import inference_log, model
+from kfops.serving import app, inference_log, model
 from kfops.store import local
 from tests.kfops.serving import factories
 
@@ -106,3 +112,98 @@ def test_logger_sample_rate_logs_about_that_fraction(tmp_path):
     logger = inference_log.InferenceLogger(local.LocalStore(tmp_path), "m", 0.25, seed=7)
     share = sum(logger.sampled() for _ in range(4000)) / 4000
     assert 0.22 < share < 0.28
+
+
+# ---- the server's logger: a child process (issue #16: no encoding on the server's GIL) ----
+
+
+def _process_logger(store, **kw) -> inference_log.ProcessLogger:
+    return inference_log.ProcessLogger(store, "churn", 1.0, **kw).start()
+
+
+def test_process_logger_writes_every_row_after_sigterm_to_its_child(tmp_path, clf):
+    """A pod's or terminal's signal reaches the child too; it must still write all it received."""
+    served = model.ServedModel("churn", "1", clf[0], clf[1])
+    store = local.LocalStore(tmp_path)
+    logger = _process_logger(store, flush_rows=10_000, flush_seconds=3600)
+    accepted = _submit_rows(logger, served, 137)
+    os.kill(logger.pid, signal.SIGTERM)
+    os.kill(logger.pid, signal.SIGINT)
+    time.sleep(0.3)
+    logger.close()
+    logs = _read_logs(store)
+    assert all(accepted) and len(logs) == 137
+    assert sorted(logs[logschema.REQUEST_ID]) == sorted(f"r{i}" for i in range(137))
+    assert logger.written == 137 and logger.dropped == 0 and logger.files == 1
+
+
+def test_process_logger_child_counts_what_its_slow_store_drops(tmp_path, clf):
+    served = model.ServedModel("churn", "1", clf[0], clf[1])
+    logger = _process_logger(
+        SlowStore(tmp_path, 0.5), queue_rows=20, flush_rows=10, flush_seconds=0.05
+    )
+    start = time.perf_counter()
+    _submit_rows(logger, served, 300)
+    elapsed = time.perf_counter() - start
+    logger.close(timeout=10)
+    assert elapsed < 0.4, f"submit blocked for {elapsed:.2f}s"
+    assert logger.dropped > 0 and logger.written > 0
+    assert logger.written + logger.dropped == 300
+    assert len(_read_logs(SlowStore(tmp_path, 0))) == logger.written
+
+
+def test_process_logger_drops_and_counts_when_its_child_is_stopped(tmp_path, clf):
+    """A stalled child fills the socket: requests are dropped and counted, never blocked."""
+    served = model.ServedModel("churn", "1", clf[0], clf[1])
+    store = local.LocalStore(tmp_path)
+    logger = _process_logger(store, flush_seconds=3600)
+    os.kill(logger.pid, signal.SIGSTOP)
+    try:
+        start = time.perf_counter()
+        accepted = _submit_rows(logger, served, 20_000)
+        elapsed = time.perf_counter() - start
+    finally:
+        os.kill(logger.pid, signal.SIGCONT)
+    logger.close()
+    assert not all(accepted) and logger.dropped == accepted.count(False)
+    assert elapsed < 10, f"submit blocked for {elapsed:.2f}s"
+    assert len(_read_logs(store)) == logger.written == accepted.count(True)
+
+
+def test_server_encodes_its_log_in_another_process(serve, clf, monkeypatch):
+    """The Parquet encoding must not run on the server's GIL (it stalled the event loop)."""
+    encoded_here = []
+    real = inference_log._parquet
+    monkeypatch.setattr(
+        inference_log, "_parquet", lambda chunks: encoded_here.append(1) or real(chunks)
+    )
+    srv = serve(*clf[:2])
+    for i in range(5):
+        srv.client.post(
+            "/v1/models/churn:predict", json={"instances": factories.instances(clf[2], 2, start=i)}
+        )
+    logger = srv.app.state.plane.inference_log
+    assert logger.pid not in (None, os.getpid())
+    assert "kfops-inference-log" not in {t.name for t in threading.enumerate()}
+    srv.stop()
+    assert len(_read_logs(srv.store)) == 10
+    assert encoded_here == []
+
+
+def test_request_ids_are_unique_within_a_process_across_forks_and_restarts():
+    ids = [app.new_request_id() for _ in range(20_000)]
+    assert len(set(ids)) == len(ids) and all(len(i) == 32 for i in ids)
+    ctx = multiprocessing.get_context("fork")
+    with ctx.Pool(1) as pool:
+        forked = pool.apply(_ids, (1000,))
+    assert not set(forked) & set(ids + [app.new_request_id() for _ in range(1000)])
+    code = "from kfops.serving import app; print(app.new_request_id())"
+    fresh = {
+        subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+        for _ in range(2)
+    }
+    assert len(fresh) == 2
+
+
+def _ids(n: int) -> list[str]:
+    return [app.new_request_id() for _ in range(n)]
