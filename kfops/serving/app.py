@@ -121,16 +121,25 @@ def _challenger_lane(config: settings.ServeConfig, source, store, on_shadow):
             source, config.name, version, config.policy, None, config.fast_path
         )
 
-    events = None
-    if store is not None:
-        events = challenger.EventLog(
-            store,
-            config.name,
-            queue_rows=config.log_queue_rows,
-            flush_rows=config.log_flush_rows,
-            flush_seconds=config.log_flush_seconds,
-        )
-    lane = challenger.ChallengerLane(managers, events, reader, config.plan, on_shadow=on_shadow)
+    log_kw = {
+        "queue_rows": config.log_queue_rows,
+        "flush_rows": config.log_flush_rows,
+        "flush_seconds": config.log_flush_seconds,
+    }
+    events = None if store is None else challenger.EventLog(store, config.name, **log_kw)
+    spec, reg = None, getattr(source, "registry", None)
+    if reg is not None:  # the shadow child reopens the registry's store from its URI
+        spec = {
+            "store": reg.store.uri,
+            "name": config.name,
+            "policy": config.policy,
+            "fast_path": config.fast_path,
+            "events": None if store is None else log_kw,
+            "drain_seconds": config.drain_seconds,
+        }
+    lane = challenger.ChallengerLane(
+        managers, events, reader, config.plan, worker_spec=spec, on_shadow=on_shadow
+    )
     if reader is not None:
         lane.follow()
     return lane

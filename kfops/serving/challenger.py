@@ -1,9 +1,11 @@
 """The challenger lane: a second model version beside the champion, in shadow or canary mode.
 
 Shadow: the champion answers; once the response is on its way (the hand-off is scheduled with
-`loop.call_soon`, which runs after the handler has written its answer) the request goes to one
-background thread where the challenger validates and predicts it. The queue is bounded: when
-the challenger falls behind, requests are not shadowed (counted in `dropped`), never delayed.
+`loop.call_soon`, which runs after the handler has written its answer) the request and the
+champion's answer go to a child process (kfops.serving.shadow) where the challenger validates,
+predicts and logs both; a thread here would take the GIL from the event loop and cost the
+champion its tail. The pipe to it is bounded: when the challenger falls behind, requests are
+not shadowed (counted as dropped), never delayed.
 Canary: a request whose key (the `--rollout-key-header` value, else its request id) hashes into
 the configured share is answered by the challenger; the same key always lands on the same side,
 in every worker and replica, because the hash is not salted. Either way both answers are logged
@@ -17,13 +19,11 @@ lane polls like the champion pointer.
 from __future__ import annotations
 
 import asyncio
-import collections
 import dataclasses
 import datetime as dt
 import hashlib
 import io
 import logging
-import threading
 import time
 import uuid
 from collections.abc import Callable
@@ -33,7 +33,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from kfops import errors, labels, rollout
-from kfops.serving import inference_log
+from kfops.serving import inference_log, shadow
 from kfops.serving import manager as mgr
 
 log = logging.getLogger("kfops.serving")
@@ -70,11 +70,12 @@ class EventLog(inference_log.InferenceLogger):
     def __init__(self, store, model_name: str, **kw):
         super().__init__(store, model_name, 1.0, **kw)
 
-    def record(self, request_id, pair, version, role, seconds, predict=None, error="") -> None:
+    def record(
+        self, request_id, pair, version, role, seconds, predict=None, error="", timestamp_ns=None
+    ) -> None:
         """Queues one answered (or failed) request; never blocks."""
-        self._enqueue(
-            _Event(request_id, *pair, version, role, seconds, error, predict, time.time_ns())
-        )
+        stamp = time.time_ns() if timestamp_ns is None else timestamp_ns
+        self._enqueue(_Event(request_id, *pair, version, role, seconds, error, predict, stamp))
 
     def _key(self) -> str:
         return rollout.events_key(self.model_name, dt.datetime.now(dt.UTC), uuid.uuid4().hex)
@@ -127,14 +128,14 @@ class ChallengerLane:
 
     Args:
         managers: makes a pinned `ModelManager` for a version (the challenger's own validator
-            and fast path, loaded and warmed up like the champion).
-        events: where both answers go; None records nothing (no store).
+            and fast path, loaded and warmed up like the champion; canary answers with it).
+        events: where answers logged in this process go; None records nothing (no store).
         plan_reader: returns the current plan (the registry pointer); None: the plan is fixed.
         fixed: the plan from flags, if any.
-        max_pending: shadow requests queued at most; beyond it they are dropped and counted.
-        max_yield_seconds: the longest a shadow job waits for a moment without champion
-            requests in flight before it runs anyway.
-        on_shadow: callback(outcome) per shadowed request: answered, failed or dropped.
+        worker_spec: what the shadow child needs (`shadow.ShadowProcess`); None: no registry
+            store, so shadow mode is refused.
+        on_shadow: callback(outcome) per shadowed request: answered, failed, dropped or off.
+        pipe_bytes: how far the shadow child may fall behind (its pipe's capacity).
     """
 
     def __init__(
@@ -143,21 +144,18 @@ class ChallengerLane:
         events: EventLog | None,
         plan_reader: Callable[[], rollout.Plan | None] | None = None,
         fixed: rollout.Plan | None = None,
-        max_pending: int = 1024,
-        max_yield_seconds: float = 0.02,
+        worker_spec: dict | None = None,
         on_shadow: Callable[[str], None] | None = None,
+        pipe_bytes: int = 1 << 20,
     ):
         self.managers, self.events, self.plan_reader = managers, events, plan_reader
+        self.worker_spec, self.pipe_bytes = worker_spec, pipe_bytes
         self.state: tuple[rollout.Plan, mgr.Active] | None = None
-        self.max_pending, self.dropped, self.shadowed = max_pending, 0, 0
-        self.busy, self.max_yield_seconds = 0, max_yield_seconds
-        self._idle = threading.Event()  # set while no champion request is in flight
-        self._idle.set()
+        self.dropped = self.shadowed = self.failed = self.off = 0
         self._on_shadow = on_shadow or (lambda outcome: None)
-        self._jobs: collections.deque = collections.deque()
-        self._cond = threading.Condition()
-        self._closed = False
-        self._thread = threading.Thread(target=self._work, name="kfops-shadow", daemon=True)
+        self.worker: shadow.ShadowProcess | None = None
+        self._worker_plan: rollout.Plan | None = None  # the plan the worker was started for
+        self._started = False
         if fixed is not None:
             self.apply(fixed)
 
@@ -171,6 +169,8 @@ class ChallengerLane:
         if plan is None or (current is not None and current[0] == plan):
             self.state = None if plan is None else current
             return
+        if plan.mode == rollout.SHADOW and self.worker_spec is None:
+            raise errors.ConfigError("shadow mode needs the registry's store (--store)")
         if current is not None and current[1].model.version == plan.version:
             active = current[1]
         else:
@@ -194,45 +194,68 @@ class ChallengerLane:
                 log.warning("rollout reload failed; keeping the plan", extra={"error": str(e)})
 
     def start(self) -> None:
-        """Starts the shadow worker."""
-        self._thread.start()
+        """On the event loop: starts the shadow child now if the plan is already shadow."""
+        self._started = True
+        if self.state is not None and self.state[0].mode == rollout.SHADOW:
+            self._ensure_worker(self.state[0])
 
     def close(self) -> None:
-        """Stops the shadow worker after the queued requests."""
-        with self._cond:
-            self._closed = True
-            self._cond.notify()
-        if self._thread.is_alive():
-            self._thread.join(10.0)
+        """Lets the shadow child drain what it was handed and exit (any thread)."""
+        self._started = False
+        if self.worker is not None:
+            self.worker.close()
+
+    def _ensure_worker(self, plan: rollout.Plan) -> shadow.ShadowProcess:
+        """The running shadow child, started (on the loop) when there is none.
+
+        One that died is replaced only once the plan changes: a child that dies on every
+        start must not respawn per request.
+        """
+        worker = self.worker
+        if worker is None or (worker.off and self._worker_plan != plan):
+            if worker is not None:
+                worker.close(0.0)
+            spec = {**self.worker_spec, "version": plan.version}
+            worker = shadow.ShadowProcess(spec, self._count, self.pipe_bytes)
+            worker.start()
+            self.worker, self._worker_plan = worker, plan
+        return worker
+
+    def _count(self, outcome: str) -> None:
+        if outcome == "answered":
+            self.shadowed += 1
+        else:
+            setattr(self, outcome, getattr(self, outcome) + 1)
+        self._on_shadow(outcome)
 
     async def infer(self, plane, active: mgr.Active, request, protocol: str, arrival):
         """Answers one request: champion or canary, then hands the shadow its copy."""
         state = self.state
         if state is None:
             return await plane.answer_async(active, request, protocol, arrival)
-        self.busy += 1  # the event loop's thread only: no lock needed
-        if self.busy == 1:
-            self._idle.clear()
-        try:
-            return await self._answer(plane, active, request, protocol, arrival, state)
-        finally:
-            self.busy -= 1
-            if not self.busy:
-                self._idle.set()
-
-    async def _answer(self, plane, active, request, protocol, arrival, state):
         plan, challenger = state
         pair = (active.model.version, challenger.model.version)
-        key = request.route_key or request.request_id
-        if plan.mode == rollout.CANARY and routed(key, plan.share):
+        if plan.mode == rollout.CANARY and routed(
+            request.route_key or request.request_id, plan.share
+        ):
             return await self._timed(plane, challenger, request, protocol, arrival, pair, "canary")
-        result = await self._timed(plane, active, request, protocol, arrival, pair, CHAMPION_ROLE)
-        if plan.mode == rollout.SHADOW:
+        shadowing = plan.mode == rollout.SHADOW and self._started
+        start = time.perf_counter()
+        result = await self._timed(
+            plane, active, request, protocol, arrival, pair, CHAMPION_ROLE, not shadowing
+        )
+        if shadowing:
             # Runs once this handler has written its answer and yielded to the loop.
-            asyncio.get_running_loop().call_soon(self._submit, challenger, request, pair)
+            job = (
+                request.request_id, pair, time.perf_counter() - start,
+                result.prediction.predict, time.time_ns(), request.columns, request.n_rows,
+                request.problems,
+            )  # fmt: skip
+            asyncio.get_running_loop().call_soon(self._submit, plan, job)
         return result
 
-    async def _timed(self, plane, active, request, protocol, arrival, pair, role):
+    async def _timed(self, plane, active, request, protocol, arrival, pair, role, record=True):
+        """The answer of `active`; logged here unless the shadow child logs it (record=False)."""
         start = time.perf_counter()
         try:
             result = await plane.answer_async(active, request, protocol, arrival)
@@ -243,7 +266,8 @@ class ChallengerLane:
         except Exception as e:
             self._record(request, pair, active, role, start, error=type(e).__name__)
             raise
-        self._record(request, pair, active, role, start, result.prediction.predict)
+        if record:
+            self._record(request, pair, active, role, start, result.prediction.predict)
         return result
 
     def _record(self, request, pair, active, role, start, predict=None, error="") -> None:
@@ -253,50 +277,15 @@ class ChallengerLane:
                 request.request_id, pair, active.model.version, role, seconds, predict, error
             )
 
-    def _submit(self, challenger: mgr.Active, request, pair) -> None:
-        with self._cond:
-            if len(self._jobs) >= self.max_pending or self._closed:
-                self.dropped += 1
-                self._on_shadow("dropped")
-                return
-            self._jobs.append((challenger, request, pair))
-            self._cond.notify()
-
-    def _work(self) -> None:
-        while True:
-            with self._cond:
-                while not self._jobs and not self._closed:
-                    self._cond.wait()
-                if not self._jobs:
-                    return
-                challenger, request, pair = self._jobs.popleft()
-            self._until_idle()
-            self._shadow(challenger, request, pair)
-
-    def _until_idle(self) -> None:
-        """Waits while champion requests are being answered, at most `max_yield_seconds`.
-
-        The shadow thread competes with the event loop for the GIL and the CPU; waiting for a
-        moment with no request in flight keeps that competition off the champion's latency.
-        Under sustained load the cap bounds the wait, so the shadow still runs (one job per
-        cap at worst) and the bounded queue sheds what it cannot take. It blocks on an Event
-        rather than polling `busy`: a poll every 0.2 ms took the GIL from the event loop ~5000
-        times a second, which itself slowed the champion (bench/shadow.py, 4 clients).
-        """
-        self._idle.wait(self.max_yield_seconds)
-
-    def _shadow(self, challenger: mgr.Active, request, pair) -> None:
-        """The challenger's answer to a request the champion already answered; never raises."""
-        start = time.perf_counter()
-        try:
-            validated = challenger.validator.validate(
-                request.columns, request.n_rows, request.problems
+    def _submit(self, plan: rollout.Plan, job: tuple) -> None:
+        """Hands the child its job; one it did not take still gets its champion event here."""
+        if not self._started:
+            taken = False
+            self._count("off")
+        else:
+            taken = self._ensure_worker(plan).submit(job)
+        if not taken and self.events is not None:
+            request_id, pair, seconds, predict, stamp = job[:5]
+            self.events.record(
+                request_id, pair, pair[0], CHAMPION_ROLE, seconds, predict, timestamp_ns=stamp
             )
-            prediction = challenger.model.predict(validated.arrays, False)
-        except Exception as e:  # noqa: BLE001 (a failing challenger is evidence, not an outage)
-            self._record(request, pair, challenger, rollout.SHADOW, start, error=type(e).__name__)
-            self._on_shadow("failed")
-            return
-        self.shadowed += 1
-        self._on_shadow("answered")
-        self._record(request, pair, challenger, rollout.SHADOW, start, prediction.predict)

@@ -87,8 +87,9 @@ class Metrics:
         )
         self.shadow = Counter(
             "kfops_shadow_requests",
-            "Requests handed to a shadow challenger, by outcome: answered, failed (it raised) or "
-            "dropped (its queue was full; the champion never waits for it).",
+            "Requests handed to a shadow challenger, by outcome: answered, failed (it raised), "
+            "dropped (its process's pipe was full; the champion never waits for it) or off "
+            "(its process exited; shadow is off until the rollout plan changes).",
             ["outcome"],
             registry=r,
         )

@@ -76,7 +76,18 @@ def _serving(store, **overrides):
     )
     application = app.build_app(cfg, model.RegistrySource(registry.Registry(store)), store)
     with server.running(application) as url, httpx.Client(base_url=url, timeout=30) as client:
+        shadow_ready(application)
         yield client, application
+
+
+def shadow_ready(application, seconds=180.0):
+    """Waits for the shadow child (if any) to have loaded the challenger: a fresh interpreter
+    importing scikit-learn takes seconds, more on a loaded machine."""
+    lane = application.state.plane.rollout
+    deadline = time.monotonic() + seconds
+    while lane is not None and lane.worker is not None and not lane.worker.ready:
+        assert time.monotonic() < deadline, "the shadow process never became ready"
+        time.sleep(0.1)
 
 
 def _traffic(client, df, n, headers=None, start=0):
@@ -150,7 +161,7 @@ def test_shadow_challenger_that_raises_fails_no_request_and_is_aborted(store, tm
     _start(store, "shadow")
     with _serving(store) as (client, _):
         sent = _traffic(client, df, 60)
-        for _ in range(100):  # the shadow thread counts each failure after the answer is sent
+        for _ in range(400):  # the shadow process acks each failure after the answer is sent
             exposition = client.get("/metrics").text
             if 'kfops_shadow_requests_total{outcome="failed"} 60.0' in exposition:
                 break

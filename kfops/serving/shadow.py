@@ -1,0 +1,292 @@
+"""The shadow challenger in its own process, so it never holds the server's GIL.
+
+A Python thread predicting beside the event loop cost the champion its tail: each time the loop
+released the GIL (a socket send, a syscall) the thread took it and the loop waited for the
+switch interval to get it back (bench/RESULTS.md, "Shadow overhead"). Here the server writes each
+shadowed request (its validated-by-nobody JSON columns, pickled, ~10 us for one row) into a
+non-blocking pipe and goes on; a child process (`python -m kfops.serving.shadow`, started with
+a lower CPU priority) loads the challenger from the registry, validates, predicts and logs both
+answers as rollout events, and acks each request with one byte on a second pipe.
+
+Overload: the pipe is the queue (`pipe_bytes`). When it is full the request is not shadowed and
+counted `dropped`; nothing waits. A child that exits (killed, crashed) turns shadow off: every
+later request is counted `off` and the server answers as before. On shutdown the server closes
+the pipe; the child finishes what it holds, flushes its event log and exits. It ignores SIGINT
+and SIGTERM (a terminal's Ctrl-C reaches the whole process group), so it drains on the pipe's
+end, also when the server is killed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import fcntl
+import logging
+import os
+import pickle
+import signal
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+
+log = logging.getLogger("kfops.serving")
+_HEAD = struct.Struct("<I")
+ANSWERED, FAILED, READY = b"a", b"f", b"r"
+# Best effort: the child yields the CPU to the server when both want it.
+NICE = 10
+
+
+class ShadowProcess:
+    """The server's handle on the shadow child: submit requests, count its acks.
+
+    Args:
+        spec: what the child needs to rebuild the challenger and the event log (picklable):
+            store (URI; S3 credentials come from the environment, as for `--workers`), name,
+            version (the challenger, loaded before the child says it is ready), policy,
+            fast_path, events (EventLog keyword arguments, or None: log nothing).
+        on_outcome: callback(outcome) per request: answered, failed, dropped or off.
+        pipe_bytes: the pipe's capacity, i.e. how much the child may fall behind.
+    """
+
+    def __init__(self, spec: dict, on_outcome: Callable[[str], None], pipe_bytes: int = 1 << 20):
+        self.spec, self.on_outcome, self.pipe_bytes = spec, on_outcome, pipe_bytes
+        self.proc: subprocess.Popen | None = None
+        self.off = self.ready = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._jobs = self._acks = -1
+        self._backlog = b""  # the tail of a frame the pipe took only part of
+        self._closing = False
+
+    @property
+    def pid(self) -> int | None:
+        """The child's process id (None before start)."""
+        return None if self.proc is None else self.proc.pid
+
+    def start(self) -> None:
+        """Starts the child; call it on the event loop's thread."""
+        self._loop = asyncio.get_running_loop()
+        ack_r, ack_w = os.pipe()
+        env = dict(os.environ)
+        # Like multiprocessing's spawn: the child imports what the server could (test models).
+        env["PYTHONPATH"] = os.pathsep.join(p for p in sys.path if p)
+        try:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "kfops.serving.shadow", str(ack_w)],
+                stdin=subprocess.PIPE,
+                pass_fds=(ack_w,),
+                env=env,
+            )
+        finally:
+            os.close(ack_w)
+        self._acks, self._jobs = ack_r, self.proc.stdin.fileno()
+        with contextlib.suppress(OSError):  # the default 64 KiB stays if the kernel refuses
+            fcntl.fcntl(self._jobs, fcntl.F_SETPIPE_SZ, self.pipe_bytes)
+        self.proc.stdin.write(_frame(pickle.dumps(self.spec)))  # before going non-blocking
+        self.proc.stdin.flush()
+        os.set_blocking(self._jobs, False)
+        self._loop.add_reader(self._acks, self._read_acks)
+        log.info("shadow worker started", extra={"pid": self.proc.pid})
+
+    def submit(self, job: tuple) -> bool:
+        """Hands one request to the child without waiting; False when it was not taken.
+
+        Runs on the event loop's thread. A request that is not taken is counted (dropped or
+        off) here.
+        """
+        if self.off or self.proc is None or self._closing:
+            self.on_outcome("off")
+            return False
+        if self._backlog:  # the pipe is full: shed, never queue in the server
+            self.on_outcome("dropped")
+            return False
+        frame = _frame(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+        try:
+            written = os.write(self._jobs, frame)
+        except BlockingIOError:
+            self.on_outcome("dropped")
+            return False
+        except OSError as e:  # EPIPE: the child is gone
+            self._lost(e)
+            self.on_outcome("off")
+            return False
+        if written < len(frame):
+            self._backlog = frame[written:]
+            self._loop.add_writer(self._jobs, self._flush)
+        return True
+
+    def _flush(self) -> None:
+        try:
+            written = os.write(self._jobs, self._backlog)
+        except BlockingIOError:
+            return
+        except OSError as e:
+            self._backlog = b""
+            self._loop.remove_writer(self._jobs)
+            self._lost(e)
+            return
+        self._backlog = self._backlog[written:]
+        if not self._backlog:
+            self._loop.remove_writer(self._jobs)
+
+    def _read_acks(self) -> None:
+        try:
+            data = os.read(self._acks, 1 << 16)
+        except BlockingIOError:
+            return
+        if not data:  # every write end closed: the child exited
+            self._loop.remove_reader(self._acks)
+            os.close(self._acks)
+            self._lost(None)
+            return
+        if READY in data:
+            self.ready = True
+            log.info("shadow worker ready", extra={"pid": self.pid})
+        for outcome, byte in (("answered", ANSWERED), ("failed", FAILED)):
+            for _ in range(data.count(byte)):
+                self.on_outcome(outcome)
+
+    def _lost(self, error: OSError | None) -> None:
+        if self.off:
+            return
+        self.off = True
+        if not self._closing:
+            code = None if self.proc is None else self.proc.poll()
+            log.error(
+                "shadow worker exited; shadow is off until the rollout plan changes",
+                extra={"pid": self.pid, "returncode": code, "error": repr(error)},
+            )
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Ends the child's input and waits for it to drain (flush its events) and exit.
+
+        Safe from any thread: only the pipe is closed here; the loop's reader sees the EOF.
+        """
+        self._closing = True
+        if self.proc is None:
+            return
+        if self._backlog:  # finish the partial frame so the child can parse what it has
+            with contextlib.suppress(OSError):
+                os.set_blocking(self._jobs, True)
+                os.write(self._jobs, self._backlog)
+            self._backlog = b""
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+        try:
+            self.proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            log.warning("shadow worker did not drain in time; killed", extra={"pid": self.pid})
+            self.proc.kill()
+            self.proc.wait()
+
+
+def _frame(payload: bytes) -> bytes:
+    return _HEAD.pack(len(payload)) + payload
+
+
+def _frames(buffer: bytearray):
+    """Pops every complete frame's payload off the front of `buffer`."""
+    while len(buffer) >= _HEAD.size:
+        (size,) = _HEAD.unpack_from(buffer)
+        if len(buffer) < _HEAD.size + size:
+            return
+        yield bytes(buffer[_HEAD.size : _HEAD.size + size])
+        del buffer[: _HEAD.size + size]
+
+
+class _Worker:
+    """The child's side: one loaded challenger version, answering what the server sends."""
+
+    def __init__(self, spec: dict):
+        # Imported here: the server's side of this module needs none of them.
+        from kfops import config as kconfig  # noqa: PLC0415
+        from kfops import registry  # noqa: PLC0415
+        from kfops.serving import challenger, model  # noqa: PLC0415
+        from kfops.serving import manager as mgr  # noqa: PLC0415
+        from kfops.store import base  # noqa: PLC0415
+
+        store = base.open_store(spec["store"], kconfig.StoreSettings.from_env())
+        self.source = model.RegistrySource(registry.Registry(store))
+        self.spec, self.mgr, self.challenger = spec, mgr, challenger
+        self.events = None
+        if spec["events"] is not None:
+            self.events = challenger.EventLog(store, spec["name"], **spec["events"])
+            self.events.start()
+        self.active = None
+        with contextlib.suppress(Exception):  # a version that fails to load fails each job
+            self._challenger(spec["version"])
+
+    def _challenger(self, version: str):
+        if self.active is None or self.active.model.version != version:
+            self.active = None  # a failed load must not leave the previous version answering
+            manager = self.mgr.ModelManager(
+                self.source, self.spec["name"], version, self.spec["policy"], None,
+                self.spec["fast_path"],
+            )  # fmt: skip
+            self.active = manager.load(version)
+        return self.active
+
+    def answer(self, job: tuple) -> bytes:
+        """Logs the champion's answer and the challenger's; the ack byte. Never raises."""
+        request_id, pair, seconds, predict, stamp, columns, n_rows, problems = job
+        events = self.events
+        if events is not None:
+            events.record(
+                request_id, pair, pair[0], self.challenger.CHAMPION_ROLE, seconds, predict,
+                timestamp_ns=stamp,
+            )  # fmt: skip
+        start = time.perf_counter()
+        role = self.challenger.rollout.SHADOW
+        try:
+            active = self._challenger(pair[1])
+            validated = active.validator.validate(columns, n_rows, problems)
+            prediction = active.model.predict(validated.arrays, False)
+        except Exception as e:  # noqa: BLE001 (a failing challenger is evidence, not an outage)
+            if events is not None:
+                seconds = time.perf_counter() - start
+                events.record(request_id, pair, pair[1], role, seconds, error=type(e).__name__)
+            return FAILED
+        if events is not None:
+            seconds = time.perf_counter() - start
+            events.record(request_id, pair, pair[1], role, seconds, prediction.predict)
+        return ANSWERED
+
+    def close(self) -> None:
+        if self.events is not None:
+            self.events.close(max(5.0, self.spec.get("drain_seconds", 5.0)))
+
+
+def main(argv: list[str]) -> int:
+    """The child: reads the spec, then jobs until the server closes the pipe."""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+    from kfops.serving import server  # noqa: PLC0415
+
+    server.configure_logging()
+    acks = int(argv[0])
+    jobs, buffer = sys.stdin.fileno(), bytearray()
+    worker = None
+    while True:
+        data = os.read(jobs, 1 << 20)
+        if not data:
+            break
+        buffer += data
+        out = []
+        for payload in _frames(buffer):
+            if worker is None:
+                worker = _Worker(pickle.loads(payload))
+                os.nice(NICE)  # after start-up: only the steady work yields to the server
+                out.append(READY)
+                continue
+            out.append(worker.answer(pickle.loads(payload)))
+        if out:  # one write per batch read: the server wakes once, not once per request
+            with contextlib.suppress(OSError):  # the server is gone: drain anyway
+                os.write(acks, b"".join(out))
+    if worker is not None:
+        worker.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
