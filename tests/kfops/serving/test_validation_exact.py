@@ -169,3 +169,36 @@ def test_long_examples_are_cut_and_types_only_is_exact():
     problems = _problems({**GOOD, "d": [long, None, None]})
     assert problems[0][2] == f"not an ISO-8601 datetime (e.g. {repr(long)[:37]}...)"
     assert validation.types_only([1, 2], int) and not validation.types_only([1, True], int)
+
+
+def test_the_absent_marker_reads_as_missing():
+    assert repr(MISSING) == "<missing>"
+
+
+def test_datetimes_are_utc_whether_sent_naive_or_with_an_offset():
+    """Naive strings are taken as UTC and offsets converted to it: one tz-aware UTC column."""
+    spec = schema.Schema((schema.ColumnSpec("d", "datetime", nullable=True),), None)
+    validator = validation.Validator(spec)
+    naive = validator.validate({"d": ["2024-01-01", "2024-01-02T03:00:00"]}, 2).arrays["d"]
+    mixed = validator.validate({"d": ["2024-01-01T01:00:00+01:00", "2024-01-01"]}, 2).arrays["d"]
+    assert [str(v) for v in naive] == ["2024-01-01 00:00:00+00:00", "2024-01-02 03:00:00+00:00"]
+    assert [str(v) for v in mixed] == ["2024-01-01 00:00:00+00:00"] * 2
+
+
+def test_integral_floats_up_to_the_64_bit_limit_are_integers_and_nulls_stay_nan():
+    ok = validation.Validator(_spec()).validate({**GOOD, "i": [200.0, 2.0**62, 3]}, 3)
+    assert ok.arrays["i"].dtype == np.int64 and ok.arrays["i"].tolist() == [200, 2**62, 3]
+    spec = schema.Schema((schema.ColumnSpec("n", "int", nullable=True),), None)
+    out = validation.Validator(spec).validate({"n": [1.0, None, 3]}, 3).arrays["n"]
+    assert out.dtype == np.float64
+    assert out[[0, 2]].tolist() == [1.0, 3.0] and np.isnan(out[1])
+
+
+def test_an_example_is_shown_whole_up_to_40_characters():
+    fits, cut = "a" * 38, "a" * 39  # their reprs are 40 and 41 characters
+    assert _problems({**GOOD, "f": [fits, None, cut]})[0][2] == (
+        f"expected a number, got string (e.g. '{fits}')"
+    )
+    assert _problems({**GOOD, "f": [cut, None, fits]})[0][2] == (
+        f"expected a number, got string (e.g. {repr(cut)[:37]}...)"
+    )
