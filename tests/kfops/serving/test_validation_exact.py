@@ -202,3 +202,25 @@ def test_an_example_is_shown_whole_up_to_40_characters():
     assert _problems({**GOOD, "f": [cut, None, fits]})[0][2] == (
         f"expected a number, got string (e.g. {repr(cut)[:37]}...)"
     )
+
+
+def test_each_column_has_its_dtype_even_with_no_rows_and_strings_stay_python_objects():
+    """Batch scoring validates whole shards, which can be empty: the columns keep their types."""
+    empty = validation.Validator(_spec()).validate({k: [] for k in GOOD}, 0).arrays
+    dtypes = {k: v.dtype for k, v in empty.items()}
+    assert dtypes == {"i": np.int64, "f": np.float64, "b": bool, "s": object, "d": object}
+    one = {"i": [1], "f": [1.0], "b": [True], "s": ["a"], "d": ["2024-01-01"]}
+    assert validation.Validator(_spec()).validate(one, 1).arrays["s"].dtype == object
+
+
+def test_an_unseen_category_message_shows_five_values_and_twenty_allowed():
+    domain = tuple(f"c{n:02d}" for n in range(21))
+    spec = schema.Schema((schema.ColumnSpec("s", "string", domain=domain),), None)
+    unseen = [f"u{n}" for n in range(6)]
+    with pytest.raises(serr.InvalidInput) as info:
+        validation.Validator(spec).validate({"s": unseen}, 6)
+    (problem,) = info.value.problems
+    assert problem.detail == (
+        f"values not seen in training: 'u0', 'u1', 'u2', 'u3', 'u4'; allowed: {list(domain[:20])}"
+    )
+    assert problem.rows == tuple(range(6))
