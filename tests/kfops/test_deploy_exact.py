@@ -541,3 +541,54 @@ def test_a_rollback_that_is_not_ready_either_says_so():
     )
     live = api.get("apps/v1", "Deployment", "kfops", deploy.SERVER)
     assert deploy.served_version(api, live) == "1"
+
+
+_KUSTOMIZE = {"apiVersion": "kustomize.config.k8s.io/v1beta1", "kind": "Kustomization"}
+
+
+def test_the_layer_over_an_overlay_is_exactly_the_kustomization_asked_for():
+    """The layer `render` hands kustomize, without running it (the rendered result is tested in
+    test_deploy.py): the version literal always, the name, image and canary only when given."""
+    assert deploy._layer(deploy.DeployConfig()) == {
+        **_KUSTOMIZE,
+        "resources": ["../overlays/kind"],
+        "configMapGenerator": [
+            {"name": "kfops-model", "behavior": "merge", "literals": ["MODEL_VERSION="]}
+        ],
+    }
+    config = deploy.DeployConfig(version="3", overlay="production", image="r:5000/k:7")
+    assert deploy._layer(config) == {
+        **_KUSTOMIZE,
+        "resources": ["../overlays/production"],
+        "configMapGenerator": [
+            {"name": "kfops-model", "behavior": "merge", "literals": ["MODEL_VERSION=3"]}
+        ],
+        "images": [{"name": "ghcr.io/kfops/kfops", "newName": "r:5000/k", "newTag": "7"}],
+    }
+    config = deploy.DeployConfig(
+        version="3", name="churn", image="r/k@sha256:ab", overlay="kserve", canary_percent=0
+    )
+    canary = [{"op": "add", "path": "/spec/predictor/canaryTrafficPercent", "value": 0}]
+    assert deploy._layer(config) == {
+        **_KUSTOMIZE,
+        "resources": ["../overlays/kserve"],
+        "configMapGenerator": [
+            {
+                "name": "kfops-model",
+                "behavior": "merge",
+                "literals": ["MODEL_VERSION=3", "MODEL_NAME=churn"],
+            }
+        ],
+        "configurations": ["kustomizeconfig.yaml"],
+        "images": [{"name": "ghcr.io/kfops/kfops", "newName": "r/k", "digest": "sha256:ab"}],
+        "patches": [
+            {
+                "target": {"kind": "InferenceService", "name": "kfops-server"},
+                "patch": json.dumps(canary),
+            }
+        ],
+    }
+    assert deploy._layer(deploy.DeployConfig(overlay="kserve"))["resources"] == [
+        "../overlays/kserve"
+    ]
+    assert "patches" not in deploy._layer(deploy.DeployConfig(overlay="kserve"))
