@@ -6,7 +6,11 @@ HTTP/1.1 connections (http.client, one per client thread) in rounds interleaved 
 so a machine shared with other work loads both alike; each round's latencies are kept and the
 medians of the per-round p50 and p99 are reported with the load average. The challenger is a
 HistGradientBoosting model (slower than the logistic champion: the worst case for the shadow
-thread competing for the GIL) or, with --challenger-kind linear, another logistic model.
+process competing for the CPU) or, with --challenger-kind linear, another logistic model. B's
+shadow child is waited for (it must have answered a request) before the first round, and B's
+shadow outcomes (answered, dropped, off) are printed at the end: a run that dropped much did
+not measure the full shadow load. Also printed: what the hand-off costs the event loop (the
+pickled job per one-row request: microseconds and bytes).
 
 Usage:
     nice -n 10 .venv/bin/python bench/shadow.py [--rounds 6] [--seconds 3] [--clients 1 4]
@@ -20,6 +24,7 @@ import dataclasses
 import http.client
 import json
 import os
+import pickle
 import shutil
 import subprocess
 import sys
@@ -101,6 +106,40 @@ def _client(port: int, bodies: list[bytes], until: float, out: list[float]) -> N
     conn.close()
 
 
+def _shadow_counts(port: int) -> dict[str, float]:
+    """B's kfops_shadow_requests_total by outcome, from its /metrics."""
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=10).read().decode()
+    out = {}
+    for line in text.splitlines():
+        if line.startswith("kfops_shadow_requests_total{"):
+            out[line.split('"')[1]] = float(line.split()[-1])
+    return out
+
+
+def wait_shadow(port: int, body: bytes, seconds: float = 180.0) -> None:
+    """Sends requests to B until its shadow child has answered one (it starts after the server)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        one_round(port, [body], 1, 0.05)
+        if _shadow_counts(port).get("answered", 0) > 0:
+            return
+        time.sleep(0.5)
+    raise SystemExit("the shadow child never answered")
+
+
+def handoff_us(rows: list[dict], n: int = 20000) -> tuple[float, int]:
+    """Median microseconds and bytes to pickle one one-row shadow job (what the loop pays)."""
+    request = v1.parse({"instances": [rows[0]]}, list(rows[0]), 1)
+    job = ("0" * 32, ("1", "2"), 1e-4, [1], time.time_ns(), request.columns,
+           request.n_rows, request.problems)  # fmt: skip
+    times = []
+    for _ in range(n):
+        start = time.perf_counter()
+        pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+        times.append(time.perf_counter() - start)
+    return float(np.median(times) * 1e6), len(pickle.dumps(job, pickle.HIGHEST_PROTOCOL))
+
+
 def one_round(port: int, bodies: list[bytes], clients: int, seconds: float) -> dict:
     until = time.perf_counter() + seconds
     per = [[] for _ in range(clients)]
@@ -116,8 +155,9 @@ def one_round(port: int, bodies: list[bytes], clients: int, seconds: float) -> d
 def on_path_us(store: Path, rows: list[dict], challenger: str | None, n: int = 20000) -> float:
     """Median microseconds the data plane spends per one-row request, in this process.
 
-    What the lane adds on the request path (routing, timing, queuing the event and the shadow
-    job), without HTTP or the shadow thread's own work, which runs after the answer.
+    What the lane adds on the request path (routing, timing, the event), without HTTP; the
+    shadow hand-off (pickling the job, writing the pipe) runs right after each answer and is
+    not in these times (see `handoff_us`), the child's work runs in another process.
     """
     cfg = settings.ServeConfig(name="churn", challenger=challenger, poll_seconds=0)
     st = local.LocalStore(store)
@@ -126,6 +166,11 @@ def on_path_us(store: Path, rows: list[dict], challenger: str | None, n: int = 2
     requests = [v1.parse({"instances": [r]}, list(rows[0]), 1) for r in rows]
 
     async def run() -> list[float]:
+        lane = plane.rollout
+        if lane is not None:
+            lane.start()  # on the loop: the child's pipe is watched by it
+            while lane.worker is not None and not lane.worker.ready:
+                await asyncio.sleep(0.1)
         times = []
         for i in range(n):
             request = dataclasses.replace(requests[i % len(requests)], request_id=str(i))
@@ -135,14 +180,11 @@ def on_path_us(store: Path, rows: list[dict], challenger: str | None, n: int = 2
             times.append(time.perf_counter() - start)
             if i % 64 == 0:
                 await asyncio.sleep(0)  # let queued shadow hand-offs run
+        if lane is not None:
+            await asyncio.to_thread(lane.close)
         return times
 
-    if plane.rollout is not None:
-        plane.rollout.start()
-    times = asyncio.run(run())
-    if plane.rollout is not None:
-        plane.rollout.close()
-    return float(np.median(times) * 1e6)
+    return float(np.median(asyncio.run(run())) * 1e6)
 
 
 def main() -> None:
@@ -163,7 +205,10 @@ def main() -> None:
         alone, shadow = on_path_us(store, rows, None), on_path_us(store, rows, "2")
         print(f"on the request path, in process: {alone:.1f} us alone, {shadow:.1f} us with "
               f"the shadow lane (+{shadow - alone:.1f} us)")  # fmt: skip
+        cost, size = handoff_us(rows)
+        print(f"shadow hand-off per one-row request: pickling {cost:.1f} us, {size} bytes")
         try:
+            wait_shadow(ports["with shadow"], bodies[0])
             print(f"load average before: {os.getloadavg()}; challenger: {args.challenger_kind}")
             for clients in args.clients:
                 results = {k: [] for k in ports}
@@ -180,6 +225,7 @@ def main() -> None:
                 verdict = "within" if b <= a + 1.0 else "ABOVE"
                 print(f"shadow p99 {b:.3f} ms vs champion p99 + 1 ms = {a + 1:.3f}: {verdict}")
             print(f"\nload average after: {os.getloadavg()}")
+            print(f"shadow outcomes on B: {_shadow_counts(ports['with shadow'])}")
         finally:
             for p in procs:
                 p.terminate()

@@ -3,7 +3,8 @@
 A Python thread predicting beside the event loop cost the champion its tail: each time the loop
 released the GIL (a socket send, a syscall) the thread took it and the loop waited for the
 switch interval to get it back (bench/RESULTS.md, "Shadow overhead"). Here the server writes each
-shadowed request (its validated-by-nobody JSON columns, pickled, ~10 us for one row) into a
+shadowed request (its parsed JSON columns and the champion's answer, pickled: ~5 us and ~250
+bytes for one row; the raw body instead would save ~3 us but needs re-parsing here) into a
 non-blocking pipe and goes on; a child process (`python -m kfops.serving.shadow`, started with
 a lower CPU priority) loads the challenger from the registry, validates, predicts and logs both
 answers as rollout events, and acks each request with one byte on a second pipe.
@@ -30,6 +31,8 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+
+import numpy as np
 
 log = logging.getLogger("kfops.serving")
 _HEAD = struct.Struct("<I")
@@ -64,6 +67,11 @@ class ShadowProcess:
         """The child's process id (None before start)."""
         return None if self.proc is None else self.proc.pid
 
+    @property
+    def usable(self) -> bool:
+        """Whether the child takes work (started, not exited, not closing)."""
+        return self.proc is not None and not (self.off or self._closing)
+
     def start(self) -> None:
         """Starts the child; call it on the event loop's thread."""
         self._loop = asyncio.get_running_loop()
@@ -95,7 +103,7 @@ class ShadowProcess:
         Runs on the event loop's thread. A request that is not taken is counted (dropped or
         off) here.
         """
-        if self.off or self.proc is None or self._closing:
+        if not self.usable:
             self.on_outcome("off")
             return False
         if self._backlog:  # the pipe is full: shed, never queue in the server
@@ -233,8 +241,8 @@ class _Worker:
         events = self.events
         if events is not None:
             events.record(
-                request_id, pair, pair[0], self.challenger.CHAMPION_ROLE, seconds, predict,
-                timestamp_ns=stamp,
+                request_id, pair, pair[0], self.challenger.CHAMPION_ROLE, seconds,
+                np.asarray(predict), timestamp_ns=stamp,
             )  # fmt: skip
         start = time.perf_counter()
         role = self.challenger.rollout.SHADOW
