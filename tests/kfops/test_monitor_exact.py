@@ -210,3 +210,22 @@ def test_regression_task_defaults_to_classification_only_when_unset(reference):
     ref = reference[["tenure", "charges", logschema.PREDICTION]]
     result = monitor.monitor(ref, current, plain, _config(), labels)
     assert result.quality["accuracy"] == 1.0 and "mae" not in result.quality
+
+
+def test_join_labels_names_every_missing_column_and_the_batched_request_rule():
+    current = pd.DataFrame({logschema.REQUEST_ID: ["a", "a"], "x": [1, 2]})
+    with pytest.raises(errors.SchemaViolation) as e:
+        core.join_labels(current, pd.DataFrame({"other": [1]}), "y")
+    assert e.value.column == "kfops_request_id, y"
+    with pytest.raises(errors.SchemaViolation) as e:
+        core.join_labels(current, pd.DataFrame({logschema.REQUEST_ID: ["a"], "y": [1]}), "y")
+    assert (e.value.column, e.value.rule) == (window.ROW, "labels join")
+    assert str(e.value).endswith(
+        "requests in the window hold several rows; labels must give kfops_row as well"
+    )
+
+
+def test_an_unjudged_window_has_no_evidently_section(reference, data_schema):
+    for current in (pd.DataFrame(), as_log(make_frame(30))):
+        html = monitor.monitor(reference, current, data_schema, _config()).html
+        assert "Not judged" in html and "Evidently" not in html

@@ -409,3 +409,25 @@ def test_a_parquet_list_column_is_validated_not_crashed(tmp_path):
     column = pd.read_parquet(tmp_path / "d.parquet")["c"]
     found = checks.column_checks(column, _spec("c", "string"), CFG)
     assert "constant" not in [a.rule for a in found]
+
+
+def test_ranges_apply_to_number_columns_only():
+    flags = _spec(dtype="bool", min=0.0, max=0.0)  # a hand-written schema may bound anything
+    assert _col([True, False, True], spec=flags) == []
+
+
+@pytest.mark.parametrize(
+    ("bounds", "rule"), [({"min": 10.0}, "out_of_range"), ({"max": 1.0}, "out_of_range")]
+)
+def test_one_sided_ranges_of_nullable_ints(bounds, rule):
+    """pandas' nullable Int64 cannot compare with None: the unset side must not be compared."""
+    found = _col([5, 20, None, 11], spec=_spec(dtype="int", **bounds), dtype="Int64")
+    assert [a.rule for a in found] == [rule]
+
+
+def test_the_margin_is_a_share_of_the_range_width_not_of_its_values():
+    spec = _spec(min=100.0, max=110.0)  # width 10: slack 2, whatever the magnitude
+    assert [(a.rule, a.examples) for a in _col([105.0, 113.0, 97.0], spec=spec)] == [
+        ("out_of_range", (97.0, 113.0))
+    ]
+    assert [a.rule for a in _col([105.0, 112.0, 98.0], spec=spec)] == ["near_range"]
