@@ -20,6 +20,8 @@ from typing import Any
 import numpy as np
 from sklearn import frozen, model_selection
 
+from kfops import jsonable
+
 FixedThreshold = model_selection.FixedThresholdClassifier
 LAST_CLASS = "the last label value in sorted order (no --positive-class given)"
 GIVEN = "set by --positive-class"
@@ -44,7 +46,7 @@ def of(model: Any) -> Rule | None:
     final = final_step(model)
     if not isinstance(final, FixedThreshold):
         return None
-    return Rule(_plain(final.pos_label), float(final.threshold))
+    return Rule(jsonable.plain(final.pos_label), float(final.threshold))
 
 
 def inner(model: Any) -> Any:
@@ -72,7 +74,7 @@ def labels(classes: Sequence[Any], proba: np.ndarray, rule: Rule | None) -> np.n
     classes = np.asarray(classes)
     if rule is None:
         return classes[np.asarray(proba).argmax(axis=1)]
-    index = [_plain(c) for c in classes.tolist()].index(rule.positive)
+    index = [jsonable.plain(c) for c in classes.tolist()].index(rule.positive)
     negative = classes[1 - index]
     hit = np.asarray(proba)[:, index] >= rule.threshold
     return np.where(hit, classes[index], negative)
@@ -83,16 +85,12 @@ def positive_of(classes: Sequence[Any], model: Any = None) -> Any:
     rule = of(model) if model is not None else None
     if rule is not None:
         return rule.positive
-    return _plain(classes[-1]) if len(classes) else None
+    return jsonable.plain(classes[-1]) if len(classes) else None
 
 
 def match(value: Any, values: Sequence[Any]) -> Any:
     """The label value `value` names (text "1" names the integer 1), or None."""
     for v in values:
         if v == value or str(v) == str(value):
-            return _plain(v)
+            return jsonable.plain(v)
     return None
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value

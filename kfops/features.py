@@ -41,6 +41,8 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from sklearn import base
 
 from kfops import errors, schema
@@ -120,6 +122,18 @@ def parse_all(specs: Sequence[str | Mapping[str, Any]]) -> list[Feature]:
             raise errors.ConfigError(f"derived feature {f.name!r}: declared more than once")
         seen.add(f.name)
     return out
+
+
+def specs(given: Sequence[str | Mapping[str, Any]] | None) -> list[dict[str, Any]]:
+    """Every feature in the JSON form the model records: the one parse of user specs.
+
+    TrainConfig reads the pipeline parameter through it, and `kfops run` calls it on the same
+    value before the run starts, so a bad spec is the same one line however it was given.
+
+    Raises:
+        ConfigError: a malformed spec or a name given twice.
+    """
+    return [f.to_dict() for f in parse_all(list(given or ()))]
 
 
 def load_file(path: str) -> list[dict[str, Any] | str]:
@@ -515,13 +529,23 @@ def _date_feature(f: Feature, args: list[np.ndarray]) -> np.ndarray:
 
 
 def _string_feature(f: Feature, a: np.ndarray) -> np.ndarray:
-    missing = np.asarray(pd.isna(a), bool).reshape(-1).tolist()
-    values = a.reshape(-1).tolist()
+    """The length and contains ops as Arrow kernels over a column; code points, like len().
+
+    Missing markers (None, NaN, pd.NA) give NaN; a value that is not text counts as its str().
+    """
+    flat = a.reshape(-1)
+    try:
+        text = pa.array(flat, pa.string(), from_pandas=True)
+    except (pa.ArrowInvalid, pa.ArrowTypeError, UnicodeError):
+        # numbers among the text, or a lone surrogate (JSON "\\ud800") UTF-8 cannot hold
+        values = pd.Series(flat, dtype=object)
+        texts = values.astype(str).where(values.notna(), None)
+        if f.op == "length":
+            return texts.str.len().to_numpy(np.float64, na_value=np.nan)
+        found = texts.str.contains(f.param("substring"), regex=False)
+        return found.astype(float).to_numpy(np.float64, na_value=np.nan)
     if f.op == "length":
-        out = [math.nan if m else len(str(v)) for v, m in zip(values, missing, strict=True)]
+        out = pc.utf8_length(text)
     else:
-        needle = f.param("substring")
-        out = [
-            math.nan if m else float(needle in str(v)) for v, m in zip(values, missing, strict=True)
-        ]
-    return np.array(out, np.float64)
+        out = pc.match_substring(text, f.param("substring"))
+    return pc.cast(out, pa.float64()).to_numpy(zero_copy_only=False, writable=True)

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kfops import datasets, errors, logschema, parameters
+from kfops import datasets, errors, jsonable, logschema, parameters
 from kfops.monitor import window
 
 MAX_ROWS = 1_000_000
@@ -150,17 +150,13 @@ def instances(batch: pd.DataFrame, features: list[str]) -> list[dict[str, Any]]:
         if pd.api.types.is_datetime64_any_dtype(col):
             values = [None if pd.isna(v) else v.isoformat() for v in col]
         else:
-            values = [None if _missing(v) else _plain(v) for v in col.tolist()]
+            values = [None if _missing(v) else jsonable.plain(v) for v in col.tolist()]
         cols[name] = values
     return [{name: cols[name][i] for name in features} for i in range(len(batch))]
 
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value))
-
-
-def _plain(value: Any) -> Any:
-    return value.item() if isinstance(value, np.generic) else value
 
 
 def _labels(batch: pd.DataFrame, rid: str) -> pd.DataFrame:

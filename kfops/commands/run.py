@@ -236,10 +236,15 @@ def check_before_running(arguments: Mapping[str, Any]) -> None:
     nothing and leave no failed run behind.
 
     Raises:
-        ConfigError: a column flag that contradicts itself or another flag, or `--task` against
-            the task of the schema given as `schema_uri`.
+        ConfigError: a column flag that contradicts itself or another flag, `--task` against
+            the task of the schema given as `schema_uri`, or a derived feature that does not
+            parse (kfops.features.specs, the train step's own parse).
         StorageError: that schema cannot be read.
     """
+    if arguments["derived_features"]:
+        from kfops import features  # noqa: PLC0415 (only runs that derive features parse them)
+
+        features.specs(arguments["derived_features"])
     columns = parameters.build(
         schema.ColumnConfig, **{k: arguments[k] for k in parameters.surface(schema.ColumnConfig)}
     )
@@ -304,17 +309,18 @@ def _podman_sockets() -> list[str]:
 
 
 def derived_features(items: Sequence[str] | None, path: str | None) -> list | None:
-    """`--feature` expressions and a `--features-file`'s specs, checked for form (None: neither).
+    """`--feature` expressions and a `--features-file`'s specs as given (None: neither).
+
+    Parsed once, with any `--param derived_features=...`, by `check_before_running`.
 
     Raises:
-        ConfigError: a spec that does not parse, or an unreadable file (one line naming it).
+        ConfigError: an unreadable or malformed file (one line naming it).
     """
     if not items and not path:
         return None
-    from kfops import features  # noqa: PLC0415 (only runs that derive features parse them)
+    from kfops import features  # noqa: PLC0415 (only runs that derive features read them)
 
-    specs = [*(items or []), *(features.load_file(path) if path else [])]
-    return [f.to_dict() for f in features.parse_all(specs)]
+    return [*(items or []), *(features.load_file(path) if path else [])]
 
 
 def render(summary: localrun.RunSummary) -> str:

@@ -21,7 +21,7 @@ import numpy as np
 import pandas as pd
 import threadpoolctl
 
-from kfops import cpus, decision, errors, parameters
+from kfops import cpus, decision, errors, jsonable, parameters
 from kfops.evaluate import curves as curves_mod
 from kfops.evaluate import explain as explain_mod
 from kfops.evaluate import groups, measures
@@ -300,7 +300,7 @@ def _score(model: Any, df: pd.DataFrame, config: EvalConfig, n_threads: int) -> 
             f"{type(model).__name__} failed to predict {len(df)} test rows: {e}"
         ) from e
     known = getattr(model, "classes_", None)
-    classes = [measures.plain(c) for c in (known if known is not None else np.unique(y_pred))]
+    classes = [jsonable.plain(c) for c in (known if known is not None else np.unique(y_pred))]
     wanted = config.positive_label
     positive = _positive(
         classes, decision.positive_of(classes, model) if wanted is None else wanted

@@ -12,6 +12,7 @@ import numpy as np
 from sklearn import metrics as sk
 from sklearn import preprocessing
 
+from kfops import jsonable
 from kfops.evaluate import measures
 
 MAX_POINTS = 200
@@ -22,7 +23,7 @@ CALIBRATION_BINS = 10
 def classification(s: measures.Scored) -> dict[str, Any]:
     """ROC, PR (positive class; micro-averaged for multiclass), confusion and calibration."""
     labels = list(s.classes) + sorted(
-        {measures.plain(v) for v in np.unique(s.y_true)} - set(s.classes), key=str
+        {jsonable.plain(v) for v in np.unique(s.y_true)} - set(s.classes), key=str
     )
     matrix = (
         sk.confusion_matrix(s.y_true, s.y_pred, labels=labels)

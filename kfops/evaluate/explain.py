@@ -27,7 +27,7 @@ import pandas as pd
 import threadpoolctl
 from sklearn import metrics as sk
 
-from kfops import decision, metric_catalog
+from kfops import decision, jsonable, metric_catalog
 from kfops.evaluate import measures
 
 DERIVED_STEP = "derive"  # a Pipeline step of this name adds derived features (#18)
@@ -200,7 +200,7 @@ def _scorer(model: Any, task: str, classes: list[Any], y: np.ndarray) -> _Scorer
     """
     metric = metric_catalog.DEFAULT_METRIC[task]
     if task == "classification":
-        every_class = set(measures.plain(v) for v in np.unique(y)) >= set(classes)
+        every_class = set(jsonable.plain(v) for v in np.unique(y)) >= set(classes)
         if not (hasattr(model, "predict_proba") and len(classes) >= 2 and every_class):
             metric = "accuracy"
     return _Scorer(task, classes, metric)
@@ -319,7 +319,7 @@ def _plain(value: Any) -> Any:
     """A cell as JSON holds it: numpy scalars unwrapped, missing as None, times as text."""
     if value is None or (not isinstance(value, str) and pd.isna(value)):
         return None
-    value = measures.plain(value)
+    value = jsonable.plain(value)
     if isinstance(value, float):
         return _finite(value)
     return value if isinstance(value, int | str | bool) else str(value)

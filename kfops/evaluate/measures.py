@@ -10,12 +10,13 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
 from sklearn import metrics as sk
 from sklearn import preprocessing
+
+from kfops import jsonable
 
 
 @dataclasses.dataclass(frozen=True)
@@ -116,7 +117,7 @@ def _binary_proba(s: Scored) -> dict[str, float | None]:
 
 
 def _multiclass_proba(s: Scored) -> dict[str, float | None]:
-    present = set(_plain_list(np.unique(s.y_true)))
+    present = set(jsonable.plain_list(np.unique(s.y_true)))
     # ROC AUC needs every class among the labels and no label the model never saw (scikit-learn
     # refuses one outside `labels`): otherwise undefined, as log loss is.
     every_class = present == set(s.classes)
@@ -141,7 +142,7 @@ def _multiclass_proba(s: Scored) -> dict[str, float | None]:
 
 
 def _log_loss(s: Scored) -> float | None:
-    if len(s.y_true) == 0 or not set(_plain_list(np.unique(s.y_true))) <= set(s.classes):
+    if len(s.y_true) == 0 or not set(jsonable.plain_list(np.unique(s.y_true))) <= set(s.classes):
         return None  # a label the model never saw has no probability column
     return float(sk.log_loss(s.y_true, s.proba, labels=s.classes))
 
@@ -162,12 +163,3 @@ def clean(values: dict[str, Any], where: str, notes: list[str]) -> dict[str, Any
     if undefined:
         notes.append(f"{where}{', '.join(undefined)} undefined on these rows: reported as null")
     return out
-
-
-def plain(value: Any) -> Any:
-    """A numpy scalar as the Python value JSON can hold."""
-    return value.item() if isinstance(value, np.generic) else value
-
-
-def _plain_list(values: Sequence[Any]) -> list[Any]:
-    return [plain(v) for v in values]

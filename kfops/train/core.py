@@ -29,7 +29,7 @@ import sklearn
 import threadpoolctl
 from sklearn import ensemble, model_selection, pipeline
 
-from kfops import cpus, decision, errors, parameters, schema
+from kfops import cpus, decision, errors, jsonable, parameters, schema
 from kfops import features as feature_specs
 from kfops.train import setup, threshold
 
@@ -114,8 +114,8 @@ class TrainConfig:
                 raise errors.ConfigError("feature_columns must be a list of names, not one string")
             object.__setattr__(self, "feature_columns", tuple(self.feature_columns))
         # Checked for form now; against the data's columns and types in setup.resolve_features.
-        specs = feature_specs.parse_all(list(self.derived_features or ()))
-        object.__setattr__(self, "derived_features", tuple(f.to_dict() for f in specs))
+        specs = feature_specs.specs(self.derived_features)
+        object.__setattr__(self, "derived_features", tuple(specs))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -372,7 +372,7 @@ def _labels(df: pd.DataFrame, config: TrainConfig) -> tuple[np.ndarray, list[Any
         return _regression_labels(label), None
     counts = label.value_counts()
     if len(counts) < 2:
-        detail = f"only one class {_plain(counts.index[0])!r}: nothing to learn"
+        detail = f"only one class {jsonable.plain(counts.index[0])!r}: nothing to learn"
         raise errors.SchemaViolation(config.label, "at least 2 classes", detail)
     small = counts[counts < config.cv_folds]
     if len(small):
@@ -381,7 +381,7 @@ def _labels(df: pd.DataFrame, config: TrainConfig) -> tuple[np.ndarray, list[Any
             "CV folds: drop them, merge them, or lower cv_folds"
         )
         raise errors.SchemaViolation(config.label, "rows per class", detail)
-    return label.to_numpy(), sorted(_plain(c) for c in counts.index)
+    return label.to_numpy(), sorted(jsonable.plain(c) for c in counts.index)
 
 
 def _regression_labels(label: pd.Series) -> np.ndarray:
@@ -437,7 +437,8 @@ def _search(
         config.estimator, config.task, config.search_iterations, config.seed
     )
     grid = [{f"model__{k}": [v] for k, v in c.items()} for c in candidates]
-    classes = sorted(_plain(c) for c in np.unique(y)) if config.task == "classification" else None
+    classification = config.task == "classification"
+    classes = sorted(jsonable.plain(c) for c in np.unique(y)) if classification else None
     workers, each = 1, n_threads
     if config.estimator == "hist_gradient_boosting":
         workers, each = cpus.share(n_threads, len(grid) * len(folds))
@@ -515,8 +516,3 @@ def threads(n: int, model: pipeline.Pipeline) -> Iterator[None]:
 def _require_int(name: str, value: Any, minimum: int) -> None:
     if not isinstance(value, int) or isinstance(value, bool) or value < minimum:
         raise errors.ConfigError(f"{name} must be an integer >= {minimum}, got {value!r}")
-
-
-def _plain(value: Any) -> Any:
-    """A numpy scalar as the Python value JSON can hold."""
-    return value.item() if isinstance(value, np.generic) else value

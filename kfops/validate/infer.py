@@ -10,7 +10,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from kfops import errors, schema
+from kfops import errors, jsonable, schema
 from kfops.validate import stats
 
 _ID_NAME = re.compile(r"(^|_)(id|uuid|guid|key)$", re.IGNORECASE)
@@ -170,8 +170,7 @@ def _label_classes(label: pd.Series) -> tuple[Any, ...]:
 
 def _plain(value: Any) -> Any:
     """A JSON-ready Python scalar; non-finite floats become None."""
-    if isinstance(value, np.generic):
-        value = value.item()
+    value = jsonable.plain(value)
     if isinstance(value, float) and not math.isfinite(value):
         return None
     return value

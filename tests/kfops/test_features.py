@@ -332,6 +332,9 @@ def test_a_request_sending_a_derived_column_is_refused_naming_it(trained, churn)
         (["--features-file", "absent.yaml"], ["cannot read features file absent.yaml"]),
         (["--features-file", "bad.json"], ["features file bad.json does not parse"]),
         (["--features-file", "specs.yaml", "--feature", "r = log1p(a)"], ["'r'", "more than once"]),
+        # the pipeline parameter itself goes through the same one parse, not only the flags
+        (["--param", 'derived_features=["r = sqrt(a)"]'], ["'r'", "unknown function 'sqrt'"]),
+        (["--param", 'derived_features=["r = a / b", "r = log1p(a)"]'], ["more than once"]),
     ],
 )
 def test_cli_refuses_a_bad_spec_in_one_line_before_any_step(
@@ -386,3 +389,30 @@ def test_monitoring_tests_a_datetime_input_as_a_number():
         current[logschema.PREDICTION] = 0
         result = monitor.monitor(reference, current, spec, cfg)
         assert ("signup_date" in result.drifted_columns) is drifted, result.drifted_columns
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        ["premium", "", None, "basic", np.nan, pd.NA, "ünïcödé prem", "日本語prem"],
+        ["😀😀", "e\u0301", "prem😀", None],  # astral code points; a combining accent counts 2
+        ["prem", 3, 2.5, True, None, ""],  # not text: counted as str(value)
+        ["x\ud800y", "prem", None],  # a lone surrogate (JSON "\ud800"): UTF-8 cannot hold it
+        [None, np.nan],
+        [],
+    ],
+)
+def test_string_features_are_whole_column_and_count_code_points(values):
+    """length/contains over a column equal len(str(v)) / needle in str(v) row by row."""
+    column = np.array(values, object)
+    missing = [v is None or v is pd.NA or (isinstance(v, float) and math.isnan(v)) for v in values]
+    for spec, one in (
+        ("n = length(s)", lambda v: float(len(str(v)))),
+        ("q = contains(s, 'prem')", lambda v: float("prem" in str(v))),
+        ("q = contains(s, 'é')", lambda v: float("é" in str(v))),
+    ):
+        want = [math.nan if m else one(v) for v, m in zip(values, missing, strict=True)]
+        np.testing.assert_array_equal(_one(spec, s=column), want, err_msg=spec)
+    fixed = np.array([v for v, m in zip(values, missing, strict=True) if not m], dtype=str)
+    want = [float(len(v)) for v in fixed]  # a numpy unicode column, not objects
+    np.testing.assert_array_equal(_one("n = length(s)", s=fixed), want)

@@ -201,12 +201,6 @@ def test_clean_nulls_non_finite_values_and_notes_every_null():
     assert measures.clean({"a": 0.5}, "", quiet) == {"a": 0.5} and quiet == []
 
 
-def test_plain_turns_numpy_scalars_into_python_values():
-    assert type(measures.plain(np.int64(3))) is int
-    assert type(measures.plain(np.float32(0.5))) is float
-    assert measures.plain("x") == "x"
-
-
 def test_subset_without_probabilities_keeps_none():
     scored = _binary(p1=None).subset(Y == 1)
     assert scored.proba is None and list(scored.y_true) == [1, 1, 1, 1]
