@@ -3,6 +3,8 @@
 Real servers, real HTTP, a real child process signalled with SIGSTOP/SIGKILL.
 """
 
+import concurrent.futures
+import json
 import os
 import signal
 import time
@@ -10,11 +12,12 @@ import time
 import httpx
 import numpy as np
 import pandas as pd
+import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from kfops import labels, registry, rollout
 from kfops.serving import app, model, server, settings
-from tests.kfops.serving import factories
+from tests.kfops.serving import factories, test_serve_command
 from tests.kfops.serving.test_rollout_serving import (
     _events,
     _publish,
@@ -121,3 +124,33 @@ def test_a_killed_child_turns_shadow_off_and_the_champion_keeps_answering(store,
     champion = _events(store).query(f"{rollout.ROLE} == 'champion'")
     assert list(champion.set_index(labels.REQUEST_ID).loc[[rid for rid, _ in sent]][
         rollout.PREDICTION]) == list(good.predict(frame).astype(str))  # fmt: skip
+
+
+def test_sigterm_drains_the_shadow_child_and_flushes_both_answers(store, tmp_path):  # noqa: F811
+    """Kubernetes signals the server only: the child drains on the pipe's end, not a signal."""
+    good, _, df = factories.classifier()
+    _publish(store, tmp_path, good, good)
+    _start(store, "shadow")  # the pointer only dates the events; the flag fixes the plan
+    proc, url = test_serve_command._start(
+        store, "--challenger", "2", "--log-flush-seconds", "3600", "--poll-interval", "0"
+    )
+    body = {"instances": factories.instances(df, 1)}
+    with httpx.Client(base_url=url, timeout=30) as client:
+        _until(lambda: client.post("/v1/models/churn:predict", json=body).status_code == 200
+               and _metric(client, "answered") > 0, seconds=180)  # fmt: skip
+    with concurrent.futures.ThreadPoolExecutor(2) as pool:
+        futures = [pool.submit(test_serve_command._hammer, url, body, w) for w in range(2)]
+        time.sleep(1.5)
+        proc.send_signal(signal.SIGTERM)
+        answered = [rid for f in futures for rid in f.result(timeout=60)]
+    _, stderr = proc.communicate(timeout=120)
+    assert proc.returncode == 0, stderr[-2000:]
+    logs = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    (child,) = [e["pid"] for e in logs if e["msg"] == "shadow worker started"]
+    with pytest.raises(ProcessLookupError):  # exited and reaped: no orphan left behind
+        os.kill(child, 0)
+    events = _events(store)
+    assert len(answered) > 10
+    for role in ("champion", "shadow"):
+        ids = events.loc[events[rollout.ROLE] == role, labels.REQUEST_ID]
+        assert set(answered) <= set(ids), role  # the warm-up requests are logged too
