@@ -592,3 +592,18 @@ def test_the_layer_over_an_overlay_is_exactly_the_kustomization_asked_for():
         "../overlays/kserve"
     ]
     assert "patches" not in deploy._layer(deploy.DeployConfig(overlay="kserve"))
+
+
+def test_keys_defaults_and_an_empty_configmap():
+    """A cluster-scoped object's key has namespace ""; a ConfigMap without data (the API server
+    omits an empty map) serves no version; the rollout polls every 2 s unless told."""
+    namespace = {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "kfops"}}
+    assert deploy._key(namespace) == ("v1", "Namespace", "", "kfops")
+    configmap, workload = _server("1")
+    del configmap["data"]
+    api = FakeKube()
+    api.apply(configmap)
+    assert deploy.served_version(api, workload) is None
+    clock = FakeClock()
+    assert not deploy.wait_ready(_Api([None]), workload, 5, clock, clock.sleep).ready
+    assert (clock.now, clock.sleeps) == (6.0, 3)
