@@ -229,3 +229,38 @@ def test_an_unjudged_window_has_no_evidently_section(reference, data_schema):
     for current in (pd.DataFrame(), as_log(make_frame(30))):
         html = monitor.monitor(reference, current, data_schema, _config()).html
         assert "Not judged" in html and "Evidently" not in html
+
+
+def test_a_too_small_window_gives_the_whole_empty_result(reference, data_schema):
+    result = monitor.monitor(
+        reference, as_log(make_frame(30)), data_schema, _config(), model="m", version="3"
+    )
+    assert result.to_dict() == {
+        "status": "too_small", "retrain": False, "reasons": (),
+        "notes": ("sample too small to judge: 30 rows < min_rows 100",), "rows": 30,
+        "judged_rows": 0, "reference_rows": 0, "sample_error_bound": 0.0, "drift_share": None,
+        "drifted_columns": (), "columns": {}, "prediction_drift": {}, "quality": {},
+        "labelled_rows": 0, "config": _config().to_dict(), "model": "m", "version": "3",
+    }  # fmt: skip
+
+
+def test_the_reference_is_summarised_to_reference_rows(reference, data_schema):
+    current = as_log(make_frame(200, seed=18))
+    result = monitor.monitor(reference, current, data_schema, _config(reference_rows=300))
+    assert result.reference_rows == 300
+    assert set(result.prediction_drift) == {logschema.PREDICTION, logschema.PROBA}
+
+
+def test_quality_needs_min_rows_labelled_rows_exactly(reference, data_schema):
+    current = as_log(make_frame(150, seed=19))
+    labels = pd.DataFrame(
+        {
+            logschema.REQUEST_ID: current[logschema.REQUEST_ID],
+            "churned": current["kfops_prediction"],
+        }
+    )
+    judged = monitor.monitor(reference, current, data_schema, _config(), labels.head(100))
+    assert (judged.labelled_rows, judged.quality["accuracy"], judged.notes) == (100, 1.0, ())
+    short = monitor.monitor(reference, current, data_schema, _config(), labels.head(99))
+    assert (short.labelled_rows, short.quality) == (99, {})
+    assert short.notes == ("quality not judged: 99 labelled rows < min_rows 100",)
