@@ -49,16 +49,21 @@ BARE = textwrap.dedent(
     from sklearn.preprocessing import OrdinalEncoder
 
     src, out = sys.argv[1], sys.argv[2]
-    t0 = time.perf_counter()
-    df = pd.read_parquet(src)
+    t0 = time.perf_counter(); phases = {}
+
+    def phase(name, since=[t0]):
+        now = time.perf_counter(); phases[name] = round(now - since[0], 2); since[0] = now
+
+    df = pd.read_parquet(src); phase("read")
     # checks a careful script makes: label present, two classes, null rates, duplicates
     assert df["churned"].nunique() == 2
-    nulls = df.isna().mean(); dupes = int(df.duplicated().sum())
+    nulls = df.isna().mean(); dupes = int(df.duplicated().sum()); phase("check")
     y = df.pop("churned"); X = df.drop(columns=["customer_id", "signup_date"])
     cats = [c for c in X.columns if X[c].dtype == object or str(X[c].dtype) in ("category", "bool")]
     nums = [c for c in X.columns if c not in cats]
     X[cats] = X[cats].astype(str)
     Xtr, Xte, ytr, yte = train_test_split(X, y, test_size=0.2, stratify=y, random_state=0)
+    phase("split")
     pre = ColumnTransformer([("cat", OrdinalEncoder(handle_unknown="use_encoded_value",
                                                     unknown_value=-1), cats),
                              ("num", "passthrough", nums)])
@@ -71,15 +76,17 @@ BARE = textwrap.dedent(
     sample = Xtr.sample(n=min(50_000, len(Xtr)), random_state=0)
     search = RandomizedSearchCV(model, space, n_iter=8, cv=3, scoring="roc_auc", random_state=0,
                                 n_jobs=1)
-    search.fit(sample, ytr.loc[sample.index])
-    model.set_params(**search.best_params_).fit(Xtr, ytr)
-    p = model.predict_proba(Xte)[:, 1]; pred = (p >= 0.5).astype(int)
+    search.fit(sample, ytr.loc[sample.index]); phase("search")
+    model.set_params(**search.best_params_).fit(Xtr, ytr); phase("fit")
+    p = model.predict_proba(Xte)[:, 1]; pred = (p >= 0.5).astype(int); phase("predict")
     m = {"roc_auc": metrics.roc_auc_score(yte, p),
          "pr_auc": metrics.average_precision_score(yte, p),
          "f1": metrics.f1_score(yte, pred), "accuracy": metrics.accuracy_score(yte, pred),
          "log_loss": metrics.log_loss(yte, p)}
     joblib.dump(model, out + "/model.joblib"); json.dump(m, open(out + "/metrics.json", "w"))
+    phase("metrics, write"); use = resource.getrusage(resource.RUSAGE_SELF)
     print(json.dumps({"seconds": time.perf_counter() - t0, "roc_auc": m["roc_auc"],
+                      "phases": phases, "cpu_s": use.ru_utime + use.ru_stime,
                       "threads": f"{_openmp_effective_n_threads()} OpenMP, OMP_WAIT_POLICY="
                            f"{os.environ.get('OMP_WAIT_POLICY', 'unset')}",
                       "maxrss_kb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
@@ -88,26 +95,30 @@ BARE = textwrap.dedent(
 
 PIPELINE = textwrap.dedent(
     """
-    import io, json, resource, sys, time, contextlib
+    import io, json, os, resource, sys, time, contextlib
     from kfops import cli
     src, out = sys.argv[1], sys.argv[2]
+    pinned = os.environ.get("KFOPS_BENCH_THREADS")
+    pinned = ["--param", f"n_threads={pinned}"] if pinned else []
     t0 = time.perf_counter()
     buf = io.StringIO()
     with contextlib.redirect_stdout(buf):
         code = cli.main(["run", "--source", src, "--label", "churned", "--slice", "region",
                          "--slice", "plan", "--sensitive", "age_band", "--store", out + "/store",
-                         "--runs-dir", out + "/runs", "--json"])
+                         "--runs-dir", out + "/runs", "--json", *pinned])
     seconds = time.perf_counter() - t0
     summary = json.loads(buf.getvalue())
     from kfops import runs, store
     detail = runs.RunIndex(store.open_store(out + "/store")).show(summary["run_id"])
     ran = {s["step"]: s.get("runtime", {}) for s in detail["steps"]}
+    from kfops.localrun import _seconds
+    inside = {s["step"]: round(_seconds(s), 2) for s in detail["steps"]}
     threads = (f"train {ran.get('train', {}).get('threads')} threads x "
                f"{ran.get('train', {}).get('search_processes')} search processes, "
                f"evaluate {ran.get('evaluate', {}).get('threads')}")
     print(json.dumps({"seconds": seconds, "code": code, "status": summary["status"],
                       "blessed": summary["blessed"], "roc_auc": summary["metrics"].get("roc_auc"),
-                      "threads": threads,
+                      "threads": threads, "inside": inside,
                       "maxrss_kb": resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss}))
     """
 )
@@ -117,7 +128,14 @@ PIPELINE = textwrap.dedent(
 # the step it ran (kfp's executor gets --function_to_execute NAME) or by its command.
 PEAK_HOOK = textwrap.dedent(
     """
-    import atexit, json, os, resource, sys
+    import atexit, json, os, resource, sys, time
+
+    _T0 = time.perf_counter()
+    _PROFILE = None
+    if os.environ.get("KFOPS_BENCH_PROFILE") and "--function_to_execute" in sys.argv:
+        import cProfile
+        _PROFILE = cProfile.Profile()
+        _PROFILE.enable()
 
     def _peak():
         argv = list(sys.argv)
@@ -129,9 +147,14 @@ PEAK_HOOK = textwrap.dedent(
             name = "kfops run (orchestrator)"
         else:
             name = "other: " + os.path.basename(argv[0] if argv else "?")
-        kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        if _PROFILE is not None:
+            _PROFILE.disable()
+            _PROFILE.dump_stats(os.path.join(os.environ["KFOPS_BENCH_PROFILE"], name + ".prof"))
+        use = resource.getrusage(resource.RUSAGE_SELF)
         with open(os.environ["KFOPS_BENCH_PEAKS"], "a") as f:
-            f.write(json.dumps({"process": name, "maxrss_kb": kb}) + "\\n")
+            f.write(json.dumps({"process": name, "maxrss_kb": use.ru_maxrss,
+                                "wall_s": time.perf_counter() - _T0,
+                                "cpu_s": use.ru_utime + use.ru_stime}) + "\\n")
 
     atexit.register(_peak)
     """
@@ -165,16 +188,48 @@ def step_peaks(workdir: Path) -> dict:
     return {"env": {"PYTHONPATH": path, "KFOPS_BENCH_PEAKS": str(peaks)}, "file": peaks}
 
 
-def largest(peaks_file: Path) -> tuple[str, float]:
+def processes(peaks_file: Path) -> list[dict]:
+    """What the hook wrote: one row per process of the run (name, peak, wall and CPU seconds)."""
+    return [json.loads(line) for line in peaks_file.read_text().splitlines() if line.strip()]
+
+
+def largest(rows: list[dict]) -> tuple[str, float]:
     """The process with the highest peak RSS, and that peak in MiB."""
-    rows = [json.loads(line) for line in peaks_file.read_text().splitlines() if line.strip()]
     top = max(rows, key=lambda r: r["maxrss_kb"])
     return top["process"], top["maxrss_kb"] / 1024
+
+
+def breakdown(bare: dict, kf: dict, rows: list[dict]) -> None:
+    """Where each side's time went: the bare script's phases, each kfops process's wall and CPU.
+
+    A step's wall is its process's life (interpreter start-up, kfp's executor, the step);
+    "inside" is the step's own record (started_at..ended_at, the work alone).
+    """
+    print("  bare phases s: " + ", ".join(f"{k} {v}" for k, v in bare["phases"].items())
+          + f"; CPU {bare['cpu_s']:.1f} s")  # fmt: skip
+    print(f"  {'kfops process':<26} {'wall s':>7} {'inside s':>8} {'CPU s':>7} {'peak MiB':>9}")
+    for r in rows:
+        inside = kf.get("inside", {}).get(r["process"].removesuffix("_step").replace("_", "-"))
+        print(f"  {r['process']:<26} {r['wall_s']:>7.1f} {inside if inside is not None else '':>8} "
+              f"{r['cpu_s']:>7.1f} {r['maxrss_kb'] / 1024:>9.0f}")  # fmt: skip
+    print(f"  {'all processes':<26} {'':>7} {'':>8} {sum(r['cpu_s'] for r in rows):>7.1f}")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, nargs="+", default=[100_000, 1_000_000])
+    parser.add_argument(
+        "--steps", action="store_true", help="print each side's per-phase / per-process times"
+    )
+    parser.add_argument(
+        "--threads",
+        type=int,
+        help="OMP_NUM_THREADS for the bare side and n_threads for kfops (default: all CPUs); "
+        "1 on a loaded machine compares CPU work rather than parallel speed",
+    )
+    parser.add_argument(
+        "--profile", type=Path, help="also write a cProfile of each kfops step into this directory"
+    )
     args = parser.parse_args()
     from kfops import dataio, datasets
 
@@ -190,12 +245,19 @@ def main() -> None:
             data_mib = df.memory_usage(deep=True).sum() / 2**20
             dataio.write_frame(df, tmp / "churn.parquet")
             del df
-            bare = measure(BARE, tmp / "churn.parquet", tmp / "bare")
+            pinned = {"OMP_NUM_THREADS": str(args.threads)} if args.threads else {}
+            bare = measure(BARE, tmp / "churn.parquet", tmp / "bare", pinned)
             hook = step_peaks(tmp / "peaks")
+            if args.profile:
+                args.profile.mkdir(parents=True, exist_ok=True)
+                hook["env"]["KFOPS_BENCH_PROFILE"] = str(args.profile.resolve())
+            if args.threads:
+                hook["env"]["KFOPS_BENCH_THREADS"] = str(args.threads)
             kf = measure(PIPELINE, tmp / "churn.parquet", tmp / "kfops", hook["env"])
             if kf["status"] != "succeeded":
                 raise SystemExit(f"pipeline failed: {kf}")
-            step, step_mib = largest(hook["file"])
+            ran = processes(hook["file"])
+            step, step_mib = largest(ran)
             print(
                 f"{rows:>9} {data_mib:>9.1f} {bare['seconds']:>8.1f} {kf['seconds']:>8.1f} "
                 f"{kf['seconds'] / bare['seconds']:>7.2f} {bare['maxrss_kb'] / 1024:>9.0f} "
@@ -204,6 +266,8 @@ def main() -> None:
                 f"{bare['threads']}; {kf['threads']}",
                 flush=True,
             )
+            if args.steps:
+                breakdown(bare, kf, ran)
 
 
 if __name__ == "__main__":
