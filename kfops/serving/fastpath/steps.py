@@ -10,6 +10,7 @@ float operations); `kfops.serving.fastpath.verify` checks that they still do.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from collections.abc import Callable, Mapping
 from typing import Any
@@ -149,7 +150,12 @@ def _as_text(x: np.ndarray) -> np.ndarray:
         if x.dtype.kind == "f":
             out[np.isnan(x)] = np.nan
         return out
-    out = np.array([[str(v) for v in row] for row in x.tolist()], object).reshape(x.shape)
+    cols = x.reshape(-1, 1) if x.ndim == 1 else x
+    out = np.empty(cols.shape, object)
+    for j in range(cols.shape[1]):  # column by column: a column of str (the usual) is kept as is
+        col = cols[:, j].tolist()
+        out[:, j] = col if set(map(type, col)) == {str} else [str(v) for v in col]
+    out = out.reshape(x.shape)
     out[pd.isna(x)] = np.nan
     return out
 
@@ -262,8 +268,13 @@ class _Lookup:
 
     def __call__(self, c: np.ndarray) -> np.ndarray:
         """Index of each value of a column, -1 for values unseen in training."""
-        get, miss = self.index.get, self.miss
-        return np.array([get(v, miss if v != v else -1) for v in c.tolist()], np.intp)
+        values = c.tolist()
+        out = np.fromiter(map(self.index.get, values, itertools.repeat(-1)), np.intp, len(values))
+        if self.miss != -1:  # a NaN category was fitted: NaN values (not in `index`) map to it
+            for i in np.flatnonzero(out < 0).tolist():
+                if values[i] != values[i]:
+                    out[i] = self.miss
+        return out
 
 
 def _lookups(enc) -> list[_Lookup]:
