@@ -1,9 +1,14 @@
 """How long the server's event loop waits while the inference log encodes a flush (GIL convoy).
 
-A thread encodes 10k one-row requests into Parquet twice (kfops.serving.inference_log, as a
-5-second flush at 2,000 req/s does) while an asyncio loop wakes every 0.2 ms, as a loop serving
+Part 1: a thread encodes 10k one-row requests into Parquet twice (kfops.serving.inference_log, as
+a 5-second flush at 2,000 req/s does) while an asyncio loop wakes every 0.2 ms, as a loop serving
 I/O does. Prints, per trial, the encode's wall time and the loop's wake gaps (p50/p99/max) with
 CPython's default GIL switch interval (5 ms) and with the server's (`app.SWITCH_INTERVAL`).
+
+Part 2: the loop itself submits 20k one-row requests (one per wake) to the in-process writer
+thread (`InferenceLogger`, the server before issue #16) and to the writer process the server uses
+now (`ProcessLogger`), flushing every 5k rows; prints the loop's wake gaps and this process's CPU
+per logged request (the child's is not on the server's cores' GIL).
 
 Usage:
     .venv/bin/python bench/serving_stalls.py [--trials 3]
@@ -15,12 +20,14 @@ import argparse
 import asyncio
 import os
 import sys
+import tempfile
 import threading
 import time
 
 import numpy as np
 
-from kfops.serving import app, inference_log
+from kfops.serving import app, inference_log, model
+from kfops.store import local
 
 
 def _chunks(n: int) -> list:
@@ -78,6 +85,40 @@ def trial(chunks: list, interval: float) -> str:
     )
 
 
+class _Served:
+    version = "1"
+
+
+def log_trial(kind: type, chunks: list) -> str:
+    """Wake gaps of a loop that submits one request per wake to the logger `kind`."""
+    sys.setswitchinterval(app.SWITCH_INTERVAL)
+    gaps: list[float] = []
+    pred = model.Prediction(np.array([1]), np.array([[0.3, 0.7]]))
+    with tempfile.TemporaryDirectory() as tmp:
+        logger = kind(local.LocalStore(tmp), "churn", 1.0, flush_rows=5000).start()
+
+        async def main() -> None:
+            last = time.perf_counter()
+            for c in chunks:
+                logger.submit(c.arrays, pred, _Served, c.request_id, c.timestamp_ns)
+                await asyncio.sleep(0.0002)
+                now = time.perf_counter()
+                gaps.append(now - last)
+                last = now
+
+        cpu = time.process_time()
+        asyncio.run(main())
+        cpu = time.process_time() - cpu
+        logger.close()
+        written = logger.written
+    g = np.array(gaps) * 1e3
+    return (
+        f"{kind.__name__:16s}: loop wake gaps p50 {np.median(g):.2f} p99 {np.percentile(g, 99):.2f}"
+        f" max {g.max():.2f} ms; server CPU {cpu / len(chunks) * 1e6:.0f} us per logged request"
+        f" ({written} rows written, load {os.getloadavg()[0]:.1f})"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--trials", type=int, default=3)
@@ -86,6 +127,10 @@ def main() -> None:
     for _ in range(args.trials):
         for interval in (0.005, app.SWITCH_INTERVAL):
             print(trial(chunks, interval), flush=True)
+    chunks = _chunks(20_000)
+    for _ in range(args.trials):
+        for kind in (inference_log.InferenceLogger, inference_log.ProcessLogger):
+            print(log_trial(kind, chunks), flush=True)
 
 
 if __name__ == "__main__":
