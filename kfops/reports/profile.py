@@ -34,8 +34,12 @@ def profile(frame: pd.DataFrame, data_schema: schema.Schema | None = None) -> li
 
 def _column(name: str, values: pd.Series, spec: schema.ColumnSpec | None) -> dict[str, Any]:
     rows = len(values)
-    missing = int(values.isna().sum())
     dtype = spec.dtype if spec else schema.dtype_of(values)
+    counts = _text_counts(values, dtype)
+    if counts is not None:  # one hashing pass gives missing, distinct and the top values
+        missing, distinct = rows - int(counts.sum()), len(counts)
+    else:
+        missing, distinct = int(values.isna().sum()), int(values.nunique(dropna=True))
     out: dict[str, Any] = {
         "name": name,
         "dtype": dtype,
@@ -43,8 +47,11 @@ def _column(name: str, values: pd.Series, spec: schema.ColumnSpec | None) -> dic
         "rows": rows,
         "missing": missing,
         "missing_fraction": missing / rows if rows else 0.0,
-        "distinct": int(values.nunique(dropna=True)),
+        "distinct": distinct,
     }
+    if counts is not None:
+        out.update(kind="categorical", **_top(counts))
+        return out
     present = values.dropna()
     if dtype == "datetime" or pd.api.types.is_datetime64_any_dtype(values):
         stamps = pd.to_datetime(present, errors="coerce", utc=True).dropna()
@@ -52,8 +59,22 @@ def _column(name: str, values: pd.Series, spec: schema.ColumnSpec | None) -> dic
     elif dtype in ("int", "float") and pd.api.types.is_numeric_dtype(values):
         out.update(kind="numeric", **_numeric(present.to_numpy(dtype="float64")))
     else:
-        out.update(kind="categorical", **_categorical(present))
+        out.update(kind="categorical", **_top(present.astype(str).value_counts(sort=True)))
     return out
+
+
+def _text_counts(values: pd.Series, dtype: str) -> pd.Series | None:
+    """Counts of a column of strings (nulls aside), or None for any other column.
+
+    For strings, `astype(str)` changes nothing, so counting the raw values gives the categorical
+    profile in one pass, where nulls, distinct values and top values took four over 1M rows.
+    Anything else (numbers, mixed 1 / "1", datetimes) takes the general path.
+    """
+    if values.dtype != object or dtype == "datetime":
+        return None
+    if pd.api.types.infer_dtype(values, skipna=True) != "string":
+        return None
+    return values.value_counts(dropna=True, sort=True)
 
 
 def _numeric(array: np.ndarray) -> dict[str, Any]:
@@ -83,8 +104,7 @@ def _numeric(array: np.ndarray) -> dict[str, Any]:
     }
 
 
-def _categorical(present: pd.Series) -> dict[str, Any]:
-    counts = present.astype(str).value_counts(sort=True)
+def _top(counts: pd.Series) -> dict[str, Any]:
     top = [[str(v), int(c)] for v, c in counts.iloc[:TOP_VALUES].items()]
     return {"top": top, "other": int(counts.iloc[TOP_VALUES:].sum())}
 
