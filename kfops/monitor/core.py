@@ -271,7 +271,9 @@ def join_labels(current: pd.DataFrame, labels: pd.DataFrame, label: str | None) 
             "requests in the window hold several rows; labels must give kfops_row as well",
         )  # fmt: skip
     truth = labels[needed].drop_duplicates(keys, keep="last")
-    joined = current.merge(truth, on=keys, how="inner").dropna(subset=[label])
+    # A log may carry the label column too (the schema allows it): the delayed label replaces it.
+    logged = current.drop(columns=[label], errors="ignore")
+    joined = logged.merge(truth, on=keys, how="inner").dropna(subset=[label])
     values = joined[label]
     if pd.api.types.is_float_dtype(values) and bool((values % 1 == 0).all()):
         # pandas turns an integer label column to float as soon as one label is still missing;

@@ -264,3 +264,15 @@ def test_quality_needs_min_rows_labelled_rows_exactly(reference, data_schema):
     short = monitor.monitor(reference, current, data_schema, _config(), labels.head(99))
     assert (short.labelled_rows, short.quality) == (99, {})
     assert short.notes == ("quality not judged: 99 labelled rows < min_rows 100",)
+
+
+def test_join_labels_keeps_rows_with_null_features_and_replaces_a_logged_label():
+    current = pd.DataFrame(
+        {logschema.REQUEST_ID: ["a", "b", "c"], "x": [1.0, np.nan, 3.0], "y": [np.nan] * 3}
+    )
+    labels = pd.DataFrame({logschema.REQUEST_ID: ["c", "b"], "y": [1, 0]})
+    joined = core.join_labels(current, labels, "y")
+    assert joined[logschema.REQUEST_ID].tolist() == ["b", "c"]
+    assert joined["y"].tolist() == [0, 1] and list(joined.columns) == [
+        logschema.REQUEST_ID, "x", "y"
+    ]  # fmt: skip
