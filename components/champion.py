@@ -20,15 +20,17 @@ def champion(
     """Returns the champion version ("" if none). Rules: kfops.champion."""
     from kfops import champion as core
     from kfops import config, dataio, recording, registry, schema, store
-    from kfops import evaluate as evaluation
 
     with recording.recorded("champion", store_uri, run_id, {"model_name": model_name}) as step:
-        expected = schema.Schema.load(data_schema.path)
-        cfg = evaluation.config_for(
-            expected, slice_columns=slice_columns, sensitive_column=sensitive_column
-        )
         reg = registry.Registry(store.open_store(store_uri, config.StoreSettings.from_env()))
-        record = core.resolve(reg, model_name, dataio.read_frame(test_data.path), cfg)
+        record = core.resolve(
+            reg,
+            model_name,
+            lambda: dataio.read_frame(test_data.path),
+            schema.Schema.load(data_schema.path),
+            slice_columns=slice_columns,
+            sensitive_column=sensitive_column,
+        )
         dataio.write_json(record, champion_evaluation.path)
         facts = {k: record.get(k) for k in ("exists", "version", "comparable")}
         champion_evaluation.metadata.update(facts)

@@ -1,27 +1,43 @@
 """Resolve the current champion and evaluate it on the candidate's test data.
 
 KFP has no baseline resolver, so this small step reads the registry. Comparing on the *same* test
-rows is what makes the gate's "not worse than the champion" rule fair.
+rows is what makes the gate's "not worse than the champion" rule fair. A model's first run has no
+champion: then the step reads no rows and imports no scikit-learn (kfops.evaluate loads it), which
+is most of its start-up.
 """
 
 from __future__ import annotations
 
-from typing import Any
-
-import pandas as pd
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 from kfops import errors
-from kfops import evaluate as evaluate_mod
 from kfops import registry as registry_mod
+
+if TYPE_CHECKING:
+    import pandas as pd
+
+    from kfops import schema
 
 
 def resolve(
     registry: registry_mod.Registry,
     name: str,
-    test: pd.DataFrame,
-    config: evaluate_mod.EvalConfig,
+    read_test: Callable[[], pd.DataFrame],
+    data_schema: schema.Schema,
+    *,
+    slice_columns: Sequence[str] = (),
+    sensitive_column: str = "",
 ) -> dict[str, Any]:
-    """The champion's evaluation on `test`, or a record saying why there is none.
+    """The champion's evaluation on the test rows, or a record saying why there is none.
+
+    Args:
+        registry: where the champion is registered.
+        name: the model name.
+        read_test: reads the candidate's test split; called only when a champion exists.
+        data_schema: the candidate's data schema (label and task of the evaluation).
+        slice_columns: evaluated per slice, as the candidate is.
+        sensitive_column: the fairness column, as for the candidate.
 
     Returns:
         `{"exists": False}` when no champion is registered; `{"exists": True, "version": v,
@@ -36,7 +52,13 @@ def resolve(
     version = registry.champion(name)
     if version is None:
         return {"exists": False}
+    from kfops import evaluate as evaluate_mod  # noqa: PLC0415 (scikit-learn: only with a champion)
+
+    config = evaluate_mod.config_for(
+        data_schema, slice_columns=list(slice_columns), sensitive_column=sensitive_column
+    )
     loaded = registry.load(name, version)
+    test = read_test()
     missing = sorted(set(loaded.schema.feature_names) - set(test.columns))
     if missing:
         return _not_comparable(version, f"test data lacks the champion's features {missing}")

@@ -40,7 +40,7 @@ NEEDS = {
     "split": MODELS,
     "train": MODELS,
     "evaluate": MODELS,
-    "champion": MODELS,  # scores the champion's model on the test split
+    "champion": FRAMES,  # scikit-learn only once a champion exists (kfops.champion.resolve)
     "infra_validate": MODELS | {"uvicorn"},  # serves the model on a real port
     "push": MODELS,  # kfops.features (the derived-features step class) imports scikit-learn
     "rollout": FRAMES,
