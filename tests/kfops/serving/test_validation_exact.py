@@ -224,3 +224,61 @@ def test_an_unseen_category_message_shows_five_values_and_twenty_allowed():
         f"values not seen in training: 'u0', 'u1', 'u2', 'u3', 'u4'; allowed: {list(domain[:20])}"
     )
     assert problem.rows == tuple(range(6))
+
+
+def test_passthrough_fields_are_kept_as_sent_and_a_model_input_stays_an_input():
+    policy = validation.ValidationPolicy(passthrough=("i", "rid"))
+    validator = validation.Validator(_spec(), policy)
+    assert validator.dtypes == {
+        "i": "int",
+        "f": "float",
+        "b": "bool",
+        "s": "string",
+        "d": "datetime",
+    }
+    out = validator.validate({**GOOD, "rid": [7, MISSING, "x"]}, 3)
+    assert out.passthrough == {"rid": [7, None, "x"]}
+    assert out.arrays["i"].tolist() == [1, 2, 3]
+    assert validator.validate(GOOD, 3).passthrough == {}
+    with pytest.raises(serr.InvalidInput) as info:
+        validator.validate({**GOOD, "rid": [7, 8]}, 3)
+    problems = [(p.field, p.rule, p.detail, p.rows) for p in info.value.problems]
+    assert problems == [("rid", "shape", "has 2 values, expected 3", ())]
+
+
+def test_an_unexpected_field_lists_twelve_inputs_and_a_derived_one_names_its_inputs():
+    cols = tuple(schema.ColumnSpec(f"x{n:02d}", "float") for n in range(13))
+    spec = schema.Schema(cols, None)
+    validator = validation.Validator(spec, derived={"ratio": ("x00", "x01")})
+    data = {f"x{n:02d}": [1.0] for n in range(13)}
+    with pytest.raises(serr.InvalidInput) as info:
+        validator.validate({**data, "zz": [1], "ratio": [0.5]}, 1)
+    names = ", ".join(f"'x{n:02d}'" for n in range(12))
+    assert [(p.field, p.rule, p.detail) for p in info.value.problems] == [
+        (
+            "zz",
+            "unexpected",
+            f"not an input of this model; inputs: [{names}, ... +1 more]; "
+            "to accept it unused (logged with the request): --passthrough zz",
+        ),
+        (
+            "ratio",
+            "unexpected",
+            "a derived feature the model computes itself; send its inputs ['x00', 'x01'] instead",
+        ),
+    ]
+
+
+def test_a_field_the_codec_reported_does_not_stop_the_checks_of_the_next_ones():
+    cols = {k: v for k, v in GOOD.items() if k not in ("i", "b")}
+    found = [serr.problem("i", "type", "codec says no")]
+    assert _problems(cols, found=found) == [
+        ("i", "type", "codec says no", (), 0),
+        ("b", "missing", "required input (true or false)", (), 0),
+    ]
+
+
+def test_infinity_in_a_column_without_nulls_is_named():
+    assert _problems({**GOOD, "f": [0.5, float("-inf"), 0.0]}) == [
+        ("f", "finite", "NaN/Infinity not allowed", (1,), 1)
+    ]
