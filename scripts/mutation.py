@@ -170,8 +170,6 @@ EQUIVALENT: dict[str, str] = {
         "and None here (types checked before), for which pandas infers object dtype anyway"
         for n in (11, 13)
     },
-    "kfops.serving.validation.x__null_mask__mutmut_2": "np.zeros(None) is a 0-d False, which "
-    "broadcasts like a row of False in the two `&` the mask feeds",
     "kfops.serving.validation.x__null_mask__mutmut_11": "fromiter's count only preallocates; "
     "the generator yields exactly len(values) items",
     "kfops.serving.validation.x__integral__mutmut_1": "the array holds finite numbers and NaN "
