@@ -151,12 +151,16 @@ def _as_text(x: np.ndarray) -> np.ndarray:
             out[np.isnan(x)] = np.nan
         return out
     cols = x.reshape(-1, 1) if x.ndim == 1 else x
-    out = np.empty(cols.shape, object)
+    out, all_str = np.empty(cols.shape, object), True
     for j in range(cols.shape[1]):  # column by column: a column of str (the usual) is kept as is
         col = cols[:, j].tolist()
-        out[:, j] = col if set(map(type, col)) == {str} else [str(v) for v in col]
+        if set(map(type, col)) == {str}:
+            out[:, j] = col
+        else:
+            out[:, j], all_str = [str(v) for v in col], False
     out = out.reshape(x.shape)
-    out[pd.isna(x)] = np.nan
+    if not all_str:  # a str is never missing
+        out[pd.isna(x)] = np.nan
     return out
 
 
