@@ -174,6 +174,38 @@ EQUIVALENT: dict[str, str] = {
     "the generator yields exactly len(values) items",
     "kfops.serving.validation.x__integral__mutmut_1": "the array holds finite numbers and NaN "
     "(nulls) only; numpy's trunc, abs and comparisons of NaN raise no 'invalid' flag",
+    **{
+        f"kfops.validate.checks.x__duplicate_rows__mutmut_{n}": "the id columns only order "
+        "duplicate_mask's grouping (a unique id settles it in one pass); the mask is the same "
+        "in any order"
+        for n in (5, 6, 7, 12)
+    },
+    "kfops.validate.checks.x_column_checks__mutmut_3": "dropna() of a series without nulls "
+    "gives the same values; hasnans only saves the copy",
+    "kfops.validate.checks.x__nulls__mutmut_12": "an all-null column stops before _nulls, so the "
+    "null fraction is below 1: a limit of 1 or more never fires, whatever its value",
+    **{
+        name: "the values are non-null numbers: np.isinf / np.isfinite read their own dtype's "
+        "array as they read the float one"
+        for name in (
+            "kfops.validate.checks.x__inf__mutmut_4",
+            "kfops.validate.checks.x__out_of_range__mutmut_11",
+        )
+    },
+    **{
+        f"kfops.validate.checks.x__{f}__mutmut_{n}": "the values hold no nulls, so skipna "
+        "changes nothing (and True is infer_dtype's default)"
+        for f in ("mixed_types", "unseen_categories")
+        for n in ((9, 11, 12) if f == "mixed_types" else (6, 8, 9))
+    },
+    "kfops.validate.checks.x__mixed_types__mutmut_22": "groupby sorts its keys by default",
+    "kfops.validate.checks.x__out_of_range__mutmut_73": "extreme_values reads `largest` only "
+    "for truth: None means smallest, as False does",
+    **{
+        f"kfops.validate.checks.x__unseen_categories__mutmut_{n}": "astype(str) of text values "
+        "is the same text; the dtype test only saves the copy"
+        for n in (3, 11, 12)
+    },
 }
 NOT_KILLED = ("survived", "no tests")  # "no tests": no selected test runs the mutated function
 

@@ -431,3 +431,14 @@ def test_the_margin_is_a_share_of_the_range_width_not_of_its_values():
         ("out_of_range", (97.0, 113.0))
     ]
     assert [a.rule for a in _col([105.0, 112.0, 98.0], spec=spec)] == ["near_range"]
+
+
+@pytest.mark.parametrize("dtype", ["float", "bool"])
+def test_text_in_a_float_or_bool_column_quotes_only_the_non_numbers(dtype):
+    found = _col(["1.5", "0", "x", "x", "y"], spec=_spec(dtype=dtype))
+    assert [(a.rule, a.examples) for a in found] == [("type_mismatch", ("x", "y"))]
+
+
+def test_type_mismatch_quotes_at_most_max_examples_values():
+    one = ValidateConfig(max_examples=1)
+    assert _col([1.5, 2.5, 1.5], spec=_spec(dtype="string"), cfg=one)[0].examples == (1.5,)
