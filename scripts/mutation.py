@@ -61,6 +61,7 @@ MODULES = {
         "tests/kfops/test_split.py",
         "tests/kfops/test_split_exact.py",
         "tests/kfops/test_leak_free_folds.py",  # the cross-split duplicate rule
+        "tests/kfops/test_split_cross_duplicates_fast.py",  # the typed-column prefilter
     ],
     # test_evaluate.py trains models (20 s per mutant); the exact tests measure small arrays.
     "kfops/evaluate/measures.py": [
