@@ -282,3 +282,23 @@ def test_infinity_in_a_column_without_nulls_is_named():
     assert _problems({**GOOD, "f": [0.5, float("-inf"), 0.0]}) == [
         ("f", "finite", "NaN/Infinity not allowed", (1,), 1)
     ]
+
+
+def test_a_python_type_json_has_no_name_for_is_named_by_python():
+    """Batch scoring hands the validator Python values, not only JSON ones (bytes here)."""
+    assert _problems({**GOOD, "f": [b"x", None, 1.0]})[0][2] == (
+        "expected a number, got bytes (e.g. b'x')"
+    )
+
+
+def test_a_column_with_one_bound_is_checked_on_that_side_only():
+    cols = (
+        schema.ColumnSpec("lo", "float", min=0.0),
+        schema.ColumnSpec("hi", "int", max=10),
+        schema.ColumnSpec("s", "string", min=0.0, max=1.0),  # bounds only mean something on numbers
+    )
+    validator = validation.Validator(schema.Schema(cols, None))
+    data = {"lo": [-1.0, 5e9, 0.0], "hi": [11, -(10**9), 10], "s": ["a", "b", "c"]}
+    assert validator.validate(data, 3).out_of_range == {"lo": (1, 0), "hi": (0, 1)}
+    inside = {"lo": [0.0, 5e9, 1.0], "hi": [10, -(10**9), 0], "s": ["a", "b", "c"]}
+    assert validator.validate(inside, 3).out_of_range == {}
