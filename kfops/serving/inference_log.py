@@ -307,6 +307,7 @@ class ProcessLogger(InferenceLogger):
         self._sock: socket.socket | None = None
         self._child = self._reader = None
         self.pid: int | None = None  # the child's, once started
+        self._gone = False  # the child died: logged once
 
     def start(self, timeout: float = 60.0) -> ProcessLogger:
         """Starts the child and waits until it can take rows (so none are dropped at startup)."""
@@ -358,11 +359,15 @@ class ProcessLogger(InferenceLogger):
         return sent
 
     def _send(self, data: bytes, rows: int) -> bool:
+        """One datagram to the child; when it cannot take it now (or is gone), dropped, counted."""
         try:
             self._sock.send(data)
         except (BlockingIOError, OSError, AttributeError) as e:
             if isinstance(e, OSError) and e.errno == errno.EMSGSIZE:
                 log.error("inference log: a request is too large to log", extra={"rows": rows})
+            elif not isinstance(e, BlockingIOError) and not self._gone:
+                self._gone = True  # said once; every later request is counted as dropped
+                log.error("inference log writer is gone", extra={"pid": self.pid, "error": str(e)})
             self._count_rows("dropped", rows)
             return False
         self._on_rows("queued", rows)

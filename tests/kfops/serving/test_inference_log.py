@@ -170,6 +170,17 @@ def test_process_logger_drops_and_counts_when_its_child_is_stopped(tmp_path, clf
     assert len(_read_logs(store)) == logger.written == accepted.count(True)
 
 
+def test_process_logger_counts_drops_and_never_raises_when_its_child_died(tmp_path, clf, caplog):
+    served = model.ServedModel("churn", "1", clf[0], clf[1])
+    logger = _process_logger(local.LocalStore(tmp_path))
+    os.kill(logger.pid, signal.SIGKILL)
+    logger._child.wait(10)
+    accepted = _submit_rows(logger, served, 50)
+    logger.close()
+    assert accepted == [False] * 50 and logger.dropped == 50
+    assert [r.msg for r in caplog.records].count("inference log writer is gone") == 1
+
+
 def test_server_encodes_its_log_in_another_process(serve, clf, monkeypatch):
     """The Parquet encoding must not run on the server's GIL (it stalled the event loop)."""
     encoded_here = []
