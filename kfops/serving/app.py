@@ -91,7 +91,7 @@ def build_app(config: settings.ServeConfig, source: model.ModelSource, log_store
     )
     handlers = _Handlers(config, dataplane.DataPlane(models, meters, logger, batcher))
     handlers.label_store = log_store  # delayed labels go where the requests were logged
-    handlers.plane.rollout = _challenger_lane(config, source, log_store, meters.observe_shadow)
+    handlers.plane.rollout = _challenger_lane(config, source, log_store, meters)
     app = applications.Starlette(
         routes=handlers.routes(),
         lifespan=handlers.lifespan,
@@ -101,7 +101,7 @@ def build_app(config: settings.ServeConfig, source: model.ModelSource, log_store
     return InferenceLane(app, handlers)
 
 
-def _challenger_lane(config: settings.ServeConfig, source, store, on_shadow):
+def _challenger_lane(config: settings.ServeConfig, source, store, meters):
     """The rollout lane: fixed by `config.challenger`, else following the registry's pointer.
 
     None when neither applies (a pinned version, a model directory, polling off).
@@ -138,8 +138,9 @@ def _challenger_lane(config: settings.ServeConfig, source, store, on_shadow):
             "drain_seconds": config.drain_seconds,
         }
     lane = challenger.ChallengerLane(
-        managers, events, reader, config.plan, worker_spec=spec, on_shadow=on_shadow
-    )
+        managers, events, reader, config.plan, worker_spec=spec,
+        on_shadow=meters.observe_shadow, on_restart=meters.observe_shadow_restart,
+    )  # fmt: skip
     if reader is not None:
         lane.follow()
     return lane

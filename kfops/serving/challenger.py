@@ -39,6 +39,8 @@ from kfops.serving import manager as mgr
 log = logging.getLogger("kfops.serving")
 CHAMPION_ROLE = "champion"
 _SPACE = 2**64
+# Seconds before a dead shadow child is replaced: doubling from the first to the cap.
+RESTART_FIRST, RESTART_MAX = 1.0, 60.0
 
 
 def routed(key: str, share: float) -> bool:
@@ -136,6 +138,7 @@ class ChallengerLane:
             store, so shadow mode is refused.
         on_shadow: callback(outcome) per shadowed request: answered, failed, dropped or off.
         pipe_bytes: how far the shadow child may fall behind (its pipe's capacity).
+        on_restart: callback() each time a dead shadow child is replaced.
     """
 
     def __init__(
@@ -147,14 +150,17 @@ class ChallengerLane:
         worker_spec: dict | None = None,
         on_shadow: Callable[[str], None] | None = None,
         pipe_bytes: int = 1 << 20,
+        on_restart: Callable[[], None] | None = None,
     ):
         self.managers, self.events, self.plan_reader = managers, events, plan_reader
         self.worker_spec, self.pipe_bytes = worker_spec, pipe_bytes
         self.state: tuple[rollout.Plan, mgr.Active] | None = None
-        self.dropped = self.shadowed = self.failed = self.off = 0
+        self.dropped = self.shadowed = self.failed = self.off = self.restarts = 0
         self._on_shadow = on_shadow or (lambda outcome: None)
+        self._on_restart = on_restart or (lambda: None)
         self.worker: shadow.ShadowProcess | None = None
         self._worker_plan: rollout.Plan | None = None  # the plan the worker was started for
+        self._delay = RESTART_FIRST  # how long a dead child of this plan waits to be replaced
         self._started = False
         if fixed is not None:
             self.apply(fixed)
@@ -210,20 +216,42 @@ class ChallengerLane:
             self.worker.close()
 
     def _ensure_worker(self, plan: rollout.Plan) -> shadow.ShadowProcess:
-        """The running shadow child, started (on the loop) when there is none.
+        """The shadow child for `plan`, started (on the loop) when there is none.
 
-        One that died is replaced only once the plan changes: a child that dies on every
-        start must not respawn per request.
+        A dead child of the same plan is replaced once its backoff has passed: the delay doubles
+        from RESTART_FIRST to RESTART_MAX while replacements die young, so a child that dies at
+        start costs one start per delay, not one per request (the kubelet's CrashLoopBackOff
+        does the same for containers). Until then requests are counted `off`.
         """
         worker = self.worker
-        if worker is None or (not worker.usable and self._worker_plan != plan):
-            if worker is not None:
-                worker.close(0.0)
-            spec = {**self.worker_spec, "version": plan.version}
-            worker = shadow.ShadowProcess(spec, self._count, self.pipe_bytes)
-            worker.start()
-            self.worker, self._worker_plan = worker, plan
+        if worker is not None and worker.usable:
+            return worker
+        if worker is not None and self._worker_plan == plan:
+            delay = self._restart_delay(worker)
+            if time.monotonic() < worker.lost_at + delay:
+                return worker
+            self._delay = min(2 * delay, RESTART_MAX)
+            self.restarts += 1
+            log.warning(
+                "shadow worker restarted",
+                extra={"previous_pid": worker.pid, "returncode": worker.proc.poll(),
+                       "after_seconds": delay, "restarts": self.restarts},
+            )  # fmt: skip
+            self._on_restart()
+        else:
+            self._delay = RESTART_FIRST
+        if worker is not None:
+            worker.close(0.0)
+        spec = {**self.worker_spec, "version": plan.version}
+        worker = shadow.ShadowProcess(spec, self._count, self.pipe_bytes)
+        worker.start()
+        self.worker, self._worker_plan = worker, plan
         return worker
+
+    def _restart_delay(self, worker: shadow.ShadowProcess) -> float:
+        if worker.lost_at - worker.started_at >= RESTART_MAX:
+            return RESTART_FIRST  # it ran a while: a new failure, not a crash loop
+        return self._delay
 
     def _count(self, outcome: str) -> None:
         if outcome == "answered":

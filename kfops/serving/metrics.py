@@ -89,8 +89,16 @@ class Metrics:
             "kfops_shadow_requests",
             "Requests handed to a shadow challenger, by outcome: answered, failed (it raised), "
             "dropped (its process's pipe was full; the champion never waits for it) or off "
-            "(its process exited; shadow is off until the rollout plan changes).",
+            "(its process exited; shadow is off until the process is restarted).",
             ["outcome"],
+            registry=r,
+        )
+        # Every outcome exported from the start: increase() cannot see a series' first count.
+        for outcome in ("answered", "failed", "dropped", "off"):
+            self.shadow.labels(outcome)
+        self.shadow_restarts = Counter(
+            "kfops_shadow_restarts",
+            "Shadow challenger processes started again after the previous one exited.",
             registry=r,
         )
         self.predictions = PredictionCollector()
@@ -161,6 +169,10 @@ class Metrics:
     def observe_shadow(self, outcome: str) -> None:
         """Counts one request handed to the shadow challenger (kfops.serving.challenger)."""
         self.shadow.labels(outcome).inc()
+
+    def observe_shadow_restart(self) -> None:
+        """Counts one replaced shadow child (kfops.serving.challenger backs off between them)."""
+        self.shadow_restarts.inc()
 
     def exposition(self) -> bytes:
         """The text format Prometheus scrapes."""

@@ -11,10 +11,11 @@ answers as rollout events, and acks each request with one byte on a second pipe.
 
 Overload: the pipe is the queue (`pipe_bytes`). When it is full the request is not shadowed and
 counted `dropped`; nothing waits. A child that exits (killed, crashed) turns shadow off: every
-later request is counted `off` and the server answers as before. On shutdown the server closes
-the pipe; the child finishes what it holds, flushes its event log and exits. It ignores SIGINT
-and SIGTERM (a terminal's Ctrl-C reaches the whole process group), so it drains on the pipe's
-end, also when the server is killed.
+later request is counted `off` and the server answers as before, until the lane starts a new
+child (kfops.serving.challenger: after a backoff that doubles from 1 s to 60 s). On shutdown the
+server closes the pipe; the child finishes what it holds, flushes its event log and exits. It
+ignores SIGINT and SIGTERM (a terminal's Ctrl-C reaches the whole process group), so it drains
+on the pipe's end, also when the server is killed.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class ShadowProcess:
         self.spec, self.on_outcome, self.pipe_bytes = spec, on_outcome, pipe_bytes
         self.proc: subprocess.Popen | None = None
         self.off = self.ready = False
+        self.started_at = self.lost_at = 0.0  # time.monotonic() of the start and of the exit
         self._loop: asyncio.AbstractEventLoop | None = None
         self._jobs = self._acks = -1
         self._backlog = b""  # the tail of a frame the pipe took only part of
@@ -88,6 +90,7 @@ class ShadowProcess:
             )
         finally:
             os.close(ack_w)
+        self.started_at = time.monotonic()
         self._acks, self._jobs = ack_r, self.proc.stdin.fileno()
         with contextlib.suppress(OSError):  # the default 64 KiB stays if the kernel refuses
             fcntl.fcntl(self._jobs, fcntl.F_SETPIPE_SZ, self.pipe_bytes)
@@ -158,11 +161,11 @@ class ShadowProcess:
     def _lost(self, error: OSError | None) -> None:
         if self.off:
             return
-        self.off = True
+        self.off, self.lost_at = True, time.monotonic()
         if not self._closing:
             code = None if self.proc is None else self.proc.poll()
             log.error(
-                "shadow worker exited; shadow is off until the rollout plan changes",
+                "shadow worker exited; shadow is off until it is restarted",
                 extra={"pid": self.pid, "returncode": code, "error": repr(error)},
             )
 

@@ -16,7 +16,7 @@ import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
 from kfops import labels, registry, rollout
-from kfops.serving import app, model, server, settings
+from kfops.serving import app, challenger, model, server, settings, shadow
 from tests.kfops.serving import factories, test_serve_command
 from tests.kfops.serving.test_rollout_serving import (
     _events,
@@ -106,24 +106,78 @@ def test_a_child_that_falls_behind_sheds_shadow_work_and_counts_it(store, tmp_pa
     assert (events[rollout.ROLE] == "shadow").sum() == 60 - dropped
 
 
-def test_a_killed_child_turns_shadow_off_and_the_champion_keeps_answering(store, tmp_path):  # noqa: F811
+def test_a_killed_child_is_restarted_after_its_backoff_and_shadowing_resumes(store, tmp_path):  # noqa: F811
     good, spec, df = factories.classifier()
-    _publish(store, tmp_path, good, good)
+    _publish(store, tmp_path, good, Pid().fit(None, None))
     _start(store, "shadow")
     with _serving(store) as (client, application):
         lane = application.state.plane.rollout
-        os.kill(lane.worker.pid, signal.SIGKILL)
-        _until(lambda: lane.worker.off)  # the server saw its pipe close
-        sent = _traffic(client, df, 20)
+        first = lane.worker
+        os.kill(first.pid, signal.SIGKILL)
+        _until(lambda: first.off)  # the server saw its pipe close
+        sent, deadline = _traffic(client, df, 1), time.monotonic() + 60  # 1: inside the backoff
+        while lane.worker is first:
+            assert time.monotonic() < deadline, "the shadow child was not restarted"
+            sent += _traffic(client, df, 1, start=len(sent))
+            time.sleep(0.05)
+        shadow_ready(application)
+        off, answered = _metric(client, "off"), _metric(client, "answered")
+        resumed = _traffic(client, df, 20, start=len(sent))
+        _until(lambda: _metric(client, "answered") == answered + 20)
+        restarts = [line for line in client.get("/metrics").text.splitlines()
+                    if line.startswith("kfops_shadow_restarts_total ")]  # fmt: skip
+        second = lane.worker
+    assert {r.status_code for _, r in sent + resumed} == {200}
+    assert {r.json()["model_version"] for _, r in sent + resumed} == {"1"}
+    assert second.started_at - first.lost_at >= challenger.RESTART_FIRST
+    assert off >= 1 and lane.restarts == 1 and restarts == ["kfops_shadow_restarts_total 1.0"]
+    assert second.pid not in (first.pid, os.getpid())
+    events = _events(store).set_index(labels.REQUEST_ID)
+    shadow = events[events[rollout.ROLE] == "shadow"]
+    assert set(shadow.loc[[rid for rid, _ in resumed], rollout.PREDICTION]) == {str(second.pid)}
+    frame = pd.DataFrame(factories.instances(df, len(sent), 0), columns=spec.feature_names)
+    champion = events[events[rollout.ROLE] == "champion"]
+    assert list(champion.loc[[rid for rid, _ in sent], rollout.PREDICTION]) == list(
+        good.predict(frame).astype(str)
+    )
+
+
+def test_a_child_that_dies_at_start_is_restarted_with_a_doubling_backoff(
+    store,
+    tmp_path,
+    monkeypatch,  # noqa: F811
+):
+    """Not once per request: each replacement waits twice as long as the one before."""
+    good, _, df = factories.classifier()
+    _publish(store, tmp_path, good, good)
+    _start(store, "shadow")
+    monkeypatch.setattr(challenger, "RESTART_FIRST", 0.25)
+    started = []
+
+    class Recorded(shadow.ShadowProcess):
+        def start(self):
+            started.append(self)
+            super().start()
+
+    monkeypatch.setattr(challenger.shadow, "ShadowProcess", Recorded)
+    cfg = settings.ServeConfig(name="churn", poll_seconds=0.1, log_flush_seconds=0.2)
+    application = app.build_app(cfg, model.RegistrySource(registry.Registry(store)), store)
+    lane = application.state.plane.rollout
+    lane.worker_spec["store"] = "gs://no-such-store"  # the child exits before it is ready
+    with server.running(application) as url, httpx.Client(base_url=url, timeout=30) as client:
+        sent = []
+        deadline = time.monotonic() + 120
+        while len(started) < 4:
+            assert time.monotonic() < deadline, f"{len(started)} starts"
+            sent += _traffic(client, df, 1, start=len(sent))
+        _until(lambda: started[-1].off)
         off = _metric(client, "off")
-        assert client.get("/v2/health/ready").status_code == 200
     assert {r.status_code for _, r in sent} == {200}
-    assert {r.json()["model_version"] for _, r in sent} == {"1"}
-    assert off == 20
-    frame = pd.DataFrame(factories.instances(df, 20, 0), columns=spec.feature_names)
-    champion = _events(store).query(f"{rollout.ROLE} == 'champion'")
-    assert list(champion.set_index(labels.REQUEST_ID).loc[[rid for rid, _ in sent]][
-        rollout.PREDICTION]) == list(good.predict(frame).astype(str))  # fmt: skip
+    assert not any(w.ready for w in started) and lane.restarts == len(started) - 1 == 3
+    for k, (dead, new) in enumerate(zip(started, started[1:], strict=False)):
+        assert new.started_at - dead.lost_at >= 0.25 * 2**k
+    assert off >= 3  # each backoff turned requests away
+    assert len(sent) > 3 * len(started)  # many requests, few starts
 
 
 def test_sigterm_drains_the_shadow_child_and_flushes_both_answers(store, tmp_path):  # noqa: F811
