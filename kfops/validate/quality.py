@@ -61,21 +61,37 @@ def _conflicting_labels(
         return None
     labelled = df[df[label].notna()]
     try:
-        keys = pd.util.hash_pandas_object(labelled[features], index=False).to_numpy()
+        repeated = _repeated_on_typed(labelled, features)
+        keys = pd.util.hash_pandas_object(labelled[features].iloc[repeated], index=False).to_numpy()
     except TypeError:  # unhashable cells (nested JSON): not comparable
         return None
-    frame = pd.DataFrame({"key": keys, "label": labelled[label].astype(str).to_numpy()})
+    labels = labelled[label].iloc[repeated].astype(str).to_numpy()
+    frame = pd.DataFrame({"key": keys, "label": labels})
     classes = frame.groupby("key", sort=False)["label"].transform("nunique").to_numpy()
-    conflicting = np.flatnonzero(classes > 1)
-    if conflicting.size == 0:
+    hit = np.flatnonzero(classes > 1)
+    if hit.size == 0:
         return None
-    sets = int(pd.unique(keys[conflicting]).size)
+    conflicting = repeated[hit]
+    sets = int(pd.unique(keys[hit]).size)
     rows = tuple(int(i) for i in labelled.index[conflicting][: cfg.max_examples])
     detail = (
         f"{conflicting.size} rows in {sets} sets of identical features carry different labels "
         f"(the model cannot fit both); examples are row labels of the frame"
     )
     return Anomaly(TABLE, "conflicting_labels", "warning", detail, rows)
+
+
+def _repeated_on_typed(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
+    """Positions of rows whose non-object features repeat another row's values.
+
+    Only those rows can share every feature with another row; hashing numbers costs little next
+    to hashing Python strings, so the whole-row hash is taken of these rows alone.
+    """
+    typed = [n for n in features if frame[n].dtype != object]
+    if not typed or len(typed) == len(features):
+        return np.arange(len(frame))
+    keys = pd.util.hash_pandas_object(frame[typed], index=False)
+    return np.flatnonzero(keys.duplicated(keep=False).to_numpy())
 
 
 def _slice_columns(df: pd.DataFrame, sch: schema.Schema, sensitive: str | None) -> list[str]:
