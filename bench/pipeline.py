@@ -10,7 +10,10 @@ step plus Parquet hand-offs; the targets say how much that may cost:
 - peak RSS of the largest step <= 2.5x the dataset's in-memory size at 1M rows;
 - the same ROC AUC on both sides.
 
-Usage: python bench/pipeline.py [--rows 100000 1000000]
+Usage: python bench/pipeline.py [--rows 100000 1000000] [--steps] [--threads N] [--profile DIR]
+(--steps: the bare script's phase times and each kfops process's wall, in-step and CPU seconds;
+--threads 1 pins both sides to one thread, so on a loaded machine CPU seconds compare work;
+--profile: a cProfile of each kfops step, written into DIR.)
 Each side runs in a fresh child process. Printed per side: the load average before and after (a
 run on a loaded machine says nothing about the targets), the threads it used (the bare script:
 the OpenMP threads scikit-learn gives HistGradientBoosting; kfops: the train step's threads and
