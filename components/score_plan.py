@@ -11,6 +11,7 @@ def score_plan(
     store_uri: str,
     model_name: str,
     source: str,
+    out: str,
     run_id: str,
     version: str = "",
     format: str = "",  # noqa: A002 (IngestConfig's name)
@@ -22,9 +23,10 @@ def score_plan(
     from kfops import batchscore, recording
 
     with recording.recorded("score-plan", store_uri, run_id, {"shards": shards}) as step:
-        reg, settings, read = batchscore.open_run(store_uri, source, format, delimiter, query)
+        reg, settings, read, cfg = batchscore.open_run(store_uri, source, out, format,
+                                                       delimiter, query, shards=shards)  # fmt: skip
         chosen = batchscore.resolve_version(reg, model_name, version)
-        shard_list = batchscore.plan(source, shards, chosen, settings, **read)
+        shard_list = batchscore.plan(source, cfg.shards, chosen, settings, **read)
         step.output("plan", version=chosen, shards=len(shard_list),
                     rows=sum(s["rows"] for s in shard_list))  # fmt: skip
     return shard_list

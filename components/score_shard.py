@@ -31,9 +31,10 @@ def score_shard(
 
     name = f"score-shard-{int(shard['index'])}"
     with recording.recorded(name, store_uri, run_id or job_id, {"rows": shard["rows"]}) as step:
-        reg, settings, read = batchscore.open_run(store_uri, source, format, delimiter, query)
-        target = store.open_store(out, settings)
-        written = batchscore.run_shard(reg, model_name, source, shard, target, chunk_rows,
+        reg, settings, read, cfg = batchscore.open_run(store_uri, source, out, format, delimiter,
+                                                       query, chunk_rows=chunk_rows)  # fmt: skip
+        target = store.open_store(cfg.out, settings)
+        written = batchscore.run_shard(reg, model_name, source, shard, target, cfg.chunk_rows,
                                        settings, **read)  # fmt: skip
         step.output("part", key=written["key"], rows=written["rows"], paths=written["paths"])
     return written

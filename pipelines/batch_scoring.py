@@ -48,7 +48,7 @@ def build(parallelism: int = 0):
             configure(ctx, "run context", "500m", "512Mi", retry=True, cache=False)
             run = {"store_uri": store_uri, "run_id": ctx.output}
             planned = score_plan(model_name=model_name, source=source, version=version,
-                                 shards=shards, **read, **run)  # fmt: skip
+                                 shards=shards, out=out, **read, **run)  # fmt: skip
             configure(planned, "plan", "1", "2Gi", cache=False)
             with dsl.ParallelFor(planned.output, parallelism=parallelism, name="shards") as shard:
                 # run_id as run_context derives it, not its output: see score_shard's docstring

@@ -16,7 +16,8 @@ from typing import Any
 
 import pyarrow.dataset as pa_ds
 
-from kfops import config, errors, ingest, parameters
+from kfops import config, errors, parameters
+from kfops.batchscore import rows as ranges
 from kfops.ingest import fetch, partitions
 
 ROW_KEY = "row"  # the key column's name when the schema has no id column
@@ -66,12 +67,18 @@ def plan(
 
     Returns:
         [{"index", "count", "offset", "rows", "segments": [[file, start, stop], ...],
-          "version", "scored_at"}] in index order; `count` is the number of shards.
+          "version", "scored_at"}] in index order; `count` is the number of shards. A CSV
+          source's entries also carry the column types its shards read with
+          (kfops.batchscore.rows).
 
     Raises:
         DataError: the source has no rows or cannot be read.
     """
-    sizes = _file_rows(source, settings, read)
+    if partitions.is_partitioned(source):
+        sizes, carried = _file_rows(source, settings), {}
+    else:
+        rows, carried = ranges.count(source, settings, read)
+        sizes = [("", rows)]
     total = sum(n for _, n in sizes)
     if total == 0:
         raise errors.DataError(f"{fetch.redact(source)} has no rows to score")
@@ -83,18 +90,17 @@ def plan(
         out.append({
             "index": i, "count": count, "offset": start, "rows": stop - start,
             "segments": _segments(sizes, start, stop), "version": version, "scored_at": stamp,
+            **carried,
         })  # fmt: skip
     return out
 
 
-def _file_rows(source: str, settings, read: dict) -> list[tuple[str, int]]:
-    """(file relative to the prefix, rows) per data file; [("", rows)] for one file or SQL."""
-    if partitions.is_partitioned(source):
-        where = partitions.locate(source, settings)
-        parts = partitions.list_partitions(where)
-        # Parquet footers hold row counts, so this reads metadata only; CSV is scanned.
-        return [(p.path, _count(where, p)) for p in parts]
-    return [("", len(ingest.ingest(source, settings=settings, **read).frame))]
+def _file_rows(source: str, settings) -> list[tuple[str, int]]:
+    """(file relative to the prefix, rows) per data file of a partitioned source."""
+    where = partitions.locate(source, settings)
+    parts = partitions.list_partitions(where)
+    # Parquet footers hold row counts, so this reads metadata only; CSV is scanned.
+    return [(p.path, _count(where, p)) for p in parts]
 
 
 def _count(where: partitions.Location, part: partitions.Partition) -> int:

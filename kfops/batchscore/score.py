@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -20,7 +21,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from kfops import config, errors, ingest, parameters, registry, store
-from kfops.batchscore.plan import ROW_KEY
+from kfops.batchscore import rows as ranges
+from kfops.batchscore.plan import ROW_KEY, ScoreConfig
 from kfops.ingest import partitions
 from kfops.serving import model as served_model
 from kfops.serving import validation
@@ -32,20 +34,36 @@ MANIFEST = "scored.json"  # not the registry's manifest.json: this one lists sco
 def open_run(
     store_uri: str,
     source: str,
+    out: str,
     format: str = "",  # noqa: A002 (IngestConfig's name)
     delimiter: str = "",
     query: str = "",
-) -> tuple[registry.Registry, config.StoreSettings, dict[str, str]]:
-    """What plan and shard steps both start from: the registry, S3 settings, checked read options.
+    **score: int,
+) -> tuple[registry.Registry, config.StoreSettings, dict[str, str], ScoreConfig]:
+    """What plan and shard steps both start from: the registry, S3 settings, checked options.
+
+    Args:
+        store_uri: the registry store.
+        source: what to score.
+        format: how to read it (IngestConfig, as are delimiter and query).
+        delimiter: CSV/TSV field delimiter; "" sniffs it.
+        query: SQL text for a database source.
+        out: where the parts go.
+        score: the ScoreConfig knobs the step takes (shards, chunk_rows), as KFP passed them.
+
+    Returns:
+        The registry, S3 settings, the read options and the checked ScoreConfig.
 
     Raises:
-        ConfigError: a read option is wrong (IngestConfig's checks).
+        ConfigError: a read or scoring option is wrong (IngestConfig's and ScoreConfig's checks).
     """
     read = parameters.build(ingest.IngestConfig, source=source, format=format,
                             delimiter=delimiter, query=query)  # fmt: skip
+    cfg = parameters.build(ScoreConfig, out=out, **score)
     settings = config.StoreSettings.from_env()
     reg = registry.Registry(store.open_store(store_uri, settings))
-    return reg, settings, {"format": read.format, "delimiter": read.delimiter, "query": read.query}
+    options = {"format": read.format, "delimiter": read.delimiter, "query": read.query}
+    return reg, settings, options, cfg
 
 
 def resolve_version(reg: registry.Registry, name: str, version: str) -> str:
@@ -84,9 +102,16 @@ def load(reg: registry.Registry, name: str, version: str) -> served_model.Served
 
 
 def read_shard(
-    source: str, shard: dict, settings: config.StoreSettings | None = None, **read: Any
+    source: str,
+    shard: dict,
+    settings: config.StoreSettings | None = None,
+    order_by: Sequence[str] = (),
+    **read: Any,
 ) -> pd.DataFrame:
-    """The shard's rows of the source, in global row order."""
+    """The shard's rows of the source, in global row order; only they are read (rows.py).
+
+    `order_by`: a SQL source's key columns, which fix the row order (`sql_key`).
+    """
     frames = []
     if partitions.is_partitioned(source):
         where = partitions.locate(source, settings)
@@ -97,8 +122,9 @@ def read_shard(
             table, _ = partitions.read(where, [known[name]])
             frames.append(table.slice(lo, hi - lo).to_pandas())
     else:
-        whole = ingest.ingest(source, settings=settings, **read).frame
-        frames = [whole.iloc[lo:hi] for _, lo, hi in shard["segments"]]
+        frames = [ranges.read_range(source, lo, hi, settings, read, order_by=order_by,
+                                    planned=shard)[0]
+                  for _, lo, hi in shard["segments"]]  # fmt: skip
     frame = pd.concat(frames, ignore_index=True) if len(frames) != 1 else frames[0]
     if len(frame) != shard["rows"]:
         raise errors.DataError(
@@ -133,6 +159,16 @@ def score_frame(
     out["model_name"], out["model_version"] = served.name, served.version
     out["scored_at"] = pd.Timestamp(shard["scored_at"])
     return out, paths
+
+
+def sql_key(served: served_model.ServedModel) -> list[str]:
+    """The columns a SQL source is ordered by: the id column, else every model input.
+
+    Rows that tie on every input are scored identically, so the output does not depend on how
+    the database orders them (kfops.batchscore.rows).
+    """
+    key = _key_column(served)
+    return [key] if key != ROW_KEY else list(validation.Validator(served.schema).names)
 
 
 def _key_column(served: served_model.ServedModel) -> str:
@@ -244,6 +280,6 @@ def run_shard(
     """Reads, scores and writes one shard; returns `write_part`'s facts and the paths used."""
     shard = shard_of(shard)
     served = load(reg, name, shard["version"])
-    predictions, paths = score_frame(served, read_shard(source, shard, settings, **read), shard,
-                                     chunk_rows)  # fmt: skip
+    frame = read_shard(source, shard, settings, sql_key(served), **read)
+    predictions, paths = score_frame(served, frame, shard, chunk_rows)
     return {**write_part(out, shard, predictions), "paths": paths, "fast": served.fast_note}

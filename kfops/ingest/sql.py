@@ -19,6 +19,7 @@ import dataclasses
 import hashlib
 import os
 import urllib.parse
+from collections.abc import Sequence
 from typing import Any
 
 import pandas as pd
@@ -138,6 +139,8 @@ def read(
     incremental_column: str | None = None,
     after: Any = None,
     chunk_rows: int = CHUNK_ROWS,
+    window: tuple[int, int] | None = None,
+    order_by: Sequence[str] = (),
 ) -> SqlRead:
     """Runs the query (or reads ?table=) and returns its rows typed, with count and digest.
 
@@ -148,6 +151,10 @@ def read(
             largest value read.
         after: the watermark (exclusive); None reads everything.
         chunk_rows: rows per fetch from the server-side cursor.
+        window: rows [start, stop) of the result ordered by `order_by` (LIMIT/OFFSET): what a
+            batch-scoring shard reads, so it never fetches the other shards' rows.
+        order_by: the columns that order the rows for `window` (a total order, or ties whose
+            rows are interchangeable, or two shards may see the same row).
 
     Raises:
         ConfigError: see `parse`.
@@ -166,6 +173,13 @@ def read(
             run_text += f" WHERE {col} > :{_AFTER}"
             bind = {_AFTER: after}
         run_text += f" ORDER BY {col}"
+    elif window is not None:
+        quote = url.get_dialect()().identifier_preparer.quote
+        start, stop = (int(v) for v in window)
+        run_text = (
+            f"SELECT * FROM ({text}) AS kfops_src ORDER BY "
+            f"{', '.join(quote(c) for c in order_by)} LIMIT {stop - start} OFFSET {start}"
+        )
     engine = _engine(url)
     rows = 0
     digest = hashlib.sha256()
@@ -196,6 +210,28 @@ def read(
         if rows:
             top = _python(table.column(incremental_column)[-1].as_py())
     return SqlRead(frame, shown, text, rows, digest.hexdigest(), top)
+
+
+def count(source: str, query: str | None = None) -> int:
+    """How many rows the query (or ?table=) returns, counted by the database.
+
+    Raises:
+        ConfigError: see `parse`.
+        StorageError: cannot connect.
+        DataError: the query fails.
+    """
+    import sqlalchemy  # noqa: PLC0415
+
+    url, text, shown = parse(source, query)
+    engine = _engine(url)
+    try:
+        with engine.connect() as conn:
+            statement = sqlalchemy.text(f"SELECT COUNT(*) FROM ({text}) AS kfops_src")
+            return int(conn.execute(statement).scalar_one())
+    except Exception as e:  # noqa: BLE001 (DBAPI errors of any driver, classified in _error)
+        raise _error(e, shown, 0) from None
+    finally:
+        engine.dispose()
 
 
 def _engine(url):

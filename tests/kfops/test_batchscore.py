@@ -147,7 +147,7 @@ def test_batchscore_rerun_with_fewer_shards_leaves_only_its_parts(trained, tmp_p
     [
         (lambda f: f.drop(columns="plan"), "the source has no column 'plan' the model needs"),
         (lambda f: f.assign(tenure_months="x"), "column 'tenure_months' type"),
-        (lambda f: f.head(0), "has columns but no rows"),
+        (lambda f: f.head(0), "has no rows to score"),
     ],
 )
 def test_batchscore_bad_input_is_one_line(trained, tmp_path, change, message):
@@ -259,3 +259,25 @@ def test_batchscore_merge_checks_row_number_keys_part_by_part(trained, tmp_path)
     batchscore.write_part(out, plan[2], first)  # rows 0-299 again where 600-899 belong
     with pytest.raises(errors.IntegrityError, match="does not hold rows 600 to 899 in order"):
         batchscore.merge(out, plan, written)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"out": "", "shards": 2}, "out must name a directory"),
+        ({"out": "o", "shards": 0}, "shards must be >= 1, got 0"),
+        ({"out": "o", "chunk_rows": 0}, "chunk_rows must be >= 1, got 0"),
+        ({"out": "o", "shards": "2"}, "shards must be int"),
+    ],
+)
+def test_batchscore_steps_check_their_options_through_score_config(tmp_path, options, message):
+    """The plan and shard steps build ScoreConfig (its checks), as `kfops score` does."""
+    with pytest.raises(errors.ConfigError, match=message):
+        batchscore.open_run(str(tmp_path / "store"), "builtin:churn", **options)
+
+
+def test_batchscore_open_run_hands_back_the_checked_config(tmp_path):
+    *_, read, cfg = batchscore.open_run(str(tmp_path / "store"), "x.csv", "o", delimiter=";",
+                                        shards=3, chunk_rows=7)  # fmt: skip
+    assert (cfg.out, cfg.shards, cfg.chunk_rows) == ("o", 3, 7)
+    assert read == {"format": None, "delimiter": ";", "query": None}
