@@ -1,5 +1,6 @@
 """Inference logs: Parquet files matching the requests, bounded memory, requests never blocked."""
 
+import asyncio
 import concurrent.futures
 import io
 import multiprocessing
@@ -179,6 +180,38 @@ def test_process_logger_counts_drops_and_never_raises_when_its_child_died(tmp_pa
     logger.close()
     assert accepted == [False] * 50 and logger.dropped == 50
     assert [r.msg for r in caplog.records].count("inference log writer is gone") == 1
+
+
+def test_process_logger_batches_on_the_event_loop_and_close_sends_the_rest(tmp_path, clf):
+    """On a loop small requests wait (<= 20 ms) to share a datagram; close must not lose them."""
+    served = model.ServedModel("churn", "1", clf[0], clf[1])
+    store = local.LocalStore(tmp_path)
+    logger = _process_logger(store, flush_seconds=3600)
+
+    async def burst():
+        accepted = _submit_rows(logger, served, 45)  # one full batch of 32, 13 pending
+        logger.close()
+        return accepted
+
+    assert all(asyncio.run(burst()))
+    assert len(_read_logs(store)) == 45 and logger.written == 45 and logger.dropped == 0
+
+
+def test_process_logger_sends_a_partial_batch_without_waiting_for_more_requests(tmp_path, clf):
+    served = model.ServedModel("churn", "1", clf[0], clf[1])
+    logger = _process_logger(local.LocalStore(tmp_path), flush_seconds=0.05)
+
+    async def trickle():
+        _submit_rows(logger, served, 3)
+        for _ in range(100):  # then no more traffic: the rows must still reach a file
+            await asyncio.sleep(0.05)
+            if logger.written:
+                return logger.written
+        return 0
+
+    written = asyncio.run(trickle())
+    logger.close()
+    assert written == 3
 
 
 def test_server_encodes_its_log_in_another_process(serve, clf, monkeypatch):
