@@ -24,9 +24,11 @@ UTC (a naive timestamp counts as UTC, as the server parses request strings); "no
 allowed as a reference, since it would differ between training and serving.
 
 The grammar is parsed by a tokenizer here, never by `eval`. `DerivedFeatures` is the
-scikit-learn transformer that runs first in the fitted Pipeline; it pickles with the model and
-needs only this module at serving time. `compute` is the one kernel both it and the serving fast
-path call, so the two give the same numbers by construction.
+scikit-learn transformer that runs first in the fitted Pipeline; it pickles with the model as
+`kfops.features.DerivedFeatures` and is defined in kfops.features_step, loaded on first use, so
+that parsing and checking specs (the push step, `kfops run`) import no scikit-learn. `compute`
+is the one kernel both it and the serving fast path call, so the two give the same numbers by
+construction.
 """
 
 from __future__ import annotations
@@ -37,15 +39,17 @@ import math
 import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.compute as pc
-from sklearn import base
 
 from kfops import errors, schema
+
+if TYPE_CHECKING:
+    from kfops.features_step import DerivedFeatures
 
 DATE_PARTS = ("year", "month", "day", "weekday", "hour")
 BINARY = {"/": "ratio", "-": "difference", "*": "product"}
@@ -236,48 +240,23 @@ def compute(feature: Feature, columns: Mapping[str, np.ndarray]) -> np.ndarray:
     return out
 
 
-class DerivedFeatures(base.TransformerMixin, base.BaseEstimator):
-    """Adds derived columns to a DataFrame: the first step of a fitted kfops Pipeline.
+def __getattr__(name: str) -> Any:
+    """`DerivedFeatures` on first use (PEP 562): scikit-learn loads with it, not with the module."""
+    if name == "DerivedFeatures":
+        from kfops.features_step import DerivedFeatures  # noqa: PLC0415
 
-    Stateless (nothing is learned from the data), so it is fitted only to record the column
-    names it was trained on. Parameters are the JSON-form specs, so `get_params` and the pickle
-    hold exactly what the user declared.
-    """
-
-    def __init__(self, specs: Sequence[Mapping[str, Any]] = ()):
-        self.specs = specs
-
-    def fit(self, x: pd.DataFrame, y: Any = None) -> DerivedFeatures:
-        """Records the input column names and checks every feature's inputs are among them."""
-        self.features_ = parse_all(list(self.specs))
-        self.feature_names_in_ = np.asarray([str(c) for c in x.columns], dtype=object)
-        self.n_features_in_ = len(self.feature_names_in_)
-        missing = [(f.name, c) for f in self.features_ for c in f.inputs if c not in x.columns]
-        if missing:
-            name, column = missing[0]
-            raise ValueError(f"derived feature {name!r}: column {column!r} is not in the data")
-        return self
-
-    def transform(self, x: pd.DataFrame) -> pd.DataFrame:
-        """The frame with every derived column appended (raw columns kept, in order)."""
-        arrays = {}
-        for f in self.features_:
-            for c in f.inputs:
-                if c not in arrays:
-                    if c not in x.columns:
-                        raise ValueError(f"derived feature {f.name!r}: input {c!r} is missing")
-                    arrays[c] = x[c].to_numpy()
-        return x.assign(**{f.name: compute(f, arrays) for f in self.features_})
-
-    def get_feature_names_out(self, input_features: Any = None) -> np.ndarray:
-        """Raw column names, then the derived ones."""
-        derived = [f.name for f in self.features_]
-        return np.asarray([*self.feature_names_in_, *derived], dtype=object)
+        return DerivedFeatures
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def derived_step(model: Any) -> DerivedFeatures | None:
     """The fitted DerivedFeatures step of a Pipeline, if it has one."""
-    for _, step in getattr(model, "steps", ()):
+    steps = getattr(model, "steps", ())
+    if not steps:  # not a Pipeline: no scikit-learn import just to say so
+        return None
+    from kfops.features_step import DerivedFeatures  # noqa: PLC0415
+
+    for _, step in steps:
         if isinstance(step, DerivedFeatures):
             return step
     return None

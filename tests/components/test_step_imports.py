@@ -42,7 +42,7 @@ NEEDS = {
     "evaluate": MODELS,
     "champion": FRAMES,  # scikit-learn only once a champion exists (kfops.champion.resolve)
     "infra_validate": MODELS | {"uvicorn"},  # serves the model on a real port
-    "push": MODELS,  # kfops.features (the derived-features step class) imports scikit-learn
+    "push": FRAMES,  # kfops.features loads scikit-learn only with DerivedFeatures (features_step)
     "rollout": FRAMES,
     "fresh_data": FRAMES,
     "monitor": MODELS | {"evidently", "plotly"},
