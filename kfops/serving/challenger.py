@@ -172,22 +172,24 @@ class ChallengerLane:
             KfopsError: the challenger cannot be served; the previous plan stays.
         """
         current = self.state
-        worker = self.worker
-        if worker is not None and (plan is None or plan.mode != rollout.SHADOW):
-            self.worker = None  # the rollout ended or left shadow: the child drains and exits
-            worker.close()
         if plan is None or (current is not None and current[0] == plan):
             self.state = None if plan is None else current
-            return
-        if plan.mode == rollout.SHADOW and self.worker_spec is None:
-            raise errors.ConfigError("shadow mode needs the registry's store (--store)")
-        if current is not None and current[1].model.version == plan.version:
-            active = current[1]
         else:
-            manager = self.managers(plan.version)
-            active = manager.load(plan.version)
-        self.state = (plan, active)  # one assignment: a request sees the old or the new plan
-        log.info("rollout", extra={"challenger": plan.version, "mode": plan.mode})
+            if plan.mode == rollout.SHADOW and self.worker_spec is None:
+                raise errors.ConfigError("shadow mode needs the registry's store (--store)")
+            if current is not None and current[1].model.version == plan.version:
+                active = current[1]
+            else:
+                manager = self.managers(plan.version)
+                active = manager.load(plan.version)
+            self.state = (plan, active)  # one assignment: a request sees the old or the new plan
+            log.info("rollout", extra={"challenger": plan.version, "mode": plan.mode})
+        worker = self.worker
+        if worker is not None and (plan is None or plan.mode != rollout.SHADOW):
+            # The rollout ended or left shadow: the child drains and exits. After the swap, so
+            # requests stop shadowing now, not once the child has flushed its events.
+            self.worker = None
+            worker.close()
 
     def follow(self) -> None:
         """Applies the registry's current plan (polled off the event loop)."""
@@ -312,7 +314,8 @@ class ChallengerLane:
 
     def _submit(self, plan: rollout.Plan, job: tuple) -> None:
         """Hands the child its job; one it did not take still gets its champion event here."""
-        if not self._started:
+        state = self.state
+        if not self._started or state is None or state[0] != plan:  # stopped or plan changed
             taken = False
             self._count("off")
         else:

@@ -30,6 +30,7 @@ import signal
 import struct
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 
@@ -136,10 +137,13 @@ class ShadowProcess:
             self._backlog = b""
             self._loop.remove_writer(self._jobs)
             self._lost(e)
-            return
-        self._backlog = self._backlog[written:]
-        if not self._backlog:
+        else:
+            self._backlog = self._backlog[written:]
+            if self._backlog:
+                return
             self._loop.remove_writer(self._jobs)
+        if self._closing:  # close() left the pipe open for this frame's tail
+            self._end_input(blocking=False)
 
     def _read_acks(self) -> None:
         try:
@@ -172,24 +176,63 @@ class ShadowProcess:
     def close(self, timeout: float = 10.0) -> None:
         """Ends the child's input and waits for it to drain (flush its events) and exit.
 
-        Safe from any thread: only the pipe is closed here; the loop's reader sees the EOF.
+        Safe from any thread. Only the event loop writes the pipe while it runs: from another
+        thread the end of input is handed to the loop, which closes the pipe once a frame the
+        pipe took only part of is complete. Two writers would interleave the tail of a frame
+        with a second copy of it, and the child would read garbage.
         """
         self._closing = True
         if self.proc is None:
             return
-        if self._backlog:  # finish the partial frame so the child can parse what it has
-            with contextlib.suppress(OSError):
-                os.set_blocking(self._jobs, True)
-                os.write(self._jobs, self._backlog)
-            self._backlog = b""
-        with contextlib.suppress(OSError):
-            self.proc.stdin.close()
+        loop = self._loop
+        if loop is None or not loop.is_running():
+            self._end_input(blocking=True)  # no loop: nothing else writes
+        elif _running_on(loop):
+            self._end_input(blocking=False)
+        else:
+            handed = threading.Event()
+
+            def end() -> None:
+                try:
+                    self._end_input(blocking=False)
+                finally:
+                    handed.set()
+
+            try:
+                loop.call_soon_threadsafe(end)
+            except RuntimeError:  # the loop closed since: nothing else writes
+                self._end_input(blocking=True)
+            else:
+                if not handed.wait(timeout):  # a loop that runs no callback writes nothing
+                    self._end_input(blocking=True)
         try:
             self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             log.warning("shadow worker did not drain in time; killed", extra={"pid": self.pid})
             self.proc.kill()
             self.proc.wait()
+
+    def _end_input(self, blocking: bool) -> None:
+        """Closes the child's input after the partial frame, if any (on the loop or no loop)."""
+        if self._backlog and not blocking:
+            return  # _flush finishes the frame and calls back
+        if self._backlog:  # finish the partial frame so the child can parse what it has
+            with contextlib.suppress(Exception):
+                self._loop.remove_writer(self._jobs)
+            with contextlib.suppress(OSError):
+                os.set_blocking(self._jobs, True)
+                while self._backlog:
+                    self._backlog = self._backlog[os.write(self._jobs, self._backlog) :]
+            self._backlog = b""
+        with contextlib.suppress(OSError):
+            self.proc.stdin.close()
+
+
+def _running_on(loop: asyncio.AbstractEventLoop) -> bool:
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 def _frame(payload: bytes) -> bytes:

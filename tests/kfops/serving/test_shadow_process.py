@@ -4,9 +4,11 @@ Real servers, real HTTP, a real child process signalled with SIGSTOP/SIGKILL.
 """
 
 import concurrent.futures
+import contextlib
 import json
 import os
 import signal
+import threading
 import time
 
 import httpx
@@ -143,9 +145,9 @@ def test_a_killed_child_is_restarted_after_its_backoff_and_shadowing_resumes(sto
 
 
 def test_a_child_that_dies_at_start_is_restarted_with_a_doubling_backoff(
-    store,
+    store,  # noqa: F811
     tmp_path,
-    monkeypatch,  # noqa: F811
+    monkeypatch,
 ):
     """Not once per request: each replacement waits twice as long as the one before."""
     good, _, df = factories.classifier()
@@ -208,3 +210,57 @@ def test_sigterm_drains_the_shadow_child_and_flushes_both_answers(store, tmp_pat
     for role in ("champion", "shadow"):
         ids = events.loc[events[rollout.ROLE] == role, labels.REQUEST_ID]
         assert set(answered) <= set(ids), role  # the warm-up requests are logged too
+
+
+class _WriteSpy:
+    """`os` as kfops.serving.shadow sees it; notes which thread writes (the writes are real)."""
+
+    def __init__(self):
+        self.threads = []
+
+    def __getattr__(self, name):
+        return getattr(os, name)
+
+    def write(self, fd, data):
+        self.threads.append(threading.get_ident())
+        return os.write(fd, data)
+
+
+def test_closing_from_another_thread_mid_frame_hands_the_child_whole_frames(
+    store,  # noqa: F811
+    tmp_path,
+    monkeypatch,
+):
+    """The rollout ends (poll thread) while a frame sits half in a full pipe: the loop alone
+    finishes it before the pipe closes (one writer), and the child answers the whole frame."""
+    spy = _WriteSpy()
+    monkeypatch.setattr(shadow, "os", spy)
+    good, _, df = factories.classifier()
+    _publish(store, tmp_path, good, good)
+    _start(store, "shadow")
+    cfg = settings.ServeConfig(name="churn", poll_seconds=3600, log_flush_seconds=0.2)
+    application = app.build_app(cfg, model.RegistrySource(registry.Registry(store)), store)
+    lane = application.state.plane.rollout
+    lane.pipe_bytes = 4096
+    with server.running(application) as url, httpx.Client(base_url=url, timeout=30) as client:
+        shadow_ready(application)
+        worker = lane.worker
+        os.kill(worker.pid, signal.SIGSTOP)
+        resume = threading.Timer(1.0, os.kill, (worker.pid, signal.SIGCONT))
+        try:
+            # Over PIPE_BUF (4 KiB) a non-blocking write may be partial; under it, all or nothing.
+            body = {"instances": factories.instances(df, 200)}
+            sent = [client.post("/v1/models/churn:predict", json=body)]
+            _until(lambda: worker._backlog)  # the pipe took only part of the frame
+            resume.start()
+            worker.close()  # this thread is not the event loop's
+        finally:
+            resume.cancel()
+            with contextlib.suppress(ProcessLookupError):  # exited: continued by the timer
+                os.kill(worker.pid, signal.SIGCONT)
+        _until(lambda: _metric(client, "answered") + _metric(client, "failed") >= 1)
+        answered, dropped = _metric(client, "answered"), _metric(client, "dropped")
+    assert worker.proc.returncode == 0 and sent[0].status_code == 200
+    assert len(spy.threads) >= 2 and len(set(spy.threads)) == 1  # the frame's head and tail
+    assert threading.get_ident() not in spy.threads
+    assert (answered, dropped, lane.failed) == (1, 0, 0)
