@@ -5,8 +5,9 @@ sklearn's `_raw_predict` loops in Python over every TreePredictor, each call wit
 comparisons. Here every tree's nodes are concatenated into flat arrays once, and from them a
 Python function is generated: one nested conditional expression per tree, ~20-40 us a row, where
 walking the node arrays in a Python loop would cost ~10x more. Batches of two rows or more go
-through a numba-compiled walk over the same arrays (`walk`, ~8 us of CPU a row for 200 trees,
-against sklearn's ~2 ms fixed cost plus ~10 us a row); without numba, batches up to
+through numba-compiled code (`walk`): for trees of at most 64 leaves, leaf bitmasks scored feature
+by feature (QuickScorer, ~4 us of CPU a row for 200 trees), else a walk over the same arrays
+(~6-8 us a row), against sklearn's ~2 ms fixed cost plus ~10 us a row; without numba, batches up to
 `ROWS_ONE_BY_ONE` rows go row by row and larger ones through sklearn's own walk (a numpy walk of
 all trees level by level with index arrays was measured slower than both at every size: each
 level costs several gathers over rows x trees).
@@ -137,22 +138,32 @@ def batch_function(forest: Forest) -> Callable[[np.ndarray], np.ndarray] | None:
     """
     try:
         from kfops.serving.fastpath import walk  # noqa: PLC0415 (numba: serving path only)
-
-        kernel = walk.kernel()
     except ImportError:
         return None
     cats = [(j, c) for j, c in sorted(forest.categories.items())]
-    nodes = (
-        forest.feature,
-        forest.threshold,
-        forest.missing_left,
-        forest.left,
-        forest.right,
-        forest.is_leaf,
-        forest.value,
-        forest.cat_row,
-        np.ascontiguousarray(forest.cat_left),
-    )
+    cat_left = np.ascontiguousarray(forest.cat_left)
+    tables = _scorer_tables(forest)
+    if tables is not None:  # ~1.5x faster than the walk on the make-run model (bench/RESULTS.md)
+        scorer = walk.scorer_kernel()
+
+        def kernel(x, out):
+            scorer(x, forest.n_outputs, *tables, cat_left, out)
+    else:
+        walker = walk.kernel()
+        nodes = (
+            forest.feature,
+            forest.threshold,
+            forest.missing_left,
+            forest.left,
+            forest.right,
+            forest.is_leaf,
+            forest.value,
+            forest.cat_row,
+            cat_left,
+        )
+
+        def kernel(x, out):
+            walker(x, forest.roots, forest.n_outputs, *nodes, out)
 
     def raw(x: np.ndarray) -> np.ndarray:
         x = np.asarray(x, dtype=np.float64)
@@ -167,11 +178,73 @@ def batch_function(forest: Forest) -> Callable[[np.ndarray], np.ndarray] | None:
             x = np.ascontiguousarray(x)
         out = np.empty((len(x), forest.n_outputs), dtype=np.float64)
         out[:] = forest.baseline
-        kernel(x, forest.roots, forest.n_outputs, *nodes, out)
+        kernel(x, out)
         return out
 
     raw(np.zeros((1, forest.n_features)))  # compiles the kernel now, not on a request
     return raw
+
+
+SCORER_LEAVES = 64  # a tree's reachable leaves are one uint64 in `walk.scorer_kernel`
+
+
+def _scorer_tables(forest: Forest) -> tuple[np.ndarray, ...] | None:
+    """The forest as `walk.scorer_kernel`'s tables; None if a tree has more than 64 leaves.
+
+    Leaves are numbered left to right within each tree; a split's mask clears the leaves of
+    its left subtree (unreachable once the row goes right).
+    """
+    leaves = np.add.reduceat(forest.is_leaf.astype(np.intp), forest.roots)
+    if leaves.max() > SCORER_LEAVES:
+        return None
+    left, right, is_leaf = forest.left.tolist(), forest.right.tolist(), forest.is_leaf.tolist()
+    value, feature, threshold = (
+        forest.value.tolist(),
+        forest.feature.tolist(),
+        forest.threshold.tolist(),
+    )
+    cat_row, missing_left = forest.cat_row.tolist(), forest.missing_left.tolist()
+    leaf_value, leaf_start, splits = [], [], []  # splits: (tree, node, mask)
+    for t, root in enumerate(forest.roots.tolist()):
+        leaf_start.append(len(leaf_value))
+        first = len(leaf_value)
+        stack, bits = [(root, False)], {}  # bits: node -> (first leaf, end) of its subtree
+        while stack:  # post-order without recursion
+            i, done = stack.pop()
+            if is_leaf[i]:
+                bits[i] = (len(leaf_value) - first, len(leaf_value) - first + 1)
+                leaf_value.append(value[i])
+            elif done:
+                lo, mid = bits[left[i]]
+                bits[i] = (lo, bits[right[i]][1])
+                splits.append((t, i, ~(((1 << mid) - 1) ^ ((1 << lo) - 1)) & (2**64 - 1)))
+            else:
+                stack += [(i, True), (right[i], False), (left[i], False)]
+    numeric = sorted((feature[i], threshold[i], t, m, i) for t, i, m in splits if cat_row[i] < 0)
+    nan = [s for s in numeric if not missing_left[s[4]]]  # NaN goes right at these
+    cat = [(t, feature[i], cat_row[i], m) for t, i, m in splits if cat_row[i] >= 0]
+
+    def column(rows: list, k: int, dtype) -> np.ndarray:
+        return np.array([r[k] for r in rows], dtype=dtype)
+
+    def starts(rows: list) -> np.ndarray:  # rows sorted by feature: where each feature begins
+        return np.searchsorted(column(rows, 0, np.intp), np.arange(forest.n_features + 1))
+
+    return (
+        np.array(leaf_value, np.float64),
+        np.array(leaf_start, np.intp),
+        starts(numeric).astype(np.intp),
+        column(numeric, 1, np.float64),
+        column(numeric, 2, np.intp),
+        column(numeric, 3, np.uint64),
+        starts(nan).astype(np.intp),
+        column(nan, 2, np.intp),
+        column(nan, 3, np.uint64),
+        column(cat, 0, np.intp),
+        column(cat, 1, np.intp),
+        column(cat, 2, np.intp),
+        column(cat, 3, np.uint64),
+    )
 
 
 def _encoded(column: np.ndarray, known: np.ndarray) -> np.ndarray:

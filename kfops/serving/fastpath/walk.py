@@ -1,8 +1,9 @@
-"""Batch tree traversal compiled by numba: all rows through all trees in one call.
+"""Batch tree scoring compiled by numba: all rows through all trees in one call.
 
 sklearn's HistGradientBoosting predict calls one Cython predictor per tree (200 calls, each with
 a fixed cost and an OpenMP region), and a numpy walk over flat node arrays costs several gathers
-over rows x trees per level; here one machine-code loop walks each tree for every row. numba
+over rows x trees per level; here one machine-code loop scores every row through every tree
+(leaf bitmasks, `scorer_kernel`, for trees of at most 64 leaves; a node walk otherwise). numba
 compiles with LLVM in-process (llvmlite ships it), so the image needs no C compiler. The machine
 code is cached on disk where numba finds a writable place (`__pycache__` beside this file, else
 NUMBA_CACHE_DIR or the user's cache directory); with none (a read-only image and home), it is
@@ -23,6 +24,7 @@ from collections.abc import Callable
 
 import numba
 import numpy as np
+from numba.cpython.unsafe.numbers import trailing_zeros
 
 
 def _compiled(fn: Callable) -> Callable:
@@ -56,6 +58,33 @@ def _hgb_walk(x, roots, n_outputs, feature, threshold, missing_left, left, right
 
 
 @_compiled
+def _hgb_scorer(x, n_outputs, leaf_value, leaf_start, num_start, num_threshold, num_tree,
+                num_mask, nan_start, nan_tree, nan_mask, cat_tree, cat_feature, cat_row,
+                cat_mask, cat_left, out):  # fmt: skip
+    n, n_features = x.shape
+    n_trees = leaf_start.shape[0]
+    every = np.uint64(0xFFFFFFFFFFFFFFFF)
+    alive = np.empty(n_trees, np.uint64)
+    for r in range(n):
+        alive[:] = every
+        for f in range(n_features):
+            v = x[r, f]
+            if v != v:  # NaN: only the splits that send it right
+                for k in range(nan_start[f], nan_start[f + 1]):
+                    alive[nan_tree[k]] &= nan_mask[k]
+            else:  # splits sorted by threshold: v > threshold sends v right, up to the first not
+                k, end = num_start[f], num_start[f + 1]
+                while k < end and num_threshold[k] < v:
+                    alive[num_tree[k]] &= num_mask[k]
+                    k += 1
+        for c in range(cat_tree.shape[0]):  # without a branch: keep all leaves if it goes left
+            left = np.uint64(cat_left[cat_row[c], np.intp(x[r, cat_feature[c]])])
+            alive[cat_tree[c]] &= cat_mask[c] | (every * left)
+        for t in range(n_trees):
+            out[r, t % n_outputs] += leaf_value[leaf_start[t] + trailing_zeros(alive[t])]
+
+
+@_compiled
 def _forest_walk(x, roots, feature, threshold, missing_left, left, right, value, out):
     n, k = x.shape[0], value.shape[1]
     for t in range(roots.shape[0]):
@@ -80,6 +109,21 @@ def kernel() -> Callable:
     split: x holds the encoded category (256: missing or unknown), left iff `cat_left[row, code]`.
     """
     return _hgb_walk
+
+
+def scorer_kernel() -> Callable:
+    """The HistGradientBoosting trees scored by leaf bitmasks (QuickScorer), row by row.
+
+    Lucchese et al., "QuickScorer: a fast algorithm to rank documents with additive ensembles
+    of regression trees" (SIGIR 2015): each tree keeps a bitmask of leaves still reachable
+    (bit b: the tree's b-th leaf from the left); a split that sends the row right clears the
+    leaves of its left subtree; the exit leaf is the lowest bit left. Numeric splits are
+    visited per feature in increasing threshold order and only while `threshold < x` (those
+    are exactly the ones sending x right; NaN instead clears the splits with
+    `missing_left` false); categorical ones are all evaluated, without a branch. Trees of at
+    most 64 leaves. Same leaves as the walk, so the same sums in the same order.
+    """
+    return _hgb_scorer
 
 
 def forest_kernel() -> Callable:

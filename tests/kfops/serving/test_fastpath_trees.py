@@ -134,6 +134,35 @@ def test_any_batch_is_sklearns_to_the_bit(case, picks, nan_column):
 
 
 @pytest.mark.parametrize("kind, categorical, early_stopping", CASES)
+@pytest.mark.parametrize("kernel", ["scorer", "walk"])
+def test_both_batch_kernels_are_sklearns_to_the_bit(kind, categorical, early_stopping, kernel):
+    """The leaf-bitmask scorer (trees of <= 64 leaves) and the node walk (any tree) alike."""
+    est = _fitted(kind, tuple(categorical) if categorical else None, early_stopping)
+    forest = trees.compile_forest(est)
+    x = _test_matrix()
+    x[::7, 0] = np.nan
+    limit = trees.SCORER_LEAVES if kernel == "scorer" else 0
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(trees, "SCORER_LEAVES", limit)
+        assert (trees._scorer_tables(forest) is None) == (kernel == "walk")
+        raw = trees.batch_function(forest)
+    for n in (1, 2, 17, 1000, len(x)):
+        np.testing.assert_array_equal(raw(x[:n]), est._raw_predict(x[:n]))
+
+
+def test_trees_of_more_than_64_leaves_are_walked_as_sklearn():
+    x, score = _matrix(N_TRAIN, seed=1)
+    est = HistGradientBoostingRegressor(
+        max_iter=5, max_leaf_nodes=120, min_samples_leaf=1, random_state=0
+    ).fit(x, score)
+    forest = trees.compile_forest(est)
+    assert np.add.reduceat(forest.is_leaf.astype(int), forest.roots).max() > trees.SCORER_LEAVES
+    assert trees._scorer_tables(forest) is None
+    test = _test_matrix()
+    np.testing.assert_array_equal(trees.batch_function(forest)(test), est._raw_predict(test))
+
+
+@pytest.mark.parametrize("kind, categorical, early_stopping", CASES)
 def test_single_rows_answer_as_sklearn(kind, categorical, early_stopping):
     est = _fitted(kind, tuple(categorical) if categorical else None, early_stopping)
     x = _test_matrix()
