@@ -102,8 +102,13 @@ def read_range(
         return got.frame, got.rows
     if how == "parquet":
         return _parquet_range(source, start, stop, settings)
-    if how in ("csv", "tsv") and (planned or {}).get(SCHEMA_KEY):
-        return _csv_range(source, start, stop, settings, read, how, planned[SCHEMA_KEY])
+    if how in ("csv", "tsv"):
+        types = (planned or {}).get(SCHEMA_KEY)
+        if not types:  # never read the whole file silently: the plan is from elsewhere
+            raise errors.DataError(
+                f"the shard of {fetch.redact(source)} has no column types; make a new plan"
+            )
+        return _csv_range(source, start, stop, settings, read, how, types)
     frame = ingest.ingest(source, settings=settings, **read).frame
     return frame.iloc[start:stop].reset_index(drop=True), len(frame)
 

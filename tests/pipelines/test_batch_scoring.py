@@ -9,16 +9,21 @@ import json
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from kfops import batchscore, cli, datasets
+from kfops import batchscore, cli, datasets, ingest
 from tests.kfops.test_batchscore import register
 
 
-def test_score_cli_runs_the_sharded_pipeline_and_equals_in_process_predict(tmp_path, capsys):
+@pytest.mark.parametrize("suffix", ["parquet", "csv"])
+def test_score_cli_runs_the_sharded_pipeline_and_equals_in_process_predict(suffix, tmp_path,
+                                                                           capsys):  # fmt: skip
+    """CSV too: its plan entries carry the column types through the ParallelFor items."""
     _, model, schema = register(tmp_path / "store", datasets.churn(1500, seed=0))
-    rows = datasets.churn(1200, seed=3)
-    rows.to_parquet(tmp_path / "rows.parquet", index=False)
-    argv = ["score", "--source", str(tmp_path / "rows.parquet"), "--name", "churn",
+    source = tmp_path / f"rows.{suffix}"
+    getattr(datasets.churn(1200, seed=3), f"to_{suffix}")(source, index=False)
+    rows = ingest.ingest(str(source)).frame
+    argv = ["score", "--source", str(source), "--name", "churn",
             "--out", str(tmp_path / "out"), "--shards", "3", "--store", str(tmp_path / "store"),
             "--runs-dir", str(tmp_path / "runs"), "--json"]  # fmt: skip
     assert cli.main(argv) == 0
