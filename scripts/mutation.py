@@ -213,6 +213,13 @@ EQUIVALENT: dict[str, str] = {
         "is the same text; the dtype test only saves the copy"
         for n in (3, 11, 12)
     },
+    "kfops.monitor.core.x__judge__mutmut_53": "_base already sets status JUDGED; _judge's "
+    "replace only restates it",
+    **{
+        f"kfops.monitor.core.x__unjudged__mutmut_{n}": "monitoring.render reads the embedded "
+        "Evidently reports only for truth: None and '' both mean none"
+        for n in (13, 14)
+    },
 }
 NOT_KILLED = ("survived", "no tests")  # "no tests": no selected test runs the mutated function
 
