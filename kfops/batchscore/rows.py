@@ -69,7 +69,12 @@ def count(
     if how == "sql":
         return sql.count(source, read.get("query")), {}
     if how == "parquet":
-        with _parquet(source, settings) as (pf, _):
+        with _parquet(source, settings) as (pf, shown):
+            names = pf.schema_arrow.names
+            twice = next((n for n in names if names.count(n) > 1), None)
+            if twice is not None:  # pandas would keep both: which one would the model read?
+                detail = f"{shown} names it {names.count(twice)} times"
+                raise errors.SchemaViolation(twice, "duplicate_column", detail)
             return pf.metadata.num_rows, {}
     frame = ingest.ingest(source, settings=settings, **read).frame
     if how == "whole":

@@ -11,7 +11,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from kfops import batchscore, datasets, ingest
+from kfops import batchscore, datasets, errors, ingest
 from kfops.batchscore import rows as ranges
 from tests.kfops.test_batchscore import read_out, register, score_all
 
@@ -168,3 +168,12 @@ def test_s3_objects_are_read_by_range(trained, tmp_path, s3_server, s3_shared_bu
             got, held = ranges.read_range(source, lo, hi, s3_server.settings, {}, planned=shard)
             pd.testing.assert_frame_equal(got, _rows_of(whole, shard))
             assert held <= shard["rows"] + bound, (name, held)
+
+
+def test_a_parquet_file_with_a_column_named_twice_is_refused_by_the_plan(tmp_path):
+    table = pa.Table.from_arrays([pa.array([1, 2]), pa.array([3, 4])], names=["x", "x"])
+    pq.write_table(table, tmp_path / "twice.parquet")
+    with pytest.raises(errors.SchemaViolation, match="'x' violates duplicate_column: .* 2 times"):
+        batchscore.plan(str(tmp_path / "twice.parquet"), 2, "1")
+    with pytest.raises(errors.DataError, match="no such file"):
+        batchscore.plan(str(tmp_path / "absent.parquet"), 2, "1")
