@@ -218,12 +218,13 @@ def train(df: pd.DataFrame, data_schema: schema.Schema, config: TrainConfig) -> 
     rows = _search_rows(y, config)
     folds, described = search_folds(df.iloc[rows], y[rows], config)
     n_threads = cpus.resolve(config.n_threads)
-    search, processes = _search(model, x.iloc[rows], y[rows], folds, config, n_threads)
+    search, processes, oof = _search(model, x.iloc[rows], y[rows], folds, config, n_threads)
     with threads(n_threads, model):
         best = max(search, key=lambda c: c["score"])
         model.set_params(**{f"model__{k}": v for k, v in best["params"].items()})
         base = setup.build_baseline(config.task, {n: types[n] for n in features if n in types})
-        rule = _decision(model, x.iloc[rows], y[rows], folds, classes, config, described)
+        chosen = oof[search.index(best)] if oof else None
+        rule = _decision(y[rows], chosen, classes, config, described)
         fit(model, x, y, config.estimator)
         fit(base, x, y, "baseline")
     if rule.get("threshold") is not None:
@@ -253,15 +254,21 @@ def train(df: pd.DataFrame, data_schema: schema.Schema, config: TrainConfig) -> 
     )
 
 
-def _decision(model, x, y, folds, classes, config: TrainConfig, described) -> dict[str, Any]:
-    """The positive class and threshold (binary labels) or {} (kfops.train.threshold)."""
+def _decision(
+    y: np.ndarray, oof: np.ndarray | None, classes, config: TrainConfig, described
+) -> dict[str, Any]:
+    """The positive class and threshold (binary labels) or {} (kfops.train.threshold).
+
+    `oof` holds the chosen candidate's out-of-fold probabilities, one column per class.
+    """
     if config.task != "classification":
         return {}
     positive, why = threshold.positive_class(classes, config.positive_class, config.label)
     out: dict[str, Any] = {"positive_class": positive, "positive_rule": why}
     if len(classes) != 2:
         return {**out, "threshold": None, "note": "multiclass: labels are the most probable class"}
-    chosen = threshold.choose(model, x, y, folds, positive, config.threshold_objective)
+    scores = oof[:, classes.index(positive)]
+    chosen = threshold.choose(scores, y, positive, config.threshold_objective)
     return {**out, **chosen, "validation": f"out-of-fold, {described['kind']} search folds"}
 
 
@@ -424,8 +431,16 @@ def _search(
     folds: list[tuple[np.ndarray, np.ndarray]],
     config: TrainConfig,
     n_threads: int,
-) -> tuple[list[dict], int]:
-    """Each candidate's CV score, in candidate order, and how many processes computed them.
+) -> tuple[list[dict], int, list[np.ndarray]]:
+    """Each candidate's CV score, in candidate order; the processes used; out-of-fold probabilities.
+
+    Every (candidate, fold) fit is one job, as in GridSearchCV (clone, set the candidate, fit on
+    the fold's training rows, score its validation rows; mean and population std over folds).
+    For a binary label each fit's validation probabilities are kept (one column per class, NaN
+    where no fold scored a row) and ROC AUC is computed from them, so the decision threshold
+    reuses the chosen candidate's fits instead of fitting its folds again. (sklearn's roc_auc
+    scorer ranks decision_function where there is one; its sigmoid is monotone, so the AUC is
+    the same.) Other labels keep the sklearn scorer and no probabilities.
 
     HistGradientBoosting's threads share out one fit's histograms, which on a search sample of a
     few thousand rows is far from twice as fast on two; whole fits in separate processes are
@@ -433,37 +448,76 @@ def _search(
     n_jobs threads, and linear fits are too short to pay for starting processes. Each fit is
     seeded, so the scores, and the winner, are the same whichever process ran it.
     """
+    from sklearn.utils import parallel  # delayed() carries sklearn's config into the workers
+
     candidates = setup.candidates(
         config.estimator, config.task, config.search_iterations, config.seed
     )
-    grid = [{f"model__{k}": [v] for k, v in c.items()} for c in candidates]
     classification = config.task == "classification"
     classes = sorted(jsonable.plain(c) for c in np.unique(y)) if classification else None
+    binary = classes is not None and len(classes) == 2
     workers, each = 1, n_threads
     if config.estimator == "hist_gradient_boosting":
-        workers, each = cpus.share(n_threads, len(grid) * len(folds))
-    searcher = model_selection.GridSearchCV(
-        model,
-        grid,
-        scoring=_scoring(config.task, classes),
-        cv=folds,
-        n_jobs=workers,
-        refit=False,
-        error_score="raise",
-    )
+        workers, each = cpus.share(n_threads, len(candidates) * len(folds))
+    scoring = _scoring(config.task, classes)
+    jobs = [
+        parallel.delayed(_fit_fold)(model, c, x, y, fold, scoring, classes if binary else None)
+        for c in candidates
+        for fold in folds
+    ]
     try:
         with threads(each, model), cpus.processes(each):
-            searcher.fit(x, y)
+            done = parallel.Parallel(n_jobs=workers)(jobs)
     except ValueError as e:
         raise errors.ModelError(
             f"{config.estimator} failed during the hyperparameter search: {e}"
         ) from e
-    means, stds = searcher.cv_results_["mean_test_score"], searcher.cv_results_["std_test_score"]
+    scores = np.array([score for score, _ in done]).reshape(len(candidates), len(folds))
+    means = np.average(scores, axis=1)
+    stds = np.sqrt(np.average((scores - means[:, np.newaxis]) ** 2, axis=1))
     scored = [
         {"params": dict(c), "score": float(m), "std": float(s)}
         for c, m, s in zip(candidates, means, stds, strict=True)
     ]
-    return scored, workers
+    oof = []
+    if binary:
+        for i in range(len(candidates)):
+            kept = np.full((len(y), len(classes)), np.nan)
+            for (_, val_pos), (_, proba) in zip(
+                folds, done[i * len(folds) : (i + 1) * len(folds)], strict=True
+            ):
+                if proba is not None:
+                    kept[val_pos] = proba
+            oof.append(kept)
+    return scored, workers, oof
+
+
+def _fit_fold(
+    model: pipeline.Pipeline,
+    params: dict[str, Any],
+    x: pd.DataFrame,
+    y: np.ndarray,
+    fold: tuple[np.ndarray, np.ndarray],
+    scoring: str,
+    classes: list[Any] | None,
+) -> tuple[float, np.ndarray | None]:
+    """One search fit: (validation score, validation probabilities per class of `classes`).
+
+    With `classes` (a binary label) ROC AUC is computed from predict_proba, the column of the
+    last class being positive as in sklearn's scorer; a fold whose training rows lack a class is
+    scored by sklearn's scorer (which refuses it, as GridSearchCV did) and leaves no
+    probabilities. Without `classes`, sklearn's scorer and no probabilities.
+    """
+    from sklearn import base, metrics
+
+    train_pos, val_pos = fold
+    fitted = base.clone(model).set_params(**{f"model__{k}": v for k, v in params.items()})
+    fitted.fit(x.iloc[train_pos], y[train_pos])
+    x_val, y_val = x.iloc[val_pos], y[val_pos]
+    if classes is None or len(fitted.classes_) != len(classes):
+        return float(metrics.get_scorer(scoring)(fitted, x_val, y_val)), None
+    proba = fitted.predict_proba(x_val)
+    return float(metrics.roc_auc_score(y_val, proba[:, -1])), proba
 
 
 def _scoring(task: str, classes: list[Any] | None) -> str:

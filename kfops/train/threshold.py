@@ -1,11 +1,12 @@
 """The positive class and decision threshold of a binary classifier, chosen without the test split.
 
-The threshold comes from out-of-fold probabilities: the chosen hyperparameters refitted on each
-search fold's training side and scored on its validation side (the same leak-free folds the search
-used: grouped or time-ordered when the split was). The test split is never seen, so the
-thresholded metrics evaluate reports on it stay honest. Objective "f1" keeps the threshold that
-maximises the positive class's F1 on those probabilities; "none" keeps 0.5. The model's labels
-follow the rule (kfops.decision), so the server applies it as well.
+The threshold comes from out-of-fold probabilities: those the search's own fits of the chosen
+hyperparameters gave on each search fold's validation side (kfops.train.core keeps them, so no
+fold is fitted twice; the same leak-free folds the search used: grouped or time-ordered when the
+split was). The test split is never seen, so the thresholded metrics evaluate reports on it stay
+honest. Objective "f1" keeps the threshold that maximises the positive class's F1 on those
+probabilities; "none" keeps 0.5. The model's labels follow the rule (kfops.decision), so the
+server applies it as well.
 """
 
 from __future__ import annotations
@@ -14,8 +15,6 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-import pandas as pd
-from sklearn import base
 
 from kfops import decision, errors
 
@@ -44,42 +43,20 @@ def positive_class(classes: Sequence[Any], wanted: str | None, label: str) -> tu
     return found, decision.GIVEN
 
 
-def choose(
-    model: Any,
-    x: pd.DataFrame,
-    y: np.ndarray,
-    folds: list[tuple[np.ndarray, np.ndarray]],
-    positive: Any,
-    objective: str,
-) -> dict[str, Any]:
+def choose(scores: np.ndarray, y: np.ndarray, positive: Any, objective: str) -> dict[str, Any]:
     """The threshold and the evidence for it, as recorded in the model's metadata.
 
     Args:
-        model: the unfitted pipeline with the chosen hyperparameters (cloned per fold).
-        x: the features of the rows the search folds index.
-        y: their labels.
-        folds: (train, validation) positions; a time-ordered split leaves early rows unscored.
+        scores: each search row's out-of-fold probability of `positive`; NaN where no fold
+            scored it (a time-ordered split leaves early rows unscored, a fold may lack the class).
+        y: the labels of the same rows.
         positive: the positive class.
         objective: one of OBJECTIVES.
-
-    Raises:
-        ModelError: the estimator fails to fit on a fold.
     """
     errors.check_choice("threshold_objective", objective, OBJECTIVES)
     out: dict[str, Any] = {"objective": objective, "threshold": DEFAULT}
     if objective == "none":
         return out
-    scores = np.full(len(y), np.nan)
-    for train_pos, val_pos in folds:
-        fold_model = base.clone(model)
-        try:
-            fold_model.fit(x.iloc[train_pos], y[train_pos])
-        except ValueError as e:
-            raise errors.ModelError(f"threshold fold failed to fit: {e}") from e
-        classes = np.asarray(fold_model.classes_).tolist()
-        if positive in classes:  # a time fold may lack the class: its rows stay unscored
-            proba = fold_model.predict_proba(x.iloc[val_pos])
-            scores[val_pos] = proba[:, classes.index(positive)]
     scored = ~np.isnan(scores)
     actual = np.asarray(y[scored] == positive, dtype=bool)
     out["validation_rows"] = int(scored.sum())
