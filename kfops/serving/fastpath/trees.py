@@ -147,7 +147,7 @@ def batch_function(forest: Forest) -> Callable[[np.ndarray], np.ndarray] | None:
         scorer = walk.scorer_kernel()
 
         def kernel(x, out):
-            scorer(x, forest.n_outputs, *tables, cat_left, out)
+            scorer(x, forest.n_outputs, *tables, out)
     else:
         walker = walk.kernel()
         nodes = (
@@ -220,15 +220,27 @@ def _scorer_tables(forest: Forest) -> tuple[np.ndarray, ...] | None:
                 splits.append((t, i, ~(((1 << mid) - 1) ^ ((1 << lo) - 1)) & (2**64 - 1)))
             else:
                 stack += [(i, True), (right[i], False), (left[i], False)]
-    numeric = sorted((feature[i], threshold[i], t, m, i) for t, i, m in splits if cat_row[i] < 0)
-    nan = [s for s in numeric if not missing_left[s[4]]]  # NaN goes right at these
-    cat = [(t, feature[i], cat_row[i], m) for t, i, m in splits if cat_row[i] >= 0]
 
     def column(rows: list, k: int, dtype) -> np.ndarray:
         return np.array([r[k] for r in rows], dtype=dtype)
 
     def starts(rows: list) -> np.ndarray:  # rows sorted by feature: where each feature begins
         return np.searchsorted(column(rows, 0, np.intp), np.arange(forest.n_features + 1))
+
+    numeric = sorted((feature[i], threshold[i], t, m, i) for t, i, m in splits if cat_row[i] < 0)
+    nan = [s for s in numeric if not missing_left[s[4]]]  # NaN goes right at these
+    # Per categorical feature and category code: the splits that send that code right.
+    cat_features = sorted(forest.categories)
+    slot = {j: c for c, j in enumerate(cat_features)}
+    cat = []
+    for t, i, m in splits:
+        if cat_row[i] >= 0:
+            for code in np.flatnonzero(~forest.cat_left[cat_row[i]]).tolist():
+                cat.append((slot[feature[i]] * (_NAN_CODE + 1) + code, t, m))
+    cat.sort()
+    cat_start = np.searchsorted(
+        column(cat, 0, np.intp), np.arange(len(cat_features) * (_NAN_CODE + 1) + 1)
+    )
 
     return (
         np.array(leaf_value, np.float64),
@@ -240,10 +252,10 @@ def _scorer_tables(forest: Forest) -> tuple[np.ndarray, ...] | None:
         starts(nan).astype(np.intp),
         column(nan, 2, np.intp),
         column(nan, 3, np.uint64),
-        column(cat, 0, np.intp),
+        np.array(cat_features, np.intp),
+        cat_start.astype(np.intp),
         column(cat, 1, np.intp),
-        column(cat, 2, np.intp),
-        column(cat, 3, np.uint64),
+        column(cat, 2, np.uint64),
     )
 
 

@@ -57,10 +57,13 @@ def _hgb_walk(x, roots, n_outputs, feature, threshold, missing_left, left, right
             out[r, k] += value[i]
 
 
+_CODES = 257  # encoded categories 0..255, then 256 for missing or unknown (`trees._NAN_CODE`)
+
+
 @_compiled
 def _hgb_scorer(x, n_outputs, leaf_value, leaf_start, num_start, num_threshold, num_tree,
-                num_mask, nan_start, nan_tree, nan_mask, cat_tree, cat_feature, cat_row,
-                cat_mask, cat_left, out):  # fmt: skip
+                num_mask, nan_start, nan_tree, nan_mask, cat_feature, cat_start, cat_tree,
+                cat_mask, out):  # fmt: skip
     n, n_features = x.shape
     n_trees = leaf_start.shape[0]
     every = np.uint64(0xFFFFFFFFFFFFFFFF)
@@ -77,9 +80,10 @@ def _hgb_scorer(x, n_outputs, leaf_value, leaf_start, num_start, num_threshold, 
                 while k < end and num_threshold[k] < v:
                     alive[num_tree[k]] &= num_mask[k]
                     k += 1
-        for c in range(cat_tree.shape[0]):  # without a branch: keep all leaves if it goes left
-            left = np.uint64(cat_left[cat_row[c], np.intp(x[r, cat_feature[c]])])
-            alive[cat_tree[c]] &= cat_mask[c] | (every * left)
+        for c in range(cat_feature.shape[0]):  # the splits sending this category right
+            key = c * _CODES + np.intp(x[r, cat_feature[c]])
+            for k in range(cat_start[key], cat_start[key + 1]):
+                alive[cat_tree[k]] &= cat_mask[k]
         for t in range(n_trees):
             out[r, t % n_outputs] += leaf_value[leaf_start[t] + trailing_zeros(alive[t])]
 
@@ -120,8 +124,9 @@ def scorer_kernel() -> Callable:
     leaves of its left subtree; the exit leaf is the lowest bit left. Numeric splits are
     visited per feature in increasing threshold order and only while `threshold < x` (those
     are exactly the ones sending x right; NaN instead clears the splits with
-    `missing_left` false); categorical ones are all evaluated, without a branch. Trees of at
-    most 64 leaves. Same leaves as the walk, so the same sums in the same order.
+    `missing_left` false); for a categorical feature, the splits its category code sends
+    right are listed per code beforehand. Trees of at most 64 leaves. Same leaves as the walk,
+    so the same sums in the same order.
     """
     return _hgb_scorer
 
