@@ -79,6 +79,8 @@ def test_judged_window_result_fields(reference, data_schema):
     summary = result.to_dict()
     assert "html" not in summary and summary["status"] == "judged"
     assert "<html" in result.html.lower() and "tenure" in result.html
+    assert "Evidently: data and prediction drift" in result.html
+    assert "quality on labelled traffic" not in result.html  # no labels given
 
 
 def test_window_of_exactly_min_rows_is_judged_and_one_less_is_not(reference, data_schema):
@@ -179,6 +181,7 @@ def test_quality_is_measured_on_the_labelled_rows_only(reference, data_schema):
     assert result.labelled_rows == 250
     assert result.quality["accuracy"] == pytest.approx(220 / 250)
     assert result.notes == ()
+    assert "Evidently: quality on labelled traffic" in result.html
 
 
 def test_join_labels_keeps_the_last_label_of_a_request_and_names_missing_columns():
