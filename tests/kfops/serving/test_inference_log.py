@@ -214,6 +214,15 @@ def test_process_logger_sends_a_partial_batch_without_waiting_for_more_requests(
     assert written == 3
 
 
+def test_process_logger_child_runs_below_the_servers_cpu_priority(tmp_path):
+    logger = _process_logger(local.LocalStore(tmp_path))
+    try:
+        ours = os.getpriority(os.PRIO_PROCESS, 0)
+        assert os.getpriority(os.PRIO_PROCESS, logger.pid) == min(ours + 10, 19)
+    finally:
+        logger.close()
+
+
 def test_server_encodes_its_log_in_another_process(serve, clf, monkeypatch):
     """The Parquet encoding must not run on the server's GIL (it stalled the event loop)."""
     encoded_here = []
