@@ -140,6 +140,7 @@ def _challenger_lane(config: settings.ServeConfig, source, store, meters):
     lane = challenger.ChallengerLane(
         managers, events, reader, config.plan, worker_spec=spec,
         on_shadow=meters.observe_shadow, on_restart=meters.observe_shadow_restart,
+        check=None if reg is None else (lambda version: reg.manifest(config.name, version)),
     )  # fmt: skip
     if reader is not None:
         lane.follow()

@@ -130,7 +130,8 @@ class ChallengerLane:
 
     Args:
         managers: makes a pinned `ModelManager` for a version (the challenger's own validator
-            and fast path, loaded and warmed up like the champion; canary answers with it).
+            and fast path, loaded and warmed up like the champion; canary answers with it;
+            in shadow mode the child loads its own and the server none).
         events: where answers logged in this process go; None records nothing (no store).
         plan_reader: returns the current plan (the registry pointer); None: the plan is fixed.
         fixed: the plan from flags, if any.
@@ -139,6 +140,9 @@ class ChallengerLane:
         on_shadow: callback(outcome) per shadowed request: answered, failed, dropped or off.
         pipe_bytes: how far the shadow child may fall behind (its pipe's capacity).
         on_restart: callback() each time a dead shadow child is replaced.
+        check: raises when a version is not in the registry. A shadow challenger is loaded
+            only by the shadow child (the server would hold a second copy it never uses), so
+            this is what refuses a missing version up front.
     """
 
     def __init__(
@@ -151,10 +155,13 @@ class ChallengerLane:
         on_shadow: Callable[[str], None] | None = None,
         pipe_bytes: int = 1 << 20,
         on_restart: Callable[[], None] | None = None,
+        check: Callable[[str], object] | None = None,
     ):
+        self.check = check
         self.managers, self.events, self.plan_reader = managers, events, plan_reader
         self.worker_spec, self.pipe_bytes = worker_spec, pipe_bytes
-        self.state: tuple[rollout.Plan, mgr.Active] | None = None
+        # The plan and its challenger loaded here (None in shadow mode: the child loads it).
+        self.state: tuple[rollout.Plan, mgr.Active | None] | None = None
         self.dropped = self.shadowed = self.failed = self.off = self.restarts = 0
         self._on_shadow = on_shadow or (lambda outcome: None)
         self._on_restart = on_restart or (lambda: None)
@@ -177,7 +184,15 @@ class ChallengerLane:
         else:
             if plan.mode == rollout.SHADOW and self.worker_spec is None:
                 raise errors.ConfigError("shadow mode needs the registry's store (--store)")
-            if current is not None and current[1].model.version == plan.version:
+            if plan.mode == rollout.SHADOW:
+                active = None
+                if self.check is not None:
+                    self.check(plan.version)
+            elif (
+                current is not None
+                and current[1] is not None
+                and (current[1].model.version == plan.version)
+            ):
                 active = current[1]
             else:
                 manager = self.managers(plan.version)
@@ -268,7 +283,7 @@ class ChallengerLane:
         if state is None:
             return await plane.answer_async(active, request, protocol, arrival)
         plan, challenger = state
-        pair = (active.model.version, challenger.model.version)
+        pair = (active.model.version, plan.version)
         if plan.mode == rollout.CANARY and routed(
             request.route_key or request.request_id, plan.share
         ):

@@ -38,7 +38,8 @@ import numpy as np
 
 log = logging.getLogger("kfops.serving")
 _HEAD = struct.Struct("<I")
-ANSWERED, FAILED, READY = b"a", b"f", b"r"
+# Acks: one per request (answered, failed), one after start-up (loaded, or the load failed).
+ANSWERED, FAILED, READY, UNLOADABLE = b"a", b"f", b"r", b"x"
 # Best effort: the child yields the CPU to the server when both want it.
 NICE = 10
 
@@ -58,7 +59,7 @@ class ShadowProcess:
     def __init__(self, spec: dict, on_outcome: Callable[[str], None], pipe_bytes: int = 1 << 20):
         self.spec, self.on_outcome, self.pipe_bytes = spec, on_outcome, pipe_bytes
         self.proc: subprocess.Popen | None = None
-        self.off = self.ready = False
+        self.off = self.ready = self.loaded = False  # ready: started up; loaded: the challenger
         self.started_at = self.lost_at = 0.0  # time.monotonic() of the start and of the exit
         self._loop: asyncio.AbstractEventLoop | None = None
         self._jobs = self._acks = -1
@@ -156,8 +157,14 @@ class ShadowProcess:
             self._lost(None)
             return
         if READY in data:
-            self.ready = True
+            self.ready = self.loaded = True
             log.info("shadow worker ready", extra={"pid": self.pid})
+        elif UNLOADABLE in data:
+            self.ready = True
+            log.error(
+                "shadow worker cannot load the challenger; every shadowed request fails",
+                extra={"pid": self.pid, "version": self.spec.get("version")},
+            )
         for outcome, byte in (("answered", ANSWERED), ("failed", FAILED)):
             for _ in range(data.count(byte)):
                 self.on_outcome(outcome)
@@ -268,8 +275,11 @@ class _Worker:
             self.events = challenger.EventLog(store, spec["name"], **spec["events"])
             self.events.start()
         self.active = None
-        with contextlib.suppress(Exception):  # a version that fails to load fails each job
+        try:  # the server does not load a shadow challenger: this is where it must load
             self._challenger(spec["version"])
+        except Exception as e:  # noqa: BLE001 (reported; each job then fails as evidence)
+            extra = {"version": spec["version"], "error": str(e)}
+            log.error("challenger failed to load", extra=extra)
 
     def _challenger(self, version: str):
         if self.active is None or self.active.model.version != version:
@@ -331,7 +341,7 @@ def main(argv: list[str]) -> int:
             if worker is None:
                 worker = _Worker(pickle.loads(payload))
                 os.nice(NICE)  # after start-up: only the steady work yields to the server
-                out.append(READY)
+                out.append(READY if worker.active is not None else UNLOADABLE)
                 continue
             out.append(worker.answer(pickle.loads(payload)))
         if out:  # one write per batch read: the server wakes once, not once per request

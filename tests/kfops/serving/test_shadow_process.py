@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from sklearn.base import BaseEstimator, ClassifierMixin
 
-from kfops import labels, registry, rollout
+from kfops import cli, errors, labels, registry, rollout
 from kfops.serving import app, challenger, model, server, settings, shadow
 from tests.kfops.serving import factories, test_serve_command
 from tests.kfops.serving.test_rollout_serving import (
@@ -264,3 +264,43 @@ def test_closing_from_another_thread_mid_frame_hands_the_child_whole_frames(
     assert len(spy.threads) >= 2 and len(set(spy.threads)) == 1  # the frame's head and tail
     assert threading.get_ident() not in spy.threads
     assert (answered, dropped, lane.failed) == (1, 0, 0)
+
+
+def test_the_server_keeps_no_copy_of_a_shadow_challenger_the_child_loads_it(store, tmp_path):  # noqa: F811
+    good, _, df = factories.classifier()
+    _publish(store, tmp_path, good, Pid().fit(None, None))
+    _start(store, "shadow")
+    with _serving(store) as (client, application):
+        lane = application.state.plane.rollout
+        sent = _traffic(client, df, 5)
+        _until(lambda: _metric(client, "answered") == 5)
+        plan, held = lane.state
+    assert (plan.version, held) == ("2", None) and lane.worker.loaded
+    assert {r.json()["model_version"] for _, r in sent} == {"1"}
+
+
+def test_a_shadow_challenger_that_cannot_load_is_reported_by_the_child(store, tmp_path):  # noqa: F811
+    """The server does not load it, so the child says so; each request is a failed event."""
+    good, _, df = factories.classifier()
+    _publish(store, tmp_path, good, good)
+    (store.root / "models/churn/2/model.joblib").write_bytes(b"not the registered bytes")
+    _start(store, "shadow")
+    with _serving(store) as (client, application):
+        lane = application.state.plane.rollout
+        assert lane.worker.ready and not lane.worker.loaded
+        sent = _traffic(client, df, 5)
+        _until(lambda: _metric(client, "failed") == 5)
+    assert {r.status_code for _, r in sent} == {200}
+    shadow = _events(store).query(f"{rollout.ROLE} == 'shadow'")
+    assert set(shadow[rollout.ERROR]) == {"IntegrityError"}
+
+
+def test_serve_refuses_a_missing_shadow_challenger_in_one_line(store, tmp_path, capsys):  # noqa: F811
+    good, _, _ = factories.classifier()
+    _publish(store, tmp_path, good, good)
+    argv = ["serve", "--name", "churn", "--store", str(store.root), "--port", "0"]
+    assert cli.main([*argv, "--challenger", "9"]) == errors.NotFound.exit_code
+    err = capsys.readouterr().err.strip()  # after the champion's "model loaded" log line
+    assert "Traceback" not in err
+    line = err.splitlines()[-1]
+    assert line == f"kfops: error: model 'churn' has no version 9 in {store.root} (versions: 1, 2)"
