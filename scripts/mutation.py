@@ -235,6 +235,11 @@ EQUIVALENT: dict[str, str] = {
         "Evidently's drift preset divides by zero before this line"
         for n in (71, 73)
     },
+    **{
+        f"kfops.monitor.core.x__quality__mutmut_{n}": "run_quality treats every task but "
+        "'regression' as classification"
+        for n in (22, 23)
+    },
     "kfops.monitor.core.x__sample__mutmut_1": "sampling all n rows of an n-row window gives the "
     "same rows in another order; drift and quality do not depend on row order",
 }

@@ -267,6 +267,8 @@ def test_quality_needs_min_rows_labelled_rows_exactly(reference, data_schema):
     short = monitor.monitor(reference, current, data_schema, _config(), labels.head(99))
     assert (short.labelled_rows, short.quality) == (99, {})
     assert short.notes == ("quality not judged: 99 labelled rows < min_rows 100",)
+    assert "quality on labelled traffic" in judged.html
+    assert "quality on labelled traffic" not in short.html
 
 
 def test_join_labels_keeps_rows_with_null_features_and_replaces_a_logged_label():
@@ -279,3 +281,9 @@ def test_join_labels_keeps_rows_with_null_features_and_replaces_a_logged_label()
     assert joined["y"].tolist() == [0, 1] and list(joined.columns) == [
         logschema.REQUEST_ID, "x", "y"
     ]  # fmt: skip
+
+
+def test_decide_lists_every_drifted_feature():
+    cols = {n: ColumnDrift("wasserstein", 0.1, 0.5, True) for n in ("a", "b")}
+    reasons = core.decide(_result(cols, share=1.0), _config())
+    assert reasons == ("drift share 1.00 >= threshold 0.30 (2 of 2 features drifted: a, b)",)
