@@ -240,6 +240,11 @@ EQUIVALENT: dict[str, str] = {
         "'regression' as classification"
         for n in (22, 23)
     },
+    **{
+        f"kfops.monitor.core.x__base__mutmut_{n}": "every caller replaces the base's status and "
+        "notes (_judge and _unjudged)"
+        for n in (1, 4)
+    },
     "kfops.monitor.core.x__sample__mutmut_1": "sampling all n rows of an n-row window gives the "
     "same rows in another order; drift and quality do not depend on row order",
 }
