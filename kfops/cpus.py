@@ -125,3 +125,21 @@ def processes(threads_each: int) -> Iterator[None]:
 
     with joblib.parallel_config(backend="loky", inner_max_num_threads=threads_each):
         yield
+
+
+def background() -> str:
+    """Lowers this process to the CPU left over by everything else; returns the policy it got.
+
+    For a server's helper processes (the inference log's writer, the shadow challenger): under
+    saturation they must not take a core from the event loop. `nice 10` still gets ~10 % of a
+    busy core's time slices (CFS weight 110 against 1024), enough to stretch a request by a
+    slice now and then; SCHED_IDLE runs only when a CPU would otherwise idle (sched(7): "for
+    running very low priority background jobs"), and an unprivileged process may switch itself
+    to it (no CAP_SYS_NICE needed, so also in a pod). Where it is not available: nice 19.
+    """
+    try:
+        os.sched_setscheduler(0, os.SCHED_IDLE, os.sched_param(0))
+        return "idle"
+    except (AttributeError, OSError):
+        os.nice(19 - os.nice(0))
+        return "nice"

@@ -36,12 +36,12 @@ from collections.abc import Callable
 
 import numpy as np
 
+from kfops import cpus
+
 log = logging.getLogger("kfops.serving")
 _HEAD = struct.Struct("<I")
 # Acks: one per request (answered, failed), one after start-up (loaded, or the load failed).
 ANSWERED, FAILED, READY, UNLOADABLE = b"a", b"f", b"r", b"x"
-# Best effort: the child yields the CPU to the server when both want it.
-NICE = 10
 
 
 class ShadowProcess:
@@ -340,7 +340,7 @@ def main(argv: list[str]) -> int:
         for payload in _frames(buffer):
             if worker is None:
                 worker = _Worker(pickle.loads(payload))
-                os.nice(NICE)  # after start-up: only the steady work yields to the server
+                cpus.background()  # after start-up: only the steady work yields to the server
                 out.append(READY if worker.active is not None else UNLOADABLE)
                 continue
             out.append(worker.answer(pickle.loads(payload)))

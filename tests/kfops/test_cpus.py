@@ -99,3 +99,13 @@ def test_share_never_oversubscribes(cpus_, tasks, expected):
     processes, threads = cpus.share(cpus_, tasks)
     assert (processes, threads) == expected
     assert processes * threads <= cpus_
+
+
+def test_background_puts_the_process_on_idle_cpu_only():
+    import subprocess
+    import sys
+
+    code = "import os; from kfops import cpus; print(cpus.background(), os.sched_getscheduler(0))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.split() == ["idle", str(os.SCHED_IDLE)]
+    assert os.sched_getscheduler(0) == os.SCHED_OTHER  # only the process that asked
