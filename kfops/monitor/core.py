@@ -244,6 +244,15 @@ def _quality(
         return {}, len(labelled), [note], ""
     labelled = _sample(labelled, cfg)
     task = data_schema.task or "classification"
+    seen = labelled[label].astype(str).unique() if task == "classification" else ()
+    if len(seen) == 1:
+        # Precision, recall, F1 and ROC AUC are undefined without both classes in the labels
+        # (Evidently raises on a positive class it cannot find); say so instead of guessing.
+        note = (
+            f"quality not judged: the {len(labelled)} labelled rows hold one class only "
+            f"({seen[0]!r}); quality metrics need at least two"
+        )
+        return {}, len(labelled), [note], ""
     values, html = evidently_run.run_quality(labelled, label, task, data_schema.label_classes)
     return values, len(labelled), [], html
 

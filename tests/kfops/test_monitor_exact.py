@@ -287,3 +287,22 @@ def test_decide_lists_every_drifted_feature():
     cols = {n: ColumnDrift("wasserstein", 0.1, 0.5, True) for n in ("a", "b")}
     reasons = core.decide(_result(cols, share=1.0), _config())
     assert reasons == ("drift share 1.00 >= threshold 0.30 (2 of 2 features drifted: a, b)",)
+
+
+@pytest.mark.parametrize("only", [0, 1])
+def test_quality_of_labels_holding_one_class_is_not_judged_not_a_traceback(
+    reference, data_schema, only
+):
+    # An all-negative (or all-positive) window of delayed labels: precision, recall, F1 and
+    # ROC AUC are undefined; Evidently would raise "Cannot find pos_label".
+    current = as_log(make_frame(150, seed=21))
+    labels = pd.DataFrame({logschema.REQUEST_ID: current[logschema.REQUEST_ID], "churned": only})
+    result = monitor.monitor(
+        reference, current, data_schema, _config(quality_metric="f1", quality_floor=0.5), labels
+    )
+    assert (result.status, result.labelled_rows, result.quality) == (core.JUDGED, 150, {})
+    assert result.notes == (
+        f"quality not judged: the 150 labelled rows hold one class only ('{only}'); "
+        "quality metrics need at least two",
+    )
+    assert not any(r.startswith("f1") for r in result.reasons)
