@@ -130,8 +130,8 @@ def processes(threads_each: int) -> Iterator[None]:
 def background() -> str:
     """Lowers this process to the CPU left over by everything else; returns the policy it got.
 
-    For a server's helper processes (the inference log's writer, the shadow challenger): under
-    saturation they must not take a core from the event loop. `nice 10` still gets ~10 % of a
+    For a server's best-effort helper (the shadow challenger, whose work may be dropped): under
+    saturation it must not take a core from the event loop. `nice 10` still gets ~10 % of a
     busy core's time slices (CFS weight 110 against 1024), enough to stretch a request by a
     slice now and then; SCHED_IDLE runs only when a CPU would otherwise idle (sched(7): "for
     running very low priority background jobs"), and an unprivileged process may switch itself

@@ -40,7 +40,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kfops import config, cpus, errors, logschema
+from kfops import config, errors, logschema
 from kfops.store import base as store_base
 
 if TYPE_CHECKING:  # the log's child process never imports the model stack
@@ -265,6 +265,7 @@ def _parquet(chunks: list[_Chunk]) -> bytes:
 # One datagram per request (or per slice of a large one). AF_UNIX datagrams are all-or-nothing,
 # so a full socket (the child behind) drops a whole request, counted, and never a part of one.
 _SLICE_BYTES = 64 * 1024
+_NICE = 10  # the writer's CPU priority below the server's (`nice`)
 _SOCKET_BUFFER = 4 * 1024 * 1024  # the kernel caps it at net.core.wmem_max / rmem_max
 _CHILD_CODE = (
     "import sys; from kfops.serving import inference_log as m; m._child_main(*sys.argv[1:])"  # noqa: E501
@@ -495,7 +496,9 @@ def _child_main(sock_fd: str, counts_fd: str) -> None:
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
     # Background work: a flush encodes for 100+ ms, and at the default priority it took a core
     # from the server's event loop (p99 10.6 -> 25 ms with the log on, bench/serving_tail.py).
-    cpus.background()
+    # nice, not SCHED_IDLE (the shadow child's): under sustained saturation an idle-class writer
+    # would get no CPU at all and every log row would be dropped; the monitor needs them.
+    os.nice(_NICE)
     sock = socket.socket(fileno=int(sock_fd))
     counts = mpc.Connection(int(counts_fd), readable=False)
     store, settings = pickle.loads(sys.stdin.buffer.read())

@@ -13,7 +13,11 @@ from tests.kfops.test_traffic import _logged
 
 @pytest.fixture
 def id_server(tmp_path):
-    yield from monitoring._serve_churn(tmp_path, passthrough=("customer_id",))
+    # its own store: a test that also starts churn_server (same tmp_path) must not read that
+    # server's log rows as this one's
+    own = tmp_path / "passthrough"
+    own.mkdir()
+    yield from monitoring._serve_churn(own, passthrough=("customer_id",))
 
 
 def _records(n: int, seed: int = 4) -> tuple[list[dict], list]:
