@@ -52,6 +52,16 @@ def _metric(client, outcome: str) -> float:
     return 0.0
 
 
+@contextlib.contextmanager
+def _pid_shadow(store, tmp_path):  # noqa: F811
+    """v1 serves, v2 (a Pid model) shadows it: yields the client, the rollout lane, the rows."""
+    good, _, df = factories.classifier()
+    _publish(store, tmp_path, good, Pid().fit(None, None))
+    _start(store, "shadow")
+    with _serving(store) as (client, application):
+        yield client, application.state.plane.rollout, df
+
+
 def _until(check, seconds=60.0):
     deadline = time.monotonic() + seconds
     while not check():
@@ -60,11 +70,7 @@ def _until(check, seconds=60.0):
 
 
 def test_shadow_predicts_in_a_child_process_not_the_server(store, tmp_path):  # noqa: F811
-    good, _, df = factories.classifier()
-    _publish(store, tmp_path, good, Pid().fit(None, None))
-    _start(store, "shadow")
-    with _serving(store) as (client, application):
-        lane = application.state.plane.rollout
+    with _pid_shadow(store, tmp_path) as (client, lane, df):
         sent = _traffic(client, df, 20)
         _until(lambda: _metric(client, "answered") == 20)
         child = lane.worker.pid
@@ -269,11 +275,7 @@ def test_closing_from_another_thread_mid_frame_hands_the_child_whole_frames(
 
 
 def test_the_server_keeps_no_copy_of_a_shadow_challenger_the_child_loads_it(store, tmp_path):  # noqa: F811
-    good, _, df = factories.classifier()
-    _publish(store, tmp_path, good, Pid().fit(None, None))
-    _start(store, "shadow")
-    with _serving(store) as (client, application):
-        lane = application.state.plane.rollout
+    with _pid_shadow(store, tmp_path) as (client, lane, df):
         sent = _traffic(client, df, 5)
         _until(lambda: _metric(client, "answered") == 5)
         plan, held = lane.state
