@@ -306,3 +306,4 @@ def test_quality_of_labels_holding_one_class_is_not_judged_not_a_traceback(
         "quality metrics need at least two",
     )
     assert not any(r.startswith("f1") for r in result.reasons)
+    assert "quality on labelled traffic" not in result.html  # no empty quality section
