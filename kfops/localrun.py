@@ -21,7 +21,7 @@ from typing import Any
 
 from kfp import local
 
-from kfops import config, dataio, errors, runs
+from kfops import config, dataio, errors, runs, step_containers
 from kfops.reports import files as report_files
 from kfops.reports import identity
 from kfops.runs import records
@@ -154,7 +154,9 @@ def run_pipeline(
     )
     st = _store(arguments)
     start = time.monotonic()
-    with _StepWatch(st, run_id, progress).watching():
+    docker_steps = runner == "docker"
+    containers = step_containers.kept_until_read() if docker_steps else contextlib.nullcontext()
+    with _StepWatch(st, run_id, progress).watching(), containers:
         runner_failed = not _execute(pipeline_func, arguments, run_dir / "run.log")
     summary = RunSummary(
         run_id=run_id,
