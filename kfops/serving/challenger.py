@@ -2,9 +2,9 @@
 
 Shadow: the champion answers; once the response is on its way (the hand-off is scheduled with
 `loop.call_soon`, which runs after the handler has written its answer) the request and the
-champion's answer go to a child process (kfops.serving.shadow) where the challenger validates,
-predicts and logs both; a thread here would take the GIL from the event loop and cost the
-champion its tail. The pipe to it is bounded: when the challenger falls behind, requests are
+champion's answer go, batched, to a child process (kfops.serving.shadow) where the challenger
+validates, predicts and logs both; a thread here would take the GIL from the event loop and cost
+the champion its tail. The pipe to it is bounded: when the challenger falls behind, requests are
 not shadowed (counted as dropped), never delayed.
 Canary: a request whose key (the `--rollout-key-header` value, else its request id) hashes into
 the configured share is answered by the challenger; the same key always lands on the same side,
@@ -260,7 +260,7 @@ class ChallengerLane:
         if worker is not None:
             worker.close(0.0)
         spec = {**self.worker_spec, "version": plan.version}
-        worker = shadow.ShadowProcess(spec, self._count, self.pipe_bytes)
+        worker = shadow.ShadowProcess(spec, self._count, self.pipe_bytes, self._champion_events)
         worker.start()
         self.worker, self._worker_plan = worker, plan
         return worker
@@ -328,15 +328,19 @@ class ChallengerLane:
             )
 
     def _submit(self, plan: rollout.Plan, job: tuple) -> None:
-        """Hands the child its job; one it did not take still gets its champion event here."""
+        """Hands the child its job (it goes out with its batch); see `_champion_events`."""
         state = self.state
         if not self._started or state is None or state[0] != plan:  # stopped or plan changed
-            taken = False
             self._count("off")
+            self._champion_events([job])
         else:
-            taken = self._ensure_worker(plan).submit(job)
-        if not taken and self.events is not None:
-            request_id, pair, seconds, predict, stamp = job[:5]
+            self._ensure_worker(plan).submit(job)
+
+    def _champion_events(self, jobs: list[tuple]) -> None:
+        """Logs the champion's answer of jobs the child never got (it logs the others)."""
+        if self.events is None:
+            return
+        for request_id, pair, seconds, predict, stamp, *_ in jobs:
             self.events.record(
                 request_id, pair, pair[0], CHAMPION_ROLE, seconds, np.asarray(predict),
                 timestamp_ns=stamp,

@@ -2,20 +2,24 @@
 
 A Python thread predicting beside the event loop cost the champion its tail: each time the loop
 released the GIL (a socket send, a syscall) the thread took it and the loop waited for the
-switch interval to get it back (bench/RESULTS.md, "Shadow overhead"). Here the server writes each
-shadowed request (its parsed JSON columns and the champion's answer, pickled: ~5 us and ~250
-bytes for one row; the raw body instead would save ~3 us but needs re-parsing here) into a
-non-blocking pipe and goes on; a child process (`python -m kfops.serving.shadow`, started with
-a lower CPU priority) loads the challenger from the registry, validates, predicts and logs both
-answers as rollout events, and acks each request with one byte on a second pipe.
+switch interval to get it back (bench/RESULTS.md, "Shadow overhead"). Here the server hands each
+shadowed request (its parsed JSON columns and the champion's answer) to a child process
+(`python -m kfops.serving.shadow`) over a non-blocking pipe, in batches as the inference log
+does: one pickled frame per `BATCH` requests, `BATCH_CELLS` values or `BATCH_SECONDS`, whichever
+comes first, so the loop makes one write and the child wakes once per batch, not per request.
+The child loads the challenger from the registry, validates each request, predicts the whole
+batch in one call (a fitted pipeline costs about the same for 1 row as for 32), logs both
+answers as rollout events, and acks each request with one byte on a second pipe. All its
+threads run at SCHED_IDLE once it is loaded (`kfops.cpus.background`): it computes only on CPU
+the server leaves idle.
 
-Overload: the pipe is the queue (`pipe_bytes`). When it is full the request is not shadowed and
-counted `dropped`; nothing waits. A child that exits (killed, crashed) turns shadow off: every
-later request is counted `off` and the server answers as before, until the lane starts a new
-child (kfops.serving.challenger: after a backoff that doubles from 1 s to 60 s). On shutdown the
-server closes the pipe; the child finishes what it holds, flushes its event log and exits. It
-ignores SIGINT and SIGTERM (a terminal's Ctrl-C reaches the whole process group), so it drains
-on the pipe's end, also when the server is killed.
+Overload: the pipe is the queue (`pipe_bytes`). When it is full the batch is not shadowed and
+each of its requests is counted `dropped`; nothing waits. A child that exits (killed, crashed)
+turns shadow off: every later request is counted `off` and the server answers as before, until
+the lane starts a new child (kfops.serving.challenger: after a backoff that doubles from 1 s to
+60 s). On shutdown the server sends what it holds and closes the pipe; the child finishes,
+flushes its event log and exits. It ignores SIGINT and SIGTERM (a terminal's Ctrl-C reaches the
+whole process group), so it drains on the pipe's end, also when the server is killed.
 """
 
 from __future__ import annotations
@@ -42,6 +46,9 @@ log = logging.getLogger("kfops.serving")
 _HEAD = struct.Struct("<I")
 # Acks: one per request (answered, failed), one after start-up (loaded, or the load failed).
 ANSWERED, FAILED, READY, UNLOADABLE = b"a", b"f", b"r", b"x"
+# One frame per this many requests, values (rows x columns) or seconds, whichever comes first: the
+# inference log's figures (kfops.serving.inference_log), far below the pipe's capacity.
+BATCH, BATCH_CELLS, BATCH_SECONDS = 32, 4096, 0.02
 
 
 class ShadowProcess:
@@ -54,17 +61,30 @@ class ShadowProcess:
             fast_path, events (EventLog keyword arguments, or None: log nothing).
         on_outcome: callback(outcome) per request: answered, failed, dropped or off.
         pipe_bytes: the pipe's capacity, i.e. how much the child may fall behind.
+        on_shed: callback(jobs) with the jobs the child will never see (dropped or off), after
+            they were counted; the lane logs their champion answers itself.
     """
 
-    def __init__(self, spec: dict, on_outcome: Callable[[str], None], pipe_bytes: int = 1 << 20):
+    def __init__(
+        self,
+        spec: dict,
+        on_outcome: Callable[[str], None],
+        pipe_bytes: int = 1 << 20,
+        on_shed: Callable[[list[tuple]], None] | None = None,
+    ):
         self.spec, self.on_outcome, self.pipe_bytes = spec, on_outcome, pipe_bytes
+        self.on_shed = on_shed or (lambda jobs: None)
         self.proc: subprocess.Popen | None = None
         self.off = self.ready = self.loaded = False  # ready: started up; loaded: the challenger
         self.started_at = self.lost_at = 0.0  # time.monotonic() of the start and of the exit
         self._loop: asyncio.AbstractEventLoop | None = None
         self._jobs = self._acks = -1
         self._backlog = b""  # the tail of a frame the pipe took only part of
-        self._closing = False
+        self._closing = self._ended = False  # ended: the child's input is closed
+        self._pending: list[tuple] = []  # jobs of the next frame (see `submit`)
+        self._pending_cells = 0
+        self._timer: asyncio.TimerHandle | None = None
+        self.frames = 0  # frames written to the child (one per batch)
 
     @property
     def pid(self) -> int | None:
@@ -102,32 +122,56 @@ class ShadowProcess:
         self._loop.add_reader(self._acks, self._read_acks)
         log.info("shadow worker started", extra={"pid": self.proc.pid})
 
-    def submit(self, job: tuple) -> bool:
-        """Hands one request to the child without waiting; False when it was not taken.
+    def submit(self, job: tuple) -> None:
+        """Queues one request for the child without waiting; the frame goes out with its batch.
 
-        Runs on the event loop's thread. A request that is not taken is counted (dropped or
-        off) here.
+        Runs on the event loop's thread. The batch is written when it holds `BATCH` requests or
+        `BATCH_CELLS` values, else `BATCH_SECONDS` after its first request. A request the
+        child will not see is counted (dropped or off) and handed to `on_shed`.
         """
         if not self.usable:
-            self.on_outcome("off")
-            return False
+            self._shed([job], "off")
+            return
+        self._pending.append(job)
+        self._pending_cells += job[6] * max(1, len(job[5]))  # rows x columns
+        if len(self._pending) >= BATCH or self._pending_cells >= BATCH_CELLS:
+            self.flush_pending()
+        elif self._timer is None:
+            self._timer = self._loop.call_later(BATCH_SECONDS, self.flush_pending)
+
+    def flush_pending(self) -> None:
+        """Writes the queued jobs as one frame now (on the loop's thread, or with no loop)."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        jobs, self._pending, self._pending_cells = self._pending, [], 0
+        if not jobs:
+            return
+        if self.off or self._ended:
+            self._shed(jobs, "off")
+            return
         if self._backlog:  # the pipe is full: shed, never queue in the server
-            self.on_outcome("dropped")
-            return False
-        frame = _frame(pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL))
+            self._shed(jobs, "dropped")
+            return
+        frame = _frame(pickle.dumps(jobs, protocol=pickle.HIGHEST_PROTOCOL))
         try:
             written = os.write(self._jobs, frame)
         except BlockingIOError:
-            self.on_outcome("dropped")
-            return False
+            self._shed(jobs, "dropped")
+            return
         except OSError as e:  # EPIPE: the child is gone
             self._lost(e)
-            self.on_outcome("off")
-            return False
+            self._shed(jobs, "off")
+            return
+        self.frames += 1
         if written < len(frame):
             self._backlog = frame[written:]
             self._loop.add_writer(self._jobs, self._flush)
-        return True
+
+    def _shed(self, jobs: list[tuple], outcome: str) -> None:
+        for _ in jobs:
+            self.on_outcome(outcome)
+        self.on_shed(jobs)
 
     def _flush(self) -> None:
         try:
@@ -220,9 +264,22 @@ class ShadowProcess:
             self.proc.wait()
 
     def _end_input(self, blocking: bool) -> None:
-        """Closes the child's input after the partial frame, if any (on the loop or no loop)."""
+        """Sends the queued jobs, then closes the child's input after the last frame is whole.
+
+        On the loop (`blocking` False) or with no loop running (True).
+        """
         if self._backlog and not blocking:
             return  # _flush finishes the frame and calls back
+        if not blocking:
+            self.flush_pending()
+            if self._backlog:
+                return
+        elif self._pending:  # no loop: nothing else writes; the frame goes out whole, below
+            if self._timer is not None:
+                self._timer.cancel()
+                self._timer = None
+            jobs, self._pending, self._pending_cells = self._pending, [], 0
+            self._backlog += _frame(pickle.dumps(jobs, protocol=pickle.HIGHEST_PROTOCOL))
         if self._backlog:  # finish the partial frame so the child can parse what it has
             with contextlib.suppress(Exception):
                 self._loop.remove_writer(self._jobs)
@@ -231,6 +288,7 @@ class ShadowProcess:
                 while self._backlog:
                     self._backlog = self._backlog[os.write(self._jobs, self._backlog) :]
             self._backlog = b""
+        self._ended = True
         with contextlib.suppress(OSError):
             self.proc.stdin.close()
 
@@ -291,59 +349,124 @@ class _Worker:
             self.active = manager.load(version)
         return self.active
 
-    def answer(self, job: tuple) -> bytes:
-        """Logs the champion's answer and the challenger's; the ack byte. Never raises."""
-        request_id, pair, seconds, predict, stamp, columns, n_rows, problems = job
+    def answer(self, jobs: list[tuple]) -> list[bytes]:
+        """Logs the champion's answer and the challenger's for each job; their ack bytes.
+
+        Each request is validated alone (its own problems fail only it); the validated ones with
+        the same columns and dtypes are predicted in one call and split, as the server's
+        micro-batcher does (kfops.serving.batching); a failed batched call is retried request
+        by request. A request's `seconds` is its validation plus its rows' share of the batch's
+        predict: the challenger's compute per request, not a response latency. Never raises.
+        """
         events = self.events
         if events is not None:
-            events.record(
-                request_id, pair, pair[0], self.challenger.CHAMPION_ROLE, seconds,
-                np.asarray(predict), timestamp_ns=stamp,
-            )  # fmt: skip
+            for request_id, pair, seconds, predict, stamp, *_ in jobs:
+                events.record(
+                    request_id, pair, pair[0], self.challenger.CHAMPION_ROLE, seconds,
+                    np.asarray(predict), timestamp_ns=stamp,
+                )  # fmt: skip
+        acks, groups = [FAILED] * len(jobs), {}
+        for i, (request_id, pair, _, _, _, columns, n_rows, problems) in enumerate(jobs):
+            start = time.perf_counter()
+            try:
+                active = self._challenger(pair[1])
+                validated = active.validator.validate(columns, n_rows, problems)
+            except Exception as e:  # noqa: BLE001 (a failing challenger is evidence, not an outage)
+                self._failed(request_id, pair, start, e)
+                continue
+            key = (id(active), *((n, a.dtype) for n, a in validated.arrays.items()))
+            item = (i, validated, time.perf_counter() - start)
+            groups.setdefault(key, (active, []))[1].append(item)
+        for active, items in groups.values():
+            self._predict(jobs, active, items, acks)
+        return acks
+
+    def _predict(self, jobs, active, items, acks) -> None:
+        """One predict for `items` (validated jobs of one model and dtypes), split per job."""
         start = time.perf_counter()
-        role = self.challenger.rollout.SHADOW
+        rows = sum(v.n_rows for _, v, _ in items)
         try:
-            active = self._challenger(pair[1])
-            validated = active.validator.validate(columns, n_rows, problems)
-            prediction = active.model.predict(validated.arrays, False)
-        except Exception as e:  # noqa: BLE001 (a failing challenger is evidence, not an outage)
-            if events is not None:
-                seconds = time.perf_counter() - start
-                events.record(request_id, pair, pair[1], role, seconds, error=type(e).__name__)
-            return FAILED
-        if events is not None:
+            if len(items) == 1:
+                whole = active.model.predict(items[0][1].arrays, False).predict
+            else:
+                names = list(items[0][1].arrays)
+                columns = {n: np.concatenate([v.arrays[n] for _, v, _ in items]) for n in names}
+                whole = active.model.predict(columns, False).predict
+        except Exception as e:  # noqa: BLE001
+            if len(items) == 1:
+                i, _, took = items[0]
+                self._failed(jobs[i][0], jobs[i][1], start - took, e)
+                return
+            for item in items:  # each gets the outcome it would have got alone
+                self._predict(jobs, active, [item], acks)
+            return
+        share = (time.perf_counter() - start) / max(rows, 1)
+        offset = 0
+        for i, validated, took in items:
+            n = validated.n_rows
+            acks[i] = ANSWERED
+            if self.events is not None:
+                request_id, pair = jobs[i][:2]
+                seconds = took + share * n
+                predict = whole[offset : offset + n]
+                self.events.record(
+                    request_id, pair, pair[1], self.challenger.rollout.SHADOW, seconds, predict
+                )
+            offset += n
+
+    def _failed(self, request_id, pair, start: float, error: Exception) -> None:
+        if self.events is not None:
             seconds = time.perf_counter() - start
-            events.record(request_id, pair, pair[1], role, seconds, prediction.predict)
-        return ANSWERED
+            role, name = self.challenger.rollout.SHADOW, type(error).__name__
+            self.events.record(request_id, pair, pair[1], role, seconds, error=name)
 
     def close(self) -> None:
         if self.events is not None:
             self.events.close(max(5.0, self.spec.get("drain_seconds", 5.0)))
 
 
+def _background() -> None:
+    """SCHED_IDLE for every thread of this process, not only the calling one.
+
+    sched_setscheduler(2) with pid 0 changes the calling thread only; threads started before it
+    (the event log's writer, which encodes Parquet; OpenMP's, from the warm-up predict) would
+    keep the normal class and compete with the server. Threads started later inherit it.
+    """
+    policy = cpus.background()
+    for tid in os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ():
+        with contextlib.suppress(OSError, ValueError):  # a thread that ended meanwhile
+            if policy == "idle":
+                os.sched_setscheduler(int(tid), os.SCHED_IDLE, os.sched_param(0))
+            else:
+                os.setpriority(os.PRIO_PROCESS, int(tid), 19)
+
+
 def main(argv: list[str]) -> int:
     """The child: reads the spec, then jobs until the server closes the pipe."""
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, signal.SIG_IGN)
-    from kfops.serving import server  # noqa: PLC0415
+    from kfops.serving import batching, server  # noqa: PLC0415
 
     server.configure_logging()
+    batching.one_native_thread()  # batches of a few rows: OpenMP threads would only wait
     acks = int(argv[0])
-    jobs, buffer = sys.stdin.fileno(), bytearray()
+    stdin, buffer = sys.stdin.fileno(), bytearray()
     worker = None
     while True:
-        data = os.read(jobs, 1 << 20)
+        data = os.read(stdin, 1 << 20)
         if not data:
             break
         buffer += data
-        out = []
+        out, jobs = [], []
         for payload in _frames(buffer):
             if worker is None:
                 worker = _Worker(pickle.loads(payload))
-                cpus.background()  # after start-up: only the steady work yields to the server
+                _background()  # after start-up: only the steady work yields to the server
                 out.append(READY if worker.active is not None else UNLOADABLE)
                 continue
-            out.append(worker.answer(pickle.loads(payload)))
+            jobs += pickle.loads(payload)  # every frame this read brought: one batch
+        if jobs:
+            out += worker.answer(jobs)
         if out:  # one write per batch read: the server wakes once, not once per request
             with contextlib.suppress(OSError):  # the server is gone: drain anyway
                 os.write(acks, b"".join(out))

@@ -1,0 +1,83 @@
+"""The server hands shadow work to its child in batches, and the child predicts each in one call.
+
+A real child process and a real registry; the data plane is driven on an event loop in this
+process, so which requests go out together does not depend on HTTP timing.
+"""
+
+import asyncio
+import dataclasses
+import time
+
+import numpy as np
+
+from kfops import labels, registry, rollout
+from kfops.serving import app, model, settings, shadow, v1
+from tests.kfops.serving import factories
+from tests.kfops.serving.test_rollout_serving import (
+    _events,
+    _publish,
+    _start,
+    store,  # noqa: F401 (the fixture)
+)
+from tests.kfops.serving.test_shadow_process import Pid
+
+
+class Rows(Pid):
+    """Answers how many rows its predict call got: shows which requests were predicted together."""
+
+    def predict(self, x):
+        return np.full(len(x), len(x))
+
+
+async def _until(check, seconds=120.0):
+    deadline = time.monotonic() + seconds
+    while not check():
+        assert time.monotonic() < deadline
+        await asyncio.sleep(0.01)
+
+
+def test_a_full_batch_goes_at_once_the_rest_after_its_time_and_each_is_one_predict(
+    store,  # noqa: F811
+    tmp_path,
+):
+    good, spec, df = factories.classifier()
+    _publish(store, tmp_path, good, Rows().fit(None, None))
+    _start(store, "shadow")  # the pointer dates the events; the flag fixes the plan
+    cfg = settings.ServeConfig(name="churn", challenger="2", poll_seconds=0, log_flush_seconds=0.2)
+    application = app.build_app(cfg, model.RegistrySource(registry.Registry(store)), store)
+    plane, lane = application.state.plane, application.state.plane.rollout
+    one = v1.parse({"instances": factories.instances(df, 1)}, spec.feature_names, 1)
+    first = [f"a{i}" for i in range(shadow.BATCH)]
+    rest = [f"b{i}" for i in range(5)]
+
+    async def send(ids):
+        for rid in ids:
+            request = dataclasses.replace(one, request_id=rid)
+            await plane.infer_async(plane.resolve("churn"), request, "v1")
+        await asyncio.sleep(0)  # the hand-offs (call_soon) run
+
+    async def run():
+        lane.start()
+        await _until(lambda: lane.worker.ready)
+        worker = lane.worker
+        await send(first)
+        after_first = worker.frames  # the BATCH-th request sent the frame, no timer needed
+        await _until(lambda: lane.shadowed == shadow.BATCH)  # the child read it alone
+        await send(rest)
+        sent_at, after_rest = time.monotonic(), worker.frames  # held: the batch is not full
+        await _until(lambda: worker.frames >= 2, seconds=5)  # no request, no close: the timer
+        waited = time.monotonic() - sent_at
+        await _until(lambda: lane.shadowed == shadow.BATCH + len(rest))
+        await asyncio.to_thread(lane.close)
+        return after_first, after_rest, waited, worker.frames
+
+    after_first, after_rest, waited, frames = asyncio.run(run())
+    assert (after_first, after_rest, frames) == (1, 1, 2)
+    assert waited >= shadow.BATCH_SECONDS * 0.9
+    assert (lane.dropped, lane.off, lane.failed) == (0, 0, 0)
+    events = _events(store)
+    said = events[events[rollout.ROLE] == "shadow"].set_index(labels.REQUEST_ID)
+    assert list(said.loc[first, rollout.PREDICTION]) == [str(shadow.BATCH)] * shadow.BATCH
+    assert list(said.loc[rest, rollout.PREDICTION]) == ["5"] * 5
+    champion = events[events[rollout.ROLE] == "champion"]
+    assert sorted(champion[labels.REQUEST_ID]) == sorted(first + rest)
