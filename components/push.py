@@ -64,7 +64,7 @@ def push(
             ),
             evaluation=dataio.read_json(evaluation.path),
             blessing=dataio.read_json(blessing.path),
-            reference=core.reference_sample(dataio.read_frame(train_data.path), seed=seed),
+            reference=core.reference_from_file(train_data.path, seed=seed),
             lineage=lineage,
             config=build(core.PushConfig, promote=promote),
         )
