@@ -1,4 +1,4 @@
-"""push.reference_from_file keeps the very rows, dtypes and values of reference_sample(read_frame)."""
+"""push.reference_from_file gives the rows, dtypes and values of reference_sample(read_frame)."""
 
 import numpy as np
 import pandas as pd
