@@ -131,10 +131,13 @@ def block_predictor(est: Any) -> Callable[[np.ndarray, bool], Output]:
 
 
 def batch_function(forest: Forest) -> Callable[[np.ndarray], np.ndarray] | None:
-    """Feature matrix -> raw predictions (rows, outputs) by the numba walk; None without numba.
+    """Feature matrix -> raw predictions (rows, outputs) by numba kernels; None without numba.
 
-    Categorical columns are first encoded as HGB's OrdinalEncoder does (code = index among the
-    known categories; unknown or NaN -> the missing column of `cat_left`; +-inf refused).
+    Trees of at most 64 leaves are scored by leaf bitmasks: combined per feature and value
+    range (`walk.binned_kernel`) up to `BINNED_BYTES` of tables, else split by split
+    (`walk.scorer_kernel`); larger trees are walked. Categorical columns are encoded as HGB's
+    OrdinalEncoder does (code = index among the known categories; unknown or NaN -> the missing
+    column of `cat_left`; +-inf refused), in the binned kernel itself or here for the others.
     """
     try:
         from kfops.serving.fastpath import walk  # noqa: PLC0415 (numba: serving path only)
@@ -142,8 +145,15 @@ def batch_function(forest: Forest) -> Callable[[np.ndarray], np.ndarray] | None:
         return None
     cats = [(j, c) for j, c in sorted(forest.categories.items())]
     cat_left = np.ascontiguousarray(forest.cat_left)
-    tables = _scorer_tables(forest)
-    if tables is not None:  # ~1.5x faster than the walk on the make-run model (bench/RESULTS.md)
+    binned = _binned_tables(forest)
+    tables = _scorer_tables(forest) if binned is None else None
+    if binned is not None:  # the categories are encoded in the kernel: `raw` passes x as is
+        cats, scorer = [], walk.binned_kernel()
+
+        def kernel(x, out):
+            scorer(x, forest.n_outputs, *binned, out)
+
+    elif tables is not None:  # ~1.5x faster than the walk on the make-run model (RESULTS.md)
         scorer = walk.scorer_kernel()
 
         def kernel(x, out):
@@ -186,10 +196,13 @@ def batch_function(forest: Forest) -> Callable[[np.ndarray], np.ndarray] | None:
 
 
 SCORER_LEAVES = 64  # a tree's reachable leaves are one uint64 in `walk.scorer_kernel`
+# Largest `walk.binned_kernel` table (features' value ranges x trees x 8 bytes); the make-run
+# model's is ~0.5 MB. Above it the scorer's per-split lists take less memory than tables.
+BINNED_BYTES = 16 << 20
 
 
-def _scorer_tables(forest: Forest) -> tuple[np.ndarray, ...] | None:
-    """The forest as `walk.scorer_kernel`'s tables; None if a tree has more than 64 leaves.
+def _leaf_masks(forest: Forest) -> tuple[list, list, list] | None:
+    """(leaf values, each tree's first leaf, splits as (tree, node, mask)); None over 64 leaves.
 
     Leaves are numbered left to right within each tree; a split's mask clears the leaves of
     its left subtree (unreachable once the row goes right).
@@ -198,12 +211,7 @@ def _scorer_tables(forest: Forest) -> tuple[np.ndarray, ...] | None:
     if leaves.max() > SCORER_LEAVES:
         return None
     left, right, is_leaf = forest.left.tolist(), forest.right.tolist(), forest.is_leaf.tolist()
-    value, feature, threshold = (
-        forest.value.tolist(),
-        forest.feature.tolist(),
-        forest.threshold.tolist(),
-    )
-    cat_row, missing_left = forest.cat_row.tolist(), forest.missing_left.tolist()
+    value = forest.value.tolist()
     leaf_value, leaf_start, splits = [], [], []  # splits: (tree, node, mask)
     for t, root in enumerate(forest.roots.tolist()):
         leaf_start.append(len(leaf_value))
@@ -220,6 +228,17 @@ def _scorer_tables(forest: Forest) -> tuple[np.ndarray, ...] | None:
                 splits.append((t, i, ~(((1 << mid) - 1) ^ ((1 << lo) - 1)) & (2**64 - 1)))
             else:
                 stack += [(i, True), (right[i], False), (left[i], False)]
+    return leaf_value, leaf_start, splits
+
+
+def _scorer_tables(forest: Forest) -> tuple[np.ndarray, ...] | None:
+    """The forest as `walk.scorer_kernel`'s tables; None if a tree has more than 64 leaves."""
+    masks = _leaf_masks(forest)
+    if masks is None:
+        return None
+    leaf_value, leaf_start, splits = masks
+    feature, threshold = forest.feature.tolist(), forest.threshold.tolist()
+    cat_row, missing_left = forest.cat_row.tolist(), forest.missing_left.tolist()
 
     def column(rows: list, k: int, dtype) -> np.ndarray:
         return np.array([r[k] for r in rows], dtype=dtype)
@@ -256,6 +275,63 @@ def _scorer_tables(forest: Forest) -> tuple[np.ndarray, ...] | None:
         cat_start.astype(np.intp),
         column(cat, 1, np.intp),
         column(cat, 2, np.uint64),
+    )
+
+
+def _binned_tables(forest: Forest) -> tuple[np.ndarray, ...] | None:
+    """The forest as `walk.binned_kernel`'s arguments; None over 64 leaves or `BINNED_BYTES`.
+
+    Per feature some split uses (`column`, `is_cat`): its sorted bounds (distinct thresholds,
+    or known categories) in `bounds[bound_start[u]:bound_start[u + 1]]`, and from
+    `row_start[u]` its rows of `table` (one uint64 per tree: the AND of the masks of the
+    feature's splits in that tree that the row's range of values sends right). Numeric row b:
+    values above the b lowest thresholds and not above the next; then NaN. Categorical row b:
+    the b-th known category; then missing or unknown.
+    """
+    masks = _leaf_masks(forest)
+    if masks is None:
+        return None
+    leaf_value, leaf_start, splits = masks
+    by_feature: dict[int, list] = {}
+    for t, i, m in splits:
+        by_feature.setdefault(int(forest.feature[i]), []).append((t, i, m))
+    for j in forest.categories:  # never split on, still checked for +-inf as sklearn does
+        by_feature.setdefault(j, [])
+    bounds = {
+        j: forest.categories[j]
+        if j in forest.categories
+        else np.unique(forest.threshold[[i for _, i, _ in found]])
+        for j, found in by_feature.items()
+    }
+    used = sorted(by_feature)
+    sizes = [len(bounds[j]) + (1 if j in forest.categories else 2) for j in used]
+    n_trees = len(forest.roots)
+    if sum(sizes) * n_trees * 8 > BINNED_BYTES:
+        return None
+    row_start = np.cumsum([0, *sizes])
+    table = np.full((row_start[-1], n_trees), 2**64 - 1, np.uint64)
+    for j, first, size in zip(used, row_start.tolist(), sizes, strict=False):
+        rows = table[first : first + size]
+        for t, i, m in by_feature[j]:
+            mask = np.uint64(m)
+            if j in forest.categories:  # the categories (then missing) this split sends right
+                right = ~forest.cat_left[forest.cat_row[i]]
+                sends = np.append(right[: size - 1], right[_NAN_CODE])
+                rows[sends, t] &= mask
+                continue
+            k = int(np.searchsorted(bounds[j], forest.threshold[i]))
+            rows[k + 1 : size - 1, t] &= mask  # values above this threshold go right
+            if not forest.missing_left[i]:
+                rows[size - 1, t] &= mask  # and NaN does too
+    return (
+        np.array(used, np.intp),
+        np.array([j in forest.categories for j in used], np.bool_),
+        np.cumsum([0, *(len(bounds[j]) for j in used)]).astype(np.intp),
+        np.concatenate([np.asarray(bounds[j], np.float64) for j in used]),
+        row_start[:-1].astype(np.intp),
+        table,
+        np.array(leaf_value, np.float64),
+        np.array(leaf_start, np.intp),
     )
 
 

@@ -84,8 +84,64 @@ def _hgb_scorer(x, n_outputs, leaf_value, leaf_start, num_start, num_threshold, 
             key = c * _CODES + np.intp(x[r, cat_feature[c]])
             for k in range(cat_start[key], cat_start[key + 1]):
                 alive[cat_tree[k]] &= cat_mask[k]
+        _add_leaves(alive, n_outputs, leaf_value, leaf_start, out, r)
+
+
+@_compiled
+def _hgb_binned(x, n_outputs, column, is_cat, bound_start, bounds, row_start, table, leaf_value,
+                leaf_start, out):  # fmt: skip
+    n = x.shape[0]
+    n_trees = leaf_start.shape[0]
+    alive = np.empty(n_trees, np.uint64)
+    for r in range(n):
+        alive[:] = np.uint64(0xFFFFFFFFFFFFFFFF)
+        for u in range(column.shape[0]):
+            v = x[r, column[u]]
+            lo, hi = bound_start[u], bound_start[u + 1]
+            if is_cat[u]:  # bounds: the known categories; row hi - lo: missing or unknown
+                if v == np.inf or v == -np.inf:
+                    raise ValueError("Input contains infinity")  # as sklearn's OrdinalEncoder
+                b = hi - lo
+                if v == v:
+                    k = _below(bounds, lo, hi, v)
+                    if k < hi and bounds[k] == v:
+                        b = k - lo
+            elif v != v:  # bounds: the distinct thresholds; row hi - lo + 1: NaN
+                b = hi - lo + 1
+            else:  # the thresholds below v are the splits sending v right
+                b = _below(bounds, lo, hi, v) - lo
+            row = row_start[u] + b
+            for t in range(n_trees):
+                alive[t] &= table[row, t]
+        _add_leaves(alive, n_outputs, leaf_value, leaf_start, out, r)
+
+
+@_compiled
+def _below(bounds, lo, hi, v):
+    """The first index in bounds[lo:hi] (sorted) whose value is not below v."""
+    while lo < hi:
+        mid = (lo + hi) >> 1
+        if bounds[mid] < v:
+            lo = mid + 1
+        else:
+            hi = mid
+    return lo
+
+
+@_compiled
+def _add_leaves(alive, n_outputs, leaf_value, leaf_start, out, r):
+    """Adds each tree's exit leaf (the lowest bit alive) to row r, tree 0, 1, ... in order."""
+    n_trees = leaf_start.shape[0]
+    if n_outputs == 1:  # one running sum in a register: same additions, same order
+        s = out[r, 0]
         for t in range(n_trees):
-            out[r, t % n_outputs] += leaf_value[leaf_start[t] + trailing_zeros(alive[t])]
+            s += leaf_value[leaf_start[t] + trailing_zeros(alive[t])]
+        out[r, 0] = s
+        return
+    k = 0
+    for t in range(n_trees):  # iteration-major: tree t adds to output t % n_outputs
+        out[r, k] += leaf_value[leaf_start[t] + trailing_zeros(alive[t])]
+        k = k + 1 if k + 1 < n_outputs else 0
 
 
 @_compiled
@@ -129,6 +185,21 @@ def scorer_kernel() -> Callable:
     so the same sums in the same order.
     """
     return _hgb_scorer
+
+
+def binned_kernel() -> Callable:
+    """The leaf bitmasks of `scorer_kernel` combined per feature and value range at load.
+
+    For each feature the model splits on, a table row per interval between consecutive
+    thresholds (and one for NaN; for a categorical feature, a row per known category and one
+    for missing or unknown) holds, per tree, the AND of the masks of every split that range of
+    values sends right. A row then costs one binary search and one AND per feature and tree,
+    contiguous and vectorised, instead of one scattered AND per split below the value;
+    categorical values are encoded here too (binary search among the known categories, +-inf
+    refused), so the caller passes the raw matrix. Same reachable leaves, so the same sums in
+    the same order.
+    """
+    return _hgb_binned
 
 
 def forest_kernel() -> Callable:

@@ -134,16 +134,20 @@ def test_any_batch_is_sklearns_to_the_bit(case, picks, nan_column):
 
 
 @pytest.mark.parametrize("kind, categorical, early_stopping", CASES)
-@pytest.mark.parametrize("kernel", ["scorer", "walk"])
-def test_both_batch_kernels_are_sklearns_to_the_bit(kind, categorical, early_stopping, kernel):
-    """The leaf-bitmask scorer (trees of <= 64 leaves) and the node walk (any tree) alike."""
+@pytest.mark.parametrize("kernel", ["binned", "scorer", "walk"])
+def test_every_batch_kernel_is_sklearns_to_the_bit(kind, categorical, early_stopping, kernel):
+    """Leaf bitmasks by feature tables or split by split (trees of <= 64 leaves) and the node
+    walk (any tree) alike."""
     est = _fitted(kind, tuple(categorical) if categorical else None, early_stopping)
     forest = trees.compile_forest(est)
     x = _test_matrix()
     x[::7, 0] = np.nan
-    limit = trees.SCORER_LEAVES if kernel == "scorer" else 0
     with pytest.MonkeyPatch.context() as patch:
-        patch.setattr(trees, "SCORER_LEAVES", limit)
+        if kernel != "binned":  # tables too big for the byte limit: the scorer's split lists
+            patch.setattr(trees, "BINNED_BYTES", 0)
+        if kernel == "walk":
+            patch.setattr(trees, "SCORER_LEAVES", 0)
+        assert (trees._binned_tables(forest) is None) == (kernel != "binned")
         assert (trees._scorer_tables(forest) is None) == (kernel == "walk")
         raw = trees.batch_function(forest)
     for n in (1, 2, 17, 1000, len(x)):
@@ -157,9 +161,34 @@ def test_trees_of_more_than_64_leaves_are_walked_as_sklearn():
     ).fit(x, score)
     forest = trees.compile_forest(est)
     assert np.add.reduceat(forest.is_leaf.astype(int), forest.roots).max() > trees.SCORER_LEAVES
-    assert trees._scorer_tables(forest) is None
+    assert trees._scorer_tables(forest) is None and trees._binned_tables(forest) is None
     test = _test_matrix()
     np.testing.assert_array_equal(trees.batch_function(forest)(test), est._raw_predict(test))
+
+
+@pytest.mark.parametrize("kernel", ["binned", "scorer", "walk"])
+@pytest.mark.parametrize("value", [np.inf, -np.inf])
+def test_an_infinite_category_is_refused_even_where_no_tree_splits_on_it(kernel, value):
+    """sklearn's OrdinalEncoder refuses +-inf in every categorical column, used or not."""
+    x, score = _matrix(N_TRAIN, seed=0)
+    est = HistGradientBoostingRegressor(
+        max_iter=2, max_leaf_nodes=2, categorical_features=CATEGORICAL, random_state=0
+    ).fit(x, x[:, 1])
+    forest = trees.compile_forest(est)
+    assert 3 not in forest.feature[~forest.is_leaf]  # column 3 is never split on
+    test = _test_matrix()[:50]
+    test[7, 3] = value
+    with pytest.raises(ValueError):
+        est.predict(test)
+    with pytest.MonkeyPatch.context() as patch:
+        if kernel != "binned":
+            patch.setattr(trees, "BINNED_BYTES", 0)
+        if kernel == "walk":
+            patch.setattr(trees, "SCORER_LEAVES", 0)
+        raw = trees.batch_function(forest)
+    np.testing.assert_array_equal(raw(test[:7]), est._raw_predict(test[:7]))
+    with pytest.raises(ValueError):
+        raw(test)
 
 
 @pytest.mark.parametrize("kind, categorical, early_stopping", CASES)
