@@ -10,10 +10,18 @@ process competing for the CPU) or, with --challenger-kind linear, another logist
 shadow child is waited for (it must have answered a request) before the first round, and B's
 shadow outcomes (answered, dropped, off) are printed at the end: a run that dropped much did
 not measure the full shadow load. Also printed: what the hand-off costs the event loop (the
-pickled job per one-row request: microseconds and bytes).
+pickled job per one-row request: microseconds and bytes), and per round the CPU time each
+server process and its children (the shadow child) spent per request, from /proc: under
+saturation the latencies depend on who else takes the 2 cores, the CPU per request much less.
+
+The load generator shares the machine with the servers: `--load python` (default) is this
+process's threads (a GIL-bound client that costs ~as much CPU per request as the server),
+`--load wrk` is Debian's wrk (`make wrk`; C, one thread, `clients` connections, the same one-row
+body every request): the fairer one for the latency bound.
 
 Usage:
     nice -n 10 .venv/bin/python bench/shadow.py [--rounds 6] [--seconds 3] [--clients 1 4]
+        [--load python|wrk]
 """
 
 from __future__ import annotations
@@ -140,16 +148,56 @@ def handoff_us(rows: list[dict], n: int = 20000) -> tuple[float, int]:
     return float(np.median(times) * 1e6), len(pickle.dumps(job, pickle.HIGHEST_PROTOCOL))
 
 
-def one_round(port: int, bodies: list[bytes], clients: int, seconds: float) -> dict:
-    until = time.perf_counter() + seconds
-    per = [[] for _ in range(clients)]
-    threads = [threading.Thread(target=_client, args=(port, bodies, until, p)) for p in per]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    ms = np.concatenate([np.array(p) for p in per]) * 1000
-    return {"n": len(ms), "p50": np.percentile(ms, 50), "p99": np.percentile(ms, 99)}
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of one process (all its threads), from /proc/PID/stat."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime: fields 14 and 15
+
+
+def _children(pid: int) -> list[int]:
+    """Every live descendant of `pid` (the shadow child, an inference-log writer)."""
+    out = []
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for child in (task / "children").read_text().split():
+            out += [int(child), *_children(int(child))]
+    return out
+
+
+def _cpu(pid: int | None) -> tuple[float, float]:
+    """CPU seconds so far: the server process's own, and its live children's."""
+    if pid is None:
+        return 0.0, 0.0
+    return _cpu_seconds(pid), sum(_cpu_seconds(c) for c in _children(pid))
+
+
+def one_round(
+    port: int, bodies: list[bytes], clients: int, seconds: float, pid: int | None = None,
+    wrk_dir: Path | None = None,
+) -> dict:  # fmt: skip
+    """One closed-loop load window; with `pid`, the server's CPU per request in it too."""
+    before = _cpu(pid)
+    if wrk_dir is not None:
+        body = json.loads(bodies[0])
+        r = serving.wrk_run(port, "/v1/models/churn:predict", body, clients, seconds, wrk_dir)
+        out = {"n": r["requests"], "p50": r["p50"], "p99": r["p99"]}
+    else:
+        until = time.perf_counter() + seconds
+        per = [[] for _ in range(clients)]
+        threads = [threading.Thread(target=_client, args=(port, bodies, until, p)) for p in per]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        ms = np.concatenate([np.array(p) for p in per]) * 1000
+        out = {"n": len(ms), "p50": np.percentile(ms, 50), "p99": np.percentile(ms, 99)}
+    after = _cpu(pid)
+    n = max(out["n"], 1)
+    spent = (a - b for a, b in zip(after, before, strict=True))
+    out["server_ms"], out["children_ms"] = (cpu * 1000 / n for cpu in spent)
+    return out
 
 
 def on_path_us(store: Path, rows: list[dict], challenger: str | None, n: int = 20000) -> float:
@@ -193,7 +241,10 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=3.0)
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--challenger-kind", choices=("trees", "linear"), default="trees")
+    parser.add_argument("--load", choices=("python", "wrk"), default="python")
     args = parser.parse_args()
+    if args.load == "wrk" and not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: make wrk (Debian's wrk)")
     with tempfile.TemporaryDirectory() as tmp:
         store = Path(tmp, "store")
         df = build_registry(store, args.challenger_kind)
@@ -202,6 +253,8 @@ def main() -> None:
         ports = {"champion alone": 18731, "with shadow": 18732}
         procs = [start(store, ports["champion alone"]),
                  start(store, ports["with shadow"], "--challenger", "2")]  # fmt: skip
+        pids = dict(zip(ports, (p.pid for p in procs), strict=True))
+        wrk_dir = Path(tmp) if args.load == "wrk" else None
         alone, shadow = on_path_us(store, rows, None), on_path_us(store, rows, "2")
         print(f"on the request path, in process: {alone:.1f} us alone, {shadow:.1f} us with "
               f"the shadow lane (+{shadow - alone:.1f} us)")  # fmt: skip
@@ -209,18 +262,25 @@ def main() -> None:
         print(f"shadow hand-off per one-row request: pickling {cost:.1f} us, {size} bytes")
         try:
             wait_shadow(ports["with shadow"], bodies[0])
-            print(f"load average before: {os.getloadavg()}; challenger: {args.challenger_kind}")
+            print(f"load average before: {os.getloadavg()}; challenger: {args.challenger_kind}; "
+                  f"load generator: {args.load}")  # fmt: skip
             for clients in args.clients:
                 results = {k: [] for k in ports}
                 for _ in range(args.rounds):
                     for label, port in ports.items():
-                        results[label].append(one_round(port, bodies, clients, args.seconds))
-                print(f"\nclients {clients}: medians over {args.rounds} interleaved rounds")
-                print(f"{'':16}{'requests':>10}{'p50 ms':>9}{'p99 ms':>9}")
+                        results[label].append(
+                            one_round(port, bodies, clients, args.seconds, pids[label], wrk_dir)
+                        )
+                print(f"\nclients {clients}: medians over {args.rounds} interleaved rounds "
+                      "(CPU: ms per request, the server process / its children)")  # fmt: skip
+                print(f"{'':16}{'requests':>10}{'p50 ms':>9}{'p99 ms':>9}"
+                      f"{'server CPU':>12}{'child CPU':>11}")  # fmt: skip
                 for label, rs in results.items():
                     print(f"{label:16}{sum(r['n'] for r in rs):>10}"
                           f"{np.median([r['p50'] for r in rs]):>9.3f}"
-                          f"{np.median([r['p99'] for r in rs]):>9.3f}")  # fmt: skip
+                          f"{np.median([r['p99'] for r in rs]):>9.3f}"
+                          f"{np.median([r['server_ms'] for r in rs]):>12.3f}"
+                          f"{np.median([r['children_ms'] for r in rs]):>11.3f}")  # fmt: skip
                 a, b = (np.median([r["p99"] for r in results[k]]) for k in ports)
                 verdict = "within" if b <= a + 1.0 else "ABOVE"
                 print(f"shadow p99 {b:.3f} ms vs champion p99 + 1 ms = {a + 1:.3f}: {verdict}")
