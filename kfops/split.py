@@ -1,9 +1,10 @@
 """Split a labelled frame into train and test, disjoint by construction and checked to be so.
 
 Strategies:
-    stratified  (default) keeps each class's share equal in both splits; a regression label
-                falls back to `random`, and the report says so.
-    random      a seeded shuffle.
+    stratified  (default) keeps each class's share equal in both splits (to within a row) and
+                puts at least one row of every class on each side; a regression label falls
+                back to `random`, and the report says so. numpy only (`_stratified`).
+    random      a seeded shuffle (the rows scikit-learn's train_test_split picks for the seed).
     time        the latest rows (by `time_column`) go to test, so the model is judged on the
                 future it will face; rows sharing the boundary timestamp all go to test.
     group       every value of `group_column` lands on one side only (no customer in both),
@@ -254,10 +255,10 @@ def _check_columns(df: pd.DataFrame, config: SplitConfig) -> None:
 
 
 def _selection() -> Any:
-    """Scikit-learn's model_selection, imported only when rows are split.
+    """Scikit-learn's model_selection, imported only for a group split.
 
-    The validate step builds a SplitConfig and would otherwise pay scikit-learn's import (a
-    second or more of its start-up) for nothing.
+    Random and stratified splits are numpy's: scikit-learn's import is ~1.3 CPU s of the split
+    step's start-up (scipy most of it), more than the split itself at 100k rows.
     """
     from sklearn import model_selection
 
@@ -275,8 +276,12 @@ def _random(
     df: pd.DataFrame, positions: np.ndarray, config: SplitConfig
 ) -> tuple[np.ndarray, np.ndarray]:
     size = _test_size(len(df), config.test_fraction)
-    train, test = _selection().train_test_split(positions, test_size=size, random_state=config.seed)
-    return np.sort(train), np.sort(test)
+    # One seeded permutation, its first `size` rows to test: what scikit-learn's ShuffleSplit
+    # draws (sklearn/model_selection/_split.py, RandomState(seed).permutation), so random
+    # splits keep the rows they had. RandomState's stream is frozen across numpy versions
+    # (NEP 19), unlike Generator's: the same seed gives the same split on any numpy.
+    shuffled = np.random.RandomState(config.seed).permutation(positions)
+    return np.sort(shuffled[size:]), np.sort(shuffled[:size])
 
 
 def _stratified(
@@ -298,10 +303,37 @@ def _stratified(
             "each split needs a row of every class: add rows or change test_fraction"
         )
         raise errors.SchemaViolation(config.label, "stratified split", detail)
-    train, test = _selection().train_test_split(
-        positions, test_size=size, random_state=config.seed, stratify=df[config.label].to_numpy()
-    )
-    return np.sort(train), np.sort(test)
+    codes, _ = pd.factorize(df[config.label], sort=False)  # classes in order of appearance
+    counts = np.bincount(codes)
+    quota = _test_quota(counts, size)
+    # One seeded permutation of the rows, then grouped by class (stable, so each class's rows
+    # stay in shuffled order): each class's first `quota` shuffled rows go to test.
+    shuffled = np.random.RandomState(config.seed).permutation(positions)
+    grouped = shuffled[np.argsort(codes[shuffled], kind="stable")]
+    starts = np.repeat(np.cumsum(counts) - counts, counts)
+    is_test = np.arange(len(grouped)) - starts < np.repeat(quota, counts)
+    return np.sort(grouped[~is_test]), np.sort(grouped[is_test])
+
+
+def _test_quota(counts: np.ndarray, size: int) -> np.ndarray:
+    """Test rows per class: `size` in all, proportional to `counts`, each in [1, count - 1].
+
+    Largest remainders (Hamilton's method): each class gets the floor of its exact share, and
+    the rows still missing go to the classes with the largest fractional parts, ties to the
+    earlier class. Every class keeps a row on each side (the caller checked that `size` and
+    the training rows are at least the class count and every class has 2+ rows), so a rare
+    class is never evaluated on nothing; a class pushed to that bound moves its surplus or
+    deficit to the classes nearest their exact share.
+    """
+    share = counts * size / counts.sum()
+    quota = np.clip(np.floor(share).astype(np.int64), 1, counts - 1)
+    while (missing := size - int(quota.sum())) != 0:
+        gap = share - quota
+        if missing > 0:
+            quota[np.argmax(np.where(quota < counts - 1, gap, -np.inf))] += 1
+        else:
+            quota[np.argmin(np.where(quota > 1, gap, np.inf))] -= 1
+    return quota
 
 
 def _time(

@@ -37,7 +37,7 @@ NEEDS = {
     "deploy": set(),
     "ingest": FRAMES,  # SQLAlchemy loads only for a database source
     "validate": FRAMES,
-    "split": MODELS,
+    "split": FRAMES,  # scikit-learn only for a group split (tests/kfops/test_split_numpy.py)
     "train": MODELS,
     "evaluate": MODELS,
     "champion": FRAMES,  # scikit-learn only once a champion exists (kfops.champion.resolve)
