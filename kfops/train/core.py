@@ -19,8 +19,10 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import multiprocessing
 import platform
 from collections.abc import Iterator, Mapping, Sequence
+from concurrent import futures
 from typing import Any
 
 import numpy as np
@@ -446,10 +448,9 @@ def _search(
     few thousand rows is far from twice as fast on two; whole fits in separate processes are
     (kfops.cpus.share: processes x threads <= n_threads). Forests already build their trees on
     n_jobs threads, and linear fits are too short to pay for starting processes. Each fit is
-    seeded, so the scores, and the winner, are the same whichever process ran it.
+    seeded, so the scores, and the winner, are the same whichever process ran it (`_run_fits`
+    says how the processes start).
     """
-    from sklearn.utils import parallel  # delayed() carries sklearn's config into the workers
-
     candidates = setup.candidates(
         config.estimator, config.task, config.search_iterations, config.seed
     )
@@ -460,14 +461,10 @@ def _search(
     if config.estimator == "hist_gradient_boosting":
         workers, each = cpus.share(n_threads, len(candidates) * len(folds))
     scoring = _scoring(config.task, classes)
-    jobs = [
-        parallel.delayed(_fit_fold)(model, c, x, y, fold, scoring, classes if binary else None)
-        for c in candidates
-        for fold in folds
-    ]
+    jobs = [(model, c, x, y, fold, scoring, classes if binary else None)
+            for c in candidates for fold in folds]  # fmt: skip
     try:
-        with threads(each, model), cpus.processes(each):
-            done = parallel.Parallel(n_jobs=workers)(jobs)
+        done = _run_fits(jobs, workers, each, model)
     except ValueError as e:
         raise errors.ModelError(
             f"{config.estimator} failed during the hyperparameter search: {e}"
@@ -490,6 +487,62 @@ def _search(
                     kept[val_pos] = proba
             oof.append(kept)
     return scored, workers, oof
+
+
+# The search's jobs while forked workers run them: inherited by fork, never pickled.
+_FORKED_JOBS: list[tuple] = []
+
+
+def _run_fits(
+    jobs: list[tuple], workers: int, each: int, model: pipeline.Pipeline
+) -> list[tuple[float, np.ndarray | None]]:
+    """`_fit_fold(*job)` for every job, in order: here, or in `workers` processes of `each` threads.
+
+    One-thread workers are forked from this process, which has scikit-learn loaded and the
+    rows in memory: a worker starts in milliseconds and only its results travel back. A fresh
+    interpreter (loky, joblib's default) would first import scikit-learn again, ~1.3-2 CPU s
+    per worker, as long as half the search at 5,000 rows. Forked workers must stay on one
+    OpenMP thread: GNU libgomp's thread pool does not survive fork, and a child that opens a
+    parallel region of 2+ threads after the parent ran one hangs (tried here with the
+    libgomp scikit-learn bundles: a 2-thread fit in a forked child never returned, a 1-thread
+    fit did). So workers of 2+ threads (fewer fits than CPUs) start fresh through loky, as
+    does everything where fork does not exist. Worker CPU is the parent's RUSAGE_CHILDREN.
+    """
+    if workers == 1:
+        with threads(each, model):
+            return [_fit_fold(*job) for job in jobs]
+    if each > 1 or "fork" not in multiprocessing.get_all_start_methods():
+        from sklearn.utils import parallel  # delayed() carries sklearn's config into the workers
+
+        with threads(each, model), cpus.processes(each):
+            return parallel.Parallel(n_jobs=workers)(parallel.delayed(_fit_fold)(*j) for j in jobs)
+    _FORKED_JOBS[:] = jobs
+    try:
+        # set before the fork, so the workers inherit it, and in each worker for certain
+        with (
+            threads(1, model),
+            futures.ProcessPoolExecutor(
+                workers, mp_context=multiprocessing.get_context("fork"), initializer=_one_thread
+            ) as pool,
+        ):
+            return list(pool.map(_forked_fit, range(len(jobs))))
+    except futures.process.BrokenProcessPool as e:
+        raise errors.ModelError(
+            f"a search worker process died ({e}); out of memory? lower n_threads"
+        ) from e
+    finally:
+        _FORKED_JOBS.clear()
+
+
+_LIMITS: list[Any] = []  # a forked worker's thread limit, kept for the worker's life
+
+
+def _one_thread() -> None:
+    _LIMITS.append(threadpoolctl.threadpool_limits(1))
+
+
+def _forked_fit(index: int) -> tuple[float, np.ndarray | None]:
+    return _fit_fold(*_FORKED_JOBS[index])
 
 
 def _fit_fold(

@@ -1,0 +1,74 @@
+"""How the search's worker processes start (issue 16: the per-step fixed cost).
+
+One-thread workers are forked from the train step's process, so they start with scikit-learn
+loaded and the rows in memory instead of importing scikit-learn again (~1.3-2 CPU s each);
+workers of 2+ OpenMP threads start fresh (loky), since libgomp's pool does not survive fork.
+Either way the scores, the winner and the model bytes are those of the one-process search.
+"""
+
+import os
+import sys
+import types
+
+import numpy as np
+import pandas as pd
+
+from kfops import modelio, schema, train
+from kfops.train import core
+
+
+def _frame(n=600):
+    rng = np.random.default_rng(11)
+    df = pd.DataFrame({f"x{i}": rng.normal(size=n) for i in range(4)})
+    df["c"] = rng.choice(list("abc"), size=n).astype(object)
+    df["y"] = (df.x0 + (df.c == "a") + rng.normal(size=n) > 0.5).astype(int)
+    return df
+
+
+def _schema(df):
+    cols = tuple(
+        schema.ColumnSpec(c, schema.dtype_of(df[c]), role="label" if c == "y" else "feature")
+        for c in df.columns
+    )
+    return schema.Schema(cols, label="y", task="classification")
+
+
+def _train(df, **kw):
+    cfg = train.TrainConfig(label="y", task="classification", cv_folds=2, **kw)
+    return train.train(df, _schema(df), cfg)
+
+
+def test_one_thread_workers_are_forks_of_the_step_process(tmp_path, monkeypatch):
+    """The workers see a module only this process has in memory: they are its forks (a fresh
+    interpreter, as loky starts, would have to import everything, scikit-learn included)."""
+    seen = tmp_path / "pids"
+    original = core._fit_fold
+    monkeypatch.setitem(sys.modules, "only_in_the_parent", types.ModuleType("only_in_the_parent"))
+
+    def recording(*args):
+        with open(seen, "a") as f:
+            f.write(f"{os.getpid()} {os.getppid()} {'only_in_the_parent' in sys.modules}\n")
+        return original(*args)
+
+    monkeypatch.setattr(core, "_fit_fold", recording)
+    result = _train(_frame(), search_iterations=3, n_threads=2)
+    assert result.search_processes == 2
+    lines = seen.read_text().splitlines()
+    assert len(lines) == 6  # 3 candidates x 2 folds, each fit once
+    fits = {tuple(line.split()) for line in lines}
+    assert {inherited for _, _, inherited in fits} == {"True"}
+    assert {int(parent) for _, parent, _ in fits} == {os.getpid()}
+    assert str(os.getpid()) not in {pid for pid, _, _ in fits} and len(fits) == 2
+
+
+def test_every_way_of_running_the_search_gives_the_same_scores_and_model(tmp_path):
+    """Two fits: serial (1 CPU), two forked one-thread workers (2 CPUs) and two fresh workers of
+    two threads (4 CPUs)."""
+    df = _frame()
+    seen = {}
+    for n in (1, 2, 4):
+        result = _train(df, search_iterations=1, n_threads=n)
+        path = tmp_path / f"{n}.joblib"
+        seen[n] = (result.search, result.params, modelio.save_model(result.pipeline, path))
+        assert result.search_processes == min(n, 2)
+    assert seen[1] == seen[2] == seen[4]
