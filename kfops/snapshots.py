@@ -74,12 +74,12 @@ def put_file(
     if store.exists(metadata_key(sha)):
         meta = read_metadata(store, sha)
         return Snapshot(sha, store.url_for(data_key(sha)), int(meta.get("rows", 0)), False, meta)
-    frame = dataio.read_frame(path)
+    rows, columns = _parquet_shape(path)
     meta = {
         **dict(facts or {}),
         "sha256": sha,
-        "rows": int(len(frame)),
-        "columns": [str(c) for c in frame.columns],
+        "rows": rows,
+        "columns": columns,
         "bytes": Path(path).stat().st_size,
         "created_at": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
     }
@@ -89,7 +89,26 @@ def put_file(
     except base.PreconditionFailed:
         meta = read_metadata(store, sha)  # a concurrent writer stored the same bytes first
         return Snapshot(sha, store.url_for(data_key(sha)), int(meta["rows"]), False, meta)
-    return Snapshot(sha, store.url_for(data_key(sha)), int(len(frame)), True, meta)
+    return Snapshot(sha, store.url_for(data_key(sha)), rows, True, meta)
+
+
+def _parquet_shape(path: str | os.PathLike) -> tuple[int, list[str]]:
+    """Rows and column names from the Parquet footer, without reading a row.
+
+    Reading the frame for them converted 800k training rows to Python objects in a 1M run's
+    push step (~0.7 CPU s). write_frame keeps no index, so the footer's columns are the frame's.
+
+    Raises:
+        DataError: the file is not readable Parquet.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowInvalid, OSError) as e:
+        raise errors.DataError(f"cannot read Parquet {path}: {e}") from e
+    return int(parquet.metadata.num_rows), [str(c) for c in parquet.schema_arrow.names]
 
 
 def put_frame(
