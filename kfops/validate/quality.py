@@ -106,15 +106,20 @@ def _null_concentration(
     df: pd.DataFrame, sch: schema.Schema, slices: list[str], cfg: ValidateConfig
 ) -> list[Anomaly]:
     found = []
+    keyed: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # each slice column hashed once
     for spec in sch.columns:
         if spec.name not in df.columns or spec.role in ("id", "ignore"):
             continue
-        nulls = df[spec.name].isna()
+        nulls = df[spec.name].isna().to_numpy()
         count = int(nulls.sum())
         if count < MIN_NULLS or count == len(df):
             continue
         overall = count / len(df)
-        worst = _worst_slice(nulls, df, [s for s in slices if s != spec.name], overall)
+        for column in slices:
+            if column not in keyed:
+                keyed[column] = _slice_codes(df[column])
+        others = {c: keyed[c] for c in slices if c != spec.name}
+        worst = _worst_slice(nulls, count, others, overall)
         if worst is None:
             continue
         column, value, rate, size, share = worst
@@ -126,22 +131,36 @@ def _null_concentration(
     return found
 
 
+def _slice_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """A slice column's rows as positions among its sorted text values ("<null>" for nulls).
+
+    Computed once per column and shared by every column whose nulls are looked at: grouping
+    each null column by the slice's strings hashed the same 1M strings again per column.
+    """
+    keys = values.astype(str).where(values.notna(), "<null>")
+    codes, uniques = pd.factorize(keys, sort=True)
+    return codes, np.asarray(uniques, dtype=object)
+
+
 def _worst_slice(
-    nulls: pd.Series, df: pd.DataFrame, slices: list[str], overall: float
+    nulls: np.ndarray, count: int, slices: dict[str, tuple[np.ndarray, np.ndarray]], overall: float
 ) -> tuple[str, Any, float, int, float] | None:
+    """The slice value with the highest null rate among those concentrating the nulls.
+
+    Ties keep the first found: slices in order, values in sorted order (as grouping by the
+    values with sort=True did).
+    """
     best = None
-    for column in slices:
-        keys = df[column].astype(str).where(df[column].notna(), "<null>")
-        stats = nulls.groupby(keys, sort=True).agg(["mean", "size", "sum"])
-        if len(stats) > MAX_SLICE_VALUES:
+    for column, (codes, values) in slices.items():
+        if len(values) > MAX_SLICE_VALUES:
             continue
-        stats = stats[stats["size"] >= MIN_SLICE_ROWS]
-        hot = stats[
-            (stats["mean"] >= CONCENTRATION * overall) & (stats["mean"] - overall >= MIN_EXCESS)
-        ]
-        for value, row in hot.iterrows():
-            candidate = (column, str(value), float(row["mean"]), int(row["size"]))
-            share = float(row["sum"]) / float(nulls.sum())
+        size = np.bincount(codes, minlength=len(values))
+        in_nulls = np.bincount(codes, weights=nulls, minlength=len(values))
+        rate = in_nulls / size
+        hot = (size >= MIN_SLICE_ROWS) & (rate >= CONCENTRATION * overall)
+        for i in np.flatnonzero(hot & (rate - overall >= MIN_EXCESS)):
+            candidate = (column, str(values[i]), float(rate[i]), int(size[i]))
+            share = float(in_nulls[i]) / float(count)
             if best is None or candidate[2] > best[2]:
                 best = (*candidate, share)
     return best
