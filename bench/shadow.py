@@ -50,7 +50,7 @@ from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
 
 from kfops import modelio, registry
-from kfops.serving import app, model, settings, v1
+from kfops.serving import app, model, settings, shadow, v1
 from kfops.store import local
 
 
@@ -135,17 +135,23 @@ def wait_shadow(port: int, body: bytes, seconds: float = 180.0) -> None:
     raise SystemExit("the shadow child never answered")
 
 
-def handoff_us(rows: list[dict], n: int = 20000) -> tuple[float, int]:
-    """Median microseconds and bytes to pickle one one-row shadow job (what the loop pays)."""
+def handoff_us(rows: list[dict], n: int = 2000) -> tuple[float, int]:
+    """Median microseconds and bytes per one-row shadow job to pickle a full batch of them.
+
+    What the loop pays per request to encode the frame (`shadow.BATCH` jobs in one pickle).
+    """
+    batch = getattr(shadow, "BATCH", 1)  # 1: a tree from before the batched hand-off
     request = v1.parse({"instances": [rows[0]]}, list(rows[0]), 1)
     job = ("0" * 32, ("1", "2"), 1e-4, [1], time.time_ns(), request.columns,
            request.n_rows, request.problems)  # fmt: skip
+    jobs = [job] * batch if batch > 1 else job
     times = []
     for _ in range(n):
         start = time.perf_counter()
-        pickle.dumps(job, protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dumps(jobs, protocol=pickle.HIGHEST_PROTOCOL)
         times.append(time.perf_counter() - start)
-    return float(np.median(times) * 1e6), len(pickle.dumps(job, pickle.HIGHEST_PROTOCOL))
+    size = len(pickle.dumps(jobs, pickle.HIGHEST_PROTOCOL)) / batch
+    return float(np.median(times) * 1e6) / batch, round(size)
 
 
 _TICK = os.sysconf("SC_CLK_TCK")
@@ -200,12 +206,17 @@ def one_round(
     return out
 
 
-def on_path_us(store: Path, rows: list[dict], challenger: str | None, n: int = 20000) -> float:
-    """Median microseconds the data plane spends per one-row request, in this process.
+def on_path_us(
+    store: Path, rows: list[dict], challenger: str | None, n: int = 20000
+) -> tuple[float, float]:
+    """Microseconds per one-row request in this process: on the request path, and CPU in all.
 
-    What the lane adds on the request path (routing, timing, the event), without HTTP; the
-    shadow hand-off (pickling the job, writing the pipe) runs right after each answer and is
-    not in these times (see `handoff_us`), the child's work runs in another process.
+    The first is the median time of the data plane's answer (what the lane adds on the request
+    path: routing, timing), without HTTP; the shadow hand-off (queueing the job, the batch's
+    pickle and pipe write, reading the child's acks) runs after each answer and is not in it.
+    The second is this process's CPU time over the whole run (every thread, hand-offs and acks
+    included, up to the child's last ack) per request: what shadowing costs the server. The
+    child's own work runs in another process.
     """
     cfg = settings.ServeConfig(name="churn", challenger=challenger, poll_seconds=0)
     st = local.LocalStore(store)
@@ -219,7 +230,7 @@ def on_path_us(store: Path, rows: list[dict], challenger: str | None, n: int = 2
             lane.start()  # on the loop: the child's pipe is watched by it
             while lane.worker is not None and not lane.worker.ready:
                 await asyncio.sleep(0.1)
-        times = []
+        times, cpu = [], time.process_time()
         for i in range(n):
             request = dataclasses.replace(requests[i % len(requests)], request_id=str(i))
             active = plane.resolve("churn")
@@ -228,11 +239,15 @@ def on_path_us(store: Path, rows: list[dict], challenger: str | None, n: int = 2
             times.append(time.perf_counter() - start)
             if i % 64 == 0:
                 await asyncio.sleep(0)  # let queued shadow hand-offs run
+        while lane is not None and lane.shadowed + lane.dropped + lane.failed + lane.off < n:
+            await asyncio.sleep(0.01)  # the child's acks: read (and paid for) by the loop
+        cpu = time.process_time() - cpu
         if lane is not None:
             await asyncio.to_thread(lane.close)
-        return times
+        return times, cpu
 
-    return float(np.median(asyncio.run(run())) * 1e6)
+    times, cpu = asyncio.run(run())
+    return float(np.median(times) * 1e6), cpu / n * 1e6
 
 
 def main() -> None:
@@ -242,6 +257,9 @@ def main() -> None:
     parser.add_argument("--clients", type=int, nargs="+", default=[1, 4])
     parser.add_argument("--challenger-kind", choices=("trees", "linear"), default="trees")
     parser.add_argument("--load", choices=("python", "wrk"), default="python")
+    parser.add_argument(
+        "--in-process-only", action="store_true", help="only the in-process figures, no HTTP"
+    )
     args = parser.parse_args()
     if args.load == "wrk" and not shutil.which("wrk"):
         raise SystemExit("wrk is not installed: make wrk (Debian's wrk)")
@@ -250,16 +268,20 @@ def main() -> None:
         df = build_registry(store, args.challenger_kind)
         rows = json.loads(df.head(200).to_json(orient="records"))
         bodies = [json.dumps({"instances": [r]}).encode() for r in rows]
+        (alone, alone_cpu), (lane, lane_cpu) = (on_path_us(store, rows, c) for c in (None, "2"))
+        print(f"on the request path, in process: {alone:.1f} us alone, {lane:.1f} us with "
+              f"the shadow lane (+{lane - alone:.1f} us); server CPU per request, hand-off "
+              f"included: {alone_cpu:.1f} us alone, {lane_cpu:.1f} us with the shadow lane "
+              f"(+{lane_cpu - alone_cpu:.1f} us)")  # fmt: skip
+        cost, size = handoff_us(rows)
+        print(f"shadow hand-off per one-row request: pickling {cost:.1f} us, {size} bytes")
+        if args.in_process_only:
+            return
         ports = {"champion alone": 18731, "with shadow": 18732}
         procs = [start(store, ports["champion alone"]),
                  start(store, ports["with shadow"], "--challenger", "2")]  # fmt: skip
         pids = dict(zip(ports, (p.pid for p in procs), strict=True))
         wrk_dir = Path(tmp) if args.load == "wrk" else None
-        alone, shadow = on_path_us(store, rows, None), on_path_us(store, rows, "2")
-        print(f"on the request path, in process: {alone:.1f} us alone, {shadow:.1f} us with "
-              f"the shadow lane (+{shadow - alone:.1f} us)")  # fmt: skip
-        cost, size = handoff_us(rows)
-        print(f"shadow hand-off per one-row request: pickling {cost:.1f} us, {size} bytes")
         try:
             wait_shadow(ports["with shadow"], bodies[0])
             print(f"load average before: {os.getloadavg()}; challenger: {args.challenger_kind}; "

@@ -137,7 +137,7 @@ class ChallengerLane:
         fixed: the plan from flags, if any.
         worker_spec: what the shadow child needs (`shadow.ShadowProcess`); None: no registry
             store, so shadow mode is refused.
-        on_shadow: callback(outcome) per shadowed request: answered, failed, dropped or off.
+        on_shadow: callback(outcome, n): n shadowed requests answered, failed, dropped or off.
         pipe_bytes: how far the shadow child may fall behind (its pipe's capacity).
         on_restart: callback() each time a dead shadow child is replaced.
         check: raises when a version is not in the registry. A shadow challenger is loaded
@@ -152,7 +152,7 @@ class ChallengerLane:
         plan_reader: Callable[[], rollout.Plan | None] | None = None,
         fixed: rollout.Plan | None = None,
         worker_spec: dict | None = None,
-        on_shadow: Callable[[str], None] | None = None,
+        on_shadow: Callable[[str, int], None] | None = None,
         pipe_bytes: int = 1 << 20,
         on_restart: Callable[[], None] | None = None,
         check: Callable[[str], object] | None = None,
@@ -163,7 +163,7 @@ class ChallengerLane:
         # The plan and its challenger loaded here (None in shadow mode: the child loads it).
         self.state: tuple[rollout.Plan, mgr.Active | None] | None = None
         self.dropped = self.shadowed = self.failed = self.off = self.restarts = 0
-        self._on_shadow = on_shadow or (lambda outcome: None)
+        self._on_shadow = on_shadow or (lambda outcome, n: None)
         self._on_restart = on_restart or (lambda: None)
         self.worker: shadow.ShadowProcess | None = None
         self._worker_plan: rollout.Plan | None = None  # the plan the worker was started for
@@ -270,12 +270,12 @@ class ChallengerLane:
             return RESTART_FIRST  # it ran a while: a new failure, not a crash loop
         return self._delay
 
-    def _count(self, outcome: str) -> None:
+    def _count(self, outcome: str, n: int = 1) -> None:
         if outcome == "answered":
-            self.shadowed += 1
+            self.shadowed += n
         else:
-            setattr(self, outcome, getattr(self, outcome) + 1)
-        self._on_shadow(outcome)
+            setattr(self, outcome, getattr(self, outcome) + n)
+        self._on_shadow(outcome, n)
 
     async def infer(self, plane, active: mgr.Active, request, protocol: str, arrival):
         """Answers one request: champion or canary, then hands the shadow its copy."""

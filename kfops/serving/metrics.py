@@ -166,9 +166,9 @@ class Metrics:
         if outcome == "written":
             self.log_files.inc()
 
-    def observe_shadow(self, outcome: str) -> None:
-        """Counts one request handed to the shadow challenger (kfops.serving.challenger)."""
-        self.shadow.labels(outcome).inc()
+    def observe_shadow(self, outcome: str, n: int = 1) -> None:
+        """Counts requests handed to the shadow challenger (kfops.serving.challenger)."""
+        self.shadow.labels(outcome).inc(n)
 
     def observe_shadow_restart(self) -> None:
         """Counts one replaced shadow child (kfops.serving.challenger backs off between them)."""

@@ -59,7 +59,8 @@ class ShadowProcess:
             store (URI; S3 credentials come from the environment, as for `--workers`), name,
             version (the challenger, loaded before the child says it is ready), policy,
             fast_path, events (EventLog keyword arguments, or None: log nothing).
-        on_outcome: callback(outcome) per request: answered, failed, dropped or off.
+        on_outcome: callback(outcome, n): n requests answered, failed, dropped or off (one
+            call per batch of acks or shed jobs, not per request).
         pipe_bytes: the pipe's capacity, i.e. how much the child may fall behind.
         on_shed: callback(jobs) with the jobs the child will never see (dropped or off), after
             they were counted; the lane logs their champion answers itself.
@@ -68,7 +69,7 @@ class ShadowProcess:
     def __init__(
         self,
         spec: dict,
-        on_outcome: Callable[[str], None],
+        on_outcome: Callable[[str, int], None],
         pipe_bytes: int = 1 << 20,
         on_shed: Callable[[list[tuple]], None] | None = None,
     ):
@@ -169,8 +170,7 @@ class ShadowProcess:
             self._loop.add_writer(self._jobs, self._flush)
 
     def _shed(self, jobs: list[tuple], outcome: str) -> None:
-        for _ in jobs:
-            self.on_outcome(outcome)
+        self.on_outcome(outcome, len(jobs))
         self.on_shed(jobs)
 
     def _flush(self) -> None:
@@ -210,8 +210,9 @@ class ShadowProcess:
                 extra={"pid": self.pid, "version": self.spec.get("version")},
             )
         for outcome, byte in (("answered", ANSWERED), ("failed", FAILED)):
-            for _ in range(data.count(byte)):
-                self.on_outcome(outcome)
+            n = data.count(byte)
+            if n:
+                self.on_outcome(outcome, n)
 
     def _lost(self, error: OSError | None) -> None:
         if self.off:
