@@ -6,8 +6,10 @@ so the interpreter's start, kfp's executor and our imports are included), the ti
 spent importing (Python's own `-X importtime` accounting, PYTHONPROFILEIMPORTTIME=1, summed over
 top-level imports, lazy ones included), the rest as work, and the CPU seconds of the step's
 processes (each appends its rusage at exit through a `sitecustomize` put on PYTHONPATH for the
-run only; the search's worker processes count under the train step). The last line is the run's
-pipeline time as `kfops run` reports it. Import and CPU accounting costs a few percent: compare
+run only; a step counts its own CPU and its reaped children's, so the search's forked workers
+count under train). Each run's first line has its pipeline time as `kfops run` reports it;
+its last line the `kfops run` command's wall time and its own process's CPU (what the
+orchestrator costs beside the steps). Import and CPU accounting costs a few percent: compare
 the pipeline time with a plain `make run` as well.
 
 Usage: python bench/run_steps.py [--runs 3] [--store DIR]
@@ -27,6 +29,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import time
 from pathlib import Path
 
 HOOK = textwrap.dedent(
@@ -35,9 +38,11 @@ HOOK = textwrap.dedent(
 
     def _rusage():
         use = resource.getrusage(resource.RUSAGE_SELF)
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
         with open(os.environ["KFOPS_BENCH_RUSAGE"], "a") as f:
             f.write(json.dumps({"pid": os.getpid(), "ppid": os.getppid(),
-                                "cpu_s": use.ru_utime + use.ru_stime}) + "\\n")
+                                "cpu_s": use.ru_utime + use.ru_stime,
+                                "children_cpu_s": kids.ru_utime + kids.ru_stime}) + "\\n")
 
     atexit.register(_rusage)
     """
@@ -74,22 +79,9 @@ def steps(log: Path, pids: dict[int, float]) -> list[dict]:
             rows[current]["pids"].add(int(p.group(1)))
     out = []
     for name, r in rows.items():
-        cpu = sum(pids.get(p, 0.0) for p in _family(r["pids"], pids))
+        cpu = sum(pids.get(p, 0.0) for p in r["pids"])
         out.append({"step": name, "wall": r.get("wall", 0.0), "imports": r["imports"], "cpu": cpu})
     return out
-
-
-def _family(roots: set[int], pids: dict[int, float]) -> set[int]:
-    """The step's processes: those that printed their pid, and their descendants."""
-    found = set(roots)
-    grew = True
-    while grew:
-        children = {p for p, parent in _PARENTS.items() if parent in found} - found
-        grew, found = bool(children), found | children
-    return found & set(pids)
-
-
-_PARENTS: dict[int, int] = {}
 
 
 def run_once(store: Path, runs_dir: Path, workdir: Path) -> dict:
@@ -111,15 +103,30 @@ def run_once(store: Path, runs_dir: Path, workdir: Path) -> dict:
     }
     kfops = Path(sys.executable).with_name("kfops")
     cmd = [str(kfops), "run", "--store", str(store), "--runs-dir", str(runs_dir), "--json"]
-    done = subprocess.run(cmd, env=env, capture_output=True, text=True, check=True)
-    summary = json.loads(done.stdout[done.stdout.index("{") :])
+    start = time.monotonic()
+    with subprocess.Popen(
+        cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as proc:
+        out, err = proc.communicate()  # stderr: its own import-time lines, and any error
+    if proc.returncode:
+        tail = [line for line in err.splitlines() if not line.startswith("import time:")]
+        raise SystemExit(f"kfops run failed ({proc.returncode}): " + "\n".join(tail[-5:]))
+    wall = time.monotonic() - start
+    summary = json.loads(out[out.index("{") :])
     pids: dict[int, float] = {}
-    _PARENTS.clear()
     for line in rusage.read_text().splitlines():
         row = json.loads(line)
-        pids[row["pid"]] = row["cpu_s"]
-        _PARENTS[row["pid"]] = row["ppid"]
-    return {"summary": summary, "steps": steps(Path(summary["log"]), pids)}
+        # A step's own CPU and that of the children it waited for: its search workers, which
+        # are forked and leave by os._exit (no atexit, so no line of their own). For the
+        # `kfops run` process itself, only its own: its children are the steps.
+        own = row["cpu_s"] if row["pid"] == proc.pid else row["cpu_s"] + row["children_cpu_s"]
+        pids[row["pid"]] = own
+    return {
+        "summary": summary,
+        "steps": steps(Path(summary["log"]), pids),
+        "command_wall": wall,
+        "orchestrator_cpu": pids.get(proc.pid, 0.0),
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -146,6 +153,9 @@ def main(argv: list[str] | None = None) -> int:
                       f"{r['cpu']:6.2f}")  # fmt: skip
             print(f"  {'sum':16s} {total['wall']:7.2f} {total['imports']:8.2f} "
                   f"{total['work']:7.2f} {total['cpu']:6.2f}")  # fmt: skip
+            print(f"  `kfops run` command: {result['command_wall']:.1f} s wall; its own process "
+                  f"{result['orchestrator_cpu']:.2f} CPU s (imports, flags, kfp.local, "
+                  "progress polling, reports)")  # fmt: skip
     return 0
 
 
