@@ -1,0 +1,20 @@
+"""Arrow's string counts in the profile equal pandas' value_counts, order of ties included."""
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from kfops.reports import profile
+
+
+@pytest.mark.parametrize("seed", [0, 1])
+def test_arrow_counts_equal_value_counts_in_value_and_order(seed):
+    rng = np.random.default_rng(seed)
+    ids = [f"C{i:07d}" for i in rng.permutation(20_000)]  # every count 1: all tied
+    words = rng.choice(["a", "b", "", "é ü", "a ", "日本", None, np.nan], 20_000).tolist()
+    for raw in (ids, words, ids[:500] + words[:500] * 3):
+        values = pd.Series(raw, dtype=object, name="col")
+        expected = values.value_counts(dropna=True, sort=True)
+        got = profile._text_counts(values, "string")
+        pd.testing.assert_series_equal(got, expected)
+        assert list(got.index) == list(expected.index)  # ties in the same order
