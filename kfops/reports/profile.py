@@ -58,8 +58,9 @@ def _column(name: str, values: pd.Series, spec: schema.ColumnSpec | None) -> dic
         out.update(kind="datetime", min=_iso(stamps.min()), max=_iso(stamps.max()))
     elif dtype in ("int", "float") and pd.api.types.is_numeric_dtype(values):
         out.update(kind="numeric", **_numeric(present.to_numpy(dtype="float64")))
-    else:
-        out.update(kind="categorical", **_top(present.astype(str).value_counts(sort=True)))
+    else:  # numpy bools count as they are: _top writes str(True) as astype(str) would
+        text = present if present.dtype == bool else present.astype(str)
+        out.update(kind="categorical", **_top(text.value_counts(sort=True)))
     return out
 
 

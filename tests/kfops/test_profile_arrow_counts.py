@@ -18,3 +18,12 @@ def test_arrow_counts_equal_value_counts_in_value_and_order(seed):
         got = profile._text_counts(values, "string")
         pd.testing.assert_series_equal(got, expected)
         assert list(got.index) == list(expected.index)  # ties in the same order
+
+
+@pytest.mark.parametrize("raw", [[True, False, False], [False, True, True, False], [True] * 4])
+def test_a_bool_column_profiles_as_its_text(raw):
+    values = pd.Series(raw * 50, name="flag")
+    got = profile.profile(pd.DataFrame({"flag": values}))[0]
+    text = values.astype(str).value_counts(sort=True)
+    assert got["top"] == [[v, int(c)] for v, c in text.items()]
+    assert got["kind"] == "categorical" and got["distinct"] == len(text)
