@@ -143,6 +143,9 @@ def _as_float(x: np.ndarray) -> np.ndarray:
     return out
 
 
+_NEVER_MISSING = frozenset({str, bool, int})  # types pd.isna never calls missing
+
+
 def _as_text(x: np.ndarray) -> np.ndarray:
     """modelio.as_text: str of every value, every missing marker as NaN."""
     if x.dtype.kind != "O":
@@ -151,17 +154,19 @@ def _as_text(x: np.ndarray) -> np.ndarray:
             out[np.isnan(x)] = np.nan
         return out
     cols = x.reshape(-1, 1) if x.ndim == 1 else x
-    out, all_str = np.empty(cols.shape, object), True
+    out = None
     for j in range(cols.shape[1]):  # column by column: a column of str (the usual) is kept as is
         col = cols[:, j].tolist()
-        if set(map(type, col)) == {str}:
-            out[:, j] = col
-        else:
-            out[:, j], all_str = [str(v) for v in col], False
-    out = out.reshape(x.shape)
-    if not all_str:  # a str is never missing
-        out[pd.isna(x)] = np.nan
-    return out
+        kinds = set(map(type, col))
+        if kinds == {str}:
+            continue
+        if out is None:  # the first column to change: a copy (x may be the request's own array)
+            out = cols.copy()
+        out[:, j] = [str(v) for v in col]
+        if not kinds <= _NEVER_MISSING:
+            column = cols[:, j]
+            out[pd.isna(column), j] = np.nan
+    return x if out is None else out.reshape(x.shape)
 
 
 def _sk_missing(x: np.ndarray, marker: Any) -> np.ndarray:
@@ -335,10 +340,25 @@ def _one_hot(enc: preprocessing.OneHotEncoder) -> Step:
 def _ordinal(enc: preprocessing.OrdinalEncoder) -> Step:
     lookups = _lookups(enc)
     use_unknown = enc.handle_unknown == "use_encoded_value"
+    # Without a NaN category, an unknown value (NaN included) is `unknown_value`: each value's
+    # code is then one dict lookup straight to the output dtype, no index array in between.
+    direct = [
+        {v: np.dtype(enc.dtype).type(i) for v, i in lk.index.items()}
+        if use_unknown and lk.nan_index is None
+        else None
+        for lk in lookups
+    ]
+    unknown = enc.unknown_value
 
     def block(x: np.ndarray) -> np.ndarray:
         out = np.empty(x.shape, enc.dtype)
         for j, lookup in enumerate(lookups):
+            codes = direct[j]
+            if codes is not None:
+                values = x[:, j].tolist()
+                get = codes.get
+                out[:, j] = np.fromiter(map(get, values, itertools.repeat(unknown)), enc.dtype)
+                continue
             idx = lookup(x[:, j])
             if not use_unknown and (idx < 0).any():
                 raise _unknown(j, x[idx < 0, j].tolist())

@@ -763,3 +763,27 @@ def test_probes_keep_unseen_categories_when_a_number_column_spans_int64():
     )
     seen = {v for s in fastpath.probes(spec) for v in s["s"].tolist()}
     assert seen - {"a", "b"}
+
+
+@pytest.mark.parametrize("unknown_value", [np.nan, -1])
+def test_text_then_ordinal_steps_encode_each_value_as_sklearn(unknown_value):
+    """as_text then OrdinalEncoder(use_encoded_value), step by step against sklearn's transforms:
+    strings kept, booleans as 'True'/'False', None and NaN missing, unseen and missing values
+    encoded as `unknown_value` (no NaN category was fitted)."""
+    from kfops import modelio
+    from kfops.serving.fastpath import steps
+
+    train = np.array([["a", True], ["b", False], ["c", True]], dtype=object)
+    text = FunctionTransformer(modelio.as_text).fit(train)
+    enc = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=unknown_value)
+    enc.fit(text.transform(train))
+    x = np.array(
+        [["a", True], ["zzz", False], [None, True], [np.nan, None], ["c", False], ["b", 1]],
+        dtype=object,
+    )
+    got_text = steps.build(text).block(x)
+    want_text = text.transform(x)
+    assert pd.isna(got_text).tolist() == pd.isna(want_text).tolist()
+    assert got_text[~pd.isna(got_text)].tolist() == want_text[~pd.isna(want_text)].tolist()
+    np.testing.assert_array_equal(steps.build(enc).block(got_text), enc.transform(want_text))
+    assert x[0, 1] is True  # the request's own array is left as it was
