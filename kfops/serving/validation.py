@@ -214,10 +214,11 @@ class Validator:
             )
         if len(problems) > n_before:
             return None
-        return _CONVERT[col.dtype](self, col, values, has_null, problems)
+        return _CONVERT[col.dtype](self, col, values, types, problems)
 
-    def _numeric(self, col, values, has_null, problems) -> np.ndarray | None:
-        if col.dtype == "int" and not has_null and types_only(values, int):
+    def _numeric(self, col, values, types, problems) -> np.ndarray | None:
+        has_null = _NONE in types
+        if col.dtype == "int" and types == {int}:
             try:
                 arr = np.array(values, dtype=np.int64)
             except OverflowError:
@@ -250,8 +251,12 @@ class Validator:
         lo = col.min if col.min is not None else -np.inf
         hi = col.max if col.max is not None else np.inf
         # NaN compares False (without a warning): a null is never out of range. A few values
-        # are checked in Python, which costs less than four numpy calls.
-        if len(arr) <= _SMALL and not any(v < lo or v > hi for v in arr.tolist()):
+        # are checked in Python, which costs less than four numpy calls; more, by their min and
+        # max (a NaN among them makes both NaN, and the exact count below runs).
+        if len(arr) <= _SMALL:
+            if not any(v < lo or v > hi for v in arr.tolist()):
+                return
+        elif lo <= arr.min() and arr.max() <= hi:
             return
         low, high = arr < lo, arr > hi
         if not (low.any() or high.any()):
@@ -264,15 +269,15 @@ class Validator:
             detail = f"outside [{col.min}, {col.max}] (e.g. {example!r})"
             problems.append(serr.problem(col.name, "range", detail, out))
 
-    def _bool(self, col, values, has_null, problems) -> np.ndarray:
-        return np.array(values, dtype=object if has_null else bool)
+    def _bool(self, col, values, types, problems) -> np.ndarray:
+        return np.array(values, dtype=object if _NONE in types else bool)
 
-    def _string(self, col, values, has_null, problems) -> np.ndarray | None:
+    def _string(self, col, values, types, problems) -> np.ndarray | None:
         arr = np.array(values, dtype=object)
-        if has_null:
+        if _NONE in types:
             arr[_null_mask(values, True)] = np.nan
         domain = self._domains.get(col.name)
-        if domain is not None and self.policy.check_domain:
+        if domain is not None and self.policy.check_domain and not domain.issuperset(values):
             unseen = set(values) - domain - {None}
             if unseen:
                 rows = _rows_where(values, lambda v: v in unseen)
@@ -288,7 +293,8 @@ class Validator:
                 return None
         return arr
 
-    def _datetime(self, col, values, has_null, problems) -> np.ndarray | None:
+    def _datetime(self, col, values, types, problems) -> np.ndarray | None:
+        has_null = _NONE in types
         parsed = pd.to_datetime(
             pd.Series(values, dtype=object), errors="coerce", format="ISO8601", utc=True
         )
