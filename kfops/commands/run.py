@@ -93,7 +93,7 @@ _SPELLED = {
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds `kfops run`: stage flags come from the stage config surfaces.
 
-    The pipeline is built first, before the stage modules load scikit-learn and pandas: kfp's
+    The pipeline is built first, before the stage modules load scikit-learn: kfp's
     task setters (`set_cpu_request`...) call `inspect.stack()` for the caller's name
     (kfp/dsl/pipeline_task.py `_ensure_container_spec_exists`), and each frame of the import
     machinery (a `<frozen ...>` file no module owns) makes `inspect.getmodule` walk every module
