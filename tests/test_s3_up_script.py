@@ -40,4 +40,7 @@ def test_s3_up_in_background_credentials_file_is_enough_and_stop_is_fast(tmp_pat
         took = time.monotonic() - started
     assert down.returncode == 0, down.stderr
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
-    assert took < 5, took
+    # The script gives weed 3 s after SIGTERM, then SIGKILLs it (weed can ignore SIGTERM for
+    # 20 s and more; without the SIGKILL it is still alive above). Its sleeps and `kill -0`
+    # polls took 5.15 s on a loaded 2-core machine: the bound is for "not 20 s", not for 3 s.
+    assert took < 15, took
