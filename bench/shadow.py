@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import copy
 import dataclasses
 import http.client
 import json
@@ -124,6 +125,18 @@ def _shadow_counts(port: int) -> dict[str, float]:
     return out
 
 
+def settled(port: int, seconds: float = 120.0) -> dict[str, float]:
+    """B's shadow outcomes once the child has caught up (two reads 1 s apart agree)."""
+    counts, deadline = _shadow_counts(port), time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        time.sleep(1.0)
+        now = _shadow_counts(port)
+        if now == counts:
+            break
+        counts = now
+    return counts
+
+
 def wait_shadow(port: int, body: bytes, seconds: float = 180.0) -> None:
     """Sends requests to B until its shadow child has answered one (it starts after the server)."""
     deadline = time.monotonic() + seconds
@@ -144,7 +157,7 @@ def handoff_us(rows: list[dict], n: int = 2000) -> tuple[float, int]:
     request = v1.parse({"instances": [rows[0]]}, list(rows[0]), 1)
     job = ("0" * 32, ("1", "2"), 1e-4, [1], time.time_ns(), request.columns,
            request.n_rows, request.problems)  # fmt: skip
-    jobs = [job] * batch if batch > 1 else job
+    jobs = [copy.deepcopy(job) for _ in range(batch)] if batch > 1 else job  # no shared memo
     times = []
     for _ in range(n):
         start = time.perf_counter()
@@ -172,18 +185,35 @@ def _children(pid: int) -> list[int]:
     return out
 
 
-def _cpu(pid: int | None) -> tuple[float, float]:
-    """CPU seconds so far: the server process's own, and its live children's."""
+def _switches(pid: int) -> int:
+    """Context switches so far of every thread of `pid` (each is a sleep and a wake-up or a
+    preemption), from /proc/PID/task/*/status."""
+    n = 0
+    for task in Path(f"/proc/{pid}/task").iterdir():
+        for line in (task / "status").read_text().splitlines():
+            if "ctxt_switches:" in line:
+                n += int(line.split()[-1])
+    return n
+
+
+def _cpu(pid: int | None) -> tuple[float, float, int, int]:
+    """So far: CPU seconds of the server process and of its live children; their switches."""
     if pid is None:
-        return 0.0, 0.0
-    return _cpu_seconds(pid), sum(_cpu_seconds(c) for c in _children(pid))
+        return 0.0, 0.0, 0, 0
+    children = _children(pid)
+    cpu = _cpu_seconds(pid), sum(_cpu_seconds(c) for c in children)
+    return (*cpu, _switches(pid), sum(_switches(c) for c in children))
 
 
 def one_round(
     port: int, bodies: list[bytes], clients: int, seconds: float, pid: int | None = None,
     wrk_dir: Path | None = None,
 ) -> dict:  # fmt: skip
-    """One closed-loop load window; with `pid`, the server's CPU per request in it too."""
+    """One closed-loop load window; with `pid`, the server's CPU per request in it too.
+
+    The children's CPU is per request the shadow child answered in the window (it may lag).
+    """
+    answered = _shadow_counts(port).get("answered", 0.0) if pid is not None else 0.0
     before = _cpu(pid)
     if wrk_dir is not None:
         body = json.loads(bodies[0])
@@ -200,9 +230,13 @@ def one_round(
         ms = np.concatenate([np.array(p) for p in per]) * 1000
         out = {"n": len(ms), "p50": np.percentile(ms, 50), "p99": np.percentile(ms, 99)}
     after = _cpu(pid)
+    if pid is not None:
+        answered = _shadow_counts(port).get("answered", 0.0) - answered
     n = max(out["n"], 1)
-    spent = (a - b for a, b in zip(after, before, strict=True))
-    out["server_ms"], out["children_ms"] = (cpu * 1000 / n for cpu in spent)
+    spent = [a - b for a, b in zip(after, before, strict=True)]
+    out["server_ms"], out["server_switches"] = spent[0] * 1000 / n, spent[2] / n
+    out["children_ms"] = spent[1] * 1000 / answered if answered else 0.0
+    out["children_switches"] = spent[3] / answered if answered else 0.0
     return out
 
 
@@ -294,20 +328,24 @@ def main() -> None:
                             one_round(port, bodies, clients, args.seconds, pids[label], wrk_dir)
                         )
                 print(f"\nclients {clients}: medians over {args.rounds} interleaved rounds "
-                      "(CPU: ms per request, the server process / its children)")  # fmt: skip
+                      "(CPU: ms per request, the server process / its children per request "
+                      "the child answered; switches: context switches, the same)")  # fmt: skip
                 print(f"{'':16}{'requests':>10}{'p50 ms':>9}{'p99 ms':>9}"
-                      f"{'server CPU':>12}{'child CPU':>11}")  # fmt: skip
+                      f"{'server CPU':>12}{'child CPU':>11}{'switches':>10}"
+                      f"{'child sw':>10}")  # fmt: skip
                 for label, rs in results.items():
                     print(f"{label:16}{sum(r['n'] for r in rs):>10}"
                           f"{np.median([r['p50'] for r in rs]):>9.3f}"
                           f"{np.median([r['p99'] for r in rs]):>9.3f}"
                           f"{np.median([r['server_ms'] for r in rs]):>12.3f}"
-                          f"{np.median([r['children_ms'] for r in rs]):>11.3f}")  # fmt: skip
+                          f"{np.median([r['children_ms'] for r in rs]):>11.3f}"
+                          f"{np.median([r['server_switches'] for r in rs]):>10.2f}"
+                          f"{np.median([r['children_switches'] for r in rs]):>10.3f}")  # fmt: skip
                 a, b = (np.median([r["p99"] for r in results[k]]) for k in ports)
                 verdict = "within" if b <= a + 1.0 else "ABOVE"
                 print(f"shadow p99 {b:.3f} ms vs champion p99 + 1 ms = {a + 1:.3f}: {verdict}")
             print(f"\nload average after: {os.getloadavg()}")
-            print(f"shadow outcomes on B: {_shadow_counts(ports['with shadow'])}")
+            print(f"shadow outcomes on B: {settled(ports['with shadow'])}")
         finally:
             for p in procs:
                 p.terminate()
