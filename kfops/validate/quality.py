@@ -59,7 +59,7 @@ def _conflicting_labels(
     features = [n for n in sch.feature_names if n in df.columns]
     if sch.task != "classification" or label not in df.columns or not features or len(df) < 2:
         return None
-    labelled = df[df[label].notna()]
+    labelled = _labelled(df, label)
     try:
         repeated = _repeated_on_typed(labelled, features)
         keys = pd.util.hash_pandas_object(labelled[features].iloc[repeated], index=False).to_numpy()
@@ -79,6 +79,15 @@ def _conflicting_labels(
         f"(the model cannot fit both); examples are row labels of the frame"
     )
     return Anomaly(TABLE, "conflicting_labels", "warning", detail, rows)
+
+
+def _labelled(df: pd.DataFrame, label: str) -> pd.DataFrame:
+    """The rows that have a label: the frame itself when every row has one.
+
+    Masking copies every column, ~0.1 CPU s per call at 1M rows, for nothing in the usual case.
+    """
+    present = df[label].notna()
+    return df if present.all() else df[present]
 
 
 def _repeated_on_typed(frame: pd.DataFrame, features: list[str]) -> np.ndarray:
@@ -172,7 +181,7 @@ def _group_balance(
     """Each group's rows and class shares next to the overall shares; far-off groups reported."""
     if label not in df.columns or column not in df.columns:
         return [], []
-    labelled = df[df[label].notna()]
+    labelled = _labelled(df, label)
     if labelled.empty:
         return [], []
     classes = labelled[label].astype(str)
