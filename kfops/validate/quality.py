@@ -146,9 +146,19 @@ def _slice_codes(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
     Computed once per column and shared by every column whose nulls are looked at: grouping
     each null column by the slice's strings hashed the same 1M strings again per column.
     """
-    keys = values.astype(str).where(values.notna(), "<null>")
+    keys = _text(values).where(values.notna(), "<null>")
     codes, uniques = pd.factorize(keys, sort=True)
     return codes, np.asarray(uniques, dtype=object)
+
+
+def _text(values: pd.Series) -> pd.Series:
+    """`values.astype(str)`, without copying a column that holds only str (and nulls) already.
+
+    The nulls are replaced by the callers either way; the copy cost ~0.05 CPU s per 1M rows.
+    """
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "string":
+        return values
+    return values.astype(str)
 
 
 def _worst_slice(
@@ -186,7 +196,7 @@ def _group_balance(
         return [], []
     classes = labelled[label].astype(str)
     overall = classes.value_counts(normalize=True)
-    groups = labelled[column].astype(str).where(labelled[column].notna(), "<null>")
+    groups = _text(labelled[column]).where(labelled[column].notna(), "<null>")
     table = pd.crosstab(groups, classes, normalize="index").reindex(
         columns=overall.index, fill_value=0.0
     )

@@ -35,3 +35,15 @@ def test_unlabelled_rows_neither_conflict_nor_count_in_group_balance():
         },
     }
     assert sum(g["rows"] for g in groups[:-1]) == n + 7
+
+
+def test_group_balance_groups_by_text_whatever_the_values_types():
+    n = 300
+    mixed = pd.Series([1, "1", "x"] * (n // 3), dtype=object)  # 1 and "1": one group "1"
+    numbers = pd.Series([2, 10, 10] * (n // 3))  # as text "10" sorts before "2"
+    df = pd.DataFrame({"m": mixed, "k": numbers, "y": [0, 1, 1, 0, 1] * (n // 5)})
+    sch = v.infer_schema(df, "y")
+    for column, expected in (("m", ["1", "x", "(all)"]), ("k", ["10", "2", "(all)"])):
+        report = v.validate(df, sch, v.ValidateConfig(), sensitive_column=column)
+        groups = report.quality["class_balance_by_group"]["groups"]
+        assert [g["group"] for g in groups] == expected
