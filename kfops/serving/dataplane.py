@@ -18,7 +18,12 @@ from kfops.serving import batching, model
 from kfops.serving import errors as serr
 from kfops.serving import manager as mgr
 
-INLINE_SECONDS = 0.0005
+# Requests the compiled model answers faster than this go inline (see `DataPlane._inline`).
+# 0.1 ms: a single row of the make-run model (35-80 us) stays inline; its 100-row requests
+# (~0.15-0.3 ms since the binned tree kernel) go to the batcher, which answered them at lower
+# CPU per request than inline (in-process ASGI, 8 clients, six interleaved pairs on a loaded
+# machine: 0.67-1.12 against 0.72-1.34 ms, and 1.5-2.5x the requests/s; bench/RESULTS.md).
+INLINE_SECONDS = 0.0001
 
 
 @dataclasses.dataclass(frozen=True)
@@ -157,8 +162,9 @@ class DataPlane:
 
         A compiled linear model predicts a request in microseconds, less than the hand-off to
         the thread costs. Anything estimated (from timings taken at load) to take longer than
-        INLINE_SECONDS goes to the thread, where concurrent requests share predict calls and
-        health probes are never held up.
+        INLINE_SECONDS goes to the thread, where concurrent requests share predict calls, the
+        compiled tree kernels (which release the GIL) run beside the event loop, and health
+        probes are never held up.
         """
         return active.model.fast_seconds(request.n_rows) < INLINE_SECONDS
 
