@@ -84,6 +84,18 @@ def steps(log: Path, pids: dict[int, float]) -> list[dict]:
     return out
 
 
+def cpu_of(row: dict, orchestrator: int) -> float:
+    """A process's CPU seconds from its rusage line.
+
+    A step's own and that of the children it waited for: its search workers, which are forked
+    and leave by os._exit (no atexit, so no line of their own). For the `kfops run` process
+    (`orchestrator`), only its own: its children are the steps.
+    """
+    if row["pid"] == orchestrator:
+        return row["cpu_s"]
+    return row["cpu_s"] + row["children_cpu_s"]
+
+
 def run_once(store: Path, runs_dir: Path, workdir: Path) -> dict:
     """One `kfops run` with the accounting on; its summary and per-step rows."""
     rusage = workdir / "rusage.jsonl"
@@ -113,14 +125,8 @@ def run_once(store: Path, runs_dir: Path, workdir: Path) -> dict:
         raise SystemExit(f"kfops run failed ({proc.returncode}): " + "\n".join(tail[-5:]))
     wall = time.monotonic() - start
     summary = json.loads(out[out.index("{") :])
-    pids: dict[int, float] = {}
-    for line in rusage.read_text().splitlines():
-        row = json.loads(line)
-        # A step's own CPU and that of the children it waited for: its search workers, which
-        # are forked and leave by os._exit (no atexit, so no line of their own). For the
-        # `kfops run` process itself, only its own: its children are the steps.
-        own = row["cpu_s"] if row["pid"] == proc.pid else row["cpu_s"] + row["children_cpu_s"]
-        pids[row["pid"]] = own
+    rows = [json.loads(line) for line in rusage.read_text().splitlines()]
+    pids = {row["pid"]: cpu_of(row, proc.pid) for row in rows}
     return {
         "summary": summary,
         "steps": steps(Path(summary["log"]), pids),

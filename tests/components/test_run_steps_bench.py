@@ -28,9 +28,15 @@ LOG = """\
 def test_steps_attributes_wall_imports_and_the_workers_cpu(tmp_path):
     log = tmp_path / "run.log"
     log.write_text(LOG)
-    # 201 is a search worker of train (its parent 200); 1 is the orchestrator
-    run_steps._PARENTS.update({100: 1, 200: 1, 201: 200, 1: 0})
-    rows = run_steps.steps(log, {100: 0.4, 200: 2.0, 201: 1.5, 1: 3.0})
+    # train (200) reaped its forked search workers: 2.0 s its own, 1.5 s theirs; 1 is `kfops run`
+    lines = [
+        {"pid": 100, "ppid": 1, "cpu_s": 0.4, "children_cpu_s": 0.0},
+        {"pid": 200, "ppid": 1, "cpu_s": 2.0, "children_cpu_s": 1.5},
+        {"pid": 1, "ppid": 0, "cpu_s": 3.0, "children_cpu_s": 99.0},  # its children: the steps
+    ]
+    pids = {line["pid"]: run_steps.cpu_of(line, orchestrator=1) for line in lines}
+    assert pids[1] == 3.0
+    rows = run_steps.steps(log, pids)
     assert rows == [
         {"step": "ingest", "wall": 1.5, "imports": 0.5, "cpu": 0.4},
         {"step": "train", "wall": 3.5, "imports": 1.0, "cpu": 3.5},
