@@ -494,11 +494,6 @@ def _child_main(sock_fd: str, counts_fd: str) -> None:
     """
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, signal.SIG_IGN)
-    # Background work: a flush encodes for 100+ ms, and at the default priority it took a core
-    # from the server's event loop (p99 10.6 -> 25 ms with the log on, bench/serving_tail.py).
-    # nice, not SCHED_IDLE (the shadow child's): under sustained saturation an idle-class writer
-    # would get no CPU at all and every log row would be dropped; the monitor needs them.
-    os.nice(_NICE)
     sock = socket.socket(fileno=int(sock_fd))
     counts = mpc.Connection(int(counts_fd), readable=False)
     store, settings = pickle.loads(sys.stdin.buffer.read())
@@ -506,6 +501,14 @@ def _child_main(sock_fd: str, counts_fd: str) -> None:
         store = pickle.loads(store)
     else:
         store = store_base.open_store(store, config.StoreSettings.from_env())
+    # Background work: a flush encodes for 100+ ms, and at the default priority it took a core
+    # from the server's event loop (p99 10.6 -> 25 ms with the log on, bench/serving_tail.py).
+    # nice, not SCHED_IDLE (the shadow child's): under sustained saturation an idle-class writer
+    # would get no CPU at all and every log row would be dropped; the monitor needs them.
+    # Only now: the server waits for "ready", so a niced start-up (unpickling the store may
+    # import modules) only delayed it, past start()'s 60 s on a loaded machine. Before the
+    # writer's thread starts: Linux keeps nice per thread, and a new thread inherits it.
+    os.nice(_NICE)
     lock = threading.Lock()
 
     def report(outcome: str, rows: int) -> None:

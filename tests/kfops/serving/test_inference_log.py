@@ -5,6 +5,7 @@ import concurrent.futures
 import io
 import multiprocessing
 import os
+import pathlib
 import signal
 import subprocess
 import sys
@@ -219,6 +220,11 @@ def test_process_logger_child_runs_below_the_servers_cpu_priority(tmp_path):
     try:
         ours = os.getpriority(os.PRIO_PROCESS, 0)
         assert os.getpriority(os.PRIO_PROCESS, logger.pid) == min(ours + 10, 19)
+        # Linux keeps a nice value per thread, inherited at creation: the writer's flush thread
+        # (started after the nice) has it too. Threads numpy and pyarrow start at import do not.
+        tasks = [int(t.name) for t in pathlib.Path(f"/proc/{logger.pid}/task").iterdir()]
+        niced = [t for t in tasks if os.getpriority(os.PRIO_PROCESS, t) == min(ours + 10, 19)]
+        assert len(niced) >= 2  # the receiving main thread and the flush thread
         # still a normal-class process: an idle-class writer would get nothing under saturation
         assert os.sched_getscheduler(logger.pid) == os.SCHED_OTHER
     finally:
