@@ -186,7 +186,12 @@ def app_from_env():
 
     The spec (config, store URI, model dir) is JSON in KFOPS_SERVE_SPEC, set by `server.run`; it
     never holds credentials, which each worker reads with StoreSettings.from_env() like the CLI.
+    A worker is a fresh (spawned) process, so it sets up the JSON logs again: without that its
+    info lines ("serving", "inference log flushed") were lost.
     """
+    from kfops.serving import server  # noqa: PLC0415 (server imports this module)
+
+    server.configure_logging()
     spec = orjson.loads(os.environ[SPEC_ENV])
     cfg = settings.ServeConfig(**spec["config"])
     store = (

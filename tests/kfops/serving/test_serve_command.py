@@ -121,9 +121,13 @@ def test_serve_with_two_workers_answers_and_stops_cleanly(published, clf):
         assert {r.status_code for r in answers} == {200}
     finally:
         proc.send_signal(signal.SIGTERM)
-        proc.communicate(timeout=60)
+        _, stderr = proc.communicate(timeout=60)
     assert proc.returncode == 0
     assert len(_logs(published)) == 60
+    events = [json.loads(line) for line in stderr.splitlines() if line.startswith("{")]
+    # Each worker logs as JSON too (a spawned worker configures its own logging).
+    assert [e["msg"] for e in events].count("serving") == 2
+    assert [e["msg"] for e in events].count("inference log flushed") == 2
 
 
 def test_serve_exits_with_storage_code_when_model_is_not_registered(tmp_path):
