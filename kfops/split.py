@@ -21,6 +21,7 @@ test (default), `block` the split (DataError), or `keep` them; the report counts
 from __future__ import annotations
 
 import dataclasses
+import heapq
 import math
 from typing import Any
 
@@ -327,13 +328,29 @@ def _test_quota(counts: np.ndarray, size: int) -> np.ndarray:
     """
     share = counts * size / counts.sum()
     quota = np.clip(np.floor(share).astype(np.int64), 1, counts - 1)
-    while (missing := size - int(quota.sum())) != 0:
-        gap = share - quota
-        if missing > 0:
-            quota[np.argmax(np.where(quota < counts - 1, gap, -np.inf))] += 1
-        else:
-            quota[np.argmin(np.where(quota > 1, gap, np.inf))] -= 1
-    return quota
+    missing = size - int(quota.sum())
+    if missing == 0:
+        return quota
+    # One row at a time to the class furthest below its share (above it, when rows are taken
+    # back), from a heap: a rescan of every class per row was quadratic, minutes for the 1e5+
+    # classes of an id-like label. The key is the rescan's own (share - quota; ties to the
+    # earlier class), so the quotas, and the rows, are the same.
+    step = 1 if missing > 0 else -1
+    bound = counts - 1 if step > 0 else np.ones_like(counts)
+    sign = -step  # heapq pops the smallest: the largest gap first when adding
+    shares, quotas, bounds = share.tolist(), quota.tolist(), bound.tolist()
+    heap = [
+        (sign * (s - q), i)
+        for i, (s, q, b) in enumerate(zip(shares, quotas, bounds, strict=True))
+        if q != b
+    ]
+    heapq.heapify(heap)
+    for _ in range(abs(missing)):
+        _, i = heapq.heappop(heap)
+        quotas[i] += step
+        if quotas[i] != bounds[i]:
+            heapq.heappush(heap, (sign * (shares[i] - quotas[i]), i))
+    return np.array(quotas, dtype=np.int64)
 
 
 def _time(

@@ -4,6 +4,7 @@ scikit-learn (the split step's start-up no longer pays its import)."""
 import json
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pandas as pd
@@ -85,3 +86,38 @@ def test_stratified_and_random_splits_import_no_scikit_learn():
         [sys.executable, "-c", probe], capture_output=True, text=True, timeout=300, check=True
     )
     assert json.loads(done.stdout.strip().splitlines()[-1]) == []
+
+
+def _rescan_quota(counts, size):
+    """The quota as first written: one rescan of every class per row moved (the oracle)."""
+    share = counts * size / counts.sum()
+    quota = np.clip(np.floor(share).astype(np.int64), 1, counts - 1)
+    while (missing := size - int(quota.sum())) != 0:
+        gap = share - quota
+        if missing > 0:
+            quota[np.argmax(np.where(quota < counts - 1, gap, -np.inf))] += 1
+        else:
+            quota[np.argmin(np.where(quota > 1, gap, np.inf))] -= 1
+    return quota
+
+
+@pytest.mark.parametrize("case", range(300))
+def test_test_quota_is_the_rescans_both_when_adding_and_taking_back_rows(case):
+    rng = np.random.default_rng(case)
+    small = rng.integers(2, 4, size=int(rng.integers(2, 40)))  # shares under 1 row: clipped up
+    large = rng.integers(20, 400, size=int(rng.integers(1, 4)))
+    counts = rng.permutation(np.concatenate([small, large]))
+    k, n = len(counts), int(counts.sum())
+    size = int(rng.integers(k, n - k + 1))
+    np.testing.assert_array_equal(split._test_quota(counts, size), _rescan_quota(counts, size))
+
+
+def test_test_quota_of_an_id_like_label_is_not_quadratic_in_the_classes():
+    """200k classes of 2-5 rows (a label that is nearly an id): the rescan per row took
+    minutes; the heap takes well under a second."""
+    counts = np.random.default_rng(0).integers(2, 6, size=200_000)
+    size = int(np.ceil(counts.sum() * 0.45))
+    started = time.process_time()
+    quota = split._test_quota(counts, size)
+    assert time.process_time() - started < 10
+    assert quota.sum() == size and (quota >= 1).all() and (quota <= counts - 1).all()
