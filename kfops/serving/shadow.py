@@ -7,8 +7,8 @@ shadowed request (its parsed JSON columns and the champion's answer) to a child 
 (`python -m kfops.serving.shadow`) over a non-blocking pipe, in batches as the inference log
 does: one pickled frame per `BATCH` requests, `BATCH_CELLS` values or `BATCH_SECONDS`, whichever
 comes first, so the loop makes one write and the child wakes once per batch, not per request.
-The child loads the challenger from the registry, validates each request, predicts the whole
-batch in one call (a fitted pipeline costs about the same for 1 row as for 32), logs both
+The child loads the challenger from the registry, validates and predicts the whole batch in one
+call each (a fitted pipeline costs about the same for 1 row as for 32), logs both
 answers as rollout events, and acks each request with one byte on a second pipe. All its
 threads run at SCHED_IDLE once it is loaded (`kfops.cpus.background`): it computes only on CPU
 the server leaves idle.
@@ -294,6 +294,20 @@ class ShadowProcess:
             self.proc.stdin.close()
 
 
+def _signature(job: tuple, index: int) -> tuple:
+    """What requests are batched by: the challenger, column names, each column's value types.
+
+    The validator's dtype for a column follows its JSON value types (an int column with a null
+    becomes float64, a bool column with a null object), so only requests alike in those are
+    validated together: each sees the frame it would have seen alone. A request the codec found
+    problems in, or whose columns are not plain lists (binary V2 tensors), goes alone.
+    """
+    _, pair, _, _, _, columns, _, problems = job
+    if problems or not all(type(v) is list for v in columns.values()):
+        return (index,)
+    return (pair[1], *((name, frozenset(map(type, values))) for name, values in columns.items()))
+
+
 def _running_on(loop: asyncio.AbstractEventLoop) -> bool:
     try:
         return asyncio.get_running_loop() is loop
@@ -353,11 +367,13 @@ class _Worker:
     def answer(self, jobs: list[tuple]) -> list[bytes]:
         """Logs the champion's answer and the challenger's for each job; their ack bytes.
 
-        Each request is validated alone (its own problems fail only it); the validated ones with
-        the same columns and dtypes are predicted in one call and split, as the server's
-        micro-batcher does (kfops.serving.batching); a failed batched call is retried request
-        by request. A request's `seconds` is its validation plus its rows' share of the batch's
-        predict: the challenger's compute per request, not a response latency. Never raises.
+        Requests alike in `_signature` are validated in one call and predicted in one call, then
+        split (a fitted pipeline and the validator cost about as much for 32 rows as for 1);
+        when the batched call fails (one request's bad values, a model that refuses a row),
+        each is retried alone, so every request gets the outcome it would have got alone, as in
+        the server's micro-batcher (kfops.serving.batching). A request's `seconds` is its rows'
+        share of its batch's validation and predict: the challenger's compute per request, not a
+        response latency. Never raises.
         """
         events = self.events
         if events is not None:
@@ -367,52 +383,39 @@ class _Worker:
                     np.asarray(predict), timestamp_ns=stamp,
                 )  # fmt: skip
         acks, groups = [FAILED] * len(jobs), {}
-        for i, (request_id, pair, _, _, _, columns, n_rows, problems) in enumerate(jobs):
-            start = time.perf_counter()
-            try:
-                active = self._challenger(pair[1])
-                validated = active.validator.validate(columns, n_rows, problems)
-            except Exception as e:  # noqa: BLE001 (a failing challenger is evidence, not an outage)
-                self._failed(request_id, pair, start, e)
-                continue
-            key = (id(active), *((n, a.dtype) for n, a in validated.arrays.items()))
-            item = (i, validated, time.perf_counter() - start)
-            groups.setdefault(key, (active, []))[1].append(item)
-        for active, items in groups.values():
-            self._predict(jobs, active, items, acks)
+        for i, job in enumerate(jobs):
+            groups.setdefault(_signature(job, i), []).append(i)
+        for members in groups.values():
+            self._score(jobs, members, acks)
         return acks
 
-    def _predict(self, jobs, active, items, acks) -> None:
-        """One predict for `items` (validated jobs of one model and dtypes), split per job."""
+    def _score(self, jobs: list[tuple], members: list[int], acks: list[bytes]) -> None:
+        """Validates and predicts `members` (indices into `jobs`) together; acks and logs each."""
+        first = jobs[members[0]]
+        rows = sum(jobs[i][6] for i in members)
         start = time.perf_counter()
-        rows = sum(v.n_rows for _, v, _ in items)
         try:
-            if len(items) == 1:
-                whole = active.model.predict(items[0][1].arrays, False).predict
+            active = self._challenger(first[1][1])
+            if len(members) == 1:
+                validated = active.validator.validate(first[5], first[6], first[7])
             else:
-                names = list(items[0][1].arrays)
-                columns = {n: np.concatenate([v.arrays[n] for _, v, _ in items]) for n in names}
-                whole = active.model.predict(columns, False).predict
-        except Exception as e:  # noqa: BLE001
-            if len(items) == 1:
-                i, _, took = items[0]
-                self._failed(jobs[i][0], jobs[i][1], start - took, e)
+                columns = {n: [v for i in members for v in jobs[i][5][n]] for n in first[5]}
+                validated = active.validator.validate(columns, rows)
+            whole = active.model.predict(validated.arrays, False).predict
+        except Exception as e:  # noqa: BLE001 (a failing challenger is evidence, not an outage)
+            if len(members) > 1:
+                for i in members:
+                    self._score(jobs, [i], acks)
                 return
-            for item in items:  # each gets the outcome it would have got alone
-                self._predict(jobs, active, [item], acks)
+            self._failed(first[0], first[1], start, e)
             return
-        share = (time.perf_counter() - start) / max(rows, 1)
-        offset = 0
-        for i, validated, took in items:
-            n = validated.n_rows
+        share, offset = (time.perf_counter() - start) / max(rows, 1), 0
+        for i in members:
+            request_id, pair, n = jobs[i][0], jobs[i][1], jobs[i][6]
             acks[i] = ANSWERED
             if self.events is not None:
-                request_id, pair = jobs[i][:2]
-                seconds = took + share * n
-                predict = whole[offset : offset + n]
-                self.events.record(
-                    request_id, pair, pair[1], self.challenger.rollout.SHADOW, seconds, predict
-                )
+                predict, role = whole[offset : offset + n], self.challenger.rollout.SHADOW
+                self.events.record(request_id, pair, pair[1], role, share * n, predict)
             offset += n
 
     def _failed(self, request_id, pair, start: float, error: Exception) -> None:

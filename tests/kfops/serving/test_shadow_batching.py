@@ -81,3 +81,55 @@ def test_a_full_batch_goes_at_once_the_rest_after_its_time_and_each_is_one_predi
     assert list(said.loc[rest, rollout.PREDICTION]) == ["5"] * 5
     champion = events[events[rollout.ROLE] == "champion"]
     assert sorted(champion[labels.REQUEST_ID]) == sorted(first + rest)
+
+
+def test_a_batch_validates_together_only_requests_alike_and_a_bad_one_fails_alone(
+    store,  # noqa: F811
+    tmp_path,
+):
+    """The challenger refuses plan "pro" (its schema's domain); the champion takes it.
+
+    Requests with a null charge differ in value types, so they are validated apart; the batch
+    that holds the refused requests is retried request by request: only those fail.
+    """
+    good, spec, df = factories.classifier()
+    narrow = [dataclasses.replace(c, domain=("basic", "plus")) if c.name == "plan" else c
+              for c in spec.columns]  # fmt: skip
+    reg = registry.Registry(store)
+    factories.publish(reg, "churn", good, spec, tmp_path)
+    factories.publish(
+        reg,
+        "churn",
+        Rows().fit(None, None),
+        dataclasses.replace(spec, columns=tuple(narrow)),
+        tmp_path,
+        promote=False,
+    )
+    _start(store, "shadow")  # the pointer dates the events; the flag fixes the plan
+    cfg = settings.ServeConfig(name="churn", challenger="2", poll_seconds=0, log_flush_seconds=0.2)
+    application = app.build_app(cfg, model.RegistrySource(registry.Registry(store)), store)
+    plane, lane = application.state.plane, application.state.plane.rollout
+    rows = factories.instances(df, shadow.BATCH)
+    for i, row in enumerate(rows):
+        row["plan"] = "pro" if i < 4 else "basic"
+        row["charges"] = None if 4 <= i < 7 else 50.0
+    ids = [f"r{i}" for i in range(len(rows))]
+
+    async def run():
+        lane.start()
+        await _until(lambda: lane.worker.ready)
+        for rid, row in zip(ids, rows, strict=True):
+            request = v1.parse({"instances": [row]}, spec.feature_names, 1)
+            request = dataclasses.replace(request, request_id=rid)
+            await plane.infer_async(plane.resolve("churn"), request, "v1")
+        await _until(lambda: lane.shadowed + lane.failed == len(rows))
+        await asyncio.to_thread(lane.close)
+
+    asyncio.run(run())
+    events = _events(store)
+    said = events[events[rollout.ROLE] == "shadow"].set_index(labels.REQUEST_ID)
+    assert (lane.shadowed, lane.failed) == (len(rows) - 4, 4)
+    assert set(said.loc[ids[:4], rollout.ERROR]) == {"InvalidInput"}
+    assert list(said.loc[ids[4:7], rollout.PREDICTION]) == ["3"] * 3  # the null charges, together
+    assert set(said.loc[ids[7:], rollout.PREDICTION]) == {"1"}  # their batch, retried alone
+    assert set(said.loc[ids[4:], rollout.ERROR]) == {""}

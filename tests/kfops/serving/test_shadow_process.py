@@ -260,7 +260,7 @@ def test_closing_from_another_thread_mid_frame_hands_the_child_whole_frames(
         resume = threading.Timer(1.0, os.kill, (worker.pid, signal.SIGCONT))
         try:
             # Over PIPE_BUF (4 KiB) a non-blocking write may be partial; under it, all or nothing.
-            body = {"instances": factories.instances(df, 200)}
+            body = {"instances": factories.instances(df, 200) * 3}  # ~13 KB: over any small pipe
             sent = [client.post("/v1/models/churn:predict", json=body)]
             _until(lambda: worker._backlog)  # the pipe took only part of the frame
             resume.start()
