@@ -154,10 +154,18 @@ PEAK_HOOK = textwrap.dedent(
             _PROFILE.disable()
             _PROFILE.dump_stats(os.path.join(os.environ["KFOPS_BENCH_PROFILE"], name + ".prof"))
         use = resource.getrusage(resource.RUSAGE_SELF)
+        rows = [{"process": name, "maxrss_kb": use.ru_maxrss, "wall_s": time.perf_counter() - _T0,
+                 "cpu_s": use.ru_utime + use.ru_stime}]
+        kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+        if "--function_to_execute" in argv and kids.ru_maxrss:
+            # a step's child processes, e.g. train's forked search workers, which leave by
+            # os._exit (no atexit line of their own): the largest one's peak (pages shared with
+            # the step included; a fork-and-exec child's peak is the step's at the fork) and
+            # their CPU
+            rows.append({"process": name + " (children)", "maxrss_kb": kids.ru_maxrss,
+                         "wall_s": 0.0, "cpu_s": kids.ru_utime + kids.ru_stime})
         with open(os.environ["KFOPS_BENCH_PEAKS"], "a") as f:
-            f.write(json.dumps({"process": name, "maxrss_kb": use.ru_maxrss,
-                                "wall_s": time.perf_counter() - _T0,
-                                "cpu_s": use.ru_utime + use.ru_stime}) + "\\n")
+            f.writelines(json.dumps(row) + "\\n" for row in rows)
 
     atexit.register(_peak)
     """
