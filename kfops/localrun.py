@@ -155,7 +155,7 @@ def run_pipeline(
     st = _store(arguments)
     start = time.monotonic()
     docker_steps = runner == "docker"
-    containers = step_containers.kept_until_read() if docker_steps else contextlib.nullcontext()
+    containers = docker_steps_kept_until_read() if docker_steps else contextlib.nullcontext()
     with _StepWatch(st, run_id, progress).watching(), containers:
         runner_failed = not _execute(pipeline_func, arguments, run_dir / "run.log")
     summary = RunSummary(
@@ -186,6 +186,23 @@ def _execute(pipeline_func: Callable[..., Any], arguments: Mapping[str, Any], lo
             except RuntimeError:  # kfp.local with raise_on_error: "an inner task failed"
                 return False
     return True
+
+
+@contextlib.contextmanager
+def docker_steps_kept_until_read() -> Iterator[None]:
+    """kfp.local's DockerRunner steps run through kfops.step_containers inside this block.
+
+    kfp's handler calls its module's `run_docker_container` by name (kfp/local/
+    docker_task_handler.py), so swapping that name is the one seam there is.
+    """
+    from kfp.local import docker_task_handler  # noqa: PLC0415
+
+    upstream = docker_task_handler.run_docker_container
+    docker_task_handler.run_docker_container = step_containers.run_step_container
+    try:
+        yield
+    finally:
+        docker_task_handler.run_docker_container = upstream
 
 
 @contextlib.contextmanager

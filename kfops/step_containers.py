@@ -13,15 +13,13 @@ log line lost in 4), and raised the 500 in the other 2; under CPU load quick ste
 4 of 40 runs, which is how the project's CI failed once.
 
 `run_step_container` keeps the container until its logs are read and its exit code taken, then
-removes it: the same command, volumes and run arguments, without the race. `kept_until_read()`
-puts it in kfp's place for the duration of a run (kfp's handler calls the module's function by
-name, so this is the one seam there is).
+removes it: the same command, volumes and run arguments, without the race. kfops.localrun puts it
+in kfp's place for the duration of a docker run (`docker_steps_kept_until_read`).
 """
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
 from typing import Any
 
 
@@ -50,16 +48,3 @@ def run_step_container(
     finally:
         with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True)
-
-
-@contextlib.contextmanager
-def kept_until_read() -> Iterator[None]:
-    """kfp.local's DockerRunner steps run through `run_step_container` inside this block."""
-    from kfp.local import docker_task_handler  # noqa: PLC0415
-
-    upstream = docker_task_handler.run_docker_container
-    docker_task_handler.run_docker_container = run_step_container
-    try:
-        yield
-    finally:
-        docker_task_handler.run_docker_container = upstream

@@ -3,7 +3,7 @@
 import pytest
 from kfp.local import docker_task_handler
 
-from kfops import step_containers
+from kfops import localrun, step_containers
 
 pytestmark = [pytest.mark.container]
 
@@ -49,6 +49,6 @@ def test_a_succeeding_step_answers_zero_and_run_arguments_reach_the_container(
 
 def test_runs_use_it_only_inside_the_block():
     upstream = docker_task_handler.run_docker_container
-    with step_containers.kept_until_read():
+    with localrun.docker_steps_kept_until_read():
         assert docker_task_handler.run_docker_container is step_containers.run_step_container
     assert docker_task_handler.run_docker_container is upstream
