@@ -12,8 +12,9 @@ import types
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from kfops import modelio, schema, train
+from kfops import errors, modelio, schema, train
 from kfops.train import core
 
 
@@ -72,3 +73,45 @@ def test_every_way_of_running_the_search_gives_the_same_scores_and_model(tmp_pat
         seen[n] = (result.search, result.params, modelio.save_model(result.pipeline, path))
         assert result.search_processes == min(n, 2)
     assert seen[1] == seen[2] == seen[4]
+
+
+def test_workers_start_fresh_off_linux(tmp_path, monkeypatch):
+    """macOS has fork, but its system libraries are not fork-safe (CPython spawns there): the
+    one-thread workers then start as fresh interpreters, and the scores are the same."""
+    seen = tmp_path / "pids"
+    original = core._fit_fold
+    monkeypatch.setitem(sys.modules, "only_in_the_parent", types.ModuleType("only_in_the_parent"))
+
+    def recording(*args):
+        with open(seen, "a") as f:
+            f.write(f"{os.getpid()} {'only_in_the_parent' in sys.modules}\n")
+        return original(*args)
+
+    monkeypatch.setattr(core, "_fit_fold", recording)
+    df = _frame()
+    forked = _train(df, search_iterations=1, n_threads=2).search
+    seen.unlink()
+    monkeypatch.setattr(core.platform, "system", lambda: "Darwin")
+    result = _train(df, search_iterations=1, n_threads=2)
+    assert result.search_processes == 2 and result.search == forked
+    fits = [line.split() for line in seen.read_text().splitlines()]
+    assert len(fits) == 2 and {inherited for _, inherited in fits} == {"False"}
+    assert str(os.getpid()) not in {pid for pid, _ in fits}
+
+
+def test_a_fit_that_fails_in_a_forked_worker_is_a_model_error(monkeypatch):
+    def failing(*args):
+        raise ValueError("Input contains NaN")
+
+    monkeypatch.setattr(core, "_fit_fold", failing)
+    with pytest.raises(errors.ModelError) as caught:
+        _train(_frame(), search_iterations=2, n_threads=2)
+    assert str(caught.value) == (
+        "hist_gradient_boosting failed during the hyperparameter search: Input contains NaN"
+    )
+
+
+def test_a_search_worker_that_dies_is_a_model_error(monkeypatch):
+    monkeypatch.setattr(core, "_fit_fold", lambda *args: os._exit(9))  # as the OOM killer would
+    with pytest.raises(errors.ModelError, match="a search worker process died"):
+        _train(_frame(), search_iterations=2, n_threads=2)
