@@ -506,12 +506,14 @@ def _run_fits(
     parallel region of 2+ threads after the parent ran one hangs (tried here with the
     libgomp scikit-learn bundles: a 2-thread fit in a forked child never returned, a 1-thread
     fit did). So workers of 2+ threads (fewer fits than CPUs) start fresh through loky, as
-    does everything where fork does not exist. Worker CPU is the parent's RUSAGE_CHILDREN.
+    does everything but Linux: macOS has fork, but its system libraries (Accelerate, which
+    numpy's wheels use there; libdispatch) are not fork-safe, which is why CPython's default
+    there is spawn since 3.8. Worker CPU is the parent's RUSAGE_CHILDREN.
     """
     if workers == 1:
         with threads(each, model):
             return [_fit_fold(*job) for job in jobs]
-    if each > 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if each > 1 or platform.system() != "Linux":
         from sklearn.utils import parallel  # delayed() carries sklearn's config into the workers
 
         with threads(each, model), cpus.processes(each):
