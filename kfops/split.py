@@ -289,6 +289,7 @@ def _stratified(
     df: pd.DataFrame, positions: np.ndarray, config: SplitConfig
 ) -> tuple[np.ndarray, np.ndarray]:
     counts = df[config.label].value_counts()
+    counts = counts[counts > 0]  # a categorical label lists its unused categories too
     small = counts[counts < 2]
     if len(small):
         detail = (

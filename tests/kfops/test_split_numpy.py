@@ -121,3 +121,12 @@ def test_test_quota_of_an_id_like_label_is_not_quadratic_in_the_classes():
     quota = split._test_quota(counts, size)
     assert time.process_time() - started < 10
     assert quota.sum() == size and (quota >= 1).all() and (quota <= counts - 1).all()
+
+
+def test_a_categorical_label_with_unused_categories_is_split_on_the_classes_it_has():
+    """A pandas categorical (as a Parquet file written from one reads back) lists every
+    category; one without rows is no class that must be on both sides."""
+    y = pd.Categorical(["a", "b"] * 20, categories=["a", "b", "unused"])
+    parts = split.split(pd.DataFrame({"y": y, "r": np.arange(40)}), split.SplitConfig(label="y"))
+    assert len(parts.test) == 8
+    assert parts.test["y"].value_counts()[["a", "b"]].tolist() == [4, 4]
