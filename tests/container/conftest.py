@@ -16,6 +16,7 @@ import time
 
 import docker
 import pytest
+import requests
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "scripts" / "image-local.sh"
@@ -60,6 +61,24 @@ def _build() -> str:
     return values["KFOPS_IMAGE"]
 
 
+def _wait_answers(docker_host: str, service: subprocess.Popen, seconds: float = 60) -> None:
+    """Until the API answers a ping: `kfops run --runner docker` pings once with a 10 s timeout,
+    and on a loaded machine the service may still be starting when its socket appears."""
+    deadline = time.monotonic() + seconds
+    while True:
+        assert service.poll() is None, "podman system service exited"
+        try:
+            client = docker.DockerClient(base_url=docker_host, timeout=10)  # asks the version
+            try:
+                client.ping()
+                return
+            finally:
+                client.close()
+        except (docker.errors.DockerException, requests.RequestException) as e:
+            assert time.monotonic() < deadline, f"the Podman API does not answer: {e}"
+            time.sleep(0.2)
+
+
 @pytest.fixture(scope="session")
 def kfops_image(tmp_path_factory):
     """Builds (if needed) the kfops image and serves the Podman API; yields a `KfopsImage`."""
@@ -77,6 +96,7 @@ def kfops_image(tmp_path_factory):
     while not socket.exists() and time.monotonic() < deadline:
         time.sleep(0.1)
     assert socket.exists(), "podman system service did not create its socket"
+    _wait_answers(docker_host, service)
     try:
         yield KfopsImage(name=name, docker_host=docker_host, env=env)
     finally:
