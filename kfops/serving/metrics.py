@@ -7,6 +7,7 @@ updated with one vectorised step per batch (numpy bincount), not one `observe()`
 from __future__ import annotations
 
 import collections
+import functools
 import threading
 
 import numpy as np
@@ -18,6 +19,7 @@ from kfops.serving import model
 LATENCY_BUCKETS = (0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0)
 BATCH_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000)
 _SMALL = 32
+_FEW_CLASSES = 16  # up to this many classes, counted one comparison each
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
@@ -194,8 +196,7 @@ class PredictionCollector:
             if len(predict) <= _SMALL:
                 counted = collections.Counter(predict.tolist()).items()
             else:
-                values, counts = np.unique(predict, return_counts=True)
-                counted = zip(values.tolist(), counts.tolist(), strict=True)
+                counted = _class_counts(predict, served.classes)
             with self._lock:
                 for value, count in counted:
                     key = (served.name, served.version, value)
@@ -233,6 +234,32 @@ class PredictionCollector:
             buckets.append(("+Inf", cumulative[-1]))
             values.add_metric(list(key), buckets, total)
         yield values
+
+
+def _class_counts(predict: np.ndarray, classes: tuple) -> list[tuple]:
+    """(label, count) per predicted class: one comparison per known class when there are few.
+
+    np.unique sorts the batch: 100 rows of 2 classes cost ~10 us that way, ~5 us this way. Labels come as
+    `predict.tolist()` gives them, so a class is one key whatever the request's size. A label
+    outside `classes` (or classes not of predict's type) falls back to np.unique: nothing is lost.
+    """
+    labels = _labels(classes, predict.dtype) if len(classes) <= _FEW_CLASSES else None
+    if labels is not None:
+        counts = [int(np.count_nonzero(predict == label)) for label in labels]
+        if sum(counts) == len(predict):
+            return [(v, n) for v, n in zip(labels.tolist(), counts, strict=True) if n]
+    values, counts = np.unique(predict, return_counts=True)
+    return list(zip(values.tolist(), counts.tolist(), strict=True))
+
+
+@functools.lru_cache(maxsize=64)
+def _labels(classes: tuple, dtype: np.dtype) -> np.ndarray | None:
+    """The classes as predict's dtype (once per model version), None when a cast changes one."""
+    try:
+        labels = np.asarray(classes, dtype=dtype)
+    except (TypeError, ValueError):
+        return None
+    return labels if labels.tolist() == list(classes) else None
 
 
 def _edges(served: model.ServedModel) -> np.ndarray:
