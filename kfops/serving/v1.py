@@ -18,8 +18,10 @@ from kfops.serving import errors as serr
 _KEYS = frozenset({"instances", "parameters"})
 
 
-def parse(body: Any, features: list[str], max_rows: int) -> dataplane.InferRequest:
-    """Turns a V1 body into named columns.
+def parse(
+    body: Any, features: list[str], max_rows: int, request_id: str = "", route_key: str = ""
+) -> dataplane.InferRequest:
+    """Turns a V1 body into named columns (the request id and canary key go in as given).
 
     Raises:
         MalformedRequest: the body is not a JSON object.
@@ -53,7 +55,14 @@ def parse(body: Any, features: list[str], max_rows: int) -> dataplane.InferReque
         columns = _from_lists(instances, features, problems)
     if not columns:
         raise serr.InvalidInput(problems)
-    return dataplane.InferRequest(columns, len(instances), want_proba, problems=tuple(problems))
+    return dataplane.InferRequest(
+        columns,
+        len(instances),
+        want_proba,
+        request_id=request_id,
+        problems=tuple(problems),
+        route_key=route_key,
+    )
 
 
 def _want_proba(params: Any, problems: list) -> bool:
