@@ -130,3 +130,14 @@ def test_a_categorical_label_with_unused_categories_is_split_on_the_classes_it_h
     parts = split.split(pd.DataFrame({"y": y, "r": np.arange(40)}), split.SplitConfig(label="y"))
     assert len(parts.test) == 8
     assert parts.test["y"].value_counts()[["a", "b"]].tolist() == [4, 4]
+
+
+def test_a_seed_numpy_cannot_take_is_a_config_error_in_split_and_train():
+    from kfops import errors, train
+
+    with pytest.raises(errors.ConfigError, match="seed must be at most 4294967295, got 4294967296"):
+        split.SplitConfig(label="y", seed=2**32)
+    with pytest.raises(errors.ConfigError, match="seed must be at most 4294967295"):
+        train.TrainConfig(label="y", task="classification", seed=2**32)
+    split.SplitConfig(label="y", seed=2**32 - 1)
+    train.TrainConfig(label="y", task="classification", seed=2**32 - 1)
