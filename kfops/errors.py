@@ -31,6 +31,18 @@ def check_choice(what: str, value, allowed) -> None:
         raise ConfigError(f"{what} must be one of {shown}, got {value!r}")
 
 
+MAX_SEED = 2**32 - 1  # numpy's RandomState (and so scikit-learn and pandas' sample) takes no more
+
+
+def check_seed(what: str, value) -> None:
+    """Raises ConfigError unless value is an int numpy can seed with: 0 ... 2**32 - 1.
+
+    Out of that range numpy raises a bare ValueError deep in a step, a traceback for a typo.
+    """
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= MAX_SEED:
+        raise ConfigError(f"{what} must be an integer in [0, {MAX_SEED}], got {value!r}")
+
+
 def preview(values, limit: int = 5) -> str:
     """The first `limit` values and how many more: an error line stays short on 100k values."""
     values = list(values)

@@ -35,7 +35,6 @@ STRATEGIES = ("stratified", "random", "time", "group")
 DUPLICATE_POLICIES = ("drop", "block", "keep")
 # A numeric label with more distinct values than this (or any fractional value) is continuous.
 MAX_CLASSES = 50
-MAX_SEED = 2**32 - 1  # numpy RandomState's seeds (split and train alike)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -80,10 +79,7 @@ class SplitConfig:
         errors.check_choice("split strategy", self.strategy, STRATEGIES)
         if not isinstance(self.test_fraction, int | float) or not 0.0 < self.test_fraction < 1.0:
             raise errors.ConfigError(f"test_fraction must be in (0, 1), got {self.test_fraction!r}")
-        if not isinstance(self.seed, int) or isinstance(self.seed, bool) or self.seed < 0:
-            raise errors.ConfigError(f"seed must be an integer >= 0, got {self.seed!r}")
-        if self.seed > MAX_SEED:  # numpy's RandomState would raise a bare ValueError
-            raise errors.ConfigError(f"seed must be at most {MAX_SEED}, got {self.seed}")
+        errors.check_seed("seed", self.seed)
         if self.strategy == "time" and not self.time_column:
             raise errors.ConfigError(
                 "strategy 'time' needs time_column (the column that orders rows)"

@@ -70,6 +70,7 @@ class FreshDataConfig:
             )
         if not 0.0 <= self.max_old_share <= 1.0:
             raise errors.ConfigError(f"max_old_share must be in [0, 1], got {self.max_old_share}")
+        errors.check_seed("seed", self.seed)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -190,6 +190,7 @@ class MonitorConfig:
                 raise errors.ConfigError(f"{name} must be > 0, got {value}")
         if self.min_rows < 2:
             raise errors.ConfigError(f"min_rows must be >= 2, got {self.min_rows}")
+        errors.check_seed("seed", self.seed)
         if self.sample_size < self.min_rows:
             raise errors.ConfigError(
                 f"sample_size {self.sample_size} must be >= min_rows {self.min_rows}"

@@ -31,7 +31,7 @@ import sklearn
 import threadpoolctl
 from sklearn import ensemble, model_selection, pipeline
 
-from kfops import cpus, decision, errors, jsonable, parameters, schema, split
+from kfops import cpus, decision, errors, jsonable, parameters, schema
 from kfops import features as feature_specs
 from kfops.train import setup, threshold
 
@@ -106,9 +106,7 @@ class TrainConfig:
             raise errors.ConfigError("estimator 'logistic' is for classification; use 'linear'")
         _require_int("search_iterations", self.search_iterations, 1)
         _require_int("cv_folds", self.cv_folds, 2)
-        _require_int("seed", self.seed, 0)
-        if self.seed > split.MAX_SEED:  # numpy's RandomState would raise a bare ValueError
-            raise errors.ConfigError(f"seed must be at most {split.MAX_SEED}, got {self.seed}")
+        errors.check_seed("seed", self.seed)
         _require_int("max_search_rows", self.max_search_rows, 10 * self.cv_folds)
         _require_int("n_threads", self.n_threads, 0)
         if self.group_column and self.time_column:

@@ -38,8 +38,8 @@ def _error(exc_type, fn):
     ("kw", "message"),
     [
         ({"label": ""}, "split: label must name a column"),
-        ({"label": "y", "seed": True}, "seed must be an integer >= 0, got True"),
-        ({"label": "y", "seed": 1.0}, "seed must be an integer >= 0, got 1.0"),
+        ({"label": "y", "seed": True}, "seed must be an integer in [0, 4294967295], got True"),
+        ({"label": "y", "seed": 1.0}, "seed must be an integer in [0, 4294967295], got 1.0"),
         (
             {"label": "y", "strategy": "time"},
             "strategy 'time' needs time_column (the column that orders rows)",

@@ -132,12 +132,26 @@ def test_a_categorical_label_with_unused_categories_is_split_on_the_classes_it_h
     assert parts.test["y"].value_counts()[["a", "b"]].tolist() == [4, 4]
 
 
-def test_a_seed_numpy_cannot_take_is_a_config_error_in_split_and_train():
-    from kfops import errors, train
+def _seeded_configs(seed):
+    from kfops import train
+    from kfops.monitor import fresh, rules
 
-    with pytest.raises(errors.ConfigError, match="seed must be at most 4294967295, got 4294967296"):
-        split.SplitConfig(label="y", seed=2**32)
-    with pytest.raises(errors.ConfigError, match="seed must be at most 4294967295"):
-        train.TrainConfig(label="y", task="classification", seed=2**32)
-    split.SplitConfig(label="y", seed=2**32 - 1)
-    train.TrainConfig(label="y", task="classification", seed=2**32 - 1)
+    yield lambda: split.SplitConfig(label="y", seed=seed)
+    yield lambda: train.TrainConfig(label="y", task="classification", seed=seed)
+    yield lambda: fresh.FreshDataConfig(seed=seed)
+    yield lambda: rules.MonitorConfig(seed=seed)
+
+
+@pytest.mark.parametrize("config", range(4))
+def test_a_seed_numpy_cannot_take_is_a_config_error_in_every_seeded_step(config):
+    """numpy's RandomState (scikit-learn's random_state, pandas' sample) raised a bare
+    ValueError for these, a traceback from the step."""
+    from kfops import errors
+
+    for bad in (2**32, -1, True):
+        make = list(_seeded_configs(bad))[config]
+        with pytest.raises(errors.ConfigError) as caught:
+            make()
+        assert str(caught.value) == f"seed must be an integer in [0, 4294967295], got {bad!r}"
+    list(_seeded_configs(2**32 - 1))[config]()
+    list(_seeded_configs(0))[config]()
