@@ -61,6 +61,7 @@ class TrafficConfig:
             raise errors.ConfigError(f"batch_size must be in [1, 10000], got {self.batch_size}")
         if not (math.isfinite(self.drift) and self.drift >= 0):
             raise errors.ConfigError(f"drift must be a finite number >= 0, got {self.drift}")
+        errors.check_seed("seed", self.seed)
 
 
 @dataclasses.dataclass(frozen=True)

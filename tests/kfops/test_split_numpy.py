@@ -133,16 +133,17 @@ def test_a_categorical_label_with_unused_categories_is_split_on_the_classes_it_h
 
 
 def _seeded_configs(seed):
-    from kfops import train
+    from kfops import traffic, train
     from kfops.monitor import fresh, rules
 
     yield lambda: split.SplitConfig(label="y", seed=seed)
     yield lambda: train.TrainConfig(label="y", task="classification", seed=seed)
     yield lambda: fresh.FreshDataConfig(seed=seed)
     yield lambda: rules.MonitorConfig(seed=seed)
+    yield lambda: traffic.TrafficConfig(seed=seed)  # default_rng refuses a negative seed
 
 
-@pytest.mark.parametrize("config", range(4))
+@pytest.mark.parametrize("config", range(5))
 def test_a_seed_numpy_cannot_take_is_a_config_error_in_every_seeded_step(config):
     """numpy's RandomState (scikit-learn's random_state, pandas' sample) raised a bare
     ValueError for these, a traceback from the step."""
