@@ -9,9 +9,9 @@ does: one pickled frame per `BATCH` requests, `BATCH_CELLS` values or `BATCH_SEC
 comes first, so the loop makes one write and the child wakes once per batch, not per request.
 The child loads the challenger from the registry, validates and predicts the whole batch in one
 call each (a fitted pipeline costs about the same for 1 row as for 32), logs both
-answers as rollout events, and acks each request with one byte on a second pipe. All its
-threads run at SCHED_IDLE once it is loaded (`kfops.cpus.background`): it computes only on CPU
-the server leaves idle.
+answers as rollout events, and acks each request with one byte on a second pipe. Once loaded it
+predicts at SCHED_IDLE (`kfops.cpus.background`), only on CPU the server leaves idle; its event
+writer runs at nice 10.
 
 Overload: the pipe is the queue (`pipe_bytes`). When it is full the batch is not shadowed and
 each of its requests is counted `dropped`; nothing waits. A child that exits (killed, crashed)
@@ -49,6 +49,7 @@ ANSWERED, FAILED, READY, UNLOADABLE = b"a", b"f", b"r", b"x"
 # One frame per this many requests, values (rows x columns) or seconds, whichever comes first: the
 # inference log's figures (kfops.serving.inference_log), far below the pipe's capacity.
 BATCH, BATCH_CELLS, BATCH_SECONDS = 32, 4096, 0.02
+_WRITER_NICE = 10  # the child's event-log writer (see `_background`)
 
 
 class ShadowProcess:
@@ -430,19 +431,22 @@ class _Worker:
 
 
 def _background() -> None:
-    """SCHED_IDLE for every thread of this process, not only the calling one.
+    """The predicting thread to SCHED_IDLE, every other thread of this process to nice 10.
 
-    sched_setscheduler(2) with pid 0 changes the calling thread only; threads started before it
-    (the event log's writer, which encodes Parquet; OpenMP's, from the warm-up predict) would
-    keep the normal class and compete with the server. Threads started later inherit it.
+    sched_setscheduler(2) with pid 0 changes the calling thread only; the event log's writer
+    (started before it; it encodes Parquet) would stay at the server's priority. It goes to nice
+    10, as the inference log's writer (kfops.serving.inference_log): what it writes is the
+    rollout's evidence, and an idle-class writer gets no CPU under sustained saturation, so the
+    drain at shutdown would be cut off. Predicting is what may be shed (counted `dropped`).
+    Threads started later inherit the caller's class.
     """
     policy = cpus.background()
+    own = threading.get_native_id()
     for tid in os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ():
         with contextlib.suppress(OSError, ValueError):  # a thread that ended meanwhile
-            if policy == "idle":
-                os.sched_setscheduler(int(tid), os.SCHED_IDLE, os.sched_param(0))
-            else:
-                os.setpriority(os.PRIO_PROCESS, int(tid), 19)
+            if int(tid) != own:
+                nice = max(os.getpriority(os.PRIO_PROCESS, int(tid)), _WRITER_NICE)
+                os.setpriority(os.PRIO_PROCESS, int(tid), 19 if policy != "idle" else nice)
 
 
 def main(argv: list[str]) -> int:
