@@ -272,8 +272,9 @@ _CHILD_CODE = (
     "import sys; from kfops.serving import inference_log as m; m._child_main(*sys.argv[1:])"  # noqa: E501
 )
 # A request up to _SLICE_BYTES (estimated, as `_width` counts) is batched with others: a
-# datagram of at most _BATCH requests or _SLICE_BYTES, sent at the latest after _BATCH_SECONDS.
-_BATCH, _BATCH_SECONDS = 32, 0.02
+# datagram of at most _BATCH requests or _BATCH_BYTES (estimated; objects are counted at 64
+# bytes, so it is ~5x smaller for the make-run model), sent at the latest after _BATCH_SECONDS.
+_BATCH, _BATCH_BYTES, _BATCH_SECONDS = 32, 256 * 1024, 0.02
 _RAW_KINDS = "biuf"  # dtypes sent as their bytes (native order): one copy, no Python objects
 
 
@@ -313,8 +314,10 @@ class ProcessLogger(InferenceLogger):
         self._child = self._reader = None
         self.pid: int | None = None  # the child's, once started
         self._gone = False  # the child died: logged once
-        self._pending: list[tuple] = []  # requests not sent yet (see `_enqueue`)
+        self._pending: list[tuple] = []  # (rows, item) of requests not sent yet (`_enqueue`)
         self._pending_rows = self._pending_bytes = 0
+        self._budget = _BATCH_BYTES  # estimated bytes of a batch, within what the socket takes
+        self._max_datagram = 0
 
     def start(self, timeout: float = 60.0) -> ProcessLogger:
         """Starts the child and waits until it can take rows (so none are dropped at startup)."""
@@ -339,6 +342,10 @@ class ProcessLogger(InferenceLogger):
             self._child.kill()
             raise errors.StorageError("the inference log's writer process did not start")
         ours.setblocking(False)
+        # Linux refuses a datagram above the send buffer (as it reports it) minus 32 bytes
+        # (net/unix/af_unix.c unix_dgram_sendmsg); wmem_max caps the buffer we asked for.
+        self._max_datagram = ours.getsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF) - 64
+        self._budget = min(_BATCH_BYTES, self._max_datagram // 2)
         self._sock, self.pid = ours, self._child.pid
         self._reader = threading.Thread(
             target=self._count, args=(counts_in,), name="kfops-inference-log-counts", daemon=True
@@ -350,7 +357,7 @@ class ProcessLogger(InferenceLogger):
         """Hands a request's rows to the child (`submit` builds the chunk); never blocks.
 
         On the event loop, requests up to `_SLICE_BYTES` are batched: sent every `_BATCH`
-        requests, `_SLICE_BYTES` or `_BATCH_SECONDS`, so the child wakes ~100 times a second
+        requests, `_BATCH_BYTES` or `_BATCH_SECONDS`, so the child wakes ~100 times a second
         rather than per request (a 100-row request of the make-run model is ~8 KB).
         """
         rows, arrays = chunk.rows, chunk.arrays
@@ -379,14 +386,14 @@ class ProcessLogger(InferenceLogger):
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not on an event loop (a thread, a test): send it now
             return self._send(pickle.dumps([item], 5), rows)
-        if self._pending_bytes + size > _SLICE_BYTES:  # it would not fit: send those first
+        if self._pending_bytes + size > self._budget:  # it would not fit: send those first
             self._flush_pending()
         with self._lock:
-            self._pending.append(item)
+            self._pending.append((rows, item))
             self._pending_rows += rows
             self._pending_bytes += size
             first = len(self._pending) == 1
-            full = len(self._pending) >= _BATCH or self._pending_bytes >= _SLICE_BYTES
+            full = len(self._pending) >= _BATCH or self._pending_bytes >= self._budget
         self._on_rows("queued", rows)  # now, for /metrics; a batch the child cannot take is
         if full:  # counted as dropped when it is sent
             self._flush_pending()
@@ -399,7 +406,17 @@ class ProcessLogger(InferenceLogger):
             items, rows = self._pending, self._pending_rows
             self._pending, self._pending_rows, self._pending_bytes = [], 0, 0
         if items:
-            self._send(pickle.dumps(items, 5), rows, queued=False)
+            self._send_batch(items, rows)
+
+    def _send_batch(self, pending: list[tuple], rows: int) -> None:
+        """One datagram of (rows, item)s, halved until it fits (objects longer than estimated)."""
+        data = pickle.dumps([item for _, item in pending], 5)
+        if len(data) <= self._max_datagram or len(pending) == 1:
+            self._send(data, rows, queued=False)
+            return
+        half = len(pending) // 2
+        for part in (pending[:half], pending[half:]):
+            self._send_batch(part, sum(n for n, _ in part))
 
     def _send(self, data: bytes, rows: int, queued: bool = True) -> bool:
         """One datagram to the child; when it cannot take it now (or is gone), dropped, counted."""

@@ -86,3 +86,34 @@ def test_a_request_is_sent_in_slices_only_above_the_datagram_budget():
     below = inference_log._SLICE_BYTES // width
     assert inference_log._slices(arrays, below) == [(0, below)]
     assert len(inference_log._slices(arrays, below + 1)) == 2
+
+
+def test_a_batch_longer_than_the_socket_takes_is_halved_not_dropped(tmp_path, clf):
+    """Objects longer than the estimate (64 bytes): the pickled batch is split until it fits."""
+    served = model.ServedModel("churn", "1", clf[0], clf[1])
+    store = local.LocalStore(tmp_path)
+    logger = inference_log.ProcessLogger(store, "churn", 1.0, flush_seconds=3600).start()
+    logger._max_datagram = 64 * 1024  # as a kernel with a small net.core.wmem_max allows
+    sizes, send = [], logger._send
+
+    def measured(data, rows, queued=True):
+        sizes.append(len(data))
+        return send(data, rows, queued)
+
+    logger._send = measured
+    notes = [f"{i:05d}" + "x" * 1000 for i in range(20 * 30)]  # ~1 KB each, estimated at 64
+
+    async def burst():
+        for i in range(20):
+            arrays = {"note": np.array(notes[i * 30 : (i + 1) * 30], dtype=object)}
+            prediction = model.Prediction(np.zeros(30, dtype=np.int64), None)
+            assert logger.submit(arrays, prediction, served, f"req-{i}", i)
+        logger.close()
+
+    asyncio.run(burst())
+    got = pd.concat(
+        pq.read_table(io.BytesIO(store.get_bytes(k))).to_pandas()
+        for k in store.list(logschema.log_prefix("churn"))
+    )
+    assert got["note"].tolist() == notes and logger.dropped == 0
+    assert len(sizes) > 1 and max(sizes) <= 64 * 1024, sizes
