@@ -378,14 +378,14 @@ class ProcessLogger(InferenceLogger):
                 {k: list(v[lo:hi]) for k, v in chunk.passthrough.items()},
                 *head,
             )
-            sent = self._send(pickle.dumps([item], 5), hi - lo) and sent
+            sent = self._send(_dumps([item]), hi - lo) and sent
         return sent
 
     def _add(self, item: tuple, rows: int, size: int) -> bool:
         try:
             loop = asyncio.get_running_loop()
         except RuntimeError:  # not on an event loop (a thread, a test): send it now
-            return self._send(pickle.dumps([item], 5), rows)
+            return self._send(_dumps([item]), rows)
         if self._pending_bytes + size > self._budget:  # it would not fit: send those first
             self._flush_pending()
         with self._lock:
@@ -410,7 +410,7 @@ class ProcessLogger(InferenceLogger):
 
     def _send_batch(self, pending: list[tuple], rows: int) -> None:
         """One datagram of (rows, item)s, halved until it fits (objects longer than estimated)."""
-        data = pickle.dumps([item for _, item in pending], 5)
+        data = _dumps([item for _, item in pending])
         if len(data) <= self._max_datagram or len(pending) == 1:
             self._send(data, rows, queued=False)
             return
@@ -492,6 +492,19 @@ def _plain(values: np.ndarray | None):
         if dtype.kind == "O":
             return "O", values.tolist()
     return values
+
+
+def _dumps(items: list) -> bytes:
+    """Items pickled without the memo (`fast`): cheaper for many short strings.
+
+    A 100-row request's 500 strings cost ~9 instead of ~25 us. Safe for these items: tuples,
+    lists, dicts, bytes and parsed JSON values have no cycles (a shared object is only copied).
+    """
+    sink = io.BytesIO()
+    pickler = pickle.Pickler(sink, 5)
+    pickler.fast = True
+    pickler.dump(items)
+    return sink.getvalue()
 
 
 def _array(value) -> np.ndarray:
