@@ -39,10 +39,10 @@ def _train(df, **kw):
     return train.train(df, _schema(df), cfg)
 
 
-def test_one_thread_workers_are_forks_of_the_step_process(tmp_path, monkeypatch):
-    """The workers see a module only this process has in memory: they are its forks (a fresh
-    interpreter, as loky starts, would have to import everything, scikit-learn included)."""
-    seen = tmp_path / "pids"
+def _record_fits(seen, monkeypatch):
+    """Each search fit appends `pid parent-pid inherited` to `seen`; inherited says whether the
+    fitting process has a module only this process put in memory (a fork has it, a fresh
+    interpreter does not)."""
     original = core._fit_fold
     monkeypatch.setitem(sys.modules, "only_in_the_parent", types.ModuleType("only_in_the_parent"))
 
@@ -52,6 +52,13 @@ def test_one_thread_workers_are_forks_of_the_step_process(tmp_path, monkeypatch)
         return original(*args)
 
     monkeypatch.setattr(core, "_fit_fold", recording)
+
+
+def test_one_thread_workers_are_forks_of_the_step_process(tmp_path, monkeypatch):
+    """The workers see a module only this process has in memory: they are its forks (a fresh
+    interpreter, as loky starts, would have to import everything, scikit-learn included)."""
+    seen = tmp_path / "pids"
+    _record_fits(seen, monkeypatch)
     result = _train(_frame(), search_iterations=3, n_threads=2)
     assert result.search_processes == 2
     lines = seen.read_text().splitlines()
@@ -79,15 +86,7 @@ def test_workers_start_fresh_off_linux(tmp_path, monkeypatch):
     """macOS has fork, but its system libraries are not fork-safe (CPython spawns there): the
     one-thread workers then start as fresh interpreters, and the scores are the same."""
     seen = tmp_path / "pids"
-    original = core._fit_fold
-    monkeypatch.setitem(sys.modules, "only_in_the_parent", types.ModuleType("only_in_the_parent"))
-
-    def recording(*args):
-        with open(seen, "a") as f:
-            f.write(f"{os.getpid()} {'only_in_the_parent' in sys.modules}\n")
-        return original(*args)
-
-    monkeypatch.setattr(core, "_fit_fold", recording)
+    _record_fits(seen, monkeypatch)
     df = _frame()
     forked = _train(df, search_iterations=1, n_threads=2).search
     seen.unlink()
@@ -95,8 +94,8 @@ def test_workers_start_fresh_off_linux(tmp_path, monkeypatch):
     result = _train(df, search_iterations=1, n_threads=2)
     assert result.search_processes == 2 and result.search == forked
     fits = [line.split() for line in seen.read_text().splitlines()]
-    assert len(fits) == 2 and {inherited for _, inherited in fits} == {"False"}
-    assert str(os.getpid()) not in {pid for pid, _ in fits}
+    assert len(fits) == 2 and {inherited for _, _, inherited in fits} == {"False"}
+    assert str(os.getpid()) not in {pid for pid, _, _ in fits}
 
 
 def test_a_fit_that_fails_in_a_forked_worker_is_a_model_error(monkeypatch):
