@@ -24,13 +24,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import statistics
 import tempfile
 import time
 
 import orjson
 import pandas as pd
+import psutil
 
 from kfops import features
 from kfops.registry import REFERENCE_FILE
@@ -135,9 +135,8 @@ def _ticks(pid: int | None) -> float:
     """CPU seconds a process has used (0 without one)."""
     if pid is None:
         return 0.0
-    with open(f"/proc/{pid}/stat") as f:
-        fields = f.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
 
 
 async def _asgi(store: str, name: str, frame, rows: list[int], clients: int, seconds: float):

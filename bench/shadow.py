@@ -45,6 +45,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import psutil
 import serving  # bench/serving.py, beside this script: the same model and rows
 from sklearn import base
 from sklearn.ensemble import HistGradientBoostingClassifier
@@ -167,22 +168,15 @@ def handoff_us(rows: list[dict], n: int = 2000) -> tuple[float, int]:
     return float(np.median(times) * 1e6) / batch, round(size)
 
 
-_TICK = os.sysconf("SC_CLK_TCK")
-
-
 def _cpu_seconds(pid: int) -> float:
-    """User + system CPU seconds of one process (all its threads), from /proc/PID/stat."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / _TICK  # utime, stime: fields 14 and 15
+    """User + system CPU seconds of one process (all its threads)."""
+    t = psutil.Process(pid).cpu_times()
+    return t.user + t.system
 
 
 def _children(pid: int) -> list[int]:
     """Every live descendant of `pid` (the shadow child, an inference-log writer)."""
-    out = []
-    for task in Path(f"/proc/{pid}/task").iterdir():
-        for child in (task / "children").read_text().split():
-            out += [int(child), *_children(int(child))]
-    return out
+    return [c.pid for c in psutil.Process(pid).children(recursive=True)]
 
 
 def _switches(pid: int) -> int:
