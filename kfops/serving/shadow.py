@@ -143,10 +143,7 @@ class ShadowProcess:
 
     def flush_pending(self) -> None:
         """Writes the queued jobs as one frame now (on the loop's thread, or with no loop)."""
-        if self._timer is not None:
-            self._timer.cancel()
-            self._timer = None
-        jobs, self._pending, self._pending_cells = self._pending, [], 0
+        jobs = self._take_pending()
         if not jobs:
             return
         if self.off or self._ended:
@@ -169,6 +166,14 @@ class ShadowProcess:
         if written < len(frame):
             self._backlog = frame[written:]
             self._loop.add_writer(self._jobs, self._flush)
+
+    def _take_pending(self) -> list[tuple]:
+        """The queued jobs, now the caller's; the batch's timer is cancelled."""
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+        jobs, self._pending, self._pending_cells = self._pending, [], 0
+        return jobs
 
     def _shed(self, jobs: list[tuple], outcome: str) -> None:
         self.on_outcome(outcome, len(jobs))
@@ -277,10 +282,7 @@ class ShadowProcess:
             if self._backlog:
                 return
         elif self._pending:  # no loop: nothing else writes; the frame goes out whole, below
-            if self._timer is not None:
-                self._timer.cancel()
-                self._timer = None
-            jobs, self._pending, self._pending_cells = self._pending, [], 0
+            jobs = self._take_pending()
             self._backlog += _frame(pickle.dumps(jobs, protocol=pickle.HIGHEST_PROTOCOL))
         if self._backlog:  # finish the partial frame so the child can parse what it has
             with contextlib.suppress(Exception):
