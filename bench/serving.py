@@ -641,10 +641,10 @@ def wrk_models(args, workdir: Path) -> dict:
     return out
 
 
-def start_kfops_with(port: int, extra: list[str]) -> subprocess.Popen:
+def start_kfops_with(port: int, extra: list[str], stderr=subprocess.DEVNULL) -> subprocess.Popen:
     cmd = [sys.executable, "-m", "kfops.cli", "serve", "--name", "churn", "--port", str(port)]
     return subprocess.Popen(
-        cmd + extra, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        cmd + extra, stdout=subprocess.DEVNULL, stderr=stderr, start_new_session=True
     )
 
 

@@ -52,14 +52,8 @@ PATH = "/v1/models/churn:predict"
 def one_run(store: Path, extra: list[str], body: dict, seconds: float, workdir: Path) -> dict:
     port = serving.free_port()
     log = workdir / f"serve-{port}.log"
-    cmd = [sys.executable, "-m", "kfops.cli", "serve", "--name", "churn", "--port", str(port)]
     with log.open("wb") as err:
-        proc = subprocess.Popen(
-            [*cmd, "--store", str(store), *extra],
-            stdout=subprocess.DEVNULL,
-            stderr=err,
-            start_new_session=True,
-        )
+        proc = serving.start_kfops_with(port, ["--store", str(store), *extra], stderr=err)
     try:
         workers = int(extra[extra.index("--workers") + 1]) if "--workers" in extra else 1
         if not _all_serving(proc, log, workers):
