@@ -338,11 +338,6 @@ def _integral(col, arr: np.ndarray, has_null: bool, problems: list) -> np.ndarra
     return arr if has_null else arr.astype(np.int64)
 
 
-def types_only(values: Sequence, kind: type) -> bool:
-    """Whether every value is exactly of one Python type (bool does not count as int)."""
-    return set(map(type, values)) == {kind}
-
-
 def _null_mask(values: Sequence, has_null: bool) -> np.ndarray:
     if not has_null:
         return np.zeros(len(values), dtype=bool)
