@@ -6,10 +6,12 @@ Artifacts inside a pipeline are always Parquet (KFP artifact paths carry no exte
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -81,10 +83,21 @@ def read_frame(path: str | os.PathLike) -> pd.DataFrame:
         DataError: the file is missing or not Parquet.
     """
     import pandas as pd
+
+    with parquet_errors(path):
+        return pd.read_parquet(path)
+
+
+@contextlib.contextmanager
+def parquet_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Turns a missing or unreadable Parquet file into one DataError line naming it.
+
+    For every reader of a `write_frame` file (whole frame, chosen rows, footer only).
+    """
     import pyarrow as pa
 
     try:
-        return pd.read_parquet(path)
+        yield
     except FileNotFoundError as e:
         raise errors.DataError(f"no such file: {path}") from e
     except (pa.ArrowInvalid, OSError) as e:

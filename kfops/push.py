@@ -81,15 +81,10 @@ def reference_from_file(
         DataError: the file is missing or not Parquet.
     """
     import numpy as np
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    try:
+    with dataio.parquet_errors(path):
         table = pq.read_table(path)
-    except FileNotFoundError as e:
-        raise errors.DataError(f"no such file: {path}") from e
-    except (pa.ArrowInvalid, OSError) as e:
-        raise errors.DataError(f"cannot read Parquet {path}: {e}") from e
     if table.num_rows > max_rows:
         chosen = np.random.RandomState(seed).choice(table.num_rows, max_rows, replace=False)
         table = table.take(np.sort(chosen))

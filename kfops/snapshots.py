@@ -101,13 +101,10 @@ def _parquet_shape(path: str | os.PathLike) -> tuple[int, list[str]]:
     Raises:
         DataError: the file is not readable Parquet.
     """
-    import pyarrow as pa
     import pyarrow.parquet as pq
 
-    try:
+    with dataio.parquet_errors(path):
         parquet = pq.ParquetFile(path)
-    except (pa.ArrowInvalid, OSError) as e:
-        raise errors.DataError(f"cannot read Parquet {path}: {e}") from e
     return int(parquet.metadata.num_rows), [str(c) for c in parquet.schema_arrow.names]
 
 
