@@ -80,3 +80,15 @@ def test_null_concentration_equals_grouping_each_column_by_each_slice(seed):
     for anomaly, (_, (column, value, rate, size, share)) in zip(got, want, strict=True):
         assert f"{column}={value!r}: {rate:.1%} of its {size} rows" in anomaly.detail
         assert f"({share:.0%} of this column's" in anomaly.detail
+
+
+def test_nulls_concentrated_where_the_slice_is_null_name_it_null():
+    df = _case(0)
+    unknown = np.flatnonzero(df["region"].isna())
+    df.loc[unknown[::2], "score"] = np.nan  # half the rows with no region
+    sch = v.infer_schema(df, "y")
+    slices = quality._slice_columns(df, sch, "many")
+    got = quality._null_concentration(df, sch, slices, v.ValidateConfig())
+    want = _reference(df, sch, slices)
+    assert ("score", "<null>") in [(c, b[1]) for c, b in want]
+    assert [(a.column, a.examples[0]) for a in got] == [(c, b[1]) for c, b in want]
