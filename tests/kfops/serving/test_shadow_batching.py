@@ -29,6 +29,18 @@ class Rows(Pid):
         return np.full(len(x), len(x))
 
 
+def _shadowing(backend, tmp_path):
+    """A data plane shadowing challenger 2 (`Rows`); its lane, and a one-row V1 request."""
+    good, spec, df = factories.classifier()
+    _publish(backend, tmp_path, good, Rows().fit(None, None))
+    _start(backend, "shadow")  # the pointer dates the events; the flag fixes the plan
+    cfg = settings.ServeConfig(name="churn", challenger="2", poll_seconds=0, log_flush_seconds=0.2)
+    application = app.build_app(cfg, model.RegistrySource(registry.Registry(backend)), backend)
+    plane = application.state.plane
+    one = v1.parse({"instances": factories.instances(df, 1)}, spec.feature_names, 1)
+    return plane, plane.rollout, one
+
+
 async def _until(check, seconds=120.0):
     deadline = time.monotonic() + seconds
     while not check():
@@ -40,13 +52,7 @@ def test_a_full_batch_goes_at_once_the_rest_after_its_time_and_each_is_one_predi
     store,  # noqa: F811
     tmp_path,
 ):
-    good, spec, df = factories.classifier()
-    _publish(store, tmp_path, good, Rows().fit(None, None))
-    _start(store, "shadow")  # the pointer dates the events; the flag fixes the plan
-    cfg = settings.ServeConfig(name="churn", challenger="2", poll_seconds=0, log_flush_seconds=0.2)
-    application = app.build_app(cfg, model.RegistrySource(registry.Registry(store)), store)
-    plane, lane = application.state.plane, application.state.plane.rollout
-    one = v1.parse({"instances": factories.instances(df, 1)}, spec.feature_names, 1)
+    plane, lane, one = _shadowing(store, tmp_path)
     first = [f"a{i}" for i in range(shadow.BATCH)]
     rest = [f"b{i}" for i in range(5)]
 
@@ -133,3 +139,28 @@ def test_a_batch_validates_together_only_requests_alike_and_a_bad_one_fails_alon
     assert list(said.loc[ids[4:7], rollout.PREDICTION]) == ["3"] * 3  # the null charges, together
     assert set(said.loc[ids[7:], rollout.PREDICTION]) == {"1"}  # their batch, retried alone
     assert set(said.loc[ids[4:], rollout.ERROR]) == {""}
+
+
+def test_jobs_still_queued_when_the_loop_is_gone_go_out_at_close(
+    store,  # noqa: F811
+    tmp_path,
+):
+    """A batch waiting for its timer when the loop ends is written by `close` (no loop)."""
+    plane, lane, one = _shadowing(store, tmp_path)
+    ids = [f"q{i}" for i in range(3)]
+
+    async def run():
+        lane.start()
+        await _until(lambda: lane.worker.ready)
+        for rid in ids:
+            request = dataclasses.replace(one, request_id=rid)
+            await plane.infer_async(plane.resolve("churn"), request, "v1")
+        await asyncio.sleep(0)  # the hand-offs run; the batch waits for its timer
+        return lane.worker.frames
+
+    assert asyncio.run(run()) == 0
+    lane.close()  # the loop is closed: the queued batch goes out here, then the pipe's end
+    assert lane.worker.frames == 0  # not through the loop's path
+    events = _events(store)
+    said = events[events[rollout.ROLE] == "shadow"].set_index(labels.REQUEST_ID)
+    assert list(said.loc[ids, rollout.PREDICTION]) == ["3"] * 3  # one predict call for the three
