@@ -220,9 +220,11 @@ def _constant(
         first = values.iloc[0]
         # the first rows nearly always differ already: comparing all 1M strings to settle it
         # cost ~0.05 CPU s a column; the whole column is compared only when the head agrees
-        head = values.iloc[:_HEAD_ROWS]
-        varies = bool((head != first).any()) or bool((values != first).any())
-        varies = varies or len(values) < len(series)
+        varies = (
+            len(values) < len(series)
+            or bool((values.iloc[:_HEAD_ROWS] != first).any())
+            or bool((values != first).any())
+        )
     except (TypeError, ValueError):  # incomparable objects, or arrays (Parquet list columns)
         return None
     if varies:
