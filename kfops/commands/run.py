@@ -195,7 +195,9 @@ def main(args: argparse.Namespace) -> int:
     )
     check_before_running(arguments)
     if args.runner == "docker":
-        check_container_engine()
+        from kfops.components._image import KFOPS_IMAGE  # noqa: PLC0415 (the steps' image)
+
+        check_container_engine(KFOPS_IMAGE)
     run_id = uuid.uuid4().hex[:12]
     # The header with every parameter goes first; the steps then add their own records.
     recording.recorder(arguments["store_uri"], run_id).start(
@@ -270,21 +272,24 @@ def check_before_running(arguments: Mapping[str, Any]) -> None:
         columns.check_held(held, arguments["schema_uri"], arguments["task"])
 
 
-def check_container_engine() -> None:
-    """`--runner docker` needs a Docker API (Docker or Podman's socket) at DOCKER_HOST.
+def check_container_engine(image: str) -> None:
+    """`--runner docker` needs a Docker API (Docker or Podman's socket) at DOCKER_HOST and `image`.
 
     kfp.local's DockerRunner connects with `docker.from_env()`: DOCKER_HOST, else the default
-    unix:///var/run/docker.sock (docker-py `utils.default_base_url`). Asking it first turns "no
-    engine" into one line instead of a traceback from inside the first step.
+    unix:///var/run/docker.sock (docker-py `utils.default_base_url`), and pulls a step's image the
+    engine lacks. Asking both first turns "no engine" and "no image" into one line before the run
+    starts instead of a traceback from inside the first step.
 
     Raises:
-        ConfigError: nothing answers there; names where it looked and how to fix it.
+        ConfigError: nothing answers there, or the image is neither there nor pullable; names
+            where it looked and how to fix it.
     """
     import docker  # noqa: PLC0415 (only for --runner docker)
 
     where = os.environ.get("DOCKER_HOST") or "unix:///var/run/docker.sock (DOCKER_HOST unset)"
     try:
-        docker.from_env(timeout=10).ping()
+        client = docker.from_env(timeout=10)
+        client.ping()
     except docker.errors.DockerException as e:
         found = [s for s in _podman_sockets() if Path(s).is_socket()]
         fix = (
@@ -297,6 +302,18 @@ def check_container_engine() -> None:
             f"--runner docker: no container engine answers at {where} "
             f"({_root_cause(e)}); {fix}; or use --runner subprocess"
         ) from e
+    try:
+        client.images.get(image)
+    except docker.errors.ImageNotFound:
+        try:
+            client.images.pull(image)
+        except docker.errors.DockerException as e:
+            why = str(getattr(e, "explanation", None) or _root_cause(e))[:160]
+            raise errors.ConfigError(
+                f"--runner docker: the steps' image {image} is not in the engine at {where} and "
+                f"could not be pulled ({why}); build it with `make image` (or `make "
+                "image-local`), or set KFOPS_IMAGE to an image the engine has"
+            ) from e
 
 
 def _root_cause(error: BaseException) -> str:

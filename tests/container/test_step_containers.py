@@ -3,7 +3,8 @@
 import pytest
 from kfp.local import docker_task_handler
 
-from kfops import localrun, step_containers
+from kfops import errors, localrun, step_containers
+from kfops.commands import run as run_command
 
 pytestmark = [pytest.mark.container]
 
@@ -52,3 +53,16 @@ def test_runs_use_it_only_inside_the_block():
     with localrun.docker_steps_kept_until_read():
         assert docker_task_handler.run_docker_container is step_containers.run_step_container
     assert docker_task_handler.run_docker_container is upstream
+
+
+def test_a_run_without_the_steps_image_stops_in_one_line_before_it_starts(kfops_image, monkeypatch):
+    """An image the engine lacks and cannot pull (not built, a wrong KFOPS_IMAGE) is a one-line
+    ConfigError naming the image and `make image`, not a traceback from the first step."""
+    monkeypatch.setenv("DOCKER_HOST", kfops_image.docker_host)
+    run_command.check_container_engine(kfops_image.name)  # built: nothing to say
+    missing = "127.0.0.1:1/kfops/kfops:not-built"  # a registry that refuses at once
+    with pytest.raises(errors.ConfigError) as caught:
+        run_command.check_container_engine(missing)
+    message = str(caught.value)
+    assert message.startswith(f"--runner docker: the steps' image {missing} is not in the engine")
+    assert "`make image`" in message and "KFOPS_IMAGE" in message and "\n" not in message
