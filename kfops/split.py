@@ -129,9 +129,8 @@ def split(df: pd.DataFrame, config: SplitConfig) -> SplitResult:
     repeated = cross_duplicates(df, train_pos, test_pos)
     dropped = _handle_duplicates(repeated, test_pos, config, notes)
     if dropped.size:
-        test_pos = test_pos[~np.isin(test_pos, dropped)]
-    train = df.iloc[train_pos].reset_index(drop=True)
-    test = df.iloc[test_pos].reset_index(drop=True)
+        test_pos = test_pos[~_member(test_pos, dropped)]
+    train, test = _rows(df, train_pos), _rows(df, test_pos)
     report = _report(train, test, config, strategy, task, notes)
     report["cross_duplicates"] = {
         "policy": config.cross_duplicates,
@@ -152,7 +151,7 @@ def cross_duplicates(df: pd.DataFrame, train_pos: np.ndarray, test_pos: np.ndarr
         keys = pd.util.hash_pandas_object(df.iloc[rows], index=False).to_numpy()
     except TypeError:  # unhashable cells (nested JSON): rows cannot be compared
         return np.array([], dtype=int)
-    hit = test_pos[np.isin(keys[: test_pos.size], keys[test_pos.size :])]
+    hit = test_pos[_member(keys[: test_pos.size], keys[test_pos.size :])]
     if not hit.size:
         return hit
     # A 64-bit hash match is confirmed on the values, so a collision never drops a row.
@@ -175,8 +174,27 @@ def _equal_on_typed_columns(
     if not typed or len(typed) == df.shape[1]:
         return train_pos, test_pos
     keys = pd.util.hash_pandas_object(df[typed], index=False).to_numpy()
-    test_pos = test_pos[np.isin(keys[test_pos], keys[train_pos])]
-    return train_pos[np.isin(keys[train_pos], keys[test_pos])], test_pos
+    test_pos = test_pos[_member(keys[test_pos], keys[train_pos])]
+    return train_pos[_member(keys[train_pos], keys[test_pos])], test_pos
+
+
+def _rows(df: pd.DataFrame, positions: np.ndarray) -> pd.DataFrame:
+    """`df.iloc[positions].reset_index(drop=True)` without reset_index's copy of every column.
+
+    The taken rows are already a fresh frame; only its index is replaced (~0.15 CPU s at 1M rows).
+    """
+    part = df.take(positions)
+    part.index = pd.RangeIndex(len(part))
+    return part
+
+
+def _member(values: np.ndarray, pool: np.ndarray) -> np.ndarray:
+    """`np.isin(values, pool)`, by pandas' hash table.
+
+    numpy's isin sorts (or, numpy 2.x, hash-uniques) both arrays: ~0.65 CPU s for 200k hash keys
+    against 800k, twice per split at 1M rows; the hash table takes ~0.02 s. Same answer.
+    """
+    return pd.Series(values, copy=False).isin(pool).to_numpy()
 
 
 def _handle_duplicates(

@@ -226,6 +226,9 @@ def read_parquet(path: Path, shown: str) -> pd.DataFrame:
     frame = table.to_pandas()
     # A named index (e.g. written by df.set_index("id").to_parquet) is data: keep it as a column.
     has_named_index = any(name is not None for name in frame.index.names)
+    fresh = isinstance(frame.index, pd.RangeIndex) and frame.index.equals(pd.RangeIndex(len(frame)))
+    if fresh and not has_named_index:
+        return frame  # what reset_index(drop=True) gives, without its copy (~0.1 CPU s at 1M rows)
     return frame.reset_index(drop=not has_named_index)
 
 
