@@ -162,6 +162,48 @@ def _keys(values: pd.Series) -> pd.Series:
     return text.where(values.notna(), "<null>")
 
 
+def _group_table(label: pd.Series, groups: pd.Series) -> tuple[pd.Series, pd.DataFrame, pd.Series]:
+    """The class shares overall and per group, and the groups' sizes.
+
+    The table's rows are the groups in sorted text order, its columns the classes in `overall`'s
+    order: what `crosstab(_keys(groups), label.astype(str), normalize="index")` gave, by one
+    bincount over the group and class codes (crosstab grouped 1M strings twice: ~0.3 -> 0.07
+    CPU s at 1M rows).
+    """
+    class_codes, overall = _class_shares(label)
+    group_codes, names = _slice_codes(groups)
+    width = len(overall)
+    counts = np.bincount(group_codes * width + class_codes, minlength=len(names) * width)
+    counts = counts.reshape(len(names), width)
+    sizes = pd.Series(counts.sum(axis=1), index=names)
+    table = pd.DataFrame(counts / sizes.to_numpy()[:, None], index=names, columns=overall.index)
+    return overall, table, sizes
+
+
+def _class_shares(label: pd.Series) -> tuple[np.ndarray, pd.Series]:
+    """Each row's class as a position in `overall`, and `overall` itself.
+
+    `overall` is `label.astype(str).value_counts(normalize=True)`: same order, ties included.
+    An int or bool label is counted on its values, and only the distinct values are turned to
+    text: `astype(str)` of every row cost ~0.1 CPU s at 1M rows. Any other label is turned to
+    text row by row, as before (a datetime's text depends on all values; 1 and "1" are one
+    class).
+    """
+    if pd.api.types.is_integer_dtype(label.dtype) or pd.api.types.is_bool_dtype(label.dtype):
+        codes, uniques = pd.factorize(label.to_numpy())
+        text = pd.Series(uniques).astype(str)
+    else:
+        codes, text = pd.factorize(label.astype(str).to_numpy())
+        text = pd.Series(text, dtype=object)
+    # value_counts lists values in order of first appearance (as factorize does), then sorts
+    counts = pd.Series(np.bincount(codes, minlength=len(text)), index=pd.Index(text, dtype=object))
+    ordered = counts.sort_values(ascending=False)
+    overall = ordered / ordered.sum()
+    position = np.empty(len(text), dtype=np.int64)
+    position[counts.index.get_indexer(ordered.index)] = np.arange(len(ordered))
+    return position[codes], overall
+
+
 def _worst_slice(
     nulls: np.ndarray, count: int, slices: dict[str, tuple[np.ndarray, np.ndarray]], overall: float
 ) -> tuple[str, Any, float, int, float] | None:
@@ -195,13 +237,7 @@ def _group_balance(
     labelled = _labelled(df, label)
     if labelled.empty:
         return [], []
-    classes = labelled[label].astype(str)
-    overall = classes.value_counts(normalize=True)
-    groups = _keys(labelled[column])
-    table = pd.crosstab(groups, classes, normalize="index").reindex(
-        columns=overall.index, fill_value=0.0
-    )
-    sizes = groups.value_counts()
+    overall, table, sizes = _group_table(labelled[label], labelled[column])
     rows, found = [], []
     for group, shares in table.iterrows():
         gaps = (shares - overall).abs()
