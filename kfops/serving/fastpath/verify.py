@@ -31,8 +31,9 @@ def verify(
 
 def _verify(compiled, fitted, probe_sets) -> str | None:
     want_proba = hasattr(fitted, "predict_proba")
-    for i, columns in enumerate(probe_sets):
-        expected = _sklearn(fitted, columns, want_proba)
+    for i, (columns, expected) in enumerate(
+        zip(probe_sets, _answers(fitted, probe_sets, want_proba), strict=True)
+    ):
         problem = _compare(expected, lambda c=columns: compiled.predict(c, want_proba))
         if problem:
             return f"probe set {i}: {problem}"
@@ -45,6 +46,40 @@ def _verify(compiled, fitted, probe_sets) -> str | None:
             if problem:
                 return f"probe set {i}, row {j} alone: {problem}"
     return None
+
+
+def _answers(fitted: Any, probe_sets: list[Mapping[str, np.ndarray]], want_proba: bool) -> list:
+    """The sklearn answer to each probe set (None where it refuses the set).
+
+    Sets with the same columns and dtypes are asked together, one predict (and predict_proba)
+    for all of them, and the answers cut back per set: each sklearn call has a fixed cost (an
+    HGB model's 200 trees, ~6 ms), so verifying the 100k-row churn model took 75-95 CPU ms with
+    2 calls x 6 sets and takes 14-18 ms with 2 calls in all.
+    Answers are per row, as the row-alone checks in `_verify` already require. When sklearn
+    refuses a joined batch, each of its sets is asked alone, so a refused set is still found.
+    """
+    answers: list = [None] * len(probe_sets)
+    groups: dict[tuple, list[int]] = {}
+    for i, columns in enumerate(probe_sets):
+        key = tuple((name, np.asarray(v).dtype.str) for name, v in columns.items())
+        groups.setdefault(key, []).append(i)
+    for members in groups.values():
+        joined = None
+        if len(members) > 1:
+            names = list(probe_sets[members[0]])
+            both = {n: np.concatenate([probe_sets[i][n] for i in members]) for n in names}
+            joined = _sklearn(fitted, both, want_proba)
+        if joined is None:
+            for i in members:
+                answers[i] = _sklearn(fitted, probe_sets[i], want_proba)
+            continue
+        labels, proba = joined
+        start = 0
+        for i in members:
+            end = start + len(next(iter(probe_sets[i].values())))
+            answers[i] = (labels[start:end], None if proba is None else proba[start:end])
+            start = end
+    return answers
 
 
 def _sklearn(fitted: Any, columns: Mapping[str, np.ndarray], want_proba: bool):
