@@ -19,11 +19,12 @@ def infra_validate(
     from kfops import infra_validate as core
 
     with recording.recorded("infra-validate", store_uri, run_id, {"max_rows": max_rows}) as step:
+        config = parameters.build(core.InfraConfig, max_rows=max_rows)
         result = core.infra_validate_file(
             model.path,
             features.served_schema(schema.Schema.load(data_schema.path), model.metadata),
-            dataio.read_frame(test_data.path),
-            parameters.build(core.InfraConfig, max_rows=max_rows),
+            core.read_sample(test_data.path, config),
+            config,
             sha256=model.metadata.get("sha256"),
         )
         dataio.write_json(result.to_dict(), report.path)
