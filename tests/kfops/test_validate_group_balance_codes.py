@@ -66,3 +66,40 @@ def test_group_table_equals_the_crosstab(kind, seed):
     rows, found = quality._group_balance(df, "y", "g", ValidateConfig())
     assert [r["group"] for r in rows] == ["<null>", "east", "north", "south", "west", "(all)"]
     assert any("g='west'" in a.detail for a in found)
+
+
+def test_keys_with_a_known_null_mask_equal_keys_without():
+    rng = np.random.default_rng(5)
+    n = 300
+    columns = {
+        "text with nulls": pd.Series(rng.choice(["a", "b", None], n), dtype=object),
+        "text": pd.Series(rng.choice(["a", "b"], n), dtype=object),
+        "floats with nan": pd.Series(np.where(rng.random(n) < 0.2, np.nan, rng.random(n))),
+        "ints": pd.Series(rng.integers(0, 5, n)),
+    }
+    for name, values in columns.items():
+        want = quality._keys(values)
+        got = quality._keys(values, values.isna().to_numpy())
+        pd.testing.assert_series_equal(got, want, obj=name)
+        assert ("<null>" in set(got)) == bool(values.isna().any())
+
+
+@pytest.mark.parametrize("unlabelled", [0, 7])
+def test_group_balance_reuses_slice_codes_only_for_the_whole_frame(unlabelled):
+    rng = np.random.default_rng(6)
+    n = 500
+    df = pd.DataFrame(
+        {
+            "y": rng.choice([0.0, 1.0], n),
+            "g": pd.Series(rng.choice(["a", "b", None], n), dtype=object),
+        }
+    )
+    df.loc[df.index[:unlabelled], "y"] = np.nan  # rows without a label leave the balance
+    df.loc[df.index[:unlabelled], "g"] = "only-unlabelled"
+    keyed = {"g": quality._slice_codes(df["g"])}  # codes of every row, as _null_concentration's
+    cfg = ValidateConfig()
+    want = quality._group_balance(df, "y", "g", cfg)
+    got = quality._group_balance(df, "y", "g", cfg, keyed)
+    assert got[0] == want[0]
+    assert [a.detail for a in got[1]] == [a.detail for a in want[1]]
+    assert "only-unlabelled" not in {r["group"] for r in got[0]}  # those rows have no label
