@@ -20,14 +20,13 @@ refuses, so the pool dies at startup without the uvloop pin.) A competitor whose
 is reported as not run.
 
 `--wrk` mode uses Debian's wrk (`make wrk`) as an independent closed-loop load generator (one
-thread, keep-alive, `-c` = concurrency; in the SCHED_BATCH class, so that its wake-ups do not
-preempt the server it measures, for every server alike: see `wrk_run`; V1 JSON bodies of
-1/100/1000 rows from Lua scripts it writes) on two models: the linear one above (`kfops serve
---model-dir`, log off) and the model `make run` trains (HistGradientBoosting on builtin:churn,
-served as a new user would: `kfops serve --store S --name churn`, inference log on;
-`--hgb-store S` reuses a store, else `kfops run` trains one). MLServer serves the same joblib
-in the same run (V2, pandas content type) when its venv exists. Reports req/s, rows/s,
-p50/p99/p99.9/max, kfops/MLServer ratios and the load average.
+thread, keep-alive, `-c` = concurrency; V1 JSON bodies of 1/100/1000 rows from Lua scripts it
+writes) on two models: the linear one above (`kfops serve --model-dir`, log off) and the model
+`make run` trains (HistGradientBoosting on builtin:churn, served as a new user would:
+`kfops serve --store S --name churn`, inference log on; `--hgb-store S` reuses a store, else
+`kfops run` trains one). MLServer serves the same joblib in the same run (V2, pandas content
+type) when its venv exists. Reports req/s, rows/s, p50/p99/p99.9/max, kfops/MLServer ratios and
+the load average.
 
 Usage:
     nice -n 10 .venv/bin/python bench/serving.py [--seconds 3] [--max-requests 20000] [--repeat 3]
@@ -582,28 +581,13 @@ end
 """
 
 
-def _batch_class() -> None:
-    """The load generator to SCHED_BATCH (in the child, before exec): see `wrk_run`."""
-    os.sched_setscheduler(0, os.SCHED_BATCH, os.sched_param(0))
-
-
 def wrk_run(port: int, path: str, body: dict, concurrency: int, seconds: float, workdir: Path):
-    """One closed-loop wrk run (one thread, `concurrency` keep-alive connections).
-
-    wrk runs in the SCHED_BATCH class, for every server alike: it gets its fair share of the
-    CPU but does not preempt a running task when an answer wakes it. At normal priority each
-    answer's wake-up took the core from the server it measures (the server, not wrk, being
-    descheduled at its socket write): 637-762 involuntary switches of the kfops server per
-    1,000 requests against 30-76 with wrk batch-class (wrk -c8, 1 row, bench/RESULTS.md,
-    session 7). On its own machine a client would not compete with the server for a core.
-    """
+    """One closed-loop wrk run (one thread, `concurrency` keep-alive connections)."""
     script = workdir / "wrk.lua"
     script.write_text(WRK_LUA % json.dumps(body))
     cmd = ["wrk", "-t1", f"-c{concurrency}", f"-d{seconds:g}s", "--timeout", "10s"]
     cmd += ["-s", str(script), f"http://127.0.0.1:{port}{path}"]
-    out = subprocess.run(
-        cmd, capture_output=True, text=True, check=True, preexec_fn=_batch_class
-    ).stdout
+    out = subprocess.run(cmd, capture_output=True, text=True, check=True).stdout
     line = next(ln for ln in out.splitlines() if ln.startswith("KFOPS-WRK "))
     r = json.loads(line.split(" ", 1)[1])
     r["rps"] = r["requests"] / r["seconds"]

@@ -16,7 +16,6 @@ the server's CPU per request (its process tree: workers and the log writer), wrk
 request, how often the server's processes were preempted (involuntary context switches per 1,000
 requests: the scheduler taking a core from them while runnable) and the host's steal time (%).
 A tail from scheduling shows as many preemptions at the same CPU per request.
-wrk runs in the SCHED_BATCH class, as in bench/serving.py (`serving.wrk_run` says why).
 
 Usage:
     .venv/bin/python bench/serving_tail.py [--store S] [--seconds 5] [--repeat 3] [--configs ...]
