@@ -1,4 +1,4 @@
-"""infra_validate.read_sample: the first rows the smoke requests may use, as read_frame gives them."""
+"""infra_validate.read_sample: the rows the smoke requests may use, as read_frame gives them."""
 
 import datetime
 
