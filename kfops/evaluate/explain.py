@@ -141,7 +141,8 @@ def importance(
         }
 
     with threadpoolctl.threadpool_limits(1):  # parallel over columns, not inside each predict
-        outputs = score_fn.outputs(tail, inputs) if reuse else None
+        # the sample's outputs are those rows of the step's one prediction (row-exact model)
+        outputs = _sample_outputs(scored, take, score_fn, tail) if reuse else None
         baseline = score_fn.partly(tail, inputs, [], outputs, y) if reuse else score(inputs)
         workers = max(1, min(config.n_threads, len(columns)))
         with concurrent.futures.ThreadPoolExecutor(workers) as pool:
@@ -197,6 +198,13 @@ _TREES = (
     ensemble.RandomForestClassifier,
     ensemble.RandomForestRegressor,
 )
+
+
+def _sample_outputs(scored: measures.Scored, take: np.ndarray, score_fn, model) -> np.ndarray:
+    """What `score_fn.outputs(model, sample)` gives, taken from the scored test rows."""
+    if score_fn.task == "classification" and hasattr(model, "predict_proba"):
+        return scored.proba[take]
+    return scored.y_pred[take]
 
 
 def _same(a: pd.Series, b: pd.Series) -> np.ndarray:
