@@ -134,6 +134,8 @@ PEAK_HOOK = textwrap.dedent(
     import atexit, json, os, resource, sys, time
 
     _T0 = time.perf_counter()
+    # a step forked from kfops' warm process (kfops/warm_steps.py) starts its clock at the fork
+    os.register_at_fork(after_in_child=lambda: globals().update(_T0=time.perf_counter()))
     _PROFILE = None
     if os.environ.get("KFOPS_BENCH_PROFILE") and "--function_to_execute" in sys.argv:
         import cProfile
@@ -269,6 +271,7 @@ def main() -> None:
             if args.profile:
                 args.profile.mkdir(parents=True, exist_ok=True)
                 hook["env"]["KFOPS_BENCH_PROFILE"] = str(args.profile.resolve())
+                hook["env"]["KFOPS_COLD_STEPS"] = "1"  # the hook profiles a process from its start
             if args.threads:
                 hook["env"]["KFOPS_BENCH_THREADS"] = str(args.threads)
             kf = measure(PIPELINE, tmp / "churn.parquet", tmp / "kfops", hook["env"])

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import os
 import sys
 import threading
@@ -22,7 +23,7 @@ from typing import Any
 
 from kfp import local
 
-from kfops import config, dataio, errors, runs, step_containers
+from kfops import config, dataio, errors, runs, step_containers, warm_steps
 from kfops.reports import files as report_files
 from kfops.reports import identity
 from kfops.runs import records
@@ -156,7 +157,12 @@ def run_pipeline(
     st = _store(arguments)
     start = time.monotonic()
     docker_steps = runner == "docker"
-    containers = docker_steps_kept_until_read() if docker_steps else contextlib.nullcontext()
+    if docker_steps:
+        containers = docker_steps_kept_until_read()
+    elif os.environ.get("KFOPS_COLD_STEPS") != "1":
+        containers = warm_steps_while_running()
+    else:
+        containers = contextlib.nullcontext()
     with _StepWatch(st, run_id, progress).watching(), containers:
         runner_failed = not _execute(pipeline_func, arguments, run_dir / "run.log")
     summary = RunSummary(
@@ -204,6 +210,27 @@ def docker_steps_kept_until_read() -> Iterator[None]:
         yield
     finally:
         docker_task_handler.run_docker_container = upstream
+
+
+@contextlib.contextmanager
+def warm_steps_while_running() -> Iterator[None]:
+    """kfp.local's SubprocessRunner steps fork from one warm process inside this block.
+
+    kfp's handler calls its module's `run_local_subprocess` by name (kfp/local/
+    subprocess_task_handler.py, SubprocessTaskHandler.run), so swapping that name is the one seam
+    there is. kfops.warm_steps runs a step cold, through kfp's own function, when it can't fork it.
+    """
+    from kfp.local import subprocess_task_handler  # noqa: PLC0415
+
+    upstream = subprocess_task_handler.run_local_subprocess
+    with warm_steps.started() as zygote:
+        subprocess_task_handler.run_local_subprocess = functools.partial(
+            warm_steps.run_step, zygote, cold=upstream
+        )
+        try:
+            yield
+        finally:
+            subprocess_task_handler.run_local_subprocess = upstream
 
 
 @contextlib.contextmanager
