@@ -86,6 +86,7 @@ class ShadowProcess:
         self._pending: list[tuple] = []  # jobs of the next frame (see `submit`)
         self._pending_cells = 0
         self._timer: asyncio.TimerHandle | None = None
+        self._due = False  # a full batch's flush is scheduled (call_soon)
         self.frames = 0  # frames written to the child (one per batch)
 
     @property
@@ -127,17 +128,22 @@ class ShadowProcess:
     def submit(self, job: tuple) -> None:
         """Queues one request for the child without waiting; the frame goes out with its batch.
 
-        Runs on the event loop's thread. The batch is written when it holds `BATCH` requests or
-        `BATCH_CELLS` values, else `BATCH_SECONDS` after its first request. A request the
-        child will not see is counted (dropped or off) and handed to `on_shed`.
+        Runs on the event loop's thread, on the request path: it only appends. The batch is
+        written when it holds `BATCH` requests or `BATCH_CELLS` values (from a `call_soon`
+        callback, so after the answer this request is part of), else `BATCH_SECONDS` after its
+        first request. A request the child will not see is counted (dropped or off) and handed
+        to `on_shed`.
         """
         if not self.usable:
             self._shed([job], "off")
             return
-        self._pending.append(job)
+        pending = self._pending
+        pending.append(job)
         self._pending_cells += job[6] * max(1, len(job[5]))  # rows x columns
-        if len(self._pending) >= BATCH or self._pending_cells >= BATCH_CELLS:
-            self.flush_pending()
+        if len(pending) >= BATCH or self._pending_cells >= BATCH_CELLS:
+            if not self._due:  # one callback per batch; requests until it runs join the frame
+                self._due = True
+                self._loop.call_soon(self.flush_pending)
         elif self._timer is None:
             self._timer = self._loop.call_later(BATCH_SECONDS, self.flush_pending)
 
@@ -172,7 +178,7 @@ class ShadowProcess:
         if self._timer is not None:
             self._timer.cancel()
             self._timer = None
-        jobs, self._pending, self._pending_cells = self._pending, [], 0
+        jobs, self._pending, self._pending_cells, self._due = self._pending, [], 0, False
         return jobs
 
     def _shed(self, jobs: list[tuple], outcome: str) -> None:
