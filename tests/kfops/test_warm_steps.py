@@ -45,6 +45,8 @@ def facts(value: int, out: str):
         "pid": os.getpid(),
         "parent": os.getppid(),
     }
+    if os.path.isdir(out):
+        out = os.path.join(out, f"{value}.json")
     with open(out, "w") as f:
         json.dump(seen, f)
 
@@ -80,9 +82,33 @@ def sleeper(out: str):
     time.sleep(60)
 
 
+@dsl.component(base_image="python:3.11", install_kfp_package=False)
+def stubborn(out: str):
+    """Ignores ctrl-C: only the zygote's clean-up at the orchestrator's exit ends it."""
+    import os
+    import signal
+    import time
+
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    with open(out, "w") as f:
+        f.write(str(os.getpid()))
+    time.sleep(60)
+
+
+@dsl.pipeline
+def stubborn_pipeline(out: str):
+    stubborn(out=out)
+
+
 @dsl.pipeline
 def facts_pipeline(x: int, out: str):
     facts(value=double(x=x).output, out=out)
+
+
+@dsl.pipeline
+def parallel_pipeline(out_dir: str):
+    with dsl.ParallelFor(items=[1, 2, 3, 4], parallelism=2) as item:
+        facts(value=item, out=out_dir)
 
 
 @dsl.pipeline
@@ -103,16 +129,21 @@ def _alive(pid: int) -> bool:
     return state != "Z"
 
 
-def _children() -> list[int]:
-    kids = []
+def _living(field: int, value: int) -> list[int]:
+    """Live processes whose /proc stat field (after the name: 1 ppid, 3 session) is `value`."""
+    found = []
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
             fields = stat.read_text().rsplit(")", 1)[1].split()
         except (FileNotFoundError, ProcessLookupError):
             continue
-        if int(fields[1]) == os.getpid() and fields[0] != "Z":
-            kids.append(int(stat.parent.name))
-    return kids
+        if int(fields[field]) == value and fields[0] != "Z":
+            found.append(int(stat.parent.name))
+    return found
+
+
+def _children() -> list[int]:
+    return _living(1, os.getpid())
 
 
 def _run(pipeline, args, tmp_path, monkeypatch, *, cold=False):
@@ -141,6 +172,18 @@ def test_warm_steps_give_what_cold_steps_give_and_leave_no_process(tmp_path, mon
     for key in ("cwd", "path", "argv", "main", "stdout_tty"):
         assert warm[key] == cold[key], key
     assert not _alive(warm["pid"]) and not _alive(warm["parent"])  # the step, the zygote
+    assert _children() == []
+
+
+def test_parallel_steps_run_warm_side_by_side(tmp_path, monkeypatch):
+    """kfp.local runs ParallelFor iterations on two threads: each gets its own forked child."""
+    out_dir = tmp_path / "facts"
+    out_dir.mkdir()
+    summary, log = _run(parallel_pipeline, {"out_dir": str(out_dir)}, tmp_path, monkeypatch)
+    assert summary.status == "succeeded", log
+    seen = [json.loads(p.read_text()) for p in sorted(out_dir.glob("*.json"))]
+    assert sorted(s["value"] for s in seen) == [1, 2, 3, 4]
+    assert all(s["warm"] for s in seen) and "fresh process" not in log
     assert _children() == []
 
 
@@ -177,6 +220,42 @@ def _step(zygote, command, capsys, env_vars=None):
         zygote, command, env_vars, cold=subprocess_task_handler.run_local_subprocess
     )
     return code, capsys.readouterr().out
+
+
+def _session(sid: int) -> list[int]:
+    return _living(3, sid)
+
+
+def test_ctrl_c_during_a_warm_step_leaves_no_process(tmp_path):
+    pid_file = tmp_path / "pid"
+    root = Path(__file__).resolve().parents[2]
+    script = (
+        f"import sys; sys.path.insert(0, {str(root)!r}); "
+        "from tests.kfops import test_warm_steps as t; from kfops import localrun; "
+        f"localrun.run_pipeline(t.stubborn_pipeline, {{'out': {str(pid_file)!r}}}, "
+        f"{str(tmp_path / 'runs')!r})"
+    )
+    env = {k: v for k, v in os.environ.items() if k != "KFOPS_COLD_STEPS"}
+    run = subprocess.Popen(
+        [sys.executable, "-c", script],
+        start_new_session=True,  # its own process group, as a terminal's foreground job
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=env,
+    )
+    for _ in range(1200):
+        if pid_file.exists() and pid_file.read_text():
+            break
+        time.sleep(0.1)
+    step = int(pid_file.read_text())
+    assert len(_session(run.pid)) == 3  # the orchestrator, the zygote, the step
+    os.killpg(run.pid, signal.SIGINT)  # what ctrl-C does
+    run.wait(timeout=60)
+    for _ in range(100):
+        if not _session(run.pid):
+            break
+        time.sleep(0.1)
+    assert _session(run.pid) == [] and not _alive(step)
 
 
 def test_exit_codes_reach_the_orchestrator(capsys):
