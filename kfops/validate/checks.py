@@ -16,7 +16,27 @@ from kfops import schema
 from kfops.validate import stats
 from kfops.validate.results import TABLE, Anomaly, ValidateConfig
 
-ColumnCheck = Callable[[pd.Series, pd.Series, schema.ColumnSpec, ValidateConfig], Anomaly | None]
+
+class _Counts:
+    """`values.value_counts()` of the column being checked: counted once, when a check first asks.
+
+    _mixed_types counts a text column's values and _unseen_categories needs its distinct values:
+    one hashing pass over the 1M strings serves both.
+    """
+
+    def __init__(self, values: pd.Series) -> None:
+        self._values = values
+        self._counts: pd.Series | None = None
+
+    def __call__(self) -> pd.Series:
+        if self._counts is None:
+            self._counts = self._values.value_counts()
+        return self._counts
+
+
+ColumnCheck = Callable[
+    [pd.Series, pd.Series, schema.ColumnSpec, ValidateConfig, _Counts], Anomaly | None
+]
 
 
 def table_checks(df: pd.DataFrame, sch: schema.Schema, cfg: ValidateConfig) -> list[Anomaly]:
@@ -70,7 +90,8 @@ def column_checks(series: pd.Series, spec: schema.ColumnSpec, cfg: ValidateConfi
     mismatch = _type_mismatch(series, values, spec, cfg)
     if mismatch is not None:
         return [mismatch]
-    found = (check(series, values, spec, cfg) for check in _VALUE_CHECKS)
+    counted = _Counts(values)
+    found = (check(series, values, spec, cfg, counted) for check in _VALUE_CHECKS)
     return [a for a in found if a is not None]
 
 
@@ -99,7 +120,11 @@ def _compatible(observed: str, expected: str, values: pd.Series) -> bool:
 
 
 def _nulls(
-    series: pd.Series, values: pd.Series, spec: schema.ColumnSpec, cfg: ValidateConfig
+    series: pd.Series,
+    values: pd.Series,
+    spec: schema.ColumnSpec,
+    cfg: ValidateConfig,
+    _counted: _Counts,
 ) -> Anomaly | None:
     count = len(series) - len(values)
     if count == 0:
@@ -116,7 +141,11 @@ def _nulls(
 
 
 def _inf(
-    series: pd.Series, values: pd.Series, spec: schema.ColumnSpec, cfg: ValidateConfig
+    series: pd.Series,
+    values: pd.Series,
+    spec: schema.ColumnSpec,
+    cfg: ValidateConfig,
+    _counted: _Counts,
 ) -> Anomaly | None:
     if not pd.api.types.is_float_dtype(values):
         return None
@@ -131,7 +160,11 @@ def _inf(
 
 
 def _mixed_types(
-    series: pd.Series, values: pd.Series, spec: schema.ColumnSpec, cfg: ValidateConfig
+    series: pd.Series,
+    values: pd.Series,
+    spec: schema.ColumnSpec,
+    cfg: ValidateConfig,
+    counted: _Counts,
 ) -> Anomaly | None:
     if series.dtype != object or spec.role == "id" or values.empty:
         return None
@@ -144,7 +177,7 @@ def _mixed_types(
         return Anomaly(spec.name, "mixed_types", cfg.mixed_types_severity, detail, examples)
     if kind != "string":
         return None
-    counts = values.value_counts()
+    counts = counted()
     numeric = pd.to_numeric(counts.index.to_series(), errors="coerce").notna().to_numpy()
     share = counts.to_numpy()[numeric].sum() / len(values)
     if numeric.all() or share < cfg.mixed_numeric_fraction:
@@ -155,7 +188,11 @@ def _mixed_types(
 
 
 def _out_of_range(
-    series: pd.Series, values: pd.Series, spec: schema.ColumnSpec, cfg: ValidateConfig
+    series: pd.Series,
+    values: pd.Series,
+    spec: schema.ColumnSpec,
+    cfg: ValidateConfig,
+    _counted: _Counts,
 ) -> Anomaly | None:
     if spec.dtype not in ("int", "float") or not pd.api.types.is_numeric_dtype(values):
         return None
@@ -190,13 +227,20 @@ def _out_of_range(
 
 
 def _unseen_categories(
-    series: pd.Series, values: pd.Series, spec: schema.ColumnSpec, cfg: ValidateConfig
+    series: pd.Series,
+    values: pd.Series,
+    spec: schema.ColumnSpec,
+    cfg: ValidateConfig,
+    counted: _Counts,
 ) -> Anomaly | None:
     if spec.domain is None:
         return None
-    text = (
-        values if pd.api.types.infer_dtype(values, skipna=True) == "string" else values.astype(str)
-    )
+    if pd.api.types.infer_dtype(values, skipna=True) == "string":
+        if counted().index.isin(spec.domain).all():  # every distinct value is a known category
+            return None
+        text = values
+    else:
+        text = values.astype(str)
     unseen = text[~text.isin(spec.domain)]
     if unseen.empty:
         return None
@@ -212,7 +256,11 @@ def _unseen_categories(
 
 
 def _constant(
-    series: pd.Series, values: pd.Series, spec: schema.ColumnSpec, cfg: ValidateConfig
+    series: pd.Series,
+    values: pd.Series,
+    spec: schema.ColumnSpec,
+    cfg: ValidateConfig,
+    _counted: _Counts,
 ) -> Anomaly | None:
     if spec.role != "feature" or len(series) < 2:
         return None
