@@ -99,9 +99,17 @@ def _column_spec(
     series: pd.Series, role: str | None, max_domain_size: int, null_margin: float
 ) -> schema.ColumnSpec:
     dtype = stats.logical_dtype(series)
-    values = series.dropna() if series.hasnans else series
+    if dtype == "string" and pd.api.types.infer_dtype(series, skipna=True) == "string":
+        # text (astype(str) changes nothing): one hashing pass finds the nulls (code -1) and the
+        # distinct values in order of appearance, where isna, dropna and unique took three
+        codes, uniques = pd.factorize(series.to_numpy())
+        nulls = codes < 0
+        values = series[~nulls] if nulls.any() else series
+        uniques = uniques if len(uniques) else None  # all null (a StringDtype column)
+    else:
+        values = series.dropna() if series.hasnans else series
+        uniques = pd.unique(values.astype(str)) if dtype == "string" and len(values) else None
     null_fraction = 1.0 - len(values) / len(series)
-    uniques = pd.unique(values.astype(str)) if dtype == "string" and len(values) else None
     role = role or _default_role(series, dtype, values, uniques)
     low, high, domain = None, None, None
     if dtype in ("int", "float") and len(values):
