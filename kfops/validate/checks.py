@@ -80,9 +80,20 @@ def _duplicate_rows(df: pd.DataFrame, sch: schema.Schema, cfg: ValidateConfig) -
     return [Anomaly(TABLE, "duplicate_rows", "warning", detail, rows)]
 
 
-def column_checks(series: pd.Series, spec: schema.ColumnSpec, cfg: ValidateConfig) -> list[Anomaly]:
-    """Runs the column checks in order; all-null and type mismatch end the column's checks."""
-    values = series.dropna() if series.hasnans else series
+def column_checks(
+    series: pd.Series,
+    spec: schema.ColumnSpec,
+    cfg: ValidateConfig,
+    nulls: np.ndarray | None = None,
+) -> list[Anomaly]:
+    """Runs the column checks in order; all-null and type mismatch end the column's checks.
+
+    `nulls`: the column's null mask (`series.isna()`) when the caller has it already.
+    """
+    if nulls is None:
+        values = series.dropna() if series.hasnans else series
+    else:
+        values = series[~nulls] if nulls.any() else series
     if spec.role == "label":
         return [a for a in (_type_mismatch(series, values, spec, cfg),) if a]
     if len(series) and values.empty:

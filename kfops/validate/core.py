@@ -35,12 +35,15 @@ def validate(
     """
     cfg = config or ValidateConfig()
     found = checks.table_checks(df, data_schema, cfg)
+    masks = {}  # each column's null mask, taken once for the column checks and quality checks
     for spec in data_schema.columns:
         if spec.name in df.columns:
-            found += checks.column_checks(df[spec.name], spec, cfg)
+            series = df[spec.name]
+            masks[spec.name] = series.isna().to_numpy()
+            found += checks.column_checks(series, spec, cfg, masks[spec.name])
     found += target.label_checks(df, data_schema, cfg)
     found += target.leakage_checks(df, data_schema, cfg)
-    extra, tables = quality.quality_checks(df, data_schema, cfg, sensitive_column)
+    extra, tables = quality.quality_checks(df, data_schema, cfg, sensitive_column, masks)
     found = [cfg.severity_of(a) for a in found + extra]
     ordered = sorted(found, key=lambda a: a.severity != "error")
     return ValidationReport(

@@ -30,8 +30,11 @@ def quality_checks(
     sch: schema.Schema,
     cfg: ValidateConfig,
     sensitive_column: str | None = None,
+    masks: dict[str, np.ndarray] | None = None,
 ) -> tuple[list[Anomaly], dict[str, Any]]:
     """Conflicting labels, concentrated nulls and per-group class balance.
+
+    `masks`: null masks (`df[name].isna()` as arrays) the caller took already, by column name.
 
     Returns:
         The anomalies found, and the tables behind them for the report (JSON-ready).
@@ -43,7 +46,7 @@ def quality_checks(
         found.append(conflict)
     slices = _slice_columns(df, sch, sensitive_column)
     keyed: dict[str, tuple[np.ndarray, np.ndarray]] = {}  # each slice column hashed once
-    found += _null_concentration(df, sch, slices, cfg, keyed)
+    found += _null_concentration(df, sch, slices, cfg, keyed, masks)
     if sensitive_column and sch.task == "classification":
         balance, anomalies = _group_balance(df, sch.label, sensitive_column, cfg, keyed)
         if balance:
@@ -118,15 +121,21 @@ def _null_concentration(
     slices: list[str],
     cfg: ValidateConfig,
     keyed: dict[str, tuple[np.ndarray, np.ndarray]] | None = None,
+    given: dict[str, np.ndarray] | None = None,
 ) -> list[Anomaly]:
-    """Columns whose nulls pile up in one slice value; fills `keyed` with the slices' codes."""
+    """Columns whose nulls pile up in one slice value; fills `keyed` with the slices' codes.
+
+    `given`: null masks the caller has, by column name (not scanned again).
+    """
     keyed = {} if keyed is None else keyed
     found = []
-    masks: dict[str, np.ndarray] = {}  # null masks, reused when a masked column is a slice
+    masks = dict(given or {})  # null masks, reused when a masked column is a slice
     for spec in sch.columns:
         if spec.name not in df.columns or spec.role in ("id", "ignore"):
             continue
-        nulls = masks[spec.name] = df[spec.name].isna().to_numpy()
+        nulls = masks.get(spec.name)
+        if nulls is None:
+            nulls = masks[spec.name] = df[spec.name].isna().to_numpy()
         count = int(nulls.sum())
         if count < MIN_NULLS or count == len(df):
             continue
