@@ -18,11 +18,9 @@ from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
-from sklearn import frozen, model_selection
 
 from kfops import jsonable
 
-FixedThreshold = model_selection.FixedThresholdClassifier
 LAST_CLASS = "the last label value in sorted order (no --positive-class given)"
 GIVEN = "set by --positive-class"
 
@@ -35,6 +33,16 @@ class Rule:
     threshold: float
 
 
+def _fixed_threshold() -> type:
+    """The FixedThresholdClassifier class, imported on use (issue 16).
+
+    `kfops run`'s flags read modules importing this one; they need no scikit-learn.
+    """
+    from sklearn.model_selection import FixedThresholdClassifier  # noqa: PLC0415 (see above)
+
+    return FixedThresholdClassifier
+
+
 def final_step(model: Any) -> Any:
     """The estimator a Pipeline ends with (the model itself when it is not a Pipeline)."""
     steps = getattr(model, "steps", None)
@@ -44,7 +52,7 @@ def final_step(model: Any) -> Any:
 def of(model: Any) -> Rule | None:
     """The rule a fitted model carries, or None (argmax labels)."""
     final = final_step(model)
-    if not isinstance(final, FixedThreshold):
+    if not isinstance(final, _fixed_threshold()):
         return None
     return Rule(jsonable.plain(final.pos_label), float(final.threshold))
 
@@ -52,7 +60,7 @@ def of(model: Any) -> Rule | None:
 def inner(model: Any) -> Any:
     """The fitted classifier inside a wrapped final step (the final step itself otherwise)."""
     final = final_step(model)
-    if not isinstance(final, FixedThreshold):
+    if not isinstance(final, _fixed_threshold()):
         return final
     fitted = getattr(final, "estimator_", final.estimator)
     return getattr(fitted, "estimator", fitted)  # through sklearn.frozen.FrozenEstimator
@@ -63,8 +71,10 @@ def wrap(model: Any, rule: Rule, x: Any, y: np.ndarray) -> None:
 
     FrozenEstimator keeps the fitted classifier as it is: fitting the wrapper fits nothing.
     """
+    from sklearn.frozen import FrozenEstimator  # noqa: PLC0415 (see _fixed_threshold)
+
     name, fitted = model.steps[-1]
-    wrapper = FixedThreshold(frozen.FrozenEstimator(fitted), threshold=rule.threshold,
+    wrapper = _fixed_threshold()(FrozenEstimator(fitted), threshold=rule.threshold,
                              pos_label=rule.positive, response_method="predict_proba")  # fmt: skip
     model.steps[-1] = (name, wrapper.fit(x, y))
 

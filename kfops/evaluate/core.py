@@ -15,17 +15,18 @@ from __future__ import annotations
 import dataclasses
 import math
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import threadpoolctl
 
 from kfops import cpus, decision, errors, jsonable, parameters
-from kfops.evaluate import curves as curves_mod
 from kfops.evaluate import explain as explain_mod
-from kfops.evaluate import groups, measures
 from kfops.schema import TASKS
+
+if TYPE_CHECKING:  # measures, groups and curves import sklearn: loaded on use, so EvalConfig
+    from kfops.evaluate import measures  # is read for `kfops run`'s flags without it (issue 16)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -167,6 +168,9 @@ def evaluate(
         ConfigError: positive_label is not one of the model's classes.
         ModelError: the model fails to predict.
     """
+    from kfops.evaluate import curves as curves_mod  # noqa: PLC0415 (sklearn on use: see imports)
+    from kfops.evaluate import groups, measures  # noqa: PLC0415 (sklearn on use: see imports)
+
     _check(test_df, config)
     notes: list[str] = []
     n_threads = cpus.resolve(config.n_threads)
@@ -279,6 +283,8 @@ def _check(df: pd.DataFrame, config: EvalConfig) -> None:
 
 
 def _score(model: Any, df: pd.DataFrame, config: EvalConfig, n_threads: int) -> measures.Scored:
+    from kfops.evaluate import measures  # noqa: PLC0415 (sklearn on use: see the imports)
+
     x = _inputs(model, df)
     y_true = df[config.label].to_numpy()
     try:

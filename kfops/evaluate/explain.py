@@ -20,16 +20,16 @@ import concurrent.futures
 import dataclasses
 import math
 from collections.abc import Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 import threadpoolctl
-from sklearn import ensemble
-from sklearn import metrics as sk
 
 from kfops import decision, jsonable, metric_catalog
-from kfops.evaluate import measures
+
+if TYPE_CHECKING:  # sklearn (and measures, which imports it) load on use: EvalConfig reads
+    from kfops.evaluate import measures  # ExplainConfig for `kfops run`'s flags (issue 16)
 
 DERIVED_STEP = "derive"  # a Pipeline step of this name adds derived features (#18)
 WORST_SLICES = 5
@@ -182,7 +182,8 @@ def _row_exact(model: Any) -> bool:
     walks each row through the trees and adds the trees in a fixed order), so predicting a
     subset of rows gives the same bits as those rows of the whole batch.
     """
-    while not isinstance(model, _TREES):
+    trees = _trees()
+    while not isinstance(model, trees):
         if hasattr(model, "steps"):
             model = model.steps[-1][1]
         elif hasattr(model, "estimator"):  # FixedThresholdClassifier, FrozenEstimator
@@ -192,12 +193,15 @@ def _row_exact(model: Any) -> bool:
     return True
 
 
-_TREES = (
-    ensemble.HistGradientBoostingClassifier,
-    ensemble.HistGradientBoostingRegressor,
-    ensemble.RandomForestClassifier,
-    ensemble.RandomForestRegressor,
-)
+def _trees() -> tuple[type, ...]:
+    from sklearn import ensemble  # noqa: PLC0415 (on use: see the imports)
+
+    return (
+        ensemble.HistGradientBoostingClassifier,
+        ensemble.HistGradientBoostingRegressor,
+        ensemble.RandomForestClassifier,
+        ensemble.RandomForestRegressor,
+    )
 
 
 def _sample_outputs(scored: measures.Scored, take: np.ndarray, score_fn, model) -> np.ndarray:
@@ -246,6 +250,10 @@ class _Scorer:
             return math.nan
 
     def _from(self, model: Any, out: np.ndarray, y: np.ndarray) -> float:
+        from sklearn import metrics as sk  # noqa: PLC0415 (on use: see the imports)
+
+        from kfops.evaluate import measures  # noqa: PLC0415 (on use: see the imports)
+
         if self.task == "regression":
             r2 = measures.regression(y, out)["r2"]
             return math.nan if r2 is None else r2
@@ -260,6 +268,8 @@ class _Scorer:
         )
 
     def __call__(self, model: Any, x: pd.DataFrame, y: np.ndarray) -> float:
+        from kfops.evaluate import measures  # noqa: PLC0415 (on use: see the imports)
+
         if self.task == "regression":  # None (constant label) or non-finite: NaN, then null
             r2 = measures.regression(y, np.asarray(model.predict(x), "float64"))["r2"]
             return math.nan if r2 is None else r2
@@ -269,6 +279,8 @@ class _Scorer:
             return math.nan
 
     def _classification(self, model: Any, x: pd.DataFrame, y: np.ndarray) -> float:
+        from sklearn import metrics as sk  # noqa: PLC0415 (on use: see the imports)
+
         if self.metric == "accuracy":
             if hasattr(model, "predict_proba"):  # labelled as kfops.evaluate labels them
                 proba = np.asarray(model.predict_proba(x), dtype="float64")

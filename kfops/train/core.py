@@ -23,21 +23,21 @@ import multiprocessing
 import platform
 from collections.abc import Iterator, Mapping, Sequence
 from concurrent import futures
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-import sklearn
 import threadpoolctl
-from sklearn import ensemble, model_selection, pipeline
 
 from kfops import cpus, decision, errors, jsonable, parameters, schema
 from kfops import features as feature_specs
 from kfops.train import setup, threshold
 
+if TYPE_CHECKING:  # sklearn loads where a model is built or split: TrainConfig is read for
+    from sklearn import pipeline  # `kfops run`'s flags without it (issue 16)
+
 TASKS = schema.TASKS
 ESTIMATORS = tuple(setup.ESTIMATORS)
-FORESTS = (ensemble.RandomForestClassifier, ensemble.RandomForestRegressor)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -164,6 +164,8 @@ class TrainResult:
 
     def metadata(self) -> dict[str, Any]:
         """Facts for the KFP Model artifact: framework and versions, params, features, CV score."""
+        import sklearn  # noqa: PLC0415 (on use: see the imports)
+
         return {
             "framework": "sklearn",
             "framework_version": sklearn.__version__,
@@ -288,6 +290,8 @@ def search_folds(
         SchemaViolation: the group or time column is missing or has nulls.
         DataError: fewer groups than folds, or too few rows for time-ordered folds.
     """
+    from sklearn import model_selection  # noqa: PLC0415 (on use: see the imports)
+
     column = config.group_column or config.time_column
     if column:
         if column not in frame.columns:
@@ -312,6 +316,8 @@ def search_folds(
 
 
 def _group_folds(groups: np.ndarray, config: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn import model_selection  # noqa: PLC0415 (on use: see the imports)
+
     n_groups = pd.unique(groups).size
     if n_groups < config.cv_folds:
         raise errors.DataError(
@@ -323,6 +329,8 @@ def _group_folds(groups: np.ndarray, config: TrainConfig) -> list[tuple[np.ndarr
 
 
 def _time_folds(times: np.ndarray, config: TrainConfig) -> list[tuple[np.ndarray, np.ndarray]]:
+    from sklearn import model_selection  # noqa: PLC0415 (on use: see the imports)
+
     order = np.argsort(times, kind="stable")
     splitter = model_selection.TimeSeriesSplit(config.cv_folds)
     folds = []
@@ -408,6 +416,8 @@ def _regression_labels(label: pd.Series) -> np.ndarray:
 
 
 def _search_rows(y: np.ndarray, config: TrainConfig) -> np.ndarray:
+    from sklearn import model_selection  # noqa: PLC0415 (on use: see the imports)
+
     positions = np.arange(len(y))
     if len(y) <= config.max_search_rows:
         return positions
@@ -610,8 +620,11 @@ def threads(n: int, model: pipeline.Pipeline) -> Iterator[None]:
     Not joblib.parallel_config: that would also send the ColumnTransformer's per-column fits to
     worker processes (slower, and the model's bytes then change with the count).
     """
+    from sklearn import ensemble  # noqa: PLC0415 (on use: see the imports)
+
     estimator = model.steps[-1][1]
-    jobs = isinstance(estimator, FORESTS)  # LogisticRegression's n_jobs does nothing since 1.8
+    forests = (ensemble.RandomForestClassifier, ensemble.RandomForestRegressor)
+    jobs = isinstance(estimator, forests)  # LogisticRegression's n_jobs does nothing since 1.8
     if jobs:
         estimator.set_params(n_jobs=n)
     try:

@@ -15,22 +15,15 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
-from sklearn import (
-    compose,
-    dummy,
-    ensemble,
-    impute,
-    linear_model,
-    model_selection,
-    pipeline,
-    preprocessing,
-)
 
 from kfops import errors, features, modelio, schema
+
+if TYPE_CHECKING:  # sklearn loads where a model is built: TrainConfig (kfops.train.core) reads
+    from sklearn import compose, pipeline, preprocessing  # this module for `kfops run`'s flags
 
 ESTIMATORS = ("hist_gradient_boosting", "logistic", "linear", "random_forest")
 NUMERIC = ("int", "float")
@@ -132,6 +125,8 @@ def build_pipeline(
     With `derived` features a ("derive", DerivedFeatures) step comes first, so the fitted model
     computes them from raw inputs at serving time exactly as in training.
     """
+    from sklearn import pipeline  # noqa: PLC0415 (on use: see the imports)
+
     kind = {"hist_gradient_boosting": "ordinal", "random_forest": "imputed"}.get(
         estimator, "scaled"
     )
@@ -153,6 +148,8 @@ def build_baseline(task: str, feature_types: dict[str, str]) -> pipeline.Pipelin
     them took ~2 CPU s), while the fitted pipeline still records the inputs
     (`feature_names_in_`), which evaluate selects from the test frame as for the model.
     """
+    from sklearn import compose, dummy, pipeline  # noqa: PLC0415 (on use: see the imports)
+
     preprocess = compose.ColumnTransformer(
         [("inputs", "drop", list(feature_types))], remainder="drop"
     )
@@ -166,6 +163,8 @@ def build_baseline(task: str, feature_types: dict[str, str]) -> pipeline.Pipelin
 
 def candidates(estimator: str, task: str, n: int, seed: int) -> list[dict[str, Any]]:
     """Up to `n` parameter sets to try: the estimator's defaults first, then seeded samples."""
+    from sklearn import model_selection  # noqa: PLC0415 (on use: see the imports)
+
     space = _SPACES[_space_name(estimator, task)]
     defaults = _estimator(task, estimator, seed, None).get_params()
     first = {k: defaults[k] for k in sorted(space)}
@@ -182,6 +181,8 @@ def _space_name(estimator: str, task: str) -> str:
 
 
 def _estimator(task: str, estimator: str, seed: int, categorical: list[int] | None) -> Any:
+    from sklearn import ensemble, linear_model  # noqa: PLC0415 (on use: see the imports)
+
     classify = task == "classification"
     if estimator == "hist_gradient_boosting":
         cls = (
@@ -209,6 +210,8 @@ def _estimator(task: str, estimator: str, seed: int, categorical: list[int] | No
 def _preprocess(
     feature_types: dict[str, str], kind: str, cardinality: int
 ) -> tuple[compose.ColumnTransformer, int, int]:
+    from sklearn import compose, impute, pipeline, preprocessing  # noqa: PLC0415 (on use: see the imports)
+
     numeric = [n for n, t in feature_types.items() if t in NUMERIC]
     categorical = [n for n, t in feature_types.items() if t in CATEGORICAL]
     to_float = preprocessing.FunctionTransformer(modelio.as_float, feature_names_out="one-to-one")
@@ -235,6 +238,8 @@ def _preprocess(
 
 
 def _ordinal(pool: bool) -> preprocessing.OrdinalEncoder:
+    from sklearn import preprocessing  # noqa: PLC0415 (on use: see the imports)
+
     return preprocessing.OrdinalEncoder(
         handle_unknown="use_encoded_value",
         unknown_value=np.nan,
@@ -244,6 +249,8 @@ def _ordinal(pool: bool) -> preprocessing.OrdinalEncoder:
 
 
 def _one_hot(pool: bool) -> preprocessing.OneHotEncoder:
+    from sklearn import preprocessing  # noqa: PLC0415 (on use: see the imports)
+
     return preprocessing.OneHotEncoder(
         handle_unknown="ignore",
         max_categories=MAX_ONE_HOT_CATEGORIES if pool else None,
