@@ -81,30 +81,24 @@ def _text_counts(
         return None
     if pd.api.types.infer_dtype(values, skipna=True) != "string":
         return None
-    return _arrow_counts(values, top)
+    return _hashed_counts(values, top)
 
 
-def _arrow_counts(values: pd.Series, top: int) -> tuple[np.ndarray, list[Any]]:
-    """`values.value_counts(dropna=True, sort=True)` of a column of str, hashed by Arrow.
+def _hashed_counts(values: pd.Series, top: int) -> tuple[np.ndarray, list[Any]]:
+    """`values.value_counts(dropna=True, sort=True)` of a column of str, by factorize + bincount.
 
-    Arrow hashes the UTF-8 bytes in C++: 1M distinct ids 0.80 -> 0.26 CPU s (conversion
-    included), short categories about even. Both list the values in order of first appearance
-    (pandas' hashtable.value_count, Arrow's hash kernel), and the counts are then sorted by the
-    same pandas call as value_counts does, so even the order among equal counts is the same.
-    That sort's order depends on the counts only, not on the index, so the counts are sorted
-    alone and only the `top` values shown are turned into Python strings: for 1M distinct ids
-    this skips 1M str objects and an object-index take (~0.17 CPU s).
+    factorize hashes each string once and lists the distinct values in order of first
+    appearance, as value_counts' hash table does (nulls get code -1 and are left out); bincount
+    of the codes gives the counts in that order, which are then sorted by the same pandas call
+    as value_counts does, so even the order among equal counts is the same. That sort's order
+    depends on the counts only, so they are sorted alone and only the `top` values shown are
+    taken: no 1M-entry object index to sort. At 1M rows, 1M distinct ids ~0.13 CPU s (Arrow's
+    value_counts with its conversion: ~0.18), a short category ~0.03 (Arrow ~0.045).
     """
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    counted = pc.value_counts(pa.array(values, from_pandas=True, type=pa.string()))
-    keys = counted.field("values")
-    present = pc.is_valid(keys)
-    keys = keys.filter(present)
-    counts = counted.field("counts").filter(present).to_numpy()
+    codes, uniques = pd.factorize(values.to_numpy())
+    counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
     order = pd.Series(counts).sort_values(ascending=False).index.to_numpy()
-    return counts[order], keys.take(pa.array(order[:top])).to_pylist()
+    return counts[order], [uniques[i] for i in order[:top]]
 
 
 def _numeric(array: np.ndarray) -> dict[str, Any]:

@@ -1,4 +1,4 @@
-"""Arrow's string counts in the profile equal pandas' value_counts, order of ties included."""
+"""The profile's string counts (factorize + bincount) equal pandas' value_counts, ties included."""
 
 import numpy as np
 import pandas as pd
