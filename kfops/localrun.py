@@ -235,7 +235,7 @@ def warm_steps_while_running() -> Iterator[None]:
 
 @contextlib.contextmanager
 def cheap_caller_names() -> Iterator[None]:
-    """kfp's task setters find their caller's name from the frames alone inside this block.
+    """Inside this block kfp's task setters find their caller's name from the frames alone.
 
     Each setter (`set_cpu_request`, `set_display_name`...) calls `inspect.stack()[1][3]`, only to
     name itself in an error (kfp/dsl/pipeline_task.py `_ensure_container_spec_exists`).
@@ -270,7 +270,12 @@ class _FramesOnly:
         while frame is not None:
             frames.append(
                 self._inspect.FrameInfo(
-                    frame, frame.f_code.co_filename, frame.f_lineno, frame.f_code.co_name, None, None
+                    frame,
+                    frame.f_code.co_filename,
+                    frame.f_lineno,
+                    frame.f_code.co_name,
+                    None,
+                    None,
                 )
             )
             frame = frame.f_back

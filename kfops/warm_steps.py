@@ -58,12 +58,21 @@ ZYGOTE_IMPORTS = (
     "sklearn.ensemble",
     "sklearn.model_selection",
     "sklearn.metrics",
+    "sklearn.impute",
+    "sklearn.frozen",
     "kfops.dataio",
     "kfops.parameters",
     "kfops.recording",
     "kfops.split",
     "kfops.train",
     "kfops.evaluate",
+    # kfops.train and kfops.evaluate import these inside the functions that use them, so that
+    # `kfops run`'s flags load no scikit-learn (tests/kfops/test_run_startup.py).
+    "kfops.decision",
+    "kfops.train.setup",
+    "kfops.evaluate.measures",
+    "kfops.evaluate.curves",
+    "kfops.evaluate.groups",
 )
 HEAVY = ("numba", "evidently", "uvicorn")  # never in the zygote (tests/kfops/test_warm_steps.py)
 

@@ -38,7 +38,9 @@ def _compiled(pipeline, tmp_path, name):
 def test_the_pipeline_is_the_same_and_no_module_lookup_happens(tmp_path, monkeypatch):
     lookups = []
     upstream = inspect.getmodule
-    monkeypatch.setattr(inspect, "getmodule", lambda *a, **k: lookups.append(1) or upstream(*a, **k))
+    monkeypatch.setattr(
+        inspect, "getmodule", lambda *a, **k: lookups.append(1) or upstream(*a, **k)
+    )
     plain = _compiled(_sized_pipeline(), tmp_path, "plain")
     assert lookups  # the setters look modules up without the swap: the count measures them
     lookups.clear()
@@ -64,4 +66,3 @@ def test_kfp_gets_its_inspect_back_even_after_an_error():
         assert pipeline_task.inspect is not inspect
         raise RuntimeError("boom")
     assert pipeline_task.inspect is inspect
-
