@@ -38,12 +38,15 @@ def validate(
     from kfops import config, dataio, parameters, recording, schema, split, store
     from kfops import validate as core
     from kfops.reports import validation as rendering
-    from kfops.validate import contract
+    from kfops.validate import contract, stats
 
     params = {"label": label, "schema_uri": schema_uri, "strict_categories": strict_categories,
               "drop_columns": drop_columns, "ignore_columns": ignore_columns,
               "id_columns": id_columns}  # fmt: skip
-    with recording.recorded("validate", store_uri, run_id, params) as step:
+    with (
+        recording.recorded("validate", store_uri, run_id, params) as step,
+        stats.shared_factorize(),  # the frame never changes here: each text column hashed once
+    ):
         cfg = parameters.build(
             core.ValidateConfig,
             strict_categories=strict_categories,

@@ -13,6 +13,7 @@ import numpy as np
 import pandas as pd
 
 from kfops import schema
+from kfops.validate import stats
 
 BINS = 20
 TOP_VALUES = 10
@@ -95,7 +96,7 @@ def _hashed_counts(values: pd.Series, top: int) -> tuple[np.ndarray, list[Any]]:
     taken: no 1M-entry object index to sort. At 1M rows, 1M distinct ids ~0.13 CPU s (Arrow's
     value_counts with its conversion: ~0.18), a short category ~0.03 (Arrow ~0.045).
     """
-    codes, uniques = pd.factorize(values.to_numpy())
+    codes, uniques = stats.factorize(values.to_numpy())  # shared with inference
     counts = np.bincount(codes[codes >= 0], minlength=len(uniques))
     order = pd.Series(counts).sort_values(ascending=False).index.to_numpy()
     return counts[order], [uniques[i] for i in order[:top]]

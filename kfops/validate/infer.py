@@ -102,7 +102,7 @@ def _column_spec(
     if dtype == "string" and pd.api.types.infer_dtype(series, skipna=True) == "string":
         # text (astype(str) changes nothing): one hashing pass finds the nulls (code -1) and the
         # distinct values in order of appearance, where isna, dropna and unique took three
-        codes, uniques = pd.factorize(series.to_numpy())
+        codes, uniques = stats.factorize(series.to_numpy())
         nulls = codes < 0
         values = series[~nulls] if nulls.any() else series
         uniques = uniques if len(uniques) else None  # all null (a StringDtype column)
