@@ -21,7 +21,7 @@ def ingest(
     column_types: Dict[str, str] = {},  # noqa: B006 ({} = every column as inferred)
 ):
     """Reads builtin:, local, http(s), s3://, partitioned or SQL data. Rules: kfops.ingest."""
-    from kfops import config, dataio, parameters, recording, schema
+    from kfops import config, parameters, recording, schema
     from kfops import ingest as core
     from kfops import store as store_mod
 
@@ -37,11 +37,11 @@ def ingest(
             query=cfg.query, incremental=cfg.incremental,
             incremental_column=cfg.incremental_column, retention=cfg.retention,
             store=store_mod.open_store(store_uri, settings) if cfg.incremental else None,
-            run_id=run_id,
+            run_id=run_id, arrow=True,
         )  # fmt: skip
         columns = parameters.build(schema.ColumnConfig, column_types=column_types)
         # --type: every later step sees the columns as the user declared them
-        data.metadata.update(dataio.write_frame(columns.cast(result.frame), data.path))
+        data.metadata.update(result.write(data.path, columns))
         data.metadata.update(result.metadata())  # the source with any credentials masked
         step.input("source", result.source, data.metadata.get("source_sha256"))
         facts = {"query": result.query, "source_rows": result.rows, **(result.incremental or {})}

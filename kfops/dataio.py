@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -72,6 +72,73 @@ def write_frame(df: pd.DataFrame, path: str | os.PathLike) -> dict[str, Any]:
     return {
         "rows": int(len(df)),
         "columns": [str(c) for c in df.columns],
+        "sha256": sha256_file(path),
+    }
+
+
+def write_table_as_frame(
+    table: Any, path: str | os.PathLike, to_frame: Callable[[Any], pd.DataFrame]
+) -> dict[str, Any]:
+    """Writes the file `write_frame(to_frame(table), path)` writes, byte for byte.
+
+    The pandas round trip (to_frame, then back to Arrow) is skipped when it provably leaves the
+    table as it is: no stored index but an unnamed range; every column int, uint, float32/64,
+    bool, string or timestamp[ns] without a zone; no nulls in int or bool columns (they would
+    become float/object), no NaN in float columns (it would become null), no timestamp equal to
+    NaT's int64. The schema (pandas metadata included) is the one the round trip gives for the first
+    rows. Anything else takes the round trip.
+    """
+    same = _round_trip_free(table, to_frame)
+    if same is None:
+        return write_frame(to_frame(table), path)
+    return _write_table(same, path)
+
+
+def _round_trip_free(table: Any, to_frame: Callable[[Any], pd.DataFrame]) -> Any:
+    """`table` as `pa.Table.from_pandas(to_frame(table))` would give it, or None if unsure."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    meta = (table.schema.metadata or {}).get(b"pandas")
+    stored = json.loads(meta).get("index_columns", []) if meta is not None else []
+    if any(not isinstance(i, dict) or i.get("kind") != "range" or i.get("name") for i in stored):
+        return None  # a stored index that is data: to_frame turns it into a column
+    if table.num_rows == 0 or table.num_columns == 0:
+        return None
+    probe = pa.Table.from_pandas(to_frame(table.slice(0, 1024)), preserve_index=False)
+    if probe.column_names != table.column_names:
+        return None
+    for field, column, made in zip(table.schema, table.columns, probe.schema, strict=True):
+        kind = field.type
+        if made.type != kind:
+            return None
+        if pa.types.is_integer(kind) or pa.types.is_boolean(kind):
+            if column.null_count:
+                return None
+        elif kind in (pa.float32(), pa.float64()):
+            if pc.any(pc.is_nan(column)).as_py():
+                return None
+        elif kind == pa.timestamp("ns"):  # datetime64[ns]; int64's minimum would read as NaT
+            low = pc.min(column.cast(pa.int64())).as_py()
+            if low is not None and low == -(1 << 63):
+                return None
+        elif kind == pa.string():
+            if column.nbytes > 1 << 30:  # from_pandas would split it into chunks
+                return None
+        else:
+            return None
+    return pa.Table.from_arrays(table.combine_chunks().columns, schema=probe.schema)
+
+
+def _write_table(table: Any, path: str | os.PathLike) -> dict[str, Any]:
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    pq.write_table(table, path, compression="snappy")
+    return {
+        "rows": int(table.num_rows),
+        "columns": [str(c) for c in table.column_names],
         "sha256": sha256_file(path),
     }
 

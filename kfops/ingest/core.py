@@ -99,9 +99,11 @@ class IngestResult:
         query: the SQL text run (SQL sources).
         rows: rows read from the source.
         incremental: what an incremental read consumed (`kfops.watermarks.Pending.summary`).
+        table: with `ingest(arrow=True)` and a Parquet file, the Arrow table read; `frame` is
+            then None (`as_frame()` makes it, `write` writes it without a pandas round trip).
     """
 
-    frame: pd.DataFrame
+    frame: pd.DataFrame | None
     source: str
     format: str
     source_bytes: int | None = None
@@ -109,6 +111,23 @@ class IngestResult:
     query: str | None = None
     rows: int | None = None
     incremental: dict[str, Any] | None = None
+    table: Any = None
+
+    def as_frame(self) -> pd.DataFrame:
+        """The data as a frame (made from `table` when the read kept Arrow)."""
+        return self.frame if self.table is None else readers.parquet_frame(self.table)
+
+    def write(self, path: str, columns: Any = None) -> dict[str, Any]:
+        """Writes the data as `dataio.write_frame(columns.cast(frame), path)` does, same bytes.
+
+        Args:
+            path: where the Parquet file goes.
+            columns: a `kfops.schema.ColumnConfig` whose --type casts apply (None: none).
+        """
+        if self.table is not None and not (columns and columns.column_types):
+            return dataio.write_table_as_frame(self.table, path, readers.parquet_frame)
+        frame = self.as_frame()
+        return dataio.write_frame(columns.cast(frame) if columns else frame, path)
 
     def metadata(self) -> dict[str, Any]:
         """JSON-ready facts for artifact metadata (no frame)."""
@@ -142,6 +161,7 @@ def ingest(
     columns: list[str] | None = None,
     store: Store | None = None,
     run_id: str | None = None,
+    arrow: bool = False,
 ) -> IngestResult:
     """Reads a source into a frame, refusing malformed input with a specific error.
 
@@ -163,6 +183,7 @@ def ingest(
         columns: partitioned sources: read only these columns.
         store: the registry store holding watermarks (incremental reads).
         run_id: the run claiming the new data (incremental reads).
+        arrow: a Parquet file is returned as its Arrow table (`IngestResult.table`, frame None).
 
     Returns:
         IngestResult with the frame and lineage facts.
@@ -201,6 +222,11 @@ def ingest(
         if size == 0 or readers.text_is_blank(got.path):
             raise errors.DataError(f"{shown} is empty ({size} bytes)")
         fmt = fmt or _infer_format(got)
+        if arrow and fmt == "parquet":
+            table = readers.read_parquet_table(got.path, shown)
+            digest = dataio.sha256_file(got.path)
+            _check_shape(readers.parquet_frame(table.slice(0, 0)), shown, fmt, table.num_rows)
+            return IngestResult(None, shown, fmt, size, digest, table=table)
         frame = _read(got.path, shown, fmt, delimiter)
         digest = dataio.sha256_file(got.path)
     _check_shape(frame, shown, fmt)
@@ -281,10 +307,10 @@ def _read(path: Path, shown: str, fmt: str, delimiter: str | None) -> pd.DataFra
     return readers.read_csv(path, shown, chosen, delimiter_given=delimiter is not None)
 
 
-def _check_shape(frame: pd.DataFrame, shown: str, fmt: str) -> None:
+def _check_shape(frame: pd.DataFrame, shown: str, fmt: str, rows: int | None = None) -> None:
     if frame.shape[1] == 0:
         raise errors.DataError(f"{shown} has no columns")
-    if len(frame) == 0:
+    if (len(frame) if rows is None else rows) == 0:
         columns = ", ".join(map(str, frame.columns[:20]))
         what = "a header but no rows" if fmt in ("csv", "tsv") else "columns but no rows"
         raise errors.DataError(f"{shown} has {what} (columns: {columns})")

@@ -216,6 +216,11 @@ def read_parquet(path: Path, shown: str) -> pd.DataFrame:
         DataError: not readable as Parquet.
         SchemaViolation: a duplicated column name.
     """
+    return parquet_frame(read_parquet_table(path, shown))
+
+
+def read_parquet_table(path: Path, shown: str) -> pa.Table:
+    """The Arrow table of a Parquet file, checked as `read_parquet` checks it (no frame yet)."""
     try:
         table = pq.read_table(path)
     except (pa.ArrowException, OSError) as e:
@@ -223,6 +228,11 @@ def read_parquet(path: Path, shown: str) -> pd.DataFrame:
             f"{shown} is not a readable Parquet file (truncated, corrupt or another format): {e}"
         ) from e
     _check_names(shown, table.column_names)
+    return table
+
+
+def parquet_frame(table: pa.Table) -> pd.DataFrame:
+    """The frame of a table read by `read_parquet_table` (a named index becomes a column)."""
     frame = table.to_pandas()
     # A named index (e.g. written by df.set_index("id").to_parquet) is data: keep it as a column.
     has_named_index = any(name is not None for name in frame.index.names)
