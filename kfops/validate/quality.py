@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from kfops import schema
+from kfops.validate import stats
 from kfops.validate.results import TABLE, Anomaly, ValidateConfig
 
 MIN_SLICE_ROWS = 20  # a slice smaller than this is too small to call its null rate concentrated
@@ -164,8 +165,31 @@ def _slice_codes(
     Computed once per column and shared by every column whose nulls are looked at: grouping
     each null column by the slice's strings hashed the same 1M strings again per column.
     """
+    if values.dtype == object and pd.api.types.infer_dtype(values, skipna=True) == "string":
+        return _sorted_codes(*stats.factorize(values.to_numpy()))  # inference's hashing
     codes, uniques = pd.factorize(_keys(values, nulls), sort=True)
     return codes, np.asarray(uniques, dtype=object)
+
+
+def _sorted_codes(codes: np.ndarray, uniques: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`factorize(_keys(values), sort=True)` of a text column from its plain factorize.
+
+    The nulls (code -1) become "<null>" (one value with a "<null>" string already there); the
+    distinct values are put in sorted order and the codes renumbered to match.
+    """
+    names = np.asarray(uniques, dtype=object)
+    codes = np.asarray(codes)
+    if codes.size and codes.min() < 0:
+        held = np.flatnonzero(names == "<null>")
+        if len(held):
+            null_code = int(held[0])
+        else:
+            null_code, names = len(names), np.append(names, np.array(["<null>"], dtype=object))
+        codes = np.where(codes < 0, null_code, codes)
+    order = np.argsort(names, kind="stable")
+    rank = np.empty(len(order), dtype=np.intp)
+    rank[order] = np.arange(len(order))
+    return rank[codes], names[order]
 
 
 def _keys(values: pd.Series, nulls: np.ndarray | None = None) -> pd.Series:

@@ -130,3 +130,30 @@ def test_schema_module_unchanged_by_sharing():
         inside = core.infer_schema(df, "churned")
     assert inside == core.infer_schema(df, "churned")
     assert isinstance(inside, schema.Schema)
+
+
+SLICES = {
+    "nulls": ["b", None, "a", np.nan, "b", pd.NA, "c"],
+    "null_text_too": ["<null>", None, "a", "<null>", np.nan, "Z"],
+    "no_nulls": ["team", "basic", "pro", "basic"],
+    "all_null": [None, np.nan, None],
+    "empty": [],
+    "unicode_order": ["é", "e", "E", "ß", "", None],
+}
+
+
+@pytest.mark.parametrize("shared", [False, True])
+@pytest.mark.parametrize("name", list(SLICES))
+def test_slice_codes_equal_sorted_keys(name, shared):
+    from kfops.validate import quality
+
+    values = pd.Series(SLICES[name], dtype=object)
+    codes, names = pd.factorize(quality._keys(values), sort=True)
+    if shared:
+        with stats.shared_factorize():
+            stats.factorize(values.to_numpy())
+            got_codes, got_names = quality._slice_codes(values)
+    else:
+        got_codes, got_names = quality._slice_codes(values)
+    np.testing.assert_array_equal(got_codes, codes)
+    assert got_names.dtype == object and got_names.tolist() == list(names)
