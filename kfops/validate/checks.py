@@ -24,14 +24,39 @@ class _Counts:
     one hashing pass over the 1M strings serves both.
     """
 
-    def __init__(self, values: pd.Series) -> None:
+    def __init__(self, values: pd.Series, series: pd.Series | None = None) -> None:
         self._values = values
+        self._series = series
         self._counts: pd.Series | None = None
 
     def __call__(self) -> pd.Series:
         if self._counts is None:
+            self._counts = self._from_shared()
+        if self._counts is None:
             self._counts = self._values.value_counts()
         return self._counts
+
+    def _from_shared(self) -> pd.Series | None:
+        """The counts from inference's factorize of a text column (`stats.shared_factorize`).
+
+        Codes in first-appearance order, as value_counts' hash table gives its keys; bincount
+        counts them and the same pandas sort orders them, ties included.
+        """
+        if self._series is None or self._series.dtype != object:
+            return None
+        held = stats.factorized(self._series.to_numpy())
+        if held is None or pd.api.types.infer_dtype(self._values, skipna=True) != "string":
+            return None
+        codes, uniques = held
+        present = codes[codes >= 0]
+        if len(present) != len(self._values):
+            return None
+        counts = pd.Series(
+            np.bincount(present, minlength=len(uniques)),
+            index=pd.Index(uniques, dtype=object, name=self._values.name),
+            name="count",
+        )
+        return counts.sort_values(ascending=False)
 
 
 ColumnCheck = Callable[
@@ -101,7 +126,7 @@ def column_checks(
     mismatch = _type_mismatch(series, values, spec, cfg)
     if mismatch is not None:
         return [mismatch]
-    counted = _Counts(values)
+    counted = _Counts(values, series)
     found = (check(series, values, spec, cfg, counted) for check in _VALUE_CHECKS)
     return [a for a in found if a is not None]
 

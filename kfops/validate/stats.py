@@ -53,6 +53,15 @@ def factorize(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return held[1], held[2]
 
 
+def factorized(array: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
+    """What `factorize(array)` remembered inside `shared_factorize`, else None (nothing hashed)."""
+    shared = _SHARED.get()
+    if shared is None or array.dtype != object:
+        return None
+    held = shared.get((array.__array_interface__["data"][0], array.shape, array.strides))
+    return None if held is None else (held[1], held[2])
+
+
 def logical_dtype(series: pd.Series) -> str:
     """Like `schema.dtype_of`, but an object column holding only booleans (and nulls) is `bool`.
 

@@ -157,3 +157,33 @@ def test_slice_codes_equal_sorted_keys(name, shared):
         got_codes, got_names = quality._slice_codes(values)
     np.testing.assert_array_equal(got_codes, codes)
     assert got_names.dtype == object and got_names.tolist() == list(names)
+
+
+COUNTED = {
+    "ties": ["b", "a", "c", "a", "b", "d", None, "c"],
+    "rising": ["a", "b", "b", "c", "c", "c", None, "c"],
+    "many_ties": [f"t{(i * 37) % 101}" for i in range(101 * 3)]
+    + [f"t{i}" for i in range(0, 101, 3)],
+    "nulls": ["x", None, np.nan, "y", "x", pd.NA],
+    "mixed": ["1", 1, "a", "a"],  # not text: value_counts as before
+    "many": [f"v{(i * 7) % 13}" for i in range(300)],
+}
+
+
+@pytest.mark.parametrize("name", list(COUNTED))
+def test_counts_from_shared_equal_value_counts(name, monkeypatch):
+    from kfops.validate import checks
+
+    series = pd.Series(COUNTED[name], dtype=object, name=name)
+    values = series.dropna()
+    expected = values.value_counts()
+    if name != "mixed":  # a text column's counts must not hash its values again
+        monkeypatch.setattr(pd.Series, "value_counts", None)
+    with stats.shared_factorize():
+        stats.factorize(series.to_numpy())
+        counted = checks._Counts(values, series)
+        got = counted()
+        shared = counted._from_shared() is not None
+    pd.testing.assert_series_equal(got, expected)
+    assert got.index.tolist() == expected.index.tolist()  # the order of ties too
+    assert shared == (name != "mixed")
