@@ -12,6 +12,10 @@ its last line the `kfops run` command's wall time and its own process's CPU (wha
 orchestrator costs beside the steps). Import and CPU accounting costs a few percent: compare
 the pipeline time with a plain `make run` as well.
 
+Steps run cold (`KFOPS_COLD_STEPS=1`, each in a fresh interpreter, as kfp.local itself starts
+them and as a cluster does): this script shows what each step's start-up costs, which warm steps
+(the local default) avoid.
+
 Usage: python bench/run_steps.py [--runs 3] [--store DIR]
 The load average is printed before and after each run: a run on a loaded machine says where the
 time goes, not whether the target (<= 15 s of pipeline time, issue 16) is met.
@@ -112,6 +116,9 @@ def run_once(store: Path, runs_dir: Path, workdir: Path) -> dict:
         "PYTHONPATH": os.pathsep.join(p for p in (str(hook), os.environ.get("PYTHONPATH")) if p),
         "PYTHONPROFILEIMPORTTIME": "1",
         "KFOPS_BENCH_RUSAGE": str(rusage),
+        # each step in a fresh interpreter (kfops/warm_steps.py off): the hook and the import
+        # accounting run at interpreter start, which a forked warm step does not have
+        "KFOPS_COLD_STEPS": "1",
     }
     kfops = Path(sys.executable).with_name("kfops")
     cmd = [str(kfops), "run", "--store", str(store), "--runs-dir", str(runs_dir), "--json"]

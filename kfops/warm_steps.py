@@ -305,7 +305,7 @@ def start_early(argv: Sequence[str]) -> None:
     """
     global _early  # noqa: PLW0603
     flags = {a.partition("=")[0] for a in argv}
-    runner = [b for a, b in zip(argv, [*argv[1:], ""], strict=True) if a == "--runner"]
+    runner = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--runner"]
     runner += [a.partition("=")[2] for a in argv if a.startswith("--runner=")]
     if (
         _early is not None

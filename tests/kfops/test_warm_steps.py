@@ -142,8 +142,19 @@ def _living(field: int, value: int) -> list[int]:
     return found
 
 
+_BEFORE: set[int] = set()
+
+
+@pytest.fixture(autouse=True)
+def _children_before():
+    """The suite's own long-lived children (servers, fixtures of earlier tests) are not ours."""
+    global _BEFORE  # noqa: PLW0603
+    _BEFORE = set(_living(1, os.getpid()))
+
+
 def _children() -> list[int]:
-    return _living(1, os.getpid())
+    """Live children of this process that appeared during the test."""
+    return sorted(set(_living(1, os.getpid())) - _BEFORE)
 
 
 def _run(pipeline, args, tmp_path, monkeypatch, *, cold=False):
