@@ -204,12 +204,8 @@ def docker_steps_kept_until_read() -> Iterator[None]:
     """
     from kfp.local import docker_task_handler  # noqa: PLC0415
 
-    upstream = docker_task_handler.run_docker_container
-    docker_task_handler.run_docker_container = step_containers.run_step_container
-    try:
+    with _swapped(docker_task_handler, "run_docker_container", step_containers.run_step_container):
         yield
-    finally:
-        docker_task_handler.run_docker_container = upstream
 
 
 @contextlib.contextmanager
@@ -224,13 +220,9 @@ def warm_steps_while_running() -> Iterator[None]:
 
     upstream = subprocess_task_handler.run_local_subprocess
     with warm_steps.started() as zygote:
-        subprocess_task_handler.run_local_subprocess = functools.partial(
-            warm_steps.run_step, zygote, cold=upstream
-        )
-        try:
+        warm = functools.partial(warm_steps.run_step, zygote, cold=upstream)
+        with _swapped(subprocess_task_handler, "run_local_subprocess", warm):
             yield
-        finally:
-            subprocess_task_handler.run_local_subprocess = upstream
 
 
 @contextlib.contextmanager
@@ -247,12 +239,19 @@ def cheap_caller_names() -> Iterator[None]:
     """
     from kfp.dsl import pipeline_task  # noqa: PLC0415
 
-    upstream = pipeline_task.inspect
-    pipeline_task.inspect = _FramesOnly(upstream)
+    with _swapped(pipeline_task, "inspect", _FramesOnly(pipeline_task.inspect)):
+        yield
+
+
+@contextlib.contextmanager
+def _swapped(module: Any, name: str, value: Any) -> Iterator[None]:
+    """`module.name` is `value` inside the block and what it was after, whatever happens."""
+    upstream = getattr(module, name)
+    setattr(module, name, value)
     try:
         yield
     finally:
-        pipeline_task.inspect = upstream
+        setattr(module, name, upstream)
 
 
 class _FramesOnly:
