@@ -43,7 +43,7 @@ def factorize(array: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     shared = _SHARED.get()
     if shared is None or array.dtype != object:
         return pd.factorize(array)
-    key = (array.__array_interface__["data"][0], array.shape, array.strides)
+    key = _memory(array)
     held = shared.get(key)
     if held is None:
         codes, uniques = pd.factorize(array)
@@ -58,8 +58,13 @@ def factorized(array: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     shared = _SHARED.get()
     if shared is None or array.dtype != object:
         return None
-    held = shared.get((array.__array_interface__["data"][0], array.shape, array.strides))
+    held = shared.get(_memory(array))
     return None if held is None else (held[1], held[2])
+
+
+def _memory(array: np.ndarray) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
+    """`shared_factorize`'s key: where the array's values lie (address, shape, strides)."""
+    return array.__array_interface__["data"][0], array.shape, array.strides
 
 
 def logical_dtype(series: pd.Series) -> str:
