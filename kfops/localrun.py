@@ -159,7 +159,7 @@ def run_pipeline(
     docker_steps = runner == "docker"
     if docker_steps:
         containers = docker_steps_kept_until_read()
-    elif os.environ.get("KFOPS_COLD_STEPS") != "1":
+    elif not warm_steps.cold_steps():
         containers = warm_steps_while_running()
     else:
         containers = contextlib.nullcontext()

@@ -44,6 +44,13 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 
 EXECUTOR_MODULE = "kfp.dsl.executor_main"
+COLD_STEPS_ENV = "KFOPS_COLD_STEPS"  # "1": every step in a fresh interpreter (README, bench/)
+
+
+def cold_steps() -> bool:
+    """Whether warm steps are turned off (KFOPS_COLD_STEPS=1)."""
+    return os.environ.get(COLD_STEPS_ENV) == "1"
+
 
 # What the steps share, imported once by the zygote (kfops first: its __init__ sets the OpenMP wait
 # policy before scikit-learn loads libgomp, as in a step). Not numba, evidently or uvicorn: only the
@@ -309,7 +316,7 @@ def start_early(argv: Sequence[str]) -> None:
     runner += [a.partition("=")[2] for a in argv if a.startswith("--runner=")]
     if (
         _early is not None
-        or os.environ.get("KFOPS_COLD_STEPS") == "1"
+        or cold_steps()
         or flags & {"-h", "--help"}
         or any(r != "subprocess" for r in runner)
     ):
@@ -532,8 +539,6 @@ def _exit(code: int) -> int:
     Threads joined, atexit handlers run, streams flushed. A step interrupted by ctrl-C ends by
     SIGINT, as Python does.
     """
-    import atexit  # noqa: PLC0415
-
     with contextlib.suppress(BaseException):
         threading._shutdown()  # noqa: SLF001 (what Py_Finalize does first)
     with contextlib.suppress(BaseException):
