@@ -48,15 +48,11 @@ class _Counts:
         if held is None or pd.api.types.infer_dtype(self._values, skipna=True) != "string":
             return None
         codes, uniques = held
-        present = codes[codes >= 0]
-        if len(present) != len(self._values):
+        counts, order = stats.sorted_counts(codes, len(uniques))
+        if counts.sum() != len(self._values):
             return None
-        counts = pd.Series(
-            np.bincount(present, minlength=len(uniques)),
-            index=pd.Index(uniques, dtype=object, name=self._values.name),
-            name="count",
-        )
-        return counts.sort_values(ascending=False)
+        names = pd.Index(np.asarray(uniques)[order], dtype=object, name=self._values.name)
+        return pd.Series(counts[order], index=names, name="count")
 
 
 ColumnCheck = Callable[

@@ -62,6 +62,17 @@ def factorized(array: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
     return None if held is None else (held[1], held[2])
 
 
+def sorted_counts(codes: np.ndarray, distinct: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each code's count (nulls, code -1, left out) and the codes in `value_counts`' order.
+
+    Codes numbered in order of first appearance (as `factorize` gives them) list the values as
+    value_counts' hash table does; its own sort then orders the counts, ties included. That
+    order depends on the counts only, so no index of values is built to sort.
+    """
+    counts = np.bincount(codes[codes >= 0], minlength=distinct)
+    return counts, pd.Series(counts).sort_values(ascending=False).index.to_numpy()
+
+
 def _memory(array: np.ndarray) -> tuple[int, tuple[int, ...], tuple[int, ...]]:
     """`shared_factorize`'s key: where the array's values lie (address, shape, strides)."""
     return array.__array_interface__["data"][0], array.shape, array.strides
