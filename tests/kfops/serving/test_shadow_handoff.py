@@ -13,6 +13,13 @@ from tests.kfops.serving.test_rollout_serving import store  # noqa: F401 (the fi
 from tests.kfops.serving.test_shadow_batching import _shadowing, _until
 
 
+async def _ready(lane):
+    """Starts the lane's shadow child and waits until it is ready; the child's handle."""
+    lane.start()
+    await _until(lambda: lane.worker.ready)
+    return lane.worker
+
+
 def test_a_request_schedules_no_callback_and_a_full_batch_is_written_after_the_answer(
     store,  # noqa: F811
     tmp_path,
@@ -21,10 +28,8 @@ def test_a_request_schedules_no_callback_and_a_full_batch_is_written_after_the_a
     batches = 3
 
     async def run():
-        loop = asyncio.get_running_loop()
-        lane.start()
-        await _until(lambda: lane.worker.ready)
-        worker, scheduled, written_in_request = lane.worker, [], []
+        loop, worker = asyncio.get_running_loop(), await _ready(lane)
+        scheduled, written_in_request = [], []
 
         def counting(name):
             original = getattr(loop, name)
@@ -56,3 +61,30 @@ def test_a_request_schedules_no_callback_and_a_full_batch_is_written_after_the_a
     assert set(written_in_request) == {0}  # no frame is written while a request is answered
     assert frames == batches
     assert (lane.dropped, lane.off, lane.failed) == (0, 0, 0)
+
+
+def test_requests_past_a_full_batch_before_its_flush_join_that_frame(store, tmp_path):  # noqa: F811
+    plane, lane, one = _shadowing(store, tmp_path)
+    extra = 3
+
+    async def run():
+        loop, worker, soon = asyncio.get_running_loop(), await _ready(lane), []
+        original = loop.call_soon
+
+        def counting(callback, *args, **kwargs):
+            if getattr(callback, "__self__", None) is worker:
+                soon.append(callback.__name__)
+            return original(callback, *args, **kwargs)
+
+        loop.call_soon = counting
+        for i in range(shadow.BATCH + extra):  # no yield between them: the flush has not run
+            request = dataclasses.replace(one, request_id=f"p{i}")
+            await plane.infer_async(plane.resolve("churn"), request, "v1")
+        del loop.call_soon
+        await _until(lambda: lane.shadowed == shadow.BATCH + extra)
+        await asyncio.to_thread(lane.close)
+        return soon, worker.frames
+
+    soon, frames = asyncio.run(run())
+    assert soon == ["flush_pending"]  # one callback for the full batch, not one per request
+    assert frames == 1  # the requests that came before it ran went out in the same frame
