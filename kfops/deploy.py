@@ -304,6 +304,20 @@ def inferenceservice_status(obj: dict, previous_revision: str | None = None) -> 
     return Status(True, f"revision {latest} ready with {want}% of the traffic")
 
 
+def _revision_spec(obj: dict) -> dict:
+    """What makes a new revision: the spec without the predictor's canaryTrafficPercent.
+
+    KServe writes canaryTrafficPercent only into the Knative Service's route (traffic targets),
+    never into its revision template (pkg/controller/v1beta1/inferenceservice/reconcilers/knative/
+    ksvc_reconciler.go, createKnativeService), and Knative makes a revision only when the
+    template changes; so a traffic-only change brings none (KServe's canary example promotes
+    by removing the field: the latest revision stays and takes 100 %).
+    """
+    spec = copy.deepcopy(obj.get("spec") or {})
+    (spec.get("predictor") or {}).pop("canaryTrafficPercent", None)
+    return spec
+
+
 def rollout_status(obj: dict, previous_revision: str | None = None) -> Status:
     """`deployment_status` or `inferenceservice_status`, by kind."""
     if obj["kind"] == "Deployment":
@@ -378,9 +392,11 @@ def rollout(
         objects, key=lambda o: (o["kind"] in _WORKLOADS, rank.get(o["kind"], len(rank)))
     ):
         applied = api.apply(obj)
-    # A new InferenceService spec must bring a new revision; an unchanged one brings none.
-    changed = live is None or applied["metadata"].get("generation") != live["metadata"].get(
-        "generation"
+    # A new revision template must bring a new revision; an unchanged one brings none, and so
+    # does a change of canaryTrafficPercent alone (promoting or pinning a KServe canary).
+    changed = live is None or (
+        applied["metadata"].get("generation") != live["metadata"].get("generation")
+        and _revision_spec(applied) != _revision_spec(live)
     )
     baseline = latest_revision(live) if changed else None
     version = served_version(api, workload)
