@@ -87,10 +87,12 @@ def main(argv: list[str] | None = None) -> int:
     """Runs one command; a KfopsError prints one line and exits with its class's code."""
     argv = sys.argv[1:] if argv is None else argv
     command = next((a for a in argv if not a.startswith("-")), None)
-    if command == "run":  # the warm-step zygote imports while this process does (kfops.warm_steps)
+    # The warm-step zygote imports while this process does (kfops.warm_steps). Not when an option
+    # comes before `run`: `kfops` takes only --help and --version there (or stops at a mistake).
+    if command == "run" and argv[0] == command:
         from kfops import warm_steps  # noqa: PLC0415
 
-        warm_steps.start_early(argv[argv.index(command) + 1 :])
+        warm_steps.start_early(argv[1:])
     parser = build_parser(command) if command in COMMANDS else overview_parser()
     args = parser.parse_args(argv)
     try:

@@ -25,6 +25,7 @@ module as a string, as `python -m` would.
 
 from __future__ import annotations
 
+import argparse
 import atexit
 import contextlib
 import ctypes
@@ -42,6 +43,7 @@ import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
+from typing import NoReturn
 
 EXECUTOR_MODULE = "kfp.dsl.executor_main"
 COLD_STEPS_ENV = "KFOPS_COLD_STEPS"  # "1": every step in a fresh interpreter (README, bench/)
@@ -311,18 +313,39 @@ def start_early(argv: Sequence[str]) -> None:
     no run takes is stopped at exit.
     """
     global _early  # noqa: PLW0603
-    flags = {a.partition("=")[0] for a in argv}
-    runner = [argv[i + 1] for i, a in enumerate(argv[:-1]) if a == "--runner"]
-    runner += [a.partition("=")[2] for a in argv if a.startswith("--runner=")]
-    if (
-        _early is not None
-        or cold_steps()
-        or flags & {"-h", "--help"}
-        or any(r != "subprocess" for r in runner)
-    ):
+    if _early is not None or cold_steps() or not forks_steps(argv):
         return
     _early = Zygote(RUN_IMPORTS_SET)
     atexit.register(_early.close)
+
+
+RUNNER_FLAG = "--runner"  # `kfops run`'s (kfops/commands/run.py); its default, subprocess, forks
+
+
+class _EarlyParser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        raise ValueError(message)
+
+
+def forks_steps(argv: Sequence[str]) -> bool:
+    """Whether `kfops run <argv>` runs its steps with the subprocess runner, as its parser reads it.
+
+    Read by argparse itself with a parser of the options that decide it, `-h/--help` and
+    RUNNER_FLAG: `kfops run`'s own needs the stage modules and kfp (the imports this start
+    precedes). argparse takes an unambiguous prefix of a long option (`--runn docker`,
+    `--runn=docker`) and the last value; where the whole parse succeeds, a prefix of `--runner`
+    or `--help` can only be that option (no other `kfops run` option is spelled as one of its
+    prefixes: tests/kfops/test_warm_steps_early.py checks every spelling against the real parser).
+    A prefix the real parser finds ambiguous (`--run`: `--runs-dir`) is its own one-line error.
+    """
+    parser = _EarlyParser(add_help=False)
+    parser.add_argument("-h", "--help", action="store_true")
+    parser.add_argument(RUNNER_FLAG, dest="runner", default="subprocess")
+    try:
+        known, _ = parser.parse_known_args(list(argv))
+    except ValueError:  # `--runner` without a value, `--help=x`: an error for the real parser too
+        return False
+    return not known.help and known.runner == "subprocess"
 
 
 def _take_early() -> Zygote | None:
