@@ -137,6 +137,11 @@ def promote_main(args: argparse.Namespace) -> int:
     """`kfops models promote NAME VERSION`."""
     reg = _registry(args)
     require_model(reg, args.name)
+    if args.version in approval.pending(reg, args.name):  # the gate: approval records who, why
+        raise errors.ConfigError(
+            f"model {args.name!r} version {args.version} is staged for approval: "
+            f"`kfops models approve {args.name} {args.version} --by WHO --reason WHY` promotes it"
+        )
     before = reg.champion(args.name)
     pointer = reg.promote(args.name, args.version)
     if args.json:
