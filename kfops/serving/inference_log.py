@@ -157,12 +157,22 @@ class InferenceLogger:
         return self
 
     def close(self, timeout: float = 30.0) -> None:
-        """Stops accepting rows, writes everything buffered, and waits for the writer."""
+        """Stops accepting rows, writes everything buffered, and waits for the writer.
+
+        A writer still busy after `timeout` is left (a daemon thread: it ends with the process)
+        and said in the log, with the rows it had not yet taken.
+        """
         with self._cond:
             self._closed = True
             self._cond.notify()
         if self._thread.is_alive():
             self._thread.join(timeout)
+            if self._thread.is_alive():
+                log.error(
+                    "log writer did not finish in time",
+                    extra={"model": self.model_name, "log": type(self).__name__,
+                           "rows_queued": self._queued, "rows_written": self.written},
+                )  # fmt: skip
         else:
             self._write(self._take())
 

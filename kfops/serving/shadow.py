@@ -9,12 +9,14 @@ does: one pickled frame per `BATCH` requests, `BATCH_CELLS` values or `BATCH_SEC
 comes first, so the loop makes one write and the child wakes once per batch, not per request.
 The child loads the challenger from the registry, validates and predicts the whole batch in one
 call each (a fitted pipeline costs about the same for 1 row as for 32), logs both
-answers as rollout events, and acks each request with one byte on a second pipe. Once loaded it
-predicts at SCHED_IDLE (`kfops.cpus.background`), only on CPU the server leaves idle; its event
-writer runs at nice 10.
+answers as rollout events, and acks each request with one byte on a second pipe. Once loaded,
+every thread of it (the predicting one and the event log's writer) runs at SCHED_IDLE
+(`kfops.cpus.background`), only on CPU the server and its load leave idle (see `_background`).
 
 Overload: the pipe is the queue (`pipe_bytes`). When it is full the batch is not shadowed and
-each of its requests is counted `dropped`; nothing waits. A child that exits (killed, crashed)
+each of its requests is counted `dropped`; nothing waits. A request the child answered but whose
+events its full event-log buffer refused (the writer had no idle CPU for long) is counted
+`dropped` too: what is not in the evidence was not shadowed. A child that exits (killed, crashed)
 turns shadow off: every later request is counted `off` and the server answers as before, until
 the lane starts a new child (kfops.serving.challenger: after a backoff that doubles from 1 s to
 60 s). On shutdown the server sends what it holds and closes the pipe; the child finishes,
@@ -44,12 +46,12 @@ from kfops import cpus
 
 log = logging.getLogger("kfops.serving")
 _HEAD = struct.Struct("<I")
-# Acks: one per request (answered, failed), one after start-up (loaded, or the load failed).
-ANSWERED, FAILED, READY, UNLOADABLE = b"a", b"f", b"r", b"x"
+# Acks: one per request (answered, failed, or dropped: answered but its events were refused by
+# the full event-log buffer), one after start-up (loaded, or the load failed).
+ANSWERED, FAILED, DROPPED, READY, UNLOADABLE = b"a", b"f", b"d", b"r", b"x"
 # One frame per this many requests, values (rows x columns) or seconds, whichever comes first: the
 # inference log's figures (kfops.serving.inference_log), far below the pipe's capacity.
 BATCH, BATCH_CELLS, BATCH_SECONDS = 32, 4096, 0.02
-_WRITER_NICE = 10  # the child's event-log writer (see `_background`)
 
 
 class ShadowProcess:
@@ -221,7 +223,7 @@ class ShadowProcess:
                 "shadow worker cannot load the challenger; every shadowed request fails",
                 extra={"pid": self.pid, "version": self.spec.get("version")},
             )
-        for outcome, byte in (("answered", ANSWERED), ("failed", FAILED)):
+        for outcome, byte in (("answered", ANSWERED), ("failed", FAILED), ("dropped", DROPPED)):
             n = data.count(byte)
             if n:
                 self.on_outcome(outcome, n)
@@ -384,18 +386,21 @@ class _Worker:
         share of its batch's validation and predict: the challenger's compute per request, not a
         response latency. Never raises.
         """
-        events = self.events
+        events, refused = self.events, set()
         if events is not None:
-            for request_id, pair, seconds, predict, stamp, *_ in jobs:
-                events.record(
+            for i, (request_id, pair, seconds, predict, stamp, *_) in enumerate(jobs):
+                if not events.record(
                     request_id, pair, pair[0], self.challenger.CHAMPION_ROLE, seconds,
                     np.asarray(predict), timestamp_ns=stamp,
-                )  # fmt: skip
+                ):  # fmt: skip
+                    refused.add(i)
         acks, groups = [FAILED] * len(jobs), {}
         for i, job in enumerate(jobs):
             groups.setdefault(_signature(job, i), []).append(i)
         for members in groups.values():
             self._score(jobs, members, acks)
+        for i in refused:  # the pair is not in the evidence: not shadowed, whatever it answered
+            acks[i] = DROPPED
         return acks
 
     def _score(self, jobs: list[tuple], members: list[int], acks: list[bytes]) -> None:
@@ -424,7 +429,8 @@ class _Worker:
             acks[i] = ANSWERED
             if self.events is not None:
                 predict, role = whole[offset : offset + n], self.challenger.rollout.SHADOW
-                self.events.record(request_id, pair, pair[1], role, share * n, predict)
+                if not self.events.record(request_id, pair, pair[1], role, share * n, predict):
+                    acks[i] = DROPPED
             offset += n
 
     def _failed(self, request_id, pair, start: float, error: Exception) -> None:
@@ -434,27 +440,36 @@ class _Worker:
             self.events.record(request_id, pair, pair[1], role, seconds, error=name)
 
     def close(self) -> None:
+        """Writes the buffered events (a drain cut off at its deadline is said in the log)."""
         if self.events is not None:
             self.events.close(max(5.0, self.spec.get("drain_seconds", 5.0)))
 
 
 def _background() -> None:
-    """The predicting thread to SCHED_IDLE, every other thread of this process to nice 10.
+    """Every thread of this process (the predicting one, the event log's writer) to SCHED_IDLE.
 
-    sched_setscheduler(2) with pid 0 changes the calling thread only; the event log's writer
-    (started before it; it encodes Parquet) would stay at the server's priority. It goes to nice
-    10, as the inference log's writer (kfops.serving.inference_log): what it writes is the
-    rollout's evidence, and an idle-class writer gets no CPU under sustained saturation, so the
-    drain at shutdown would be cut off. Predicting is what may be shed (counted `dropped`).
-    Threads started later inherit the caller's class.
+    sched_setscheduler(2) with pid 0 changes the calling thread only, so the writer, started
+    before, is set by its thread id. At nice 10 it was the shadow's tail: each Parquet encode
+    (~10k events every ~0.4 s at 12k req/s) took a nice-10 share of a busy core (weight 110 of
+    1024) in whole scheduler slices, each one a stall of the server or of its load; the champion's
+    p99 rose 1.0-1.2 ms at 4 wrk connections, and 0.0-0.1 ms with the writer idle-class too
+    (bench/RESULTS.md, "Shadow overhead"). Under sustained saturation an idle-class writer gets no
+    CPU: its buffer fills and each later request is counted `dropped` (`_Worker.answer`), as
+    shadow promises (the champion never pays for it). The drain at shutdown comes after the
+    server stopped answering, on the CPU it left; a drain cut off at its deadline is said in the
+    log (`InferenceLogger.close`). Where SCHED_IDLE is not available: nice 19. Threads started
+    later inherit the caller's policy.
     """
     policy = cpus.background()
     own = threading.get_native_id()
     for tid in os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ():
         with contextlib.suppress(OSError, ValueError):  # a thread that ended meanwhile
-            if int(tid) != own:
-                nice = max(os.getpriority(os.PRIO_PROCESS, int(tid)), _WRITER_NICE)
-                os.setpriority(os.PRIO_PROCESS, int(tid), 19 if policy != "idle" else nice)
+            if int(tid) == own:
+                continue
+            if policy == "idle":
+                os.sched_setscheduler(int(tid), os.SCHED_IDLE, os.sched_param(0))
+            else:
+                os.setpriority(os.PRIO_PROCESS, int(tid), 19)
 
 
 def main(argv: list[str]) -> int:

@@ -110,6 +110,19 @@ def test_logger_close_flushes_every_buffered_row(tmp_path, clf):
     assert len(_read_logs(store)) == 37 and logger.dropped == 0
 
 
+def test_a_writer_still_busy_at_the_close_deadline_is_said_in_the_log(tmp_path, clf, caplog):
+    served = model.ServedModel("churn", "1", clf[0], clf[1])
+    logger = inference_log.InferenceLogger(
+        SlowStore(tmp_path, 2.0), "churn", 1.0, flush_rows=1, flush_seconds=3600
+    ).start()
+    _submit_rows(logger, served, 1)
+    time.sleep(0.2)  # the writer took the row and is inside the slow write
+    _submit_rows(logger, served, 3)
+    logger.close(timeout=0.2)
+    [record] = [r for r in caplog.records if r.msg == "log writer did not finish in time"]
+    assert (record.rows_queued, record.rows_written) == (3, 0)
+
+
 def test_logger_sample_rate_logs_about_that_fraction(tmp_path):
     logger = inference_log.InferenceLogger(local.LocalStore(tmp_path), "m", 0.25, seed=7)
     share = sum(logger.sampled() for _ in range(4000)) / 4000

@@ -74,11 +74,11 @@ def test_shadow_predicts_in_a_child_process_not_the_server(store, tmp_path):  # 
         sent = _traffic(client, df, 20)
         _until(lambda: _metric(client, "answered") == 20)
         child = lane.worker.pid
-        # it answered, so it is past start-up: it predicts only on CPU the server leaves idle;
-        # its other threads (the event log's writer, started before it lowered itself) at nice 10
+        # it answered, so it is past start-up: it predicts only on CPU the server leaves idle,
+        # and so do its other threads (the event log's writer, started before it lowered itself)
         others = [int(t) for t in os.listdir(f"/proc/{child}/task") if int(t) != child]
         assert os.sched_getscheduler(child) == os.SCHED_IDLE and others
-        assert {os.getpriority(os.PRIO_PROCESS, t) for t in others} == {10}
+        assert {os.sched_getscheduler(t) for t in others} == {os.SCHED_IDLE}
     assert {r.status_code for _, r in sent} == {200}
     events = _events(store)
     shadow = events[events[rollout.ROLE] == "shadow"]

@@ -1,0 +1,45 @@
+"""A shadowed request counts as answered only when its evidence is kept.
+
+The shadow child's event-log writer runs on idle CPU only (kfops.serving.shadow._background): under
+saturation it falls behind, its buffer fills, and the buffer refuses events. Such a request was
+not shadowed as far as the rollout's verdict can tell, so the child acks it `dropped`. A real
+child and registry; the writer is held back by a flush threshold it never reaches (as a writer
+that gets no CPU would be), and the buffer made small.
+"""
+
+import asyncio
+import dataclasses
+
+from kfops import labels, rollout
+from kfops.serving import shadow
+from tests.kfops.serving.test_rollout_serving import _events, store  # noqa: F401 (the fixture)
+from tests.kfops.serving.test_shadow_batching import _shadowing, _until
+
+
+def test_requests_whose_events_the_full_buffer_refuses_are_counted_dropped(store, tmp_path):  # noqa: F811
+    plane, lane, one = _shadowing(store, tmp_path)
+    sent, kept = 10, 2  # one frame; the buffer takes every champion event and `kept` shadow ones
+    lane.worker_spec = {
+        **lane.worker_spec,
+        "events": {"queue_rows": sent + kept, "flush_rows": 10**6, "flush_seconds": 3600.0},
+    }
+    ids = [f"e{i}" for i in range(sent)]
+    assert sent < shadow.BATCH
+
+    async def run():
+        lane.start()
+        await _until(lambda: lane.worker.ready)
+        for rid in ids:  # no yield: they go out as one frame, after the batch's timer
+            request = dataclasses.replace(one, request_id=rid)
+            await plane.infer_async(plane.resolve("churn"), request, "v1")
+        await _until(lambda: lane.shadowed + lane.dropped == sent)
+        counts = lane.shadowed, lane.dropped, lane.failed, lane.off
+        await asyncio.to_thread(lane.close)  # the child drains what its buffer kept
+        return counts
+
+    assert asyncio.run(run()) == (kept, sent - kept, 0, 0)
+    events = _events(store)
+    champion = events[events[rollout.ROLE] == "champion"]
+    assert sorted(champion[labels.REQUEST_ID]) == sorted(ids)
+    # the child records every champion answer of the frame first, then the challenger's
+    assert list(events[events[rollout.ROLE] == "shadow"][labels.REQUEST_ID]) == ids[:kept]
