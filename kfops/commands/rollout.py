@@ -148,6 +148,9 @@ def _table(doc: dict, c: dict, verdict: rollout.Verdict) -> str:
             f"{_fmt(s['p50_ms'], '.2f'):>9}{_fmt(s['p99_ms'], '.2f'):>9}{s['labelled']:>10}"
             f"{_fmt(s['quality']):>9}"
         )
+    if doc["mode"] == rollout.SHADOW:
+        lines.append("(shadow: the challenger's ms are its batched compute per request, not a "
+                     "response latency; a canary measures that)")  # fmt: skip
     if c["agreement"] is not None:
         lines.append(f"agreement {_fmt(c['agreement']['rate'])} on {c['agreement']['rows']} rows")
     if c["distance"] is not None:
