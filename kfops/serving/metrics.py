@@ -90,7 +90,8 @@ class Metrics:
         self.shadow = Counter(
             "kfops_shadow_requests",
             "Requests handed to a shadow challenger, by outcome: answered, failed (it raised), "
-            "dropped (its process's pipe was full; the champion never waits for it) or off "
+            "dropped (its process's pipe or its event buffer was full: not in the evidence; the "
+            "champion never waits for it) or off "
             "(its process exited; shadow is off until the process is restarted).",
             ["outcome"],
             registry=r,
