@@ -20,6 +20,7 @@ import dataclasses
 import datetime as dt
 import io
 import math
+import re
 import statistics
 import tempfile
 from pathlib import Path
@@ -44,6 +45,7 @@ VERSION, ROLE = "kfops_model_version", "kfops_role"  # who answered: champion, s
 SECONDS, ERROR = "kfops_seconds", "kfops_error"  # validate + predict time; error class or ""
 PREDICTION, VALUE = "kfops_prediction", "kfops_value"  # as text; as float when numeric
 TIMESTAMP = "kfops_timestamp"
+_DAY = re.compile(r"\d{4}-\d{2}-\d{2}")  # the date folder of events_key
 EVENT_COLUMNS = (
     labels.REQUEST_ID, labels.ROW, CHAMPION, CHALLENGER, VERSION, ROLE, SECONDS, ERROR,
     PREDICTION, VALUE, TIMESTAMP,
@@ -177,8 +179,15 @@ def read_events(store: base.Store, name: str, doc: dict[str, Any]) -> pd.DataFra
     Raises:
         DataError: a stored event file is not readable Parquet.
     """
+    since = pd.Timestamp(doc["started_at"])
+    since = since.tz_localize("UTC") if since.tzinfo is None else since.tz_convert("UTC")
     frames = []
     for key in sorted(store.list(f"{ROOT}/{name}/")):
+        # A file is written after its events (events_key: the UTC day it was written), so one
+        # from a day before the start holds only older rollouts' events: not downloaded.
+        day = key.rsplit("/", 2)[-2] if key.count("/") >= 2 else ""
+        if _DAY.fullmatch(day) and day < f"{since:%Y-%m-%d}":
+            continue
         if key.endswith(".parquet"):
             try:
                 frames.append(pq.read_table(io.BytesIO(store.get_bytes(key))).to_pandas())
@@ -187,7 +196,6 @@ def read_events(store: base.Store, name: str, doc: dict[str, Any]) -> pd.DataFra
     if not frames:
         return pd.DataFrame({c: pd.Series(dtype=object) for c in EVENT_COLUMNS})
     out = pd.concat(frames, ignore_index=True)
-    since = pd.Timestamp(doc["started_at"])
     keep = (
         (out[CHAMPION] == str(doc["champion"]))
         & (out[CHALLENGER] == str(doc["challenger"]))
