@@ -17,7 +17,8 @@ saturation the latencies depend on who else takes the 2 cores, the CPU per reque
 The load generator shares the machine with the servers: `--load python` (default) is this
 process's threads (a GIL-bound client that costs ~as much CPU per request as the server),
 `--load wrk` is Debian's wrk (`make wrk`; C, one thread, `clients` connections, the same one-row
-body every request): the fairer one for the latency bound.
+body every request): the fairer one for the latency bound. Either stops at the first failed request (a non-200, or
+any error wrk counts), so a finished run is also "no request failed".
 
 Usage:
     nice -n 10 .venv/bin/python bench/shadow.py [--rounds 6] [--seconds 3] [--clients 1 4]
@@ -212,6 +213,8 @@ def one_round(
     if wrk_dir is not None:
         body = json.loads(bodies[0])
         r = serving.wrk_run(port, "/v1/models/churn:predict", body, clients, seconds, wrk_dir)
+        if r["errors"]:  # non-2xx, timeouts, socket errors: a request failed
+            raise SystemExit(f"{r['errors']} of {r['requests']} requests failed on port {port}")
         out = {"n": r["requests"], "p50": r["p50"], "p99": r["p99"]}
     else:
         until = time.perf_counter() + seconds
