@@ -11,6 +11,10 @@ compare-and-swap (kfops.registry), so concurrent stagings and approvals are neve
 
 The approval is written before the pointer moves: a crash between the two leaves an approved
 version that is not champion, which `approve` names with the command that finishes the job.
+
+Approving a version older than the champion (staged v4, then v5 became champion by a rollout or
+`kfops models promote`) would move the champion back; `approve` refuses that unless told
+`allow_older`, and then records the champion it replaced as "moved_back_from".
 """
 
 from __future__ import annotations
@@ -56,15 +60,26 @@ def pending(reg: registry.Registry, name: str) -> list[str]:
     return sorted((v for v, e in entries(reg, name).items() if e["state"] == STAGED), key=int)
 
 
-def approve(reg: registry.Registry, name: str, version: str, by: str, reason: str) -> dict:
+def approve(
+    reg: registry.Registry, name: str, version: str, by: str, reason: str,
+    allow_older: bool = False,
+) -> dict:  # fmt: skip
     """Records who approved a staged version and why, then makes it the champion.
+
+    "Older" is the registry's own order: versions are integers, numbered upwards as they are
+    registered (Registry.versions lists them by number, oldest first), so a version is older than
+    the champion when its number is lower. Registration times are not compared: they come from
+    each pusher's clock, and an explicit version number is the registry's order, not its time.
+    With `allow_older` such a version is approved and the champion moves back to it; its entry
+    then records the champion it replaced as moved_back_from.
 
     Returns:
         The version's entry, with approved_by, reason and approved_at.
 
     Raises:
-        ConfigError: `by` or `reason` is empty, or the version is not waiting for approval
-            (never staged, or already approved: the message says by whom and when).
+        ConfigError: `by` or `reason` is empty, the version is not waiting for approval (never
+            staged, or already approved: the message says by whom and when), or it is older than
+            the champion and `allow_older` is not set (nothing is recorded or moved).
         NotFound: no such registered version.
     """
     by, reason = (by or "").strip(), (reason or "").strip()
@@ -90,9 +105,16 @@ def approve(reg: registry.Registry, name: str, version: str, by: str, reason: st
                 f"model {name!r} version {version} was already approved by "
                 f"{entry['approved_by']} at {entry['approved_at']}{hint}"
             )
+        champion = reg.champion(name)
+        older = champion is not None and int(version) < int(champion)
+        if older and not allow_older:
+            raise errors.ConfigError(
+                f"model {name!r} version {version} is older than the champion {champion}: "
+                f"approving it would move the champion back; add --allow-older to do that"
+            )
         versions[version] = {
             **entry, "state": APPROVED, "approved_by": by, "reason": reason,
-            "approved_at": _now(),
+            "approved_at": _now(), **({"moved_back_from": champion} if older else {}),
         }  # fmt: skip
         return {**(current or {}), "versions": versions}
 

@@ -48,6 +48,10 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     approve.add_argument("version", help="staged version to approve")
     approve.add_argument("--by", required=True, help="who approves (recorded)")
     approve.add_argument("--reason", required=True, help="why (recorded)")
+    approve.add_argument(
+        "--allow-older", action="store_true",
+        help="approve a version older than the champion, moving the champion back to it",
+    )  # fmt: skip
     approve.set_defaults(func=approve_main)
     rollback = runs_command.with_common(
         sub.add_parser("rollback", help="go back to the previous champion")
@@ -152,11 +156,13 @@ def promote_main(args: argparse.Namespace) -> int:
 
 
 def approve_main(args: argparse.Namespace) -> int:
-    """`kfops models approve NAME VERSION --by WHO --reason WHY`."""
+    """`kfops models approve NAME VERSION --by WHO --reason WHY [--allow-older]`."""
     reg = _registry(args)
     require_model(reg, args.name)
     before = reg.champion(args.name)
-    entry = approval.approve(reg, args.name, args.version, args.by, args.reason)
+    entry = approval.approve(
+        reg, args.name, args.version, args.by, args.reason, allow_older=args.allow_older
+    )
     if args.json:
         runs_command.print_json({"name": args.name, "version": args.version, **entry})
     else:
