@@ -88,7 +88,9 @@ class RolloutRule:
         100, "labelled challenger rows needed to judge quality (fewer: wait)"
     )
     confidence: float = parameters.field(
-        0.95, "two-sided confidence of the intervals on error rates and the quality difference"
+        0.95,
+        "two-sided confidence of the intervals on error rates and the quality difference; they "
+        "are confidence sequences, valid at every look however often status/decide runs",
     )
     margin: float = parameters.field(
         0.0,
@@ -211,26 +213,30 @@ def task_of(reg: registry.Registry, name: str, version: str) -> str:
         return schema.Schema.load(Path(tmp) / registry.SCHEMA_FILE).task
 
 
-def compare(events: pd.DataFrame, truth: pd.DataFrame, doc: dict, task: str, z: float) -> dict:
+def compare(
+    events: pd.DataFrame, truth: pd.DataFrame, doc: dict, task: str, rule: RolloutRule
+) -> dict:
     """Measures champion against challenger on one rollout's events.
 
     Args:
         events: `read_events` output.
         truth: delayed labels (`kfops.labels.read`).
-        doc: the rollout pointer (which versions).
+        doc: the rollout pointer (which versions, mode and canary share).
         task: "classification" (quality: accuracy) or "regression" (quality: minus the
             absolute error).
-        z: the normal quantile of the intervals' confidence.
+        rule: its confidence and planned traffic (min_requests, min_labelled) shape the
+            confidence sequences (`sequence_z`).
 
     Returns:
         JSON-ready: per side (requests, rows, errors, error-rate interval, latency ms p50/p95/
-        p99, labelled rows, quality), agreement (shadow), distance, quality difference interval.
+        p99, labelled rows, quality), agreement (shadow), distance, quality difference interval,
+        and `intervals` (which kind of interval: a confidence sequence, valid at every look).
     """
     sides = {"champion": str(doc["champion"]), "challenger": str(doc["challenger"])}
     rows = {k: events[events[VERSION] == v] for k, v in sides.items()}
-    out: dict[str, Any] = {"mode": doc["mode"], "task": task}
+    out: dict[str, Any] = {"mode": doc["mode"], "task": task, "intervals": INTERVALS}
     for side, frame in rows.items():
-        out[side] = _side(frame, sides[side], z)
+        out[side] = _side(frame, sides[side], rule)
     answered = {k: f[f[ERROR] == ""] for k, f in rows.items()}
     out["agreement"] = _agreement(answered, task) if doc["mode"] == SHADOW else None
     out["distance"] = _distance(answered["champion"], answered["challenger"], task)
@@ -238,29 +244,82 @@ def compare(events: pd.DataFrame, truth: pd.DataFrame, doc: dict, task: str, z: 
     for side, q in scored.items():
         out[side]["labelled"] = len(q)
         out[side]["quality"] = float(q.mean()) if len(q) else None
-    out["quality_difference"] = _difference(scored, doc["mode"] == SHADOW, z)
+    paired = doc["mode"] == SHADOW
+    out["quality_difference"] = _difference(scored, paired, rule, _planned_pairs(doc, rule))
     return out
 
 
-def _side(frame: pd.DataFrame, version: str, z: float) -> dict[str, Any]:
+def _side(frame: pd.DataFrame, version: str, rule: RolloutRule) -> dict[str, Any]:
     per_request = frame.drop_duplicates([labels.REQUEST_ID, ROLE])
     n, failed = len(per_request), int((per_request[ERROR] != "").sum())
     ms = per_request[SECONDS].astype(float).to_numpy() * 1000
     pct = {f"p{q}_ms": float(np.percentile(ms, q)) if n else None for q in (50, 95, 99)}
+    z = sequence_z(max(n, 1), rule.min_requests, rule.confidence)
     return {
         "version": version, "requests": n, "errors": failed,
         "error_rate": failed / n if n else None, "error_interval": wilson(failed, n, z), **pct,
     }  # fmt: skip
 
 
+INTERVALS = (
+    "anytime-valid asymptotic confidence sequences (Gaussian mixture, Waudby-Smith et al. 2024): "
+    "each holds at every look at the stated confidence, however often the rule is applied"
+)
+
+
+def sequence_z(n, planned: float, confidence: float):
+    """The multiplier z of the standard error that makes mean +- z sd / sqrt(n) hold at every n.
+
+    mean +- z sd / sqrt(n) is then a confidence sequence: it covers the mean at every n at once,
+    so looking at each new batch of traffic (every `kfops rollout decide`) keeps the stated
+    confidence. n may be a numpy array.
+
+    This is the Gaussian-mixture asymptotic confidence sequence of Waudby-Smith, Arbour, Sinha,
+    Kennedy & Ramdas, "Time-uniform central limit theory and asymptotic confidence sequences"
+    (Annals of Statistics 2024, arXiv 2103.06476): mean +- sd * sqrt(2 (n rho2 + 1) / (n^2 rho2)
+    * log(sqrt(n rho2 + 1) / a)) per side a = (1 - confidence) / 2; multiplied by sqrt(n) that
+    is the z below. rho2 makes it tightest at the planned n: rho2 = (2 log(1/a) + log(1 +
+    2 log(1/a))) / planned. Checked against the authors' R package (WannabeSmith/drconfseq,
+    R/asymptotic_confseq.R: std_conjmix_margin, best_rho2_approx, and asymptotic_confseq, which
+    passes alpha/2 to both for a two-sided sequence). At 95 % it is about 3.28 around the
+    planned n (1.96 for one fixed-n look) and grows slowly (3.56 at 20x the plan).
+    """
+    a = (1.0 - confidence) / 2
+    log_a = math.log(1 / a)
+    rho2 = (2 * log_a + math.log(1 + 2 * log_a)) / max(float(planned), 1.0)
+    nr = np.asarray(n, dtype=float) * rho2
+    z = np.sqrt(2 * (nr + 1) / nr * np.log(np.sqrt(nr + 1) / a))
+    return float(z) if np.ndim(z) == 0 else z
+
+
+def _planned_pairs(doc: dict, rule: RolloutRule) -> float:
+    """The n the quality sequence is tuned for.
+
+    Shadow: min_labelled paired rows. Canary: the labelled rows of both sides when the
+    challenger's reach min_labelled (its share of traffic is fixed by the plan, so this does not
+    depend on the data).
+    """
+    share = float(doc.get("share") or 0.0)
+    if doc["mode"] == SHADOW or not 0.0 < share < 1.0:
+        return float(rule.min_labelled)
+    return rule.min_labelled / share
+
+
 def wilson(k: int, n: int, z: float) -> list[float] | None:
-    """Wilson score interval of a proportion k/n (None without observations)."""
+    """Wilson score interval of a proportion k/n (None without observations).
+
+    With z = sequence_z(n, ...) it is the confidence sequence for a proportion: the set of p
+    with |k/n - p| <= z sqrt(p (1 - p) / n), i.e. the Gaussian-mixture boundary with the
+    Bernoulli variance at p itself rather than estimated, so it stays a real interval when
+    k = 0 or k = n (an estimated variance would be 0 there).
+    """
     if n == 0:
         return None
     p, z2 = k / n, z * z
     centre = (p + z2 / (2 * n)) / (1 + z2 / n)
     half = z / (1 + z2 / n) * math.sqrt(p * (1 - p) / n + z2 / (4 * n * n))
-    return [max(0.0, centre - half), min(1.0, centre + half)]
+    low = 0.0 if k == 0 else max(0.0, centre - half)  # exact at the ends, not 1e-17 off
+    return [low, 1.0 if k == n else min(1.0, centre + half)]
 
 
 def _keys(frame: pd.DataFrame) -> pd.DataFrame:
@@ -311,11 +370,19 @@ def _quality(joined: pd.DataFrame, task: str) -> pd.Series:
     return pd.Series(q.to_numpy(), index=keys)
 
 
-def _difference(scored: dict[str, pd.Series], paired: bool, z: float) -> dict[str, Any] | None:
-    """Challenger minus champion quality with a normal-approximation interval.
+def _difference(
+    scored: dict[str, pd.Series], paired: bool, rule: RolloutRule, planned: float
+) -> dict[str, Any] | None:
+    """Challenger minus champion quality with a confidence sequence (`sequence_z`).
 
-    Shadow: paired on the same labelled rows (mean of per-row differences). Canary: the two
-    sides answered different requests, so the difference of means with both variances.
+    Shadow: paired on the same labelled rows, so the difference is the mean of n per-row
+    differences d_i, one stream of n observations: sd = sd(d), interval mean +- z(n) sd /
+    sqrt(n). Canary: each labelled request was answered by one side, assigned at random by the
+    plan's share; the difference of means is (asymptotically) the mean over all t = n_a + n_b
+    labelled requests of the inverse-probability-weighted outcome (Z y / s - (1 - Z) y /
+    (1 - s)), the randomized-experiment case of the same paper. Its variance per request
+    sigma^2 satisfies sigma^2 / t = var_a / n_a + var_b / n_b = se^2, so the sequence over
+    time t is diff +- z(t) * se, tuned for `planned` (`_planned_pairs`).
     """
     a, b = scored["champion"], scored["challenger"]
     if paired:
@@ -330,7 +397,19 @@ def _difference(scored: dict[str, pd.Series], paired: bool, z: float) -> dict[st
         diff = float(b.mean() - a.mean())
         se = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b))
         n = min(len(a), len(b))
-    return {"value": diff, "interval": [diff - z * se, diff + z * se], "rows": n, "paired": paired}
+    interval = quality_interval(diff, se, n if paired else len(a) + len(b), planned, rule)
+    return {"value": diff, "interval": interval, "rows": n, "paired": paired,
+            "kind": "confidence sequence", "planned_n": planned}  # fmt: skip
+
+
+def quality_interval(diff, se, t, planned: float, rule: RolloutRule) -> list:
+    """[diff - z se, diff + z se] with z = sequence_z(t, planned).
+
+    The quality difference's confidence sequence after t observations (`_difference` says what
+    t and se are). Works on numpy arrays too (tests/kfops/test_rollout_sequential.py).
+    """
+    z = sequence_z(t, planned, rule.confidence)
+    return [diff - z * se, diff + z * se]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -351,7 +430,9 @@ def judge(comparison: dict[str, Any], rule: RolloutRule) -> Verdict:
     Abort when the challenger's error-rate interval lies wholly above the champion's upper
     bound plus max_error_increase, or the quality-difference interval lies wholly below
     -margin. Promote when errors are not surely worse and the quality interval lies wholly
-    above -margin. Anything else waits.
+    above -margin. Anything else waits. The intervals are confidence sequences (`compare`), so
+    applying the rule at every new batch of traffic keeps a false promote (equal models) at
+    most (1 - confidence) / 2, however many looks.
     """
     champ, chall = comparison["champion"], comparison["challenger"]
     if chall["requests"] < rule.min_requests:
@@ -375,7 +456,10 @@ def judge(comparison: dict[str, Any], rule: RolloutRule) -> Verdict:
 
 
 def z_of(confidence: float) -> float:
-    """The two-sided normal quantile for a confidence level."""
+    """The two-sided normal quantile for a confidence level.
+
+    It holds for one look at a fixed n; the rule's intervals use `sequence_z` (every look).
+    """
     return statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
@@ -389,7 +473,7 @@ def evaluate(store: base.Store, name: str, rule: RolloutRule) -> tuple[dict, dic
     doc = running(reg, name)
     events = read_events(store, name, doc)
     task = task_of(reg, name, str(doc["challenger"]))
-    comparison = compare(events, labels.read(store, name), doc, task, z_of(rule.confidence))
+    comparison = compare(events, labels.read(store, name), doc, task, rule)
     return doc, comparison, judge(comparison, rule)
 
 

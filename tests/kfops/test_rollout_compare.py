@@ -1,8 +1,8 @@
 """rollout.compare's figures on hand-built events, each against an independent computation: error
-counts and Wilson intervals, latency percentiles per request, shadow agreement, the prediction
-distance (total variation; KS), and the quality difference with its paired (shadow) or unpaired
-(canary) interval. The end-to-end tests judge only obvious cases, which these figures could be
-wrong under and still pass (issue #19 review)."""
+counts and Wilson-form confidence sequences, latency percentiles per request, shadow agreement,
+the prediction distance (total variation; KS), and the quality difference with its paired
+(shadow) or unpaired (canary) confidence sequence. The end-to-end tests judge only obvious cases,
+which these figures could be wrong under and still pass (issue #19 review)."""
 
 import math
 
@@ -13,7 +13,16 @@ from scipy import stats
 
 from kfops import labels, rollout
 
-Z = rollout.z_of(0.95)
+RULE = rollout.RolloutRule()  # 95 %, planned 200 requests and 100 labelled rows
+
+
+def _cs_z(n, planned, a=0.025):
+    """Waudby-Smith et al. (2024) Gaussian-mixture boundary times sqrt(n), written out here."""
+    rho2 = (2 * math.log(1 / a) + math.log(1 + 2 * math.log(1 / a))) / planned
+    margin = math.sqrt(2 * (n * rho2 + 1) / (n**2 * rho2) * math.log(math.sqrt(n * rho2 + 1) / a))
+    return margin * math.sqrt(n)
+
+
 DOC = {"champion": "1", "challenger": "2"}
 
 
@@ -50,12 +59,12 @@ def shadow():
 
 def test_shadow_figures_equal_their_definitions(shadow):
     events, truth = shadow
-    out = rollout.compare(events, truth, {**DOC, "mode": "shadow"}, "classification", Z)
+    out = rollout.compare(events, truth, {**DOC, "mode": "shadow"}, "classification", RULE)
     champ, chall = out["champion"], out["challenger"]
     assert (champ["requests"], champ["errors"]) == (51, 0)
     assert (chall["requests"], chall["errors"]) == (51, 1)
     assert chall["error_rate"] == pytest.approx(1 / 51)
-    assert chall["error_interval"] == pytest.approx(rollout.wilson(1, 51, Z))
+    assert chall["error_interval"] == pytest.approx(rollout.wilson(1, 51, _cs_z(51, 200)))
     champ_ms = [1.0 * (i + 1) for i in range(51)]
     chall_ms = [2.0 * (i + 1) for i in range(50)] + [500.0]
     for q in (50, 95, 99):
@@ -71,7 +80,7 @@ def test_shadow_figures_equal_their_definitions(shadow):
     assert (chall["labelled"], chall["quality"]) == (50, pytest.approx(45 / 50))
     # paired on r0-r49: +1 on r30-r34, -1 on r35-r39, 0 elsewhere
     d = np.array([1.0] * 5 + [-1.0] * 5 + [0.0] * 40)
-    half = Z * d.std(ddof=1) / math.sqrt(len(d))
+    half = _cs_z(50, 100) * d.std(ddof=1) / math.sqrt(len(d))
     diff = out["quality_difference"]
     assert (diff["rows"], diff["paired"], diff["value"]) == (50, True, pytest.approx(0.0))
     assert diff["interval"] == pytest.approx([-half, half])
@@ -89,7 +98,9 @@ def test_canary_regression_figures_equal_their_definitions():
     truth_b = [2.0, 4.5, 6.0, 8.0]
     truth = _truth([(f"a{i}", y) for i, y in enumerate(truth_a)]
                    + [(f"b{i}", y) for i, y in enumerate(truth_b)])  # fmt: skip
-    out = rollout.compare(pd.DataFrame(rows), truth, {**DOC, "mode": "canary"}, "regression", Z)
+    out = rollout.compare(
+        pd.DataFrame(rows), truth, {**DOC, "mode": "canary", "share": 0.5}, "regression", RULE
+    )
     assert out["agreement"] is None
     ks = stats.ks_2samp(champion, challenger).statistic
     assert out["distance"] == {"kind": "ks", "value": pytest.approx(ks)}
@@ -101,4 +112,7 @@ def test_canary_regression_figures_equal_their_definitions():
     value = qb.mean() - qa.mean()
     assert (diff["rows"], diff["paired"]) == (4, False)
     assert diff["value"] == pytest.approx(value)
-    assert diff["interval"] == pytest.approx([value - Z * se, value + Z * se])
+    # 10 labelled requests, split at random by the plan's share: planned 100 / 0.5 in all
+    z = _cs_z(10, 200)
+    assert diff["interval"] == pytest.approx([value - z * se, value + z * se])
+    assert out["intervals"].startswith("anytime-valid") and diff["kind"] == "confidence sequence"
