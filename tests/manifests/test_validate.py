@@ -10,8 +10,9 @@ from kubernetes_validate import utils as kv_utils
 from tests.manifests import conftest
 
 K8S_VERSION = "1.30.0"
-# ServiceMonitor and PrometheusRule: checked by promtool and test_monitoring.py (selector, port).
-CRD_KINDS = {"InferenceService", "ServiceMonitor", "PrometheusRule"}
+# ServiceMonitor, PodMonitor and PrometheusRule: checked by promtool, test_monitoring.py and
+# test_scrape.py (selectors, port names, NetworkPolicy).
+CRD_KINDS = {"InferenceService", "ServiceMonitor", "PodMonitor", "PrometheusRule"}
 SCHEMA_PATH = conftest.ROOT / "manifests/schemas/inferenceservice-v1beta1.schema.json"
 
 
