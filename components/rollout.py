@@ -15,8 +15,12 @@ def rollout(
     confidence: float = 0.95,
     margin: float = 0.0,
     max_error_increase: float = 0.01,
+    by: str = "",
 ) -> str:
-    """Returns promote, wait or abort, having acted on it. Rules: kfops.rollout.judge."""
+    """Returns promote, wait or abort, having acted on it. Rules: kfops.rollout.judge.
+
+    The outcome is recorded as ended by `by` (who scheduled it) and this pipeline run.
+    """
     from kfops import config, dataio, parameters, recording, store
     from kfops import rollout as core
 
@@ -30,7 +34,8 @@ def rollout(
     )
     with recording.recorded("rollout", store_uri, run_id, {"rule": repr(rule)}) as step:
         st = store.open_store(store_uri, config.StoreSettings.from_env())
-        _, comparison, decision, entry = core.decide(st, model_name, rule, f"pipeline run {run_id}")
+        who = f"{by} (pipeline run {run_id})" if by else f"pipeline run {run_id}"
+        _, comparison, decision, entry = core.decide(st, model_name, rule, who)
         summary = {"comparison": comparison, **decision.to_dict(), "ended": entry}
         dataio.write_json(summary, verdict.path)
         verdict.metadata.update(decision.to_dict())

@@ -11,6 +11,7 @@ import pkgutil
 
 import pytest
 from kfops.pipelines import batch_scoring, monitoring, training
+from kfops.pipelines import rollout as rollout_pipeline
 
 from kfops import (
     batchscore,
@@ -69,6 +70,7 @@ PLUMBING = {
     "store_uri", "run_id", "job_id", "pipeline", "experiment", "code_version", "model_name",
     "labels_key", "version", "namespace", "timeout_seconds",
     "shard", "plan", "written",  # batch scoring's plan, handed from step to step
+    "by",  # who a rollout decision is recorded as ended by (kfops rollout decide --by)
 }  # fmt: skip
 # push records the training seed in the model's lineage: the same parameter as TrainConfig.seed
 SHARED = {("push", "seed"): (train.TrainConfig, "seed")}
@@ -127,7 +129,12 @@ def test_component_signatures_match_their_configs():
     assert problems == []
 
 
-PIPELINES = [training.training, monitoring.monitoring, batch_scoring.batch_scoring]
+PIPELINES = [
+    training.training,
+    monitoring.monitoring,
+    batch_scoring.batch_scoring,
+    rollout_pipeline.rollout,
+]
 
 
 @pytest.mark.parametrize("pipeline", PIPELINES)
