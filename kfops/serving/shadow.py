@@ -14,14 +14,15 @@ every thread of it (the predicting one and the event log's writer) runs at SCHED
 (`kfops.cpus.background`), only on CPU the server and its load leave idle (see `_background`).
 
 Overload: the pipe is the queue (`pipe_bytes`). When it is full the batch is not shadowed and
-each of its requests is counted `dropped`; nothing waits. A request the child answered but whose
-events its full event-log buffer refused (the writer had no idle CPU for long) is counted
-`dropped` too: what is not in the evidence was not shadowed. A child that exits (killed, crashed)
-turns shadow off: every later request is counted `off` and the server answers as before, until
-the lane starts a new child (kfops.serving.challenger: after a backoff that doubles from 1 s to
-60 s). On shutdown the server sends what it holds and closes the pipe; the child finishes,
-flushes its event log and exits. It ignores SIGINT and SIGTERM (a terminal's Ctrl-C reaches the
-whole process group), so it drains on the pipe's end, also when the server is killed.
+each of its requests is counted `dropped`; nothing waits. A request the child answered, or
+failed, but whose events its full event-log buffer refused (the writer had no idle CPU for long)
+is counted `dropped` too: what is not in the evidence was not shadowed. A child that exits
+(killed, crashed) turns shadow off: every later request is counted `off` and the server answers
+as before, until the lane starts a new child (kfops.serving.challenger: after a backoff that
+doubles from 1 s to 60 s). On shutdown the server sends what it holds and closes the pipe; the
+child finishes, flushes its event log and exits. It ignores SIGINT and SIGTERM (a terminal's
+Ctrl-C reaches the whole process group), so it drains on the pipe's end, also when the server is
+killed.
 """
 
 from __future__ import annotations
@@ -46,8 +47,8 @@ from kfops import cpus
 
 log = logging.getLogger("kfops.serving")
 _HEAD = struct.Struct("<I")
-# Acks: one per request (answered, failed, or dropped: answered but its events were refused by
-# the full event-log buffer), one after start-up (loaded, or the load failed).
+# Acks: one per request (answered, failed, or dropped: its events were refused by the full
+# event-log buffer), one after start-up (loaded, or the load failed).
 ANSWERED, FAILED, DROPPED, READY, UNLOADABLE = b"a", b"f", b"d", b"r", b"x"
 # One frame per this many requests, values (rows x columns) or seconds, whichever comes first: the
 # inference log's figures (kfops.serving.inference_log), far below the pipe's capacity.
@@ -421,7 +422,8 @@ class _Worker:
                 for i in members:
                     self._score(jobs, [i], acks)
                 return
-            self._failed(first[0], first[1], start, e)
+            if not self._failed(first[0], first[1], start, e):
+                acks[members[0]] = DROPPED  # the failure is not in the evidence either
             return
         share, offset = (time.perf_counter() - start) / max(rows, 1), 0
         for i in members:
@@ -433,11 +435,13 @@ class _Worker:
                     acks[i] = DROPPED
             offset += n
 
-    def _failed(self, request_id, pair, start: float, error: Exception) -> None:
-        if self.events is not None:
-            seconds = time.perf_counter() - start
-            role, name = self.challenger.rollout.SHADOW, type(error).__name__
-            self.events.record(request_id, pair, pair[1], role, seconds, error=name)
+    def _failed(self, request_id, pair, start: float, error: Exception) -> bool:
+        """Logs the challenger's failure; False: the full event-log buffer refused it."""
+        if self.events is None:
+            return True
+        seconds = time.perf_counter() - start
+        role, name = self.challenger.rollout.SHADOW, type(error).__name__
+        return self.events.record(request_id, pair, pair[1], role, seconds, error=name)
 
     def close(self) -> None:
         """Writes the buffered events (a drain cut off at its deadline is said in the log)."""

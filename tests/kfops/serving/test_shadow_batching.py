@@ -29,10 +29,10 @@ class Rows(Pid):
         return np.full(len(x), len(x))
 
 
-def _shadowing(backend, tmp_path):
-    """A data plane shadowing challenger 2 (`Rows`); its lane, and a one-row V1 request."""
+def _shadowing(backend, tmp_path, challenger=None):
+    """A data plane shadowing challenger 2 (default `Rows`); its lane, and a one-row V1 request."""
     good, spec, df = factories.classifier()
-    _publish(backend, tmp_path, good, Rows().fit(None, None))
+    _publish(backend, tmp_path, good, Rows().fit(None, None) if challenger is None else challenger)
     _start(backend, "shadow")  # the pointer dates the events; the flag fixes the plan
     cfg = settings.ServeConfig(name="churn", challenger="2", poll_seconds=0, log_flush_seconds=0.2)
     application = app.build_app(cfg, model.RegistrySource(registry.Registry(backend)), backend)

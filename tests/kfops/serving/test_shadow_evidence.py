@@ -12,19 +12,27 @@ import dataclasses
 
 from kfops import labels, rollout
 from kfops.serving import shadow
-from tests.kfops.serving.test_rollout_serving import _events, store  # noqa: F401 (the fixture)
+from tests.kfops.serving.test_rollout_serving import (  # noqa: F401 (the fixture)
+    Exploding,
+    _events,
+    store,
+)
 from tests.kfops.serving.test_shadow_batching import _shadowing, _until
 
+SENT, KEPT = 10, 2  # one frame; the buffer takes every champion event and KEPT shadow ones
 
-def test_requests_whose_events_the_full_buffer_refuses_are_counted_dropped(store, tmp_path):  # noqa: F811
-    plane, lane, one = _shadowing(store, tmp_path)
-    sent, kept = 10, 2  # one frame; the buffer takes every champion event and `kept` shadow ones
+
+def _through_a_small_buffer(store, tmp_path, challenger=None):  # noqa: F811
+    """SENT one-row requests shadowed as one frame by a child whose event buffer holds
+    SENT + KEPT rows and is never flushed before the lane closes; (shadowed, dropped, failed,
+    off) and the request ids."""
+    plane, lane, one = _shadowing(store, tmp_path, challenger)
     lane.worker_spec = {
         **lane.worker_spec,
-        "events": {"queue_rows": sent + kept, "flush_rows": 10**6, "flush_seconds": 3600.0},
+        "events": {"queue_rows": SENT + KEPT, "flush_rows": 10**6, "flush_seconds": 3600.0},
     }
-    ids = [f"e{i}" for i in range(sent)]
-    assert sent < shadow.BATCH
+    ids = [f"e{i}" for i in range(SENT)]
+    assert SENT < shadow.BATCH
 
     async def run():
         lane.start()
@@ -32,14 +40,29 @@ def test_requests_whose_events_the_full_buffer_refuses_are_counted_dropped(store
         for rid in ids:  # no yield: they go out as one frame, after the batch's timer
             request = dataclasses.replace(one, request_id=rid)
             await plane.infer_async(plane.resolve("churn"), request, "v1")
-        await _until(lambda: lane.shadowed + lane.dropped == sent)
+        await _until(lambda: lane.shadowed + lane.dropped + lane.failed == SENT)
         counts = lane.shadowed, lane.dropped, lane.failed, lane.off
         await asyncio.to_thread(lane.close)  # the child drains what its buffer kept
         return counts
 
-    assert asyncio.run(run()) == (kept, sent - kept, 0, 0)
+    return asyncio.run(run()), ids
+
+
+def test_requests_whose_events_the_full_buffer_refuses_are_counted_dropped(store, tmp_path):  # noqa: F811
+    counts, ids = _through_a_small_buffer(store, tmp_path)
+    assert counts == (KEPT, SENT - KEPT, 0, 0)
     events = _events(store)
     champion = events[events[rollout.ROLE] == "champion"]
     assert sorted(champion[labels.REQUEST_ID]) == sorted(ids)
     # the child records every champion answer of the frame first, then the challenger's
-    assert list(events[events[rollout.ROLE] == "shadow"][labels.REQUEST_ID]) == ids[:kept]
+    assert list(events[events[rollout.ROLE] == "shadow"][labels.REQUEST_ID]) == ids[:KEPT]
+
+
+def test_failures_whose_events_the_full_buffer_refuses_are_counted_dropped(store, tmp_path):  # noqa: F811
+    """A failing challenger's failure is evidence too (an error row): one refused is `dropped`."""
+    counts, ids = _through_a_small_buffer(store, tmp_path, Exploding().fit(None, None))
+    assert counts == (0, SENT - KEPT, KEPT, 0)
+    events = _events(store)
+    shadow_events = events[events[rollout.ROLE] == "shadow"]
+    assert list(shadow_events[labels.REQUEST_ID]) == ids[:KEPT]
+    assert (shadow_events[rollout.ERROR] != "").all()  # error rows: the failures it kept
