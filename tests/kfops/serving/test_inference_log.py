@@ -116,7 +116,10 @@ def test_a_writer_still_busy_at_the_close_deadline_is_said_in_the_log(tmp_path, 
         SlowStore(tmp_path, 2.0), "churn", 1.0, flush_rows=1, flush_seconds=3600
     ).start()
     _submit_rows(logger, served, 1)
-    time.sleep(0.2)  # the writer took the row and is inside the slow write
+    deadline = time.monotonic() + 30
+    while logger._queued:  # until the writer took the row: it is then inside the 2 s write
+        assert time.monotonic() < deadline, "the writer never took the row"
+        time.sleep(0.01)
     _submit_rows(logger, served, 3)
     logger.close(timeout=0.2)
     [record] = [r for r in caplog.records if r.msg == "log writer did not finish in time"]
