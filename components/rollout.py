@@ -15,6 +15,7 @@ def rollout(
     confidence: float = 0.95,
     margin: float = 0.0,
     max_error_increase: float = 0.01,
+    max_p99_ratio: float = 1.5,
     by: str = "",
 ) -> str:
     """Returns promote, wait or abort, having acted on it. Rules: kfops.rollout.judge.
@@ -31,6 +32,7 @@ def rollout(
         confidence=confidence,
         margin=margin,
         max_error_increase=max_error_increase,
+        max_p99_ratio=max_p99_ratio,
     )
     with recording.recorded("rollout", store_uri, run_id, {"rule": repr(rule)}) as step:
         st = store.open_store(store_uri, config.StoreSettings.from_env())

@@ -100,6 +100,12 @@ class RolloutRule:
     max_error_increase: float = parameters.field(
         0.01, "abort when the challenger's error rate is surely above the champion's plus this"
     )
+    max_p99_ratio: float = parameters.field(
+        1.5,
+        "canary only: abort when the challenger's p99 latency is surely above this times the "
+        "champion's; promote only once it is surely at most that (a shadow's seconds are "
+        "batched compute, not latency: not judged)",
+    )
 
     def __post_init__(self):
         if not 0.5 <= self.confidence < 1.0:
@@ -108,6 +114,8 @@ class RolloutRule:
             raise errors.ConfigError("min_requests and min_labelled must be >= 1")
         if self.margin < 0 or self.max_error_increase < 0:
             raise errors.ConfigError("margin and max_error_increase must be >= 0")
+        if not self.max_p99_ratio > 0:  # also refuses NaN
+            raise errors.ConfigError(f"max_p99_ratio must be > 0, got {self.max_p99_ratio}")
 
 
 def _now() -> str:
@@ -229,14 +237,17 @@ def compare(
 
     Returns:
         JSON-ready: per side (requests, rows, errors, error-rate interval, latency ms p50/p95/
-        p99, labelled rows, quality), agreement (shadow), distance, quality difference interval,
+        p99 with a distribution-free interval on p99, latency_kind: "response" (the answer's
+        time) or "compute" (a shadow challenger's batched compute; never compare the two),
+        labelled rows, quality), agreement (shadow), distance, quality difference interval,
         and `intervals` (which kind of interval: a confidence sequence, valid at every look).
     """
     sides = {"champion": str(doc["champion"]), "challenger": str(doc["challenger"])}
     rows = {k: events[events[VERSION] == v] for k, v in sides.items()}
     out: dict[str, Any] = {"mode": doc["mode"], "task": task, "intervals": INTERVALS}
     for side, frame in rows.items():
-        out[side] = _side(frame, sides[side], rule)
+        kind = "compute" if side == "challenger" and doc["mode"] == SHADOW else "response"
+        out[side] = {**_side(frame, sides[side], rule), "latency_kind": kind}
     answered = {k: f[f[ERROR] == ""] for k, f in rows.items()}
     out["agreement"] = _agreement(answered, task) if doc["mode"] == SHADOW else None
     out["distance"] = _distance(answered["champion"], answered["challenger"], task)
@@ -258,7 +269,33 @@ def _side(frame: pd.DataFrame, version: str, rule: RolloutRule) -> dict[str, Any
     return {
         "version": version, "requests": n, "errors": failed,
         "error_rate": failed / n if n else None, "error_interval": wilson(failed, n, z), **pct,
+        "p99_interval_ms": quantile_interval(ms, 0.99, rule.confidence),
     }  # fmt: skip
+
+
+def quantile_interval(values, q: float, confidence: float) -> list[float | None]:
+    """Distribution-free interval [X_(l), X_(u)] on the q-quantile from order statistics.
+
+    With n independent values, the count below the true quantile is Binomial(n, q), so
+    P(X_(l) > x_q) = P(Bin(n, q) <= l - 1) and P(X_(u) < x_q) <= P(Bin(n, q) >= u): l is the
+    largest and u the smallest order making each at most a = (1 - confidence) / 2 (Hahn &
+    Meeker, Statistical Intervals, 1991, sec. 5.2). A side without enough values to bound is
+    None (for p99 at 95 %, an upper bound needs 367 values: 0.99^n <= 0.025). This interval is
+    for one look at n, not a sequence: the rule only aborts on it when the challenger is far
+    slower (lower bound above ratio x the champion's upper bound) and needs it to promote, so
+    repeated looks can only make a false abort, not a false promote, likelier (`judge`).
+    """
+    from scipy import stats  # noqa: PLC0415 (scipy is imported only where needed)
+
+    x = np.sort(np.asarray(values, dtype=float))
+    n, a = len(x), (1.0 - confidence) / 2
+    if n == 0:
+        return [None, None]
+    dist = stats.binom(n, q)
+    k = int(dist.ppf(a))  # smallest k with cdf(k) >= a; l - 1 is the largest k with cdf <= a
+    below = k if dist.cdf(k) <= a else k - 1
+    above = int(dist.ppf(1.0 - a)) + 1  # u: smallest with cdf(u - 1) >= 1 - a
+    return [float(x[below]) if below >= 0 else None, float(x[above - 1]) if above <= n else None]
 
 
 INTERVALS = (
@@ -428,11 +465,20 @@ def judge(comparison: dict[str, Any], rule: RolloutRule) -> Verdict:
     """Applies the rule: wait on too little traffic, abort on sure harm, promote on sure gain.
 
     Abort when the challenger's error-rate interval lies wholly above the champion's upper
-    bound plus max_error_increase, or the quality-difference interval lies wholly below
-    -margin. Promote when errors are not surely worse and the quality interval lies wholly
-    above -margin. Anything else waits. The intervals are confidence sequences (`compare`), so
-    applying the rule at every new batch of traffic keeps a false promote (equal models) at
-    most (1 - confidence) / 2, however many looks.
+    bound plus max_error_increase, or (canary) its p99 latency's lower bound lies above
+    max_p99_ratio times the champion's upper bound, or the quality-difference interval lies
+    wholly below -margin. Promote when the quality interval lies wholly above -margin, errors
+    are not surely worse and (canary) the challenger's p99 upper bound is at most
+    max_p99_ratio times the champion's lower bound. Anything else waits. The quality and error
+    intervals are confidence sequences (`compare`), so applying the rule at every new batch of
+    traffic keeps a false promote (equal models) at most (1 - confidence) / 2, however many
+    looks.
+
+    Latency puts the burden of proof on the challenger, as quality does: "not surely slower"
+    would promote a canary twice as slow whenever its few hundred requests leave the p99 bounds
+    wide, so promotion needs the slowdown bounded (for p99 at 95 %, 367 canary requests before
+    an upper bound exists). Shadow latency is not judged: a shadow event's seconds are the
+    challenger's share of a batched predict, not the time a client waited.
     """
     champ, chall = comparison["champion"], comparison["challenger"]
     if chall["requests"] < rule.min_requests:
@@ -441,6 +487,9 @@ def judge(comparison: dict[str, Any], rule: RolloutRule) -> Verdict:
     low, high = chall["error_interval"]
     if low > ceiling:
         return Verdict(ABORT, (f"challenger error rate >= {low:.4f} > {ceiling:.4f}",))
+    slower, unproven = _latency(comparison, rule)
+    if slower:
+        return Verdict(ABORT, (slower,))
     if chall["labelled"] < rule.min_labelled:
         return Verdict(WAIT, (f"{chall['labelled']} of {rule.min_labelled} labelled rows",))
     diff = comparison["quality_difference"]
@@ -450,9 +499,34 @@ def judge(comparison: dict[str, Any], rule: RolloutRule) -> Verdict:
     span = f"quality difference {diff['value']:+.4f} in [{lo:+.4f}, {hi:+.4f}]"
     if hi < -rule.margin:
         return Verdict(ABORT, (f"{span} lies below -{rule.margin}",))
-    if lo > -rule.margin and high <= ceiling:
-        return Verdict(PROMOTE, (f"{span} lies above -{rule.margin}",))
-    return Verdict(WAIT, (f"{span} includes -{rule.margin}",))
+    if lo <= -rule.margin:
+        return Verdict(WAIT, (f"{span} includes -{rule.margin}",))
+    above = f"{span} lies above -{rule.margin}"
+    blocks = (
+        [f"challenger error rate may reach {high:.4f} > {ceiling:.4f}"] if high > ceiling else []
+    )
+    blocks += [unproven] if unproven else []
+    return Verdict(WAIT, (above, *blocks)) if blocks else Verdict(PROMOTE, (above,))
+
+
+def _latency(comparison: dict[str, Any], rule: RolloutRule) -> tuple[str | None, str | None]:
+    """(why abort, why not promote yet) on canary p99 latency; (None, None) in shadow mode."""
+    if comparison.get("mode") != CANARY:
+        return None, None
+    champ_lo, champ_hi = comparison["champion"]["p99_interval_ms"]
+    chall_lo, chall_hi = comparison["challenger"]["p99_interval_ms"]
+    ratio = rule.max_p99_ratio
+    if chall_lo is not None and champ_hi is not None and chall_lo > ratio * champ_hi:
+        return (f"canary p99 >= {chall_lo:.2f} ms > {ratio} x the champion's p99 "
+                f"<= {champ_hi:.2f} ms"), None  # fmt: skip
+    if chall_hi is None or champ_lo is None:
+        need = math.ceil(math.log((1 - rule.confidence) / 2) / math.log(0.99))  # 0.99^n <= a
+        got = comparison["challenger"]["requests"]
+        return None, f"too few requests to bound the canary's p99 latency ({got} of {need})"
+    if chall_hi > ratio * champ_lo:
+        return None, (f"canary p99 <= {chall_hi:.2f} ms is not yet shown within {ratio} x the "
+                      f"champion's p99 >= {champ_lo:.2f} ms")  # fmt: skip
+    return None, None
 
 
 def z_of(confidence: float) -> float:
