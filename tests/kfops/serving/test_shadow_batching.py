@@ -41,7 +41,7 @@ def _shadowing(backend, tmp_path, challenger=None):
     return plane, plane.rollout, one
 
 
-async def _until(check, seconds=120.0):
+async def _until_async(check, seconds=120.0):
     deadline = time.monotonic() + seconds
     while not check():
         assert time.monotonic() < deadline
@@ -64,16 +64,16 @@ def test_a_full_batch_goes_at_once_the_rest_after_its_time_and_each_is_one_predi
 
     async def run():
         lane.start()
-        await _until(lambda: lane.worker.ready)
+        await _until_async(lambda: lane.worker.ready)
         worker = lane.worker
         await send(first)
         after_first = worker.frames  # the BATCH-th request sent the frame, no timer needed
-        await _until(lambda: lane.shadowed == shadow.BATCH)  # the child read it alone
+        await _until_async(lambda: lane.shadowed == shadow.BATCH)  # the child read it alone
         await send(rest)
         sent_at, after_rest = time.monotonic(), worker.frames  # held: the batch is not full
-        await _until(lambda: worker.frames >= 2, seconds=5)  # no request, no close: the timer
+        await _until_async(lambda: worker.frames >= 2, seconds=5)  # no request, no close: the timer
         waited = time.monotonic() - sent_at
-        await _until(lambda: lane.shadowed == shadow.BATCH + len(rest))
+        await _until_async(lambda: lane.shadowed == shadow.BATCH + len(rest))
         await asyncio.to_thread(lane.close)
         return after_first, after_rest, waited, worker.frames
 
@@ -123,12 +123,12 @@ def test_a_batch_validates_together_only_requests_alike_and_a_bad_one_fails_alon
 
     async def run():
         lane.start()
-        await _until(lambda: lane.worker.ready)
+        await _until_async(lambda: lane.worker.ready)
         for rid, row in zip(ids, rows, strict=True):
             request = v1.parse({"instances": [row]}, spec.feature_names, 1)
             request = dataclasses.replace(request, request_id=rid)
             await plane.infer_async(plane.resolve("churn"), request, "v1")
-        await _until(lambda: lane.shadowed + lane.failed == len(rows))
+        await _until_async(lambda: lane.shadowed + lane.failed == len(rows))
         await asyncio.to_thread(lane.close)
 
     asyncio.run(run())
@@ -151,7 +151,7 @@ def test_jobs_still_queued_when_the_loop_is_gone_go_out_at_close(
 
     async def run():
         lane.start()
-        await _until(lambda: lane.worker.ready)
+        await _until_async(lambda: lane.worker.ready)
         for rid in ids:
             request = dataclasses.replace(one, request_id=rid)
             await plane.infer_async(plane.resolve("churn"), request, "v1")

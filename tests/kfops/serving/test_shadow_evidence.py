@@ -17,7 +17,7 @@ from tests.kfops.serving.test_rollout_serving import (  # noqa: F401 (the fixtur
     _events,
     store,
 )
-from tests.kfops.serving.test_shadow_batching import _shadowing, _until
+from tests.kfops.serving.test_shadow_batching import _shadowing, _until_async
 
 SENT, KEPT = 10, 2  # one frame; the buffer takes every champion event and KEPT shadow ones
 
@@ -36,11 +36,11 @@ def _through_a_small_buffer(store, tmp_path, challenger=None):  # noqa: F811
 
     async def run():
         lane.start()
-        await _until(lambda: lane.worker.ready)
+        await _until_async(lambda: lane.worker.ready)
         for rid in ids:  # no yield: they go out as one frame, after the batch's timer
             request = dataclasses.replace(one, request_id=rid)
             await plane.infer_async(plane.resolve("churn"), request, "v1")
-        await _until(lambda: lane.shadowed + lane.dropped + lane.failed == SENT)
+        await _until_async(lambda: lane.shadowed + lane.dropped + lane.failed == SENT)
         counts = lane.shadowed, lane.dropped, lane.failed, lane.off
         await asyncio.to_thread(lane.close)  # the child drains what its buffer kept
         return counts

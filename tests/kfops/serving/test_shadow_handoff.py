@@ -10,13 +10,13 @@ import dataclasses
 
 from kfops.serving import shadow
 from tests.kfops.serving.test_rollout_serving import store  # noqa: F401 (the fixture)
-from tests.kfops.serving.test_shadow_batching import _shadowing, _until
+from tests.kfops.serving.test_shadow_batching import _shadowing, _until_async
 
 
 async def _ready(lane):
     """Starts the lane's shadow child and waits until it is ready; the child's handle."""
     lane.start()
-    await _until(lambda: lane.worker.ready)
+    await _until_async(lambda: lane.worker.ready)
     return lane.worker
 
 
@@ -49,7 +49,7 @@ def test_a_request_schedules_no_callback_and_a_full_batch_is_written_after_the_a
             await plane.infer_async(plane.resolve("churn"), request, "v1")
             written_in_request.append(worker.frames - frames)
             await asyncio.sleep(0)  # the handler writes its answer and yields, as over HTTP
-        await _until(lambda: lane.shadowed == batches * shadow.BATCH)
+        await _until_async(lambda: lane.shadowed == batches * shadow.BATCH)
         del loop.call_soon, loop.call_later
         await asyncio.to_thread(lane.close)
         return scheduled, written_in_request, worker.frames
@@ -81,7 +81,7 @@ def test_requests_past_a_full_batch_before_its_flush_join_that_frame(store, tmp_
             request = dataclasses.replace(one, request_id=f"p{i}")
             await plane.infer_async(plane.resolve("churn"), request, "v1")
         del loop.call_soon
-        await _until(lambda: lane.shadowed == shadow.BATCH + extra)
+        await _until_async(lambda: lane.shadowed == shadow.BATCH + extra)
         await asyncio.to_thread(lane.close)
         return soon, worker.frames
 
