@@ -31,7 +31,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from kfops import errors, labels, parameters, registry, schema
+from kfops import approval, errors, labels, parameters, registry, schema
 from kfops.store import base
 
 SHADOW, CANARY = "shadow", "canary"
@@ -548,7 +548,28 @@ def evaluate(store: base.Store, name: str, rule: RolloutRule) -> tuple[dict, dic
     events = read_events(store, name, doc)
     task = task_of(reg, name, str(doc["challenger"]))
     comparison = compare(events, labels.read(store, name), doc, task, rule)
-    return doc, comparison, judge(comparison, rule)
+    return (
+        doc,
+        comparison,
+        _unless_staged(reg, name, str(doc["challenger"]), judge(comparison, rule)),
+    )
+
+
+def _unless_staged(reg: registry.Registry, name: str, version: str, verdict: Verdict) -> Verdict:
+    """A promote verdict on a version staged for human approval (kfops.approval) waits.
+
+    Staging exists so that a person decides what serves: the evidence does not replace them,
+    so status, decide and the rollout step say wait and name the approval command (abort stays:
+    it serves nothing new).
+    """
+    if verdict.decision != PROMOTE or version not in approval.pending(reg, name):
+        return verdict
+    return Verdict(WAIT, (*verdict.reasons, _staged_reason(name, version)))
+
+
+def _staged_reason(name: str, version: str) -> str:
+    return (f"v{version} is staged for human approval: it becomes champion through "
+            f"`kfops models approve {name} {version} --by WHO --reason WHY`")  # fmt: skip
 
 
 def finish(
@@ -560,11 +581,16 @@ def finish(
     promotion moves the champion pointer. Returns the history entry.
 
     Raises:
-        ConfigError: `by` or `reason` is empty.
+        ConfigError: `by` or `reason` is empty, or a promotion of a version staged for human
+            approval (`kfops models approve` makes it champion, with who and why).
         NotFound: no rollout is running.
     """
     if not (by or "").strip() or not (reason or "").strip():
         raise errors.ConfigError("ending a rollout needs who (--by) and why (--reason)")
+    if outcome == PROMOTED:
+        challenger = str(running(reg, name)["challenger"])
+        if challenger in approval.pending(reg, name):
+            raise errors.ConfigError(_staged_reason(name, challenger))
     entry: dict[str, Any] = {}
 
     def change(current: dict | None) -> dict:
