@@ -360,6 +360,7 @@ class _Worker:
             self.events = challenger.EventLog(store, spec["name"], **spec["events"])
             self.events.start()
         self.active = None
+        self._unpaired: set[int] = set()  # see `answer`
         try:  # the server does not load a shadow challenger: this is where it must load
             self._challenger(spec["version"])
         except Exception as e:  # noqa: BLE001 (reported; each job then fails as evidence)
@@ -388,6 +389,7 @@ class _Worker:
         response latency. Never raises.
         """
         events, refused = self.events, set()
+        self._unpaired = refused  # jobs whose champion event was refused: no challenger event
         if events is not None:
             for i, (request_id, pair, seconds, predict, stamp, *_) in enumerate(jobs):
                 if not events.record(
@@ -422,14 +424,14 @@ class _Worker:
                 for i in members:
                     self._score(jobs, [i], acks)
                 return
-            if not self._failed(first[0], first[1], start, e):
+            if members[0] not in self._unpaired and not self._failed(first[0], first[1], start, e):
                 acks[members[0]] = DROPPED  # the failure is not in the evidence either
             return
         share, offset = (time.perf_counter() - start) / max(rows, 1), 0
         for i in members:
             request_id, pair, n = jobs[i][0], jobs[i][1], jobs[i][6]
             acks[i] = ANSWERED
-            if self.events is not None:
+            if self.events is not None and i not in self._unpaired:  # never half a pair
                 predict, role = whole[offset : offset + n], self.challenger.rollout.SHADOW
                 if not self.events.record(request_id, pair, pair[1], role, share * n, predict):
                     acks[i] = DROPPED

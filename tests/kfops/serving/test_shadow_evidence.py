@@ -9,6 +9,7 @@ that gets no CPU would be), and the buffer made small.
 
 import asyncio
 import dataclasses
+import time
 
 from kfops import labels, rollout
 from kfops.serving import shadow
@@ -66,3 +67,38 @@ def test_failures_whose_events_the_full_buffer_refuses_are_counted_dropped(store
     shadow_events = events[events[rollout.ROLE] == "shadow"]
     assert list(shadow_events[labels.REQUEST_ID]) == ids[:KEPT]
     assert (shadow_events[rollout.ERROR] != "").all()  # error rows: the failures it kept
+
+
+class _RefusingChampionOf:
+    """The child's real event log, except that it refuses the champion event of one request."""
+
+    def __init__(self, events, request_id):
+        self.events, self.request_id, self.kept = events, request_id, []
+
+    def record(self, request_id, pair, version, role, *args, **kwargs):
+        if role == "champion" and request_id == self.request_id:
+            return False
+        self.kept.append((role, request_id))
+        return self.events.record(request_id, pair, version, role, *args, **kwargs)
+
+    def close(self, timeout):
+        self.events.close(timeout)
+
+
+def test_a_request_whose_champion_event_is_refused_logs_no_challenger_event(store, tmp_path):  # noqa: F811
+    _, lane, one = _shadowing(store, tmp_path)
+    worker = shadow._Worker({**lane.worker_spec, "version": "2"})  # the child's side, in process
+    refusing = worker.events = _RefusingChampionOf(worker.events, "p1")
+    jobs = [
+        (rid, ("1", "2"), 1e-4, [1], time.time_ns(), one.columns, one.n_rows, one.problems)
+        for rid in ("p0", "p1", "p2")
+    ]
+    try:
+        acks = worker.answer(jobs)
+    finally:
+        worker.close()
+    assert acks == [shadow.ANSWERED, shadow.DROPPED, shadow.ANSWERED]
+    # never half a pair in the evidence: p1 has neither event
+    assert sorted(refusing.kept) == sorted(
+        [("champion", "p0"), ("champion", "p2"), ("shadow", "p0"), ("shadow", "p2")]
+    )
