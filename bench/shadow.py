@@ -17,8 +17,9 @@ saturation the latencies depend on who else takes the 2 cores, the CPU per reque
 The load generator shares the machine with the servers: `--load python` (default) is this
 process's threads (a GIL-bound client that costs ~as much CPU per request as the server),
 `--load wrk` is Debian's wrk (`make wrk`; C, one thread, `clients` connections, the same one-row
-body every request): the fairer one for the latency bound. Either stops at the first failed request (a non-200, or
-any error wrk counts), so a finished run is also "no request failed".
+body every request): the fairer one for the latency bound. Either stops at a failed request: the
+Python clients at the first non-200, wrk at the end of the round in which it counted any error
+(HTTP status >= 400, timeout, socket error), so a finished run is also "no request failed".
 
 Usage:
     nice -n 10 .venv/bin/python bench/shadow.py [--rounds 6] [--seconds 3] [--clients 1 4]

@@ -75,10 +75,14 @@ class EventLog(inference_log.InferenceLogger):
     def record(
         self, request_id, pair, version, role, seconds, predict=None, error="", timestamp_ns=None
     ) -> bool:
-        """Queues one answered (or failed) request; never blocks. False: the full buffer refused
-        it (counted in `dropped`)."""
+        """Queues one answered (or failed) request; never blocks.
+
+        Returns:
+            False when the full buffer refused it (counted in `dropped`).
+        """
         stamp = time.time_ns() if timestamp_ns is None else timestamp_ns
-        return self._enqueue(_Event(request_id, *pair, version, role, seconds, error, predict, stamp))
+        event = _Event(request_id, *pair, version, role, seconds, error, predict, stamp)
+        return self._enqueue(event)
 
     def _key(self) -> str:
         return rollout.events_key(self.model_name, dt.datetime.now(dt.UTC), uuid.uuid4().hex)

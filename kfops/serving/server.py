@@ -206,8 +206,11 @@ class _Stoppable(uvicorn.Server):
                 await asyncio.wait_for(self._wake.wait(), self.tick_seconds)
 
     def stop(self) -> None:
-        """Stops the server now (thread-safe). Called before its loop runs, only the flag is set:
-        uvicorn's `Server._serve` (0.54) reads it right after start-up and skips its main loop."""
+        """Stops the server now (thread-safe).
+
+        Called before its loop runs, only the flag is set: uvicorn's `Server._serve` (0.54) reads
+        it right after start-up and skips its main loop.
+        """
         self.should_exit = True
         loop, wake = self._loop, self._wake
         if loop is not None and wake is not None:
