@@ -20,9 +20,10 @@ def rollout(
 ) -> str:
     """Returns promote, wait or abort, having acted on it. Rules: kfops.rollout.judge.
 
-    The outcome is recorded as ended by `by` (who scheduled it) and this pipeline run.
+    The outcome is recorded as ended by `by` (who scheduled it) and this pipeline run. With no
+    rollout running it returns idle and changes nothing (a recurring run between rollouts).
     """
-    from kfops import config, dataio, parameters, recording, store
+    from kfops import config, dataio, parameters, recording, registry, store
     from kfops import rollout as core
 
     rule = parameters.build(
@@ -36,8 +37,13 @@ def rollout(
     )
     with recording.recorded("rollout", store_uri, run_id, {"rule": repr(rule)}) as step:
         st = store.open_store(store_uri, config.StoreSettings.from_env())
-        who = f"{by} (pipeline run {run_id})" if by else f"pipeline run {run_id}"
-        _, comparison, decision, entry = core.decide(st, model_name, rule, who)
+        idle = core.idle_reason(registry.Registry(st), model_name)
+        if idle is not None:
+            print(idle)
+            comparison, decision, entry = None, core.Verdict(core.IDLE, (idle,)), None
+        else:
+            who = f"{by} (pipeline run {run_id})" if by else f"pipeline run {run_id}"
+            _, comparison, decision, entry = core.decide(st, model_name, rule, who)
         summary = {"comparison": comparison, **decision.to_dict(), "ended": entry}
         dataio.write_json(summary, verdict.path)
         verdict.metadata.update(decision.to_dict())

@@ -38,6 +38,7 @@ SHADOW, CANARY = "shadow", "canary"
 MODES = (SHADOW, CANARY)
 RUNNING, PROMOTED, ABORTED = "running", "promoted", "aborted"
 PROMOTE, WAIT, ABORT = "promote", "wait", "abort"
+IDLE = "idle"  # a scheduled decision with no rollout running (`idle_reason`)
 ROOT = "rollouts"
 # Event columns (one row per answered request row; an error is one row with row -1).
 CHAMPION, CHALLENGER = "kfops_champion", "kfops_challenger"  # the pair the event belongs to
@@ -629,3 +630,27 @@ def decide(
     reg = registry.Registry(store)
     entry = finish(reg, name, outcome, by, reason or "; ".join(verdict.reasons), evidence)
     return doc, comparison, verdict, entry
+
+
+def idle_reason(reg: registry.Registry, name: str) -> str | None:
+    """Why there is nothing to decide (no rollout of `name` running), or None when one runs.
+
+    For the scheduled rollout step: between rollouts each tick of a recurring run succeeds and
+    says so, rather than failing every 15 minutes until someone disables the schedule. A model
+    the registry does not have is still an error (a misspelt name in the schedule).
+
+    Raises:
+        NotFound: the registry has no version of `name`.
+    """
+    if not reg.versions(name):
+        raise errors.NotFound(f"model {name!r} has no version in the registry")
+    doc = pointer(reg, name)
+    if running_plan(doc) is not None:
+        return None
+    if not doc or not doc.get("history"):
+        return f"no rollout of {name!r} has started; nothing to decide"
+    last = doc["history"][-1]
+    return (
+        f"no rollout of {name!r} is running (the last, of version {last.get('challenger')}, "
+        f"was {last.get('outcome')} at {last.get('ended_at')}); nothing to decide"
+    )

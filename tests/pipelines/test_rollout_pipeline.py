@@ -76,12 +76,19 @@ def test_rollout_pipeline_waits_then_promotes_as_rollout_decide_does(kfp_local, 
     }
     assert by_pipeline["evidence"]["comparison"]["challenger"]["labelled"] == 160
 
-    # once it has ended, a scheduled run fails in one line, as decide exits 4
-    with pytest.raises(RuntimeError):
-        pipeline.rollout(store_uri=a.uri, model_name="churn", by="cron", run_id="rollout-none")
+    # once it has ended, a scheduled run succeeds as idle, says why, and changes nothing
+    pipeline.rollout(store_uri=a.uri, model_name="churn", by="cron", run_id="rollout-none")
     [step] = runs.RunIndex(a).show("rollout-none")["steps"]
-    assert step["status"] == "failed" and "no rollout of 'churn' is running" in json.dumps(step)
-    assert _state(a)[:2] == ("2", "promoted")
+    assert step["status"] == "succeeded"
+    assert "no rollout of 'churn' is running (the last, of version 2, was promoted" in json.dumps(
+        step
+    )
+    assert _state(a) == (champion_a, state_a, [by_pipeline])
+    # a misspelt model still fails, in one line
+    with pytest.raises(RuntimeError):
+        pipeline.rollout(store_uri=a.uri, model_name="chrun", by="cron", run_id="rollout-typo")
+    [step] = runs.RunIndex(a).show("rollout-typo")["steps"]
+    assert step["status"] == "failed" and "model 'chrun' has no version" in json.dumps(step)
 
 
 def test_rollout_pipeline_parameters_are_the_rules_fields_and_plumbing():
