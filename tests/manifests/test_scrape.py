@@ -200,8 +200,15 @@ def _service_targets(monitor: dict, name: str, service: dict, pods: list[Pod]) -
     return found
 
 
-def admitted(policies: list[dict], pod: Pod, number: int) -> bool:
-    """networking.k8s.io/v1 NetworkPolicy: ingress to the pod on TCP `number` from Prometheus.
+def admitted(
+    policies: list[dict],
+    pod: Pod,
+    number: int,
+    source_namespace: dict = PROMETHEUS_NAMESPACE,
+    source_pod: dict = PROMETHEUS_POD,
+) -> bool:
+    """networking.k8s.io/v1 NetworkPolicy: ingress to the pod on TCP `number` from a source pod
+    (labels `source_pod`, in the namespace labelled `source_namespace`; default: Prometheus).
 
     No policy selecting the pod for Ingress: allowed. Otherwise some rule must match: its ports
     empty or one matching (by number, or by a name the pod gives that number; endPort ranges),
@@ -245,11 +252,11 @@ def admitted(policies: list[dict], pod: Pod, number: int) -> bool:
                 continue
             ns_sel, pod_sel = peer.get("namespaceSelector"), peer.get("podSelector")
             in_ns = (
-                _selects(ns_sel, PROMETHEUS_NAMESPACE)
+                _selects(ns_sel, source_namespace)
                 if ns_sel is not None
-                else PROMETHEUS_NAMESPACE["kubernetes.io/metadata.name"] == policy_namespace
+                else source_namespace["kubernetes.io/metadata.name"] == policy_namespace
             )
-            if in_ns and (pod_sel is None or _selects(pod_sel, PROMETHEUS_POD)):
+            if in_ns and (pod_sel is None or _selects(pod_sel, source_pod)):
                 return True
         return False
 
