@@ -3,8 +3,9 @@
 Hand-built events through rollout.compare and rollout.judge: the challenger is clearly better on
 quality (always right against a champion right 70 % of the time), so latency alone decides
 whether it is promoted. Latencies are lognormal around 10 ms, seeded. The canary has 800
-requests: with no errors, fewer cannot show its error rate within the champion's + 0.01 (the
-error bound is a confidence sequence, about 1.7x wider than one look's).
+requests: with no errors on either side it needs 691 against this champion's 2000 to show its
+error rate within the champion's + 0.01 (the error bound is a confidence sequence, about 1.7x
+wider than one look's).
 """
 
 import inspect
