@@ -11,6 +11,8 @@ import asyncio
 import dataclasses
 import time
 
+import pytest
+
 from kfops import labels, rollout
 from kfops.serving import shadow
 from tests.kfops.serving.test_rollout_serving import (  # noqa: F401 (the fixture)
@@ -85,8 +87,14 @@ class _RefusingChampionOf:
         self.events.close(timeout)
 
 
-def test_a_request_whose_champion_event_is_refused_logs_no_challenger_event(store, tmp_path):  # noqa: F811
-    _, lane, one = _shadowing(store, tmp_path)
+@pytest.mark.parametrize("failing", [False, True], ids=["answering", "failing"])
+def test_a_request_whose_champion_event_is_refused_logs_no_challenger_event(
+    store,  # noqa: F811
+    tmp_path,
+    failing,
+):
+    """Neither its answer nor, from a failing challenger, its error row."""
+    _, lane, one = _shadowing(store, tmp_path, Exploding().fit(None, None) if failing else None)
     worker = shadow._Worker({**lane.worker_spec, "version": "2"})  # the child's side, in process
     refusing = worker.events = _RefusingChampionOf(worker.events, "p1")
     jobs = [
@@ -97,7 +105,8 @@ def test_a_request_whose_champion_event_is_refused_logs_no_challenger_event(stor
         acks = worker.answer(jobs)
     finally:
         worker.close()
-    assert acks == [shadow.ANSWERED, shadow.DROPPED, shadow.ANSWERED]
+    done = shadow.FAILED if failing else shadow.ANSWERED
+    assert acks == [done, shadow.DROPPED, done]
     # never half a pair in the evidence: p1 has neither event
     assert sorted(refusing.kept) == sorted(
         [("champion", "p0"), ("champion", "p2"), ("shadow", "p0"), ("shadow", "p2")]
