@@ -281,7 +281,7 @@ def quantile_interval(values, q: float, confidence: float) -> list[float | None]
     P(X_(l) > x_q) = P(Bin(n, q) <= l - 1) and P(X_(u) < x_q) <= P(Bin(n, q) >= u): l is the
     largest and u the smallest order making each at most a = (1 - confidence) / 2 (Hahn &
     Meeker, Statistical Intervals, 1991, sec. 5.2). A side without enough values to bound is
-    None (for p99 at 95 %, an upper bound needs 367 values: 0.99^n <= 0.025). This interval is
+    None (for p99 at 95 %, an upper bound needs 368 values: 0.99^n <= 0.025). This interval is
     for one look at n, not a sequence: the rule only aborts on it when the challenger is far
     slower (lower bound above ratio x the champion's upper bound) and needs it to promote, so
     repeated looks can only make a false abort, not a false promote, likelier (`judge`).
@@ -315,12 +315,17 @@ def sequence_z(n, planned: float, confidence: float):
     This is the Gaussian-mixture asymptotic confidence sequence of Waudby-Smith, Arbour, Sinha,
     Kennedy & Ramdas, "Time-uniform central limit theory and asymptotic confidence sequences"
     (Annals of Statistics 2024, arXiv 2103.06476): mean +- sd * sqrt(2 (n rho2 + 1) / (n^2 rho2)
-    * log(sqrt(n rho2 + 1) / a)) per side a = (1 - confidence) / 2; multiplied by sqrt(n) that
-    is the z below. rho2 makes it tightest at the planned n: rho2 = (2 log(1/a) + log(1 +
-    2 log(1/a))) / planned. Checked against the authors' R package (WannabeSmith/drconfseq,
-    R/asymptotic_confseq.R: std_conjmix_margin, best_rho2_approx, and asymptotic_confseq, which
-    passes alpha/2 to both for a two-sided sequence). At 95 % it is about 3.28 around the
-    planned n (1.96 for one fixed-n look) and grows slowly (3.56 at 20x the plan).
+    * log(sqrt(n rho2 + 1) / a)); multiplied by sqrt(n) that is the z below. That boundary is
+    two-sided at level a: the authors' R package (WannabeSmith/drconfseq, R/asymptotic_confseq.R)
+    has it as std_conjmix_margin, and asymptotic_confseq passes its alpha to it unhalved. kfops
+    takes a = (1 - confidence) / 2, so each one-sided miss (the lower end above the truth, as in
+    a false promote; the upper end below it, a false abort) is at most (1 - confidence) / 2 at
+    every look, as `judge` says; the two-sided coverage is then 1 - a (97.5 % at 0.95), not
+    `confidence`: conservative. rho2 makes it tightest at the planned n: rho2 = (2 log(1/a) +
+    log(1 + 2 log(1/a))) / planned, drconfseq's best_rho2_approx (asymptotic_confseq uses
+    best_rho2_exact, the Lambert-W root: 9.75 / planned for 9.50 at a = 0.025, z the same to
+    1e-4 at the planned n). At 95 % z is about 3.28 around the planned n (1.96 for one fixed-n
+    look) and grows slowly (3.56 at 20x the plan).
     """
     a = (1.0 - confidence) / 2
     log_a = math.log(1 / a)
@@ -416,11 +421,14 @@ def _difference(
     Shadow: paired on the same labelled rows, so the difference is the mean of n per-row
     differences d_i, one stream of n observations: sd = sd(d), interval mean +- z(n) sd /
     sqrt(n). Canary: each labelled request was answered by one side, assigned at random by the
-    plan's share; the difference of means is (asymptotically) the mean over all t = n_a + n_b
-    labelled requests of the inverse-probability-weighted outcome (Z y / s - (1 - Z) y /
-    (1 - s)), the randomized-experiment case of the same paper. Its variance per request
-    sigma^2 satisfies sigma^2 / t = var_a / n_a + var_b / n_b = se^2, so the sequence over
-    time t is diff +- z(t) * se, tuned for `planned` (`_planned_pairs`).
+    plan's share s; the difference of means is (asymptotically) the mean over all t = n_a + n_b
+    labelled requests of the augmented inverse-probability-weighted outcome with each side's
+    mean m as its regression, m_b - m_a + Z (y - m_b) / s - (1 - Z) (y - m_a) / (1 - s)
+    (drconfseq's pseudo_outcome_abstract; the randomized-experiment case of the same paper; the
+    plain IPW outcome Z y / s - (1 - Z) y / (1 - s) has a larger variance). Its variance per
+    request sigma^2 = var_b / s + var_a / (1 - s) gives sigma^2 / t = var_a / n_a + var_b / n_b
+    = se^2, so the sequence over time t is diff +- z(t) * se, tuned for `planned`
+    (`_planned_pairs`).
     """
     a, b = scored["champion"], scored["challenger"]
     if paired:
@@ -477,7 +485,7 @@ def judge(comparison: dict[str, Any], rule: RolloutRule) -> Verdict:
 
     Latency puts the burden of proof on the challenger, as quality does: "not surely slower"
     would promote a canary twice as slow whenever its few hundred requests leave the p99 bounds
-    wide, so promotion needs the slowdown bounded (for p99 at 95 %, 367 canary requests before
+    wide, so promotion needs the slowdown bounded (for p99 at 95 %, 368 canary requests before
     an upper bound exists). Shadow latency is not judged: a shadow event's seconds are the
     challenger's share of a batched predict, not the time a client waited.
     """
