@@ -431,7 +431,7 @@ class _Worker:
         for i in members:
             request_id, pair, n = jobs[i][0], jobs[i][1], jobs[i][6]
             acks[i] = ANSWERED
-            if self.events is not None and i not in self._unpaired:  # never half a pair
+            if self.events is not None and i not in self._unpaired:  # no row without the champion's
                 predict, role = whole[offset : offset + n], self.challenger.rollout.SHADOW
                 if not self.events.record(request_id, pair, pair[1], role, share * n, predict):
                     acks[i] = DROPPED
@@ -461,10 +461,17 @@ def _background() -> None:
     p99 rose 1.0-1.2 ms at 4 wrk connections, and 0.0-0.1 ms with the writer idle-class too
     (bench/RESULTS.md, "Shadow overhead"). Under sustained saturation an idle-class writer gets no
     CPU: its buffer fills and each later request is counted `dropped` (`_Worker.answer`), as
-    shadow promises (the champion never pays for it). The drain at shutdown comes after the
-    server stopped answering, on the CPU it left; a drain cut off at its deadline is said in the
-    log (`InferenceLogger.close`). Where SCHED_IDLE is not available: nice 19. Threads started
-    later inherit the caller's policy.
+    shadow promises (the champion never pays for it). At a server's shutdown the drain comes
+    after it stopped answering, on the CPU it left. When a rollout ends or leaves shadow while the
+    server keeps answering, the child drains at idle class beside that load: the server waits
+    10 s for it (`ShadowProcess.close`), then kills it and logs "shadow worker did not drain in
+    time; killed"; what it had not written is lost, though already counted `answered`. The
+    child's own deadline (`InferenceLogger.close`, which logs the rows it had not taken) is
+    max(5 s, drain_seconds), 20 s by default, so with the defaults the server's kill comes first.
+    An unprivileged process may do all this: sched(7) lets a thread lower another thread's
+    policy when its effective UID matches the target's real or effective UID, as within one
+    process. Where SCHED_IDLE is not available: nice 19. Threads started later inherit the
+    caller's policy.
     """
     policy = cpus.background()
     own = threading.get_native_id()
