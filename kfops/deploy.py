@@ -312,6 +312,11 @@ def _revision_spec(obj: dict) -> dict:
     ksvc_reconciler.go, createKnativeService), and Knative makes a revision only when the
     template changes; so a traffic-only change brings none (KServe's canary example promotes
     by removing the field: the latest revision stays and takes 100 %).
+
+    Only the spec is compared. KServe also copies the InferenceService's metadata labels and
+    annotations into the template, but a metadata-only change moves no generation, so `rollout`
+    never counts it as a change (as before this check); kfops deploy changes none per version.
+    A canaryTrafficPercent on a transformer or explainer (kfops sets none) would count as a change.
     """
     spec = copy.deepcopy(obj.get("spec") or {})
     (spec.get("predictor") or {}).pop("canaryTrafficPercent", None)
