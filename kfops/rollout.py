@@ -282,9 +282,12 @@ def quantile_interval(values, q: float, confidence: float) -> list[float | None]
     largest and u the smallest order making each at most a = (1 - confidence) / 2 (Hahn &
     Meeker, Statistical Intervals, 1991, sec. 5.2). A side without enough values to bound is
     None (for p99 at 95 %, an upper bound needs 368 values: 0.99^n <= 0.025). This interval is
-    for one look at n, not a sequence: the rule only aborts on it when the challenger is far
-    slower (lower bound above ratio x the champion's upper bound) and needs it to promote, so
-    repeated looks can only make a false abort, not a false promote, likelier (`judge`).
+    for one look at n, not a sequence, so repeated looks make both latency errors likelier: a
+    false abort, and a promote of a canary whose p99 is at or just above the ratio (`judge`
+    needs its upper bound under ratio x the champion's lower bound at one look). Simulated
+    (lognormal latencies, 10 % canary, a look every 200 canary requests from 400 to 4000, quality
+    taken as passed): true ratio 1.5, latency passed at some look in 2.55 % of 2000 rollouts
+    against 0.4 % at the last look alone; 1.55: 0.35 %; 1.6: 0.05 %.
     """
     from scipy import stats  # noqa: PLC0415 (scipy is imported only where needed)
 
