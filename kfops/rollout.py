@@ -90,8 +90,9 @@ class RolloutRule:
     )
     confidence: float = parameters.field(
         0.95,
-        "two-sided confidence of the intervals on error rates and the quality difference; they "
-        "are confidence sequences, valid at every look however often status/decide runs",
+        "two-sided confidence of the intervals on error rates and the quality difference (they "
+        "are confidence sequences, valid at every look however often status/decide runs) and "
+        "on canary p99 latency (valid at one look)",
     )
     margin: float = parameters.field(
         0.0,
