@@ -10,7 +10,9 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 import pathlib
+import re
 import urllib.error
 import urllib.request
 import warnings
@@ -98,21 +100,81 @@ def kfp_cron(expression: str) -> str:
     return " ".join(fields)
 
 
-def parse_params(items: list[str]) -> dict[str, Any]:
-    """`["k=v", ...]` -> dict; values that parse as JSON (numbers, booleans, lists) are decoded.
+def parse_params(items: list[str]) -> dict[str, str]:
+    """`["k=v", ...]` -> {k: "v"}, the text kept: `typed_params` reads it as the pipeline says.
 
-    Example: `parse_params(["seed=3", "label=churned"]) == {"seed": 3, "label": "churned"}`.
+    Example: `parse_params(["seed=3", "model_name=2024"]) == {"seed": "3", "model_name": "2024"}`.
     """
-    params: dict[str, Any] = {}
+    params: dict[str, str] = {}
     for item in items:
         key, sep, raw = item.partition("=")
         if not sep or not key:
             raise errors.ConfigError(f"--param must look like name=value, got {item!r}")
-        try:
-            params[key] = json.loads(raw)
-        except json.JSONDecodeError:
-            params[key] = raw
+        params[key] = raw
     return params
+
+
+_INTEGER = re.compile(r"[+-]?\d+")
+
+
+def _from_text(kind: str, text: str) -> Any:
+    """A --param's text as KFP's parameterType `kind`; ValueError when it is not one."""
+    if kind == "STRING":
+        return text
+    if kind == "NUMBER_INTEGER":
+        if not _INTEGER.fullmatch(text):
+            raise ValueError
+        return int(text)
+    if kind == "NUMBER_DOUBLE":
+        return float(text)
+    if kind == "BOOLEAN":
+        return {"true": True, "false": False}[text.lower()]  # KeyError is a LookupError
+    value = json.loads(text)  # LIST, STRUCT
+    if not isinstance(value, list if kind == "LIST" else dict):
+        raise ValueError
+    return value
+
+
+def _is_kind(kind: str, value: Any) -> bool:
+    """Whether a value given as Python (not text) already is of KFP's parameterType `kind`."""
+    number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    return {
+        "STRING": isinstance(value, str),
+        "NUMBER_INTEGER": number and float(value).is_integer() and isinstance(value, int),
+        "NUMBER_DOUBLE": number,
+        "BOOLEAN": isinstance(value, bool),
+        "LIST": isinstance(value, list),
+        "STRUCT": isinstance(value, dict),
+    }.get(kind, True)
+
+
+_KIND_NAMES = {
+    "STRING": "text", "NUMBER_INTEGER": "an integer", "NUMBER_DOUBLE": "a finite number",
+    "BOOLEAN": "true or false", "LIST": "a JSON list", "STRUCT": "a JSON object",
+}  # fmt: skip
+
+
+def typed_params(pipeline: str, params: Mapping[str, Any], kinds: Mapping[str, str]) -> dict:
+    """Each parameter as the type the pipeline declares, or one line naming the first that is not.
+
+    KFP checks the types only when the run starts, so a scheduled run would fail at every tick;
+    this refuses before anything is uploaded. Text (from `--param`) is read as the type says
+    (`model_name=2024` stays text for a STRING); a value given as Python must already be one.
+    """
+    typed = {}
+    for name, value in params.items():
+        kind = kinds.get(name, "")
+        try:
+            typed[name] = _from_text(kind, value) if isinstance(value, str) else value
+            if kind in _KIND_NAMES and not _is_kind(kind, typed[name]):
+                raise ValueError
+            if kind == "NUMBER_DOUBLE" and not math.isfinite(typed[name]):
+                raise ValueError
+        except (ValueError, LookupError, json.JSONDecodeError):
+            raise errors.ConfigError(
+                f"{pipeline} takes {name} as {_KIND_NAMES[kind]} ({kind}), got {value!r}"
+            ) from None
+    return typed
 
 
 def read_package(path: pathlib.Path) -> tuple[str, set[str], str]:
@@ -126,6 +188,13 @@ def read_package(path: pathlib.Path) -> tuple[str, set[str], str]:
     name = spec["pipelineInfo"]["name"]
     inputs = set(spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {}))
     return name, inputs, f"{__version__}-{hashlib.sha256(raw).hexdigest()[:12]}"
+
+
+def package_kinds(path: pathlib.Path) -> dict[str, str]:
+    """Parameter name -> KFP parameterType (STRING, NUMBER_INTEGER, ...) of a compiled pipeline."""
+    spec = next(yaml.safe_load_all(pathlib.Path(path).read_bytes()))
+    parameters = spec.get("root", {}).get("inputDefinitions", {}).get("parameters", {})
+    return {k: v.get("parameterType", "") for k, v in parameters.items()}
 
 
 def package_defaults(path: pathlib.Path) -> dict[str, Any]:
@@ -199,6 +268,8 @@ def submit(config: SubmitConfig, client_factory: Callable[..., Any] | None = Non
     unknown = sorted(set(config.params) - inputs)
     if unknown:
         raise errors.ConfigError(f"{name} has no parameter(s) {unknown}; it takes {sorted(inputs)}")
+    params = typed_params(name, config.params, package_kinds(config.package))
+    config = dataclasses.replace(config, params=params)
     check_store(config.params, package_defaults(config.package), config.allow_local_store)
     check_reachable(config.host)
     # Imported here, not at the top: `kfops --help` should not pay kfp's import time.

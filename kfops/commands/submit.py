@@ -35,7 +35,8 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         action="append",
         default=[],
         metavar="NAME=VALUE",
-        help="pipeline parameter (repeatable); JSON values are decoded",
+        help="pipeline parameter (repeatable): NAME=VALUE, read as the type the pipeline declares "
+        "(text, integer, number, true/false, JSON list or object); a wrong type is refused",
     )
     p.add_argument("--run-name", help="run name (default: pipeline name and version)")
     p.add_argument("--namespace", help="KFP namespace (multi-user installs)")

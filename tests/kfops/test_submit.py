@@ -195,15 +195,52 @@ def test_submit_command_prints_run_and_url(kfp_api, capsys):
     assert out[-1] == f"{host}/#/runs/details/run-1"
 
 
+def test_parse_params_keeps_the_text_for_the_pipeline_types():
+    items = ["seed=3", "model_name=2024", "flags=[1, 2]", "empty=", "eq=a=b"]
+    assert submit.parse_params(items) == {
+        "seed": "3", "model_name": "2024", "flags": "[1, 2]", "empty": "", "eq": "a=b"
+    }  # fmt: skip
+
+
+def test_submit_sends_each_param_as_the_type_the_pipeline_declares(kfp_api, capsys):
+    state, host = kfp_api
+    params = [
+        "seed=4", "model_name=2024", "deploy=true", "test_fraction=0.25", "cv_folds=-3",
+        'drop_columns=["a", "b"]', 'gate_thresholds={"roc_auc": 0.7}', "label=",
+    ]  # fmt: skip
+    assert cli.main(["submit", "--host", host, *[a for p in params for a in ("--param", p)]]) == 0
+    assert state.runs[0]["runtime_config"]["parameters"] == {
+        "seed": 4, "model_name": "2024", "deploy": True, "test_fraction": 0.25, "cv_folds": -3,
+        "drop_columns": ["a", "b"], "gate_thresholds": {"roc_auc": 0.7}, "label": "",
+    }  # fmt: skip
+
+
 @pytest.mark.parametrize(
-    ("items", "expected"),
+    ("param", "said"),
     [
-        (["seed=3", "label=churned"], {"seed": 3, "label": "churned"}),
-        (["flags=[1, 2]", "on=true", "empty="], {"flags": [1, 2], "on": True, "empty": ""}),
+        ("seed=abc", "takes seed as an integer (NUMBER_INTEGER), got 'abc'"),
+        ("seed=3.5", "takes seed as an integer (NUMBER_INTEGER), got '3.5'"),
+        ("test_fraction=nan", "takes test_fraction as a finite number (NUMBER_DOUBLE), got 'nan'"),
+        ("deploy=yes", "takes deploy as true or false (BOOLEAN), got 'yes'"),
+        ('drop_columns={"a": 1}', "takes drop_columns as a JSON list (LIST), got"),
+        ("gate_thresholds=[1]", "takes gate_thresholds as a JSON object (STRUCT), got '[1]'"),
     ],
 )
-def test_parse_params_decodes_json_values(items, expected):
-    assert submit.parse_params(items) == expected
+def test_submit_refuses_a_param_of_the_wrong_type_in_one_line_before_uploading(
+    kfp_api, capsys, param, said
+):
+    state, host = kfp_api
+    assert cli.main(["submit", "--host", host, "--param", param]) == errors.ConfigError.exit_code
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and said in err
+    assert state.uploads == 0 and not state.runs
+
+
+def test_submit_refuses_a_python_value_of_the_wrong_type():
+    with pytest.raises(errors.ConfigError, match=r"takes seed as an integer .*got True"):
+        submit.submit(_config("http://127.0.0.1:9", params={"seed": True}))
+    with pytest.raises(errors.ConfigError, match=r"takes model_name as text .*got 2024"):
+        submit.submit(_config("http://127.0.0.1:9", params={"model_name": 2024}))
 
 
 def test_parse_params_rejects_item_without_equals():
