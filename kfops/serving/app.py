@@ -135,7 +135,6 @@ def _challenger_lane(config: settings.ServeConfig, source, store, meters):
             "policy": config.policy,
             "fast_path": config.fast_path,
             "events": None if store is None else log_kw,
-            "drain_seconds": config.drain_seconds,
         }
     lane = challenger.ChallengerLane(
         managers, events, reader, config.plan, worker_spec=spec,

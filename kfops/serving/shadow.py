@@ -53,6 +53,11 @@ ANSWERED, FAILED, DROPPED, READY, UNLOADABLE = b"a", b"f", b"d", b"r", b"x"
 # One frame per this many requests, values (rows x columns) or seconds, whichever comes first: the
 # inference log's figures (kfops.serving.inference_log), far below the pipe's capacity.
 BATCH, BATCH_CELLS, BATCH_SECONDS = 32, 4096, 0.02
+# How long the server waits for the child to drain before killing it, and the child's own deadline
+# for its event writer, shorter: a cut-off drain is said by the child (rows not written), then it
+# exits by itself, rather than being killed mid-write.
+DRAIN_SECONDS = 10.0
+_CHILD_DRAIN_SECONDS = DRAIN_SECONDS - 2.0
 
 
 class ShadowProcess:
@@ -240,7 +245,7 @@ class ShadowProcess:
                 extra={"pid": self.pid, "returncode": code, "error": repr(error)},
             )
 
-    def close(self, timeout: float = 10.0) -> None:
+    def close(self, timeout: float = DRAIN_SECONDS) -> None:
         """Ends the child's input and waits for it to drain (flush its events) and exit.
 
         Safe from any thread. Only the event loop writes the pipe while it runs: from another
@@ -448,7 +453,7 @@ class _Worker:
     def close(self) -> None:
         """Writes the buffered events (a drain cut off at its deadline is said in the log)."""
         if self.events is not None:
-            self.events.close(max(5.0, self.spec.get("drain_seconds", 5.0)))
+            self.events.close(_CHILD_DRAIN_SECONDS)
 
 
 def _background() -> None:
@@ -463,11 +468,10 @@ def _background() -> None:
     CPU: its buffer fills and each later request is counted `dropped` (`_Worker.answer`), as
     shadow promises (the champion never pays for it). At a server's shutdown the drain comes
     after it stopped answering, on the CPU it left. When a rollout ends or leaves shadow while the
-    server keeps answering, the child drains at idle class beside that load: the server waits
-    10 s for it (`ShadowProcess.close`), then kills it and logs "shadow worker did not drain in
-    time; killed"; what it had not written is lost, though already counted `answered`. The
-    child's own deadline (`InferenceLogger.close`, which logs the rows it had not taken) is
-    max(5 s, drain_seconds), 20 s by default, so with the defaults the server's kill comes first.
+    server keeps answering, the child drains at idle class beside that load: its writer has
+    `_CHILD_DRAIN_SECONDS` (8 s), then the child says in the log what it had not written
+    (`InferenceLogger.close`) and exits; the server kills it only after `DRAIN_SECONDS` (10 s).
+    What was not written is lost, though already counted `answered`.
     An unprivileged process may do all this: sched(7) lets a thread lower another thread's
     policy when its effective UID matches the target's real or effective UID, as within one
     process. Where SCHED_IDLE is not available: nice 19. Threads started later inherit the
@@ -476,13 +480,17 @@ def _background() -> None:
     policy = cpus.background()
     own = threading.get_native_id()
     for tid in os.listdir("/proc/self/task") if os.path.isdir("/proc/self/task") else ():
-        with contextlib.suppress(OSError, ValueError):  # a thread that ended meanwhile
-            if int(tid) == own:
-                continue
+        if int(tid) == own:
+            continue
+        try:
             if policy == "idle":
                 os.sched_setscheduler(int(tid), os.SCHED_IDLE, os.sched_param(0))
             else:
                 os.setpriority(os.PRIO_PROCESS, int(tid), 19)
+        except ProcessLookupError:  # a thread that ended meanwhile
+            continue
+        except OSError as e:  # refused (a seccomp profile?): it competes with the server, say so
+            log.warning("shadow thread keeps its CPU priority", extra={"tid": tid, "error": str(e)})
 
 
 def main(argv: list[str]) -> int:
