@@ -495,7 +495,16 @@ def judge(comparison: dict[str, Any], rule: RolloutRule) -> Verdict:
     """
     champ, chall = comparison["champion"], comparison["challenger"]
     if chall["requests"] < rule.min_requests:
-        return Verdict(WAIT, (f"{chall['requests']} of {rule.min_requests} challenger requests",))
+        said = f"{chall['requests']} of {rule.min_requests} challenger requests"
+        missed = champ["requests"] - chall["requests"]
+        if comparison.get("mode") == SHADOW and missed > 0:
+            # shed by a saturated server or a dead child (kfops_shadow_requests_total says which):
+            # a shadow that never catches up waits forever, so the wait says why
+            said += (
+                f"; {missed} of the champion's {champ['requests']} were not shadowed "
+                "(dropped or off: see kfops_shadow_requests_total)"
+            )
+        return Verdict(WAIT, (said,))
     ceiling = (champ["error_interval"] or [0.0, 0.0])[1] + rule.max_error_increase
     low, high = chall["error_interval"]
     if low > ceiling:

@@ -58,6 +58,20 @@ def test_judge_waits_for_labels_and_traffic():
     assert verdict.decision == "wait" and verdict.reasons == ("99 of 100 labelled rows",)
 
 
+def test_a_shadow_short_of_traffic_says_how_many_champion_requests_it_missed():
+    comparison = _comparison(0.1, (0.05, 0.15))
+    comparison["challenger"]["requests"] = 150
+    rule = rollout.RolloutRule()
+    assert rollout.judge({**comparison, "mode": "shadow"}, rule).reasons == (
+        "150 of 200 challenger requests; 350 of the champion's 500 were not shadowed "
+        "(dropped or off: see kfops_shadow_requests_total)",
+    )
+    # a canary answers its share only: the rest is not missed
+    assert rollout.judge({**comparison, "mode": "canary"}, rule).reasons == (
+        "150 of 200 challenger requests",
+    )
+
+
 def test_rule_and_plan_refuse_bad_settings():
     with pytest.raises(errors.ConfigError, match="confidence must be in"):
         rollout.RolloutRule(confidence=1.0)
