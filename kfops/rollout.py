@@ -156,6 +156,59 @@ def start(
     return reg.swap_document(name, registry.ROLLOUT_FILE, change)
 
 
+RULE_KEY = "rule"  # the pointer's record of the rule its rollout is judged by (`judged_by`)
+
+
+def judged_by(name: str, doc: dict, rule: RolloutRule, given: Any = None) -> RolloutRule:
+    """The rule the rollout `doc` is judged by: the one its pointer records, else `rule`.
+
+    The error and quality intervals are confidence sequences for one confidence and one planned
+    n (min_requests; min_labelled and the share, `_planned_pairs`): they hold at every look only
+    if every look of one rollout uses the same ones, so `decide` records the whole rule in the
+    pointer at its first look and every later status/decide/promote of that rollout judges with
+    it (margin and the limits are fixed too: choosing them after seeing evidence is choosing the
+    verdict). `given` names the fields the caller chose (the CLI: the flags passed; None: every
+    field, as the scheduled step passes them all). A chosen value equal to the recorded one is
+    fine, a field not chosen takes the recorded value, and a chosen value that differs is
+    refused: a demanding user who typed `--min-labelled 500` wants that rule or to be told, not
+    a silent other one. A new rule needs a new rollout (`kfops rollout abort`, then `start`).
+
+    Raises:
+        ConfigError: a chosen field differs from the recorded rule.
+    """
+    recorded = (doc or {}).get(RULE_KEY)
+    if recorded is None:
+        return rule
+    asked = dataclasses.asdict(rule)
+    chosen = asked if given is None else given
+    differ = [k for k in asked if k in chosen and k in recorded and asked[k] != recorded[k]]
+    if differ:
+        said = ", ".join(f"{k}={recorded[k]!r} (asked {asked[k]!r})" for k in differ)
+        raise errors.ConfigError(
+            f"the rollout of {name!r} v{doc['challenger']} started {doc['started_at']} is judged "
+            f"by the rule its first decide recorded: {said}; pass the recorded values (or omit "
+            f"them), or `kfops rollout abort {name}` and start a new rollout to change the rule"
+        )
+    return RolloutRule(**{k: recorded.get(k, v) for k, v in asked.items()})
+
+
+def _record_rule(reg: registry.Registry, name: str, doc: dict, rule: RolloutRule) -> None:
+    """Writes `rule` into the running rollout's pointer (compare-and-swap) unless it has one.
+
+    Raises:
+        NotFound: the rollout ended (or another started) since `doc` was read.
+        ConfigError: a concurrent decide recorded a different rule first.
+    """
+
+    def change(current: dict | None) -> dict:
+        if running_plan(current) is None or current["started_at"] != doc["started_at"]:
+            raise errors.NotFound(f"the rollout of {name!r} started {doc['started_at']} ended")
+        judged_by(name, current, rule)
+        return {**current, RULE_KEY: dataclasses.asdict(rule)}
+
+    reg.swap_document(name, registry.ROLLOUT_FILE, change)
+
+
 def pointer(reg: registry.Registry, name: str) -> dict[str, Any] | None:
     """The rollout pointer (running or ended), or None when no rollout ever started."""
     return reg.document(name, registry.ROLLOUT_FILE)
@@ -559,14 +612,20 @@ def z_of(confidence: float) -> float:
     return statistics.NormalDist().inv_cdf(0.5 + confidence / 2)
 
 
-def evaluate(store: base.Store, name: str, rule: RolloutRule) -> tuple[dict, dict, Verdict]:
-    """(pointer, comparison, verdict) of the running rollout of `name`.
+def evaluate(
+    store: base.Store, name: str, rule: RolloutRule, given: Any = None
+) -> tuple[dict, dict, Verdict]:
+    """(pointer, comparison, verdict) of the running rollout of `name`; writes nothing.
+
+    It judges with the rule the pointer records, if any (`judged_by`: `rule` and `given`).
 
     Raises:
         NotFound: no rollout is running.
+        ConfigError: a chosen field of `rule` differs from the recorded rule.
     """
     reg = registry.Registry(store)
     doc = running(reg, name)
+    rule = judged_by(name, doc, rule, given)
     events = read_events(store, name, doc)
     task = task_of(reg, name, str(doc["challenger"]))
     comparison = compare(events, labels.read(store, name), doc, task, rule)
@@ -620,7 +679,7 @@ def finish(
             raise errors.NotFound(f"no rollout of {name!r} is running")
         history = [h for h in current.get("history", [])]
         started = {k: current[k] for k in ("challenger", "champion", "mode", "share", "started_at",
-                                           "started_by")}  # fmt: skip
+                                           "started_by", RULE_KEY) if k in current}  # fmt: skip
         entry.clear()
         entry.update({**started, "outcome": outcome, "ended_at": _now(), "ended_by": by,
                       "reason": reason, "evidence": evidence})  # fmt: skip
@@ -633,22 +692,31 @@ def finish(
 
 
 def decide(
-    store: base.Store, name: str, rule: RolloutRule, by: str, reason: str = ""
+    store: base.Store, name: str, rule: RolloutRule, by: str, reason: str = "", given: Any = None
 ) -> tuple[dict, dict, Verdict, dict | None]:
     """Judges the running rollout and acts on it: promote, abort, or leave it running.
+
+    The first decide of a rollout records `rule` in its pointer; every later one judges with the
+    recorded rule and refuses a chosen field that differs, before writing anything (`judged_by`;
+    the history entry of the ended rollout keeps it).
 
     Returns:
         (pointer, comparison, verdict, history entry or None when it keeps running).
 
     Raises:
         NotFound: no rollout is running.
+        ConfigError: a chosen field of `rule` differs from the recorded rule.
     """
+    reg = registry.Registry(store)
+    doc = running(reg, name)
+    rule = judged_by(name, doc, rule, given)
+    if doc.get(RULE_KEY) is None:
+        _record_rule(reg, name, doc, rule)
     doc, comparison, verdict = evaluate(store, name, rule)
     outcome = {PROMOTE: PROMOTED, ABORT: ABORTED}.get(verdict.decision)
     if outcome is None:
         return doc, comparison, verdict, None
     evidence = {"comparison": comparison, **verdict.to_dict()}
-    reg = registry.Registry(store)
     entry = finish(reg, name, outcome, by, reason or "; ".join(verdict.reasons), evidence)
     return doc, comparison, verdict, entry
 

@@ -47,7 +47,11 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             )
         if name != "abort":
             for param in parameters.surface(rollout.RolloutRule).values():
-                parameters.add_flag(cmd, "--" + param.name.replace("_", "-"), param)
+                parameters.add_flag(
+                    cmd, "--" + param.name.replace("_", "-"), param, default=None,
+                    help=f"{param.help} (default: the rule the rollout's first decide recorded; "
+                    f"before that {param.default})",
+                )  # fmt: skip
         cmd.set_defaults(func=func)
 
 
@@ -62,9 +66,15 @@ def _open(args) -> store.Store:
     return store.open_existing(args.store, config.StoreSettings.from_env())
 
 
-def _rule(args) -> rollout.RolloutRule:
+def _rule(args) -> tuple[rollout.RolloutRule, set[str]]:
+    """The rule from the flags (defaults for those not passed) and the names of those passed.
+
+    A rollout is judged by one rule (kfops.rollout.judged_by): a flag not passed takes the
+    recorded value, a flag passed with another value is refused.
+    """
     fields = parameters.surface(rollout.RolloutRule)
-    return parameters.build(rollout.RolloutRule, **{k: getattr(args, k) for k in fields})
+    given = {k: getattr(args, k) for k in fields if getattr(args, k) is not None}
+    return parameters.build(rollout.RolloutRule, **given), set(given)
 
 
 def start_main(args) -> int:
@@ -78,8 +88,11 @@ def start_main(args) -> int:
 
 
 def status_main(args) -> int:
-    """`kfops rollout status`: the comparison and the verdict, changing nothing."""
-    doc, comparison, verdict = rollout.evaluate(_open(args), args.name, _rule(args))
+    """`kfops rollout status`: the comparison and the verdict, changing nothing.
+
+    It judges with the rule the rollout's first decide recorded (the flags until then).
+    """
+    doc, comparison, verdict = rollout.evaluate(_open(args), args.name, *_rule(args))
     _print(args, {"rollout": _brief(doc), "comparison": comparison, **verdict.to_dict()},
            _table(doc, comparison, verdict))  # fmt: skip
     return 0
@@ -87,8 +100,9 @@ def status_main(args) -> int:
 
 def decide_main(args) -> int:
     """`kfops rollout decide`: promote or abort when the rule says so; otherwise leave it."""
+    rule, given = _rule(args)
     doc, comparison, verdict, entry = rollout.decide(
-        _open(args), args.name, _rule(args), args.by, args.reason
+        _open(args), args.name, rule, args.by, args.reason, given
     )
     _print(args, {"rollout": _brief(doc), **verdict.to_dict(), "ended": entry},
            _table(doc, comparison, verdict))  # fmt: skip
@@ -102,7 +116,7 @@ def promote_main(args) -> int:
         ConfigError: the verdict is not promote and --force was not given.
     """
     st = _open(args)
-    doc, comparison, verdict = rollout.evaluate(st, args.name, _rule(args))
+    doc, comparison, verdict = rollout.evaluate(st, args.name, *_rule(args))
     if verdict.decision != rollout.PROMOTE and not args.force:
         raise errors.ConfigError(
             f"the verdict is {verdict.decision} ({'; '.join(verdict.reasons)}); "

@@ -17,6 +17,7 @@ from kfops.components.rollout import rollout as rollout_component
 from scipy import stats
 
 from kfops import cli, errors, parameters, rollout
+from kfops.commands import rollout as rollout_command
 from tests.kfops.test_rollout_compare import _event, _truth
 
 RULE = rollout.RolloutRule()  # max_p99_ratio 1.5, confidence 0.95
@@ -106,4 +107,8 @@ def test_every_rule_field_reaches_the_cli_and_the_rollout_component():
     for command, by in (("status", []), ("decide", ["--by", "cron"]), ("promote", ["--by", "a"])):
         args = sub.parse_args([command, "churn", *by, "--max-p99-ratio", "2.5"])
         assert args.max_p99_ratio == 2.5
-        assert sub.parse_args([command, "churn", *by]).max_p99_ratio == 1.5
+        # not passed: the rollout's recorded rule, else the field's default (judged_by)
+        assert sub.parse_args([command, "churn", *by]).max_p99_ratio is None
+        assert (
+            rollout_command._rule(sub.parse_args([command, "churn", *by]))[0].max_p99_ratio == 1.5
+        )

@@ -1,5 +1,7 @@
 """The rollout pipeline acts as `kfops rollout decide` does (kfp.local); compiled for a cluster.
 
+Both judge a rollout by the one rule its first decide recorded and refuse another.
+
 A real server logs shadow traffic into a local store and the test delivers the labels; the store
 is then copied, and the pipeline judges one copy while `kfops rollout decide` judges the other:
 same verdict, same champion, same rollout history (but for who ended it).
@@ -49,20 +51,37 @@ def test_rollout_pipeline_waits_then_promotes_as_rollout_decide_does(kfp_local, 
     live._start(a, "shadow")
     with live._serving(a) as (client, _):
         sent = live._traffic(client, df, 160)
-        live._deliver_truth(a, sent, df)
         live._wait_for_events(a, 320)
     b = local.LocalStore(tmp_path / "b")
     shutil.copytree(a.root, b.root)
 
-    # too little traffic for the rule: both wait and change nothing
+    # no labels yet: both wait, change nothing but record the rule the rollout is judged by
     before = _state(a)
-    waited = _decide_pipeline(a, "rollout-wait", min_requests=1000)
-    told = _decide_cli(b, capsys, "--min-requests", "1000")
+    waited = _decide_pipeline(a, "rollout-wait", min_requests=150)
+    told = _decide_cli(b, capsys, "--min-requests", "150")
     assert told["decision"] == "wait" and told["ended"] is None
     assert _state(a) == _state(b) == before == ("1", "running", [])
-    assert "160 of 1000 challenger requests" in json.dumps(waited)
+    assert "0 of 100 labelled rows" in json.dumps(waited)
+    recorded = core.pointer(registry.Registry(a), "churn")["rule"]
+    assert recorded == core.pointer(registry.Registry(b), "churn")["rule"]
+    assert recorded["min_requests"] == 150
 
-    # enough: both promote version 2, with the same reason and evidence
+    # another rule for the same rollout: both refuse in one line and change nothing
+    pointers = [(s.root / "models/churn/rollout.json").read_bytes() for s in (a, b)]
+    with pytest.raises(RuntimeError):
+        pipeline.rollout(store_uri=a.uri, model_name="churn", by="cron", run_id="rollout-other",
+                         min_requests=1000)  # fmt: skip
+    [step] = runs.RunIndex(a).show("rollout-other")["steps"]
+    assert step["status"] == "failed" and "min_requests=150 (asked 1000)" in json.dumps(step)
+    capsys.readouterr()
+    argv = ["rollout", "decide", "churn", "--by", "cron", "--min-requests", "1000"]
+    assert cli.main([*argv, "--store", str(b.root)]) == 2
+    assert "min_requests=150 (asked 1000)" in capsys.readouterr().err
+    assert [(s.root / "models/churn/rollout.json").read_bytes() for s in (a, b)] == pointers
+
+    # the labels arrive: both promote version 2 by the recorded rule, same reason and evidence
+    for st in (a, b):
+        live._deliver_truth(st, sent, df)
     _decide_pipeline(a, "rollout-promote", min_requests=150)
     told = _decide_cli(b, capsys, "--min-requests", "150")
     assert told["decision"] == "promote"
@@ -75,6 +94,7 @@ def test_rollout_pipeline_waits_then_promotes_as_rollout_decide_does(kfp_local, 
         k: v for k, v in by_cli.items() if k not in drop
     }
     assert by_pipeline["evidence"]["comparison"]["challenger"]["labelled"] == 160
+    assert by_pipeline["rule"] == recorded  # the ended rollout's history keeps its rule
 
     # once it has ended, a scheduled run succeeds as idle, says why, and changes nothing
     pipeline.rollout(store_uri=a.uri, model_name="churn", by="cron", run_id="rollout-none")
