@@ -15,17 +15,22 @@ version that is not champion, which `approve` names with the command that finish
 Approving a version older than the champion (staged v4, then v5 became champion by a rollout or
 `kfops models promote`) would move the champion back; `approve` refuses that unless told
 `allow_older`, and then records the champion it replaced as "moved_back_from".
+
+A staged version nobody will approve (a newer champion overtook it) is closed by
+`kfops models reject NAME VERSION --by WHO --reason WHY`: its entry records who, why and when
+("rejected_by", "reason", "rejected_at"), it leaves the waiting list, and it can no longer be
+approved. The champion pointer is not touched.
 """
 
 from __future__ import annotations
 
 import datetime
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from kfops import errors, registry
 
-STAGED, APPROVED = "staged", "approved"
+STAGED, APPROVED, REJECTED = "staged", "approved", "rejected"
 
 
 def _now() -> str:
@@ -51,13 +56,81 @@ def stage(reg: registry.Registry, name: str, version: str, facts: Mapping[str, A
 
 
 def entries(reg: registry.Registry, name: str) -> dict[str, dict]:
-    """Version -> its staging entry (staged or approved), for every version ever staged."""
+    """Version -> its staging entry (staged, approved or rejected), for every version staged."""
     return dict((reg.document(name, registry.STAGED_FILE) or {}).get("versions", {}))
 
 
 def pending(reg: registry.Registry, name: str) -> list[str]:
-    """Versions staged and not approved yet, oldest first."""
+    """Versions staged and neither approved nor rejected yet, oldest first."""
     return sorted((v for v, e in entries(reg, name).items() if e["state"] == STAGED), key=int)
+
+
+def _closed(name: str, version: str, entry: dict) -> str:
+    """Why a staged entry that is not waiting any more cannot be approved or rejected again."""
+    if entry["state"] == REJECTED:
+        return (
+            f"model {name!r} version {version} was rejected by {entry['rejected_by']} "
+            f"at {entry['rejected_at']} ({entry['reason']})"
+        )
+    return (
+        f"model {name!r} version {version} was already approved by "
+        f"{entry['approved_by']} at {entry['approved_at']}"
+    )
+
+
+def _who_and_why(by: str, reason: str, verb: str, noun: str) -> tuple[str, str]:
+    by, reason = (by or "").strip(), (reason or "").strip()
+    if not by or not reason:
+        raise errors.ConfigError(f"{noun} needs who {verb} (--by) and why (--reason)")
+    return by, reason
+
+
+def _decide(
+    reg: registry.Registry, name: str, version: str,
+    refuse: Callable[[dict], str], decide: Callable[[dict], dict],
+) -> dict:  # fmt: skip
+    """Replaces a waiting version's entry with `decide(entry)` by compare-and-swap; returns it.
+
+    A version never staged is refused naming the waiting ones; one no longer waiting (approved or
+    rejected) with `refuse(entry)`. `decide` may raise to refuse too.
+    """
+    reg.manifest(name, version)  # NotFound names the versions there are
+
+    def change(current: dict | None) -> dict:
+        versions = dict((current or {}).get("versions", {}))
+        entry = versions.get(version)
+        if entry is None:
+            waiting = ", ".join(pending(reg, name)) or "none"
+            raise errors.ConfigError(
+                f"model {name!r} version {version} is not staged for approval "
+                f"(staged versions: {waiting})"
+            )
+        if entry["state"] != STAGED:
+            raise errors.ConfigError(refuse(entry))
+        versions[version] = decide(entry)
+        return {**(current or {}), "versions": versions}
+
+    return reg.swap_document(name, registry.STAGED_FILE, change)["versions"][version]
+
+
+def reject(reg: registry.Registry, name: str, version: str, by: str, reason: str) -> dict:
+    """Records who rejected a staged version and why; it leaves `pending` for good.
+
+    The champion pointer is not touched. Returns the version's entry, with rejected_by, reason
+    and rejected_at.
+
+    Raises:
+        ConfigError: `by` or `reason` is empty, or the version is not waiting for approval (never
+            staged, already approved or already rejected: the message says by whom and when).
+        NotFound: no such registered version.
+    """
+    by, reason = _who_and_why(by, reason, "rejects", "a rejection")
+    return _decide(
+        reg, name, version, lambda entry: _closed(name, version, entry),
+        lambda entry: {
+            **entry, "state": REJECTED, "rejected_by": by, "reason": reason, "rejected_at": _now(),
+        },
+    )  # fmt: skip
 
 
 def approve(
@@ -78,33 +151,22 @@ def approve(
 
     Raises:
         ConfigError: `by` or `reason` is empty, the version is not waiting for approval (never
-            staged, or already approved: the message says by whom and when), or it is older than
-            the champion and `allow_older` is not set (nothing is recorded or moved).
+            staged, already approved or rejected: the message says by whom and when), or it is
+            older than the champion and `allow_older` is not set (nothing is recorded or moved).
         NotFound: no such registered version.
     """
-    by, reason = (by or "").strip(), (reason or "").strip()
-    if not by or not reason:
-        raise errors.ConfigError("an approval needs who approves (--by) and why (--reason)")
-    reg.manifest(name, version)
+    by, reason = _who_and_why(by, reason, "approves", "an approval")
 
-    def change(current: dict | None) -> dict:
-        versions = dict((current or {}).get("versions", {}))
-        entry = versions.get(version)
-        if entry is None:
-            waiting = ", ".join(pending(reg, name)) or "none"
-            raise errors.ConfigError(
-                f"model {name!r} version {version} is not staged for approval "
-                f"(staged versions: {waiting})"
-            )
-        if entry["state"] != STAGED:
-            champion = reg.champion(name)
-            hint = "" if champion == version else (
-                f"; the champion is {champion}: `kfops models promote {name} {version}` serves it"
-            )  # fmt: skip
-            raise errors.ConfigError(
-                f"model {name!r} version {version} was already approved by "
-                f"{entry['approved_by']} at {entry['approved_at']}{hint}"
-            )
+    def refuse(entry: dict) -> str:
+        if entry["state"] == REJECTED:
+            return f"{_closed(name, version, entry)}: it cannot be approved"
+        champion = reg.champion(name)
+        hint = "" if champion == version else (
+            f"; the champion is {champion}: `kfops models promote {name} {version}` serves it"
+        )  # fmt: skip
+        return f"{_closed(name, version, entry)}{hint}"
+
+    def decide(entry: dict) -> dict:
         champion = reg.champion(name)
         older = champion is not None and int(version) < int(champion)
         if older and not allow_older:
@@ -112,12 +174,11 @@ def approve(
                 f"model {name!r} version {version} is older than the champion {champion}: "
                 f"approving it would move the champion back; add --allow-older to do that"
             )
-        versions[version] = {
+        return {
             **entry, "state": APPROVED, "approved_by": by, "reason": reason,
             "approved_at": _now(), **({"moved_back_from": champion} if older else {}),
         }  # fmt: skip
-        return {**(current or {}), "versions": versions}
 
-    entry = reg.swap_document(name, registry.STAGED_FILE, change)["versions"][version]
+    entry = _decide(reg, name, version, refuse, decide)
     reg.promote(name, version)
     return entry

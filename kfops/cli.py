@@ -41,7 +41,7 @@ SUMMARIES = {
     "compile": "compile pipelines and components to KFP YAML",
     "serve": "serve a model (champion or pinned version) over HTTP",
     "runs": "list, show and compare recorded pipeline runs",
-    "models": "registered models: list, show, promote, approve, rollback",
+    "models": "registered models: list, show, promote, approve, reject, rollback",
     "deploy": "deploy a model version with the serving manifests",
     "submit": "submit the compiled pipeline to a KFP cluster",
     "monitor": "drift/quality of a model's logged traffic; retrain when it matters",

@@ -3,6 +3,11 @@
 kfops deploy --overlay kind                  # serve the champion and follow it as it moves
 kfops deploy --version 3 --overlay kind --image ghcr.io/kfops/kfops:0.1.0   # pin version 3
 kfops deploy --version 3 --overlay kserve --canary-percent 10 --dry-run
+
+A pinned version still staged for approval (`--promote manual`, kfops.approval) is refused: it would
+serve a model nobody approved. The check reads `--store` (the store the server reads); without
+`--store` it reads the local default store when there is one, and says so in one line when there is
+none. `--allow-staged` deploys it anyway (a reviewer's test deployment).
 """
 
 from __future__ import annotations
@@ -14,7 +19,8 @@ import sys
 
 import yaml
 
-from kfops import deploy
+from kfops import approval, cluster, config, deploy, errors, registry, store
+from kfops.commands import runs as runs_command
 
 
 def default_kubectl() -> str:
@@ -41,12 +47,21 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     p.add_argument("--kubectl", default=None, help="kubectl binary used to render (kustomize)")
     p.add_argument("--kubeconfig", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)")
     p.add_argument("--dry-run", action="store_true", help="print the rendered YAML, apply nothing")
+    p.add_argument(
+        "--store",
+        help="store URI the server reads (directory or s3://bucket/prefix), checked for a version "
+        f"staged for approval (default: {runs_command.DEFAULT_STORE} when it exists)",
+    )
+    p.add_argument(
+        "--allow-staged", action="store_true",
+        help="deploy a --version still staged for approval (a reviewer's test deployment)",
+    )  # fmt: skip
     p.set_defaults(func=main)
 
 
 def main(args: argparse.Namespace) -> int:
     """Renders, then (unless --dry-run) applies through the cluster API and waits for readiness."""
-    config = deploy.DeployConfig(
+    target = deploy.DeployConfig(
         version=args.version,
         overlay=args.overlay,
         name=args.name,
@@ -54,12 +69,14 @@ def main(args: argparse.Namespace) -> int:
         canary_percent=args.canary_percent,
         timeout_seconds=args.timeout,
     )
-    objects = deploy.render(config, pathlib.Path(args.manifests), args.kubectl or default_kubectl())
+    objects = deploy.render(target, pathlib.Path(args.manifests), args.kubectl or default_kubectl())
+    if target.version is not None and not args.allow_staged:
+        refuse_staged(args.store, model_name(objects, target.name), target.version)
     if args.dry_run:
         print(yaml.safe_dump_all(objects, sort_keys=False), end="")
         return 0
     result = deploy.rollout(
-        deploy.connect(kubeconfig=args.kubeconfig), objects, config.timeout_seconds
+        deploy.connect(kubeconfig=args.kubeconfig), objects, target.timeout_seconds
     )
     previous = result.previous_version or "none"
     print(
@@ -67,3 +84,39 @@ def main(args: argparse.Namespace) -> int:
         f"{result.seconds:.0f}s (previous: {previous})"
     )
     return 0
+
+
+def model_name(objects: list[dict], name: str | None) -> str | None:
+    """The model the rendered server serves: `name`, else the server ConfigMap's MODEL_NAME."""
+    if name:
+        return name
+    for obj in objects:
+        if obj.get("kind") == "ConfigMap" and obj["metadata"]["name"].startswith(
+            cluster.SERVER_CONFIGMAP
+        ):
+            return obj.get("data", {}).get("MODEL_NAME")
+    return None
+
+
+def refuse_staged(store_uri: str | None, name: str | None, version: str) -> None:
+    """Refuses to pin a version that waits for approval (one line naming `kfops models approve`).
+
+    Raises:
+        ConfigError: the version is staged for approval in the store.
+        NotFound: `store_uri` was given and there is no store there.
+    """
+    if store_uri is None and not pathlib.Path(runs_command.DEFAULT_STORE).is_dir():
+        print(
+            f"kfops: note: not checked whether version {version} waits for approval: "
+            f"no store at {runs_command.DEFAULT_STORE} (--store URI checks it)",
+            file=sys.stderr,
+        )
+        return
+    uri = store_uri or runs_command.DEFAULT_STORE
+    reg = registry.Registry(store.open_existing(uri, config.StoreSettings.from_env()))
+    if name and version in approval.pending(reg, name):
+        raise errors.ConfigError(
+            f"model {name!r} version {version} is staged for approval in {uri}: "
+            f"`kfops models approve {name} {version} --by WHO --reason WHY` approves it, "
+            f"--allow-staged deploys it anyway (a reviewer's test deployment)"
+        )

@@ -1,4 +1,4 @@
-"""`kfops models list|show|promote|approve|rollback` (and `lineage`, from kfops.commands.runs).
+"""`kfops models list|show|promote|approve|reject|rollback` (and `lineage`: kfops.commands.runs).
 
 Works on either store: a directory (default `.kfops/store`, where `kfops run` registers models) or
 `s3://bucket/prefix` with the endpoint and keys from MINIO_ENDPOINT, MINIO_ACCESS_KEY,
@@ -19,7 +19,7 @@ from kfops.commands import runs as runs_command
 def register(subparsers: argparse._SubParsersAction) -> None:
     """Adds `kfops models` with its subcommands."""
     p = subparsers.add_parser(
-        "models", help="registered models: list, show, promote, approve, rollback"
+        "models", help="registered models: list, show, promote, approve, reject, rollback"
     )
     sub = p.add_subparsers(dest="models_command", required=True, metavar="SUBCOMMAND")
     runs_command.with_common(
@@ -38,27 +38,37 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     promote.add_argument("name", help="model name")
     promote.add_argument("version", help="version to promote")
     promote.set_defaults(func=promote_main)
-    approve = runs_command.with_common(
-        sub.add_parser(
-            "approve", help="approve a staged version (--promote manual): record who and why, "
-            "then make it the champion",
-        )
+    approve = _decision_parser(
+        sub, "approve", "approves", "approve a staged version (--promote manual): record who and "
+        "why, then make it the champion",
     )  # fmt: skip
-    approve.add_argument("name", help="model name")
-    approve.add_argument("version", help="staged version to approve")
-    approve.add_argument("--by", required=True, help="who approves (recorded)")
-    approve.add_argument("--reason", required=True, help="why (recorded)")
     approve.add_argument(
         "--allow-older", action="store_true",
         help="approve a version older than the champion, moving the champion back to it",
     )  # fmt: skip
     approve.set_defaults(func=approve_main)
+    _decision_parser(
+        sub, "reject", "rejects", "reject a staged version nobody will approve: record who and "
+        "why; it stops waiting and can no longer be approved",
+    ).set_defaults(func=reject_main)  # fmt: skip
     rollback = runs_command.with_common(
         sub.add_parser("rollback", help="go back to the previous champion")
     )
     rollback.add_argument("name", help="model name")
     rollback.set_defaults(func=rollback_main)
     runs_command.add_lineage_parser(sub)
+
+
+def _decision_parser(
+    sub: argparse._SubParsersAction, command: str, who: str, summary: str
+) -> argparse.ArgumentParser:
+    """`approve` or `reject`: NAME VERSION --by --reason, declared once for both."""
+    p = runs_command.with_common(sub.add_parser(command, help=summary))
+    p.add_argument("name", help="model name")
+    p.add_argument("version", help=f"staged version to {command}")
+    p.add_argument("--by", required=True, help=f"who {who} (recorded)")
+    p.add_argument("--reason", required=True, help="why (recorded)")
+    return p
 
 
 def _registry(args: argparse.Namespace) -> registry.Registry:
@@ -163,13 +173,29 @@ def approve_main(args: argparse.Namespace) -> int:
     entry = approval.approve(
         reg, args.name, args.version, args.by, args.reason, allow_older=args.allow_older
     )
+    return _print_decision(
+        args, entry, f"approved by {entry['approved_by']} ({entry['reason']}); "
+        f"champion is now {args.version} (was {before or 'none'})",
+    )  # fmt: skip
+
+
+def reject_main(args: argparse.Namespace) -> int:
+    """`kfops models reject NAME VERSION --by WHO --reason WHY`."""
+    reg = _registry(args)
+    require_model(reg, args.name)
+    entry = approval.reject(reg, args.name, args.version, args.by, args.reason)
+    return _print_decision(
+        args, entry, f"rejected by {entry['rejected_by']} ({entry['reason']}); "
+        "it no longer waits for approval",
+    )  # fmt: skip
+
+
+def _print_decision(args: argparse.Namespace, entry: dict, said: str) -> int:
+    """An approval or rejection: its entry as JSON, or one line for people."""
     if args.json:
         runs_command.print_json({"name": args.name, "version": args.version, **entry})
     else:
-        print(
-            f"{args.name}: version {args.version} approved by {entry['approved_by']} "
-            f"({entry['reason']}); champion is now {args.version} (was {before or 'none'})"
-        )
+        print(f"{args.name}: version {args.version} {said}")
     return 0
 
 
@@ -196,6 +222,8 @@ def render_show(detail: dict[str, Any]) -> str:
     head += f" ({', '.join(flags)})" if flags else ""
     if entry and entry["state"] == approval.APPROVED:
         head += f"\napproved by {entry['approved_by']} at {entry['approved_at']}: {entry['reason']}"
+    elif entry and entry["state"] == approval.REJECTED:
+        head += f"\nrejected by {entry['rejected_by']} at {entry['rejected_at']}: {entry['reason']}"
     elif entry:
         head += f"\nstaged at {entry['staged_at']}, waiting for `kfops models approve`"
     files = runs_command.table(
