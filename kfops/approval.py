@@ -65,6 +65,20 @@ def pending(reg: registry.Registry, name: str) -> list[str]:
     return sorted((v for v, e in entries(reg, name).items() if e["state"] == STAGED), key=int)
 
 
+def not_approved(reg: registry.Registry, name: str, version: str) -> str | None:
+    """Why `version` must not be served as if approved (staged and waiting, or rejected), or None.
+
+    For the commands that could serve it without `approve`: `kfops models promote`, `kfops deploy
+    --version`. A version never staged (`--promote auto`) or approved is None.
+    """
+    entry = entries(reg, name).get(version)
+    if entry is None or entry["state"] == APPROVED:
+        return None
+    if entry["state"] == REJECTED:
+        return _closed(name, version, entry)
+    return f"model {name!r} version {version} is staged for approval"
+
+
 def _closed(name: str, version: str, entry: dict) -> str:
     """Why a staged entry that is not waiting any more cannot be approved or rejected again."""
     if entry["state"] == REJECTED:

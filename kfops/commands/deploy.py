@@ -114,9 +114,13 @@ def refuse_staged(store_uri: str | None, name: str | None, version: str) -> None
         return
     uri = store_uri or runs_command.DEFAULT_STORE
     reg = registry.Registry(store.open_existing(uri, config.StoreSettings.from_env()))
-    if name and version in approval.pending(reg, name):
+    why = approval.not_approved(reg, name, version) if name else None
+    if why is not None and version in approval.pending(reg, name):
         raise errors.ConfigError(
-            f"model {name!r} version {version} is staged for approval in {uri}: "
-            f"`kfops models approve {name} {version} --by WHO --reason WHY` approves it, "
-            f"--allow-staged deploys it anyway (a reviewer's test deployment)"
+            f"{why} in {uri}: `kfops models approve {name} {version} --by WHO --reason WHY` "
+            f"approves it, --allow-staged deploys it anyway (a reviewer's test deployment)"
+        )
+    if why is not None:  # rejected
+        raise errors.ConfigError(
+            f"{why} in {uri}: --allow-staged deploys it anyway (a reviewer's test deployment)"
         )

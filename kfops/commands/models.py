@@ -151,11 +151,14 @@ def promote_main(args: argparse.Namespace) -> int:
     """`kfops models promote NAME VERSION`."""
     reg = _registry(args)
     require_model(reg, args.name)
-    if args.version in approval.pending(reg, args.name):  # the gate: approval records who, why
+    why = approval.not_approved(reg, args.name, args.version)  # the gate records who and why
+    if why is not None and args.version in approval.pending(reg, args.name):
         raise errors.ConfigError(
-            f"model {args.name!r} version {args.version} is staged for approval: "
-            f"`kfops models approve {args.name} {args.version} --by WHO --reason WHY` promotes it"
+            f"{why}: `kfops models approve {args.name} {args.version} --by WHO --reason WHY` "
+            "promotes it"
         )
+    if why is not None:  # rejected
+        raise errors.ConfigError(f"{why}: it is not promoted (stage a new version instead)")
     before = reg.champion(args.name)
     pointer = reg.promote(args.name, args.version)
     if args.json:

@@ -83,3 +83,15 @@ def test_reject_needs_who_and_why_and_a_known_version(staged, capsys):  # noqa: 
     code, _, err = _cli(capsys, reg, "models", "reject", "churn", "9", "--by", "a", "--reason", "x")
     assert code == errors.NotFound.exit_code and err.count("\n") == 1
     assert _staged_json(reg) == before and approval.pending(reg, "churn") == ["2"]
+
+
+def test_a_rejected_version_cannot_be_promoted_by_hand(staged, capsys):  # noqa: F811
+    reg = staged[0]
+    entry = approval.reject(reg, "churn", "2", "ana", "v3 overtook it")
+    code, out, err = _cli(capsys, reg, "models", "promote", "churn", "2")
+    assert code == errors.ConfigError.exit_code and out == ""
+    assert err == (
+        f"kfops: error: model 'churn' version 2 was rejected by ana at {entry['rejected_at']} "
+        "(v3 overtook it): it is not promoted (stage a new version instead)\n"
+    )
+    assert reg.champion("churn") == "1"

@@ -94,3 +94,16 @@ def test_without_store_and_no_local_store_the_unchecked_deploy_says_so(
         "kfops: note: not checked whether version 2 waits for approval: "
         "no store at .kfops/store (--store URI checks it)\n"
     )
+
+
+def test_deploy_refuses_a_rejected_version_in_one_line(staged, manifests, cluster, capsys):  # noqa: F811
+    reg = staged[0]
+    entry = approval.reject(reg, "churn", "2", "ana", "v3 overtook it")
+    code, out, err = _deploy(capsys, reg, manifests, "2")
+    assert code == errors.ConfigError.exit_code and out == ""
+    assert err == (
+        f"kfops: error: model 'churn' version 2 was rejected by ana at {entry['rejected_at']} "
+        f"(v3 overtook it) in {reg.store.uri}: --allow-staged deploys it anyway (a reviewer's "
+        "test deployment)\n"
+    )
+    assert cluster[1] == [] and cluster[0].applied == []
