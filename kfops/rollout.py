@@ -641,16 +641,23 @@ def _unless_staged(reg: registry.Registry, name: str, version: str, verdict: Ver
 
     Staging exists so that a person decides what serves: the evidence does not replace them,
     so status, decide and the rollout step say wait and name the approval command (abort stays:
-    it serves nothing new).
+    it serves nothing new). A version a person rejected waits too, saying so.
     """
-    if verdict.decision != PROMOTE or version not in approval.pending(reg, name):
+    why = _unapproved_reason(reg, name, version) if verdict.decision == PROMOTE else None
+    if why is None:
         return verdict
-    return Verdict(WAIT, (*verdict.reasons, _staged_reason(name, version)))
+    return Verdict(WAIT, (*verdict.reasons, why))
 
 
-def _staged_reason(name: str, version: str) -> str:
-    return (f"v{version} is staged for human approval: it becomes champion through "
-            f"`kfops models approve {name} {version} --by WHO --reason WHY`")  # fmt: skip
+def _unapproved_reason(reg: registry.Registry, name: str, version: str) -> str | None:
+    """Why `version` may not become champion through a rollout (staged or rejected), or None."""
+    why = approval.not_approved(reg, name, version)
+    if why is None:
+        return None
+    if version in approval.pending(reg, name):
+        return (f"v{version} is staged for human approval: it becomes champion through "
+                f"`kfops models approve {name} {version} --by WHO --reason WHY`")  # fmt: skip
+    return f"{why}: it does not become champion"
 
 
 def finish(
@@ -663,15 +670,16 @@ def finish(
 
     Raises:
         ConfigError: `by` or `reason` is empty, or a promotion of a version staged for human
-            approval (`kfops models approve` makes it champion, with who and why).
+            approval (`kfops models approve` makes it champion, with who and why) or rejected.
         NotFound: no rollout is running.
     """
     if not (by or "").strip() or not (reason or "").strip():
         raise errors.ConfigError("ending a rollout needs who (--by) and why (--reason)")
     if outcome == PROMOTED:
         challenger = str(running(reg, name)["challenger"])
-        if challenger in approval.pending(reg, name):
-            raise errors.ConfigError(_staged_reason(name, challenger))
+        why = _unapproved_reason(reg, name, challenger)
+        if why is not None:
+            raise errors.ConfigError(why)
     entry: dict[str, Any] = {}
 
     def change(current: dict | None) -> dict:

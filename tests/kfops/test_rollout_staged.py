@@ -90,3 +90,16 @@ def test_promoting_a_staged_challenger_by_hand_is_refused_even_with_force(store,
     assert len(err) == 1 and "kfops models approve churn 2" in err[0]
     reg = registry.Registry(store)
     assert reg.champion("churn") == "1" and rollout.pointer(reg, "churn")["state"] == "running"
+
+
+def test_a_rejected_challenger_the_rule_would_promote_waits_and_cannot_be_forced(store, capsys):
+    reg = registry.Registry(store)
+    entry = approval.reject(reg, "churn", "2", "ana", "v3 overtook it")
+    _log(store, lambda i: i % 10 < 7, lambda i: True)
+    _, _, verdict, ended = rollout.decide(store, "churn", RULE, "cron")
+    why = f"model 'churn' version 2 was rejected by ana at {entry['rejected_at']} (v3 overtook it)"
+    assert verdict.decision == "wait" and ended is None
+    assert verdict.reasons[-1] == f"{why}: it does not become champion"
+    with pytest.raises(errors.ConfigError, match="it does not become champion"):
+        rollout.finish(reg, "churn", rollout.PROMOTED, "bo", "by hand", {})
+    assert reg.champion("churn") == "1" and rollout.pointer(reg, "churn")["state"] == "running"
