@@ -240,7 +240,10 @@ def _session(sid: int) -> list[int]:
 def test_ctrl_c_during_a_warm_step_leaves_no_process(tmp_path):
     pid_file = tmp_path / "pid"
     root = Path(__file__).resolve().parents[2]
+    # ctrl-C as a terminal's foreground job gets it: a suite started in the background of a
+    # non-interactive shell inherits SIGINT ignored, and Python keeps an ignored SIGINT ignored.
     script = (
+        "import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
         f"import sys; sys.path.insert(0, {str(root)!r}); "
         "from tests.kfops import test_warm_steps as t; from kfops import localrun; "
         f"localrun.run_pipeline(t.stubborn_pipeline, {{'out': {str(pid_file)!r}}}, "
