@@ -15,12 +15,21 @@ log line lost in 4), and raised the 500 in the other 2; under CPU load quick ste
 `run_step_container` keeps the container until its logs are read and its exit code taken, then
 removes it: the same command, volumes and run arguments, without the race. kfops.localrun puts it
 in kfp's place for the duration of a docker run (`docker_steps_kept_until_read`).
+
+The exit is what ends a step, not the end of its log stream: podman's API can leave a `follow`
+log stream open after the container exited (seen here, podman 4.3.1: a container "Exited (0) 14
+minutes ago" while the stream still waited, and a CI rehearsal with it). The log is followed in a
+thread while `wait` waits for the exit; a stream still open `LOG_GRACE_S` after the exit is
+closed, and what it had not delivered is printed from the whole log.
 """
 
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any
+
+LOG_GRACE_S = 5.0  # how long a log stream may lag behind its container's exit
 
 
 def run_step_container(
@@ -42,9 +51,31 @@ def run_step_container(
         **run_args,
     )  # fmt: skip
     try:
-        for chunk in container.logs(stream=True, follow=True):
-            print(chunk.decode(errors="replace"), end="")
-        return int(container.wait()["StatusCode"])
+        stream = container.logs(stream=True, follow=True)
+        printed, lock, taken_over = bytearray(), threading.Lock(), threading.Event()
+
+        def follow() -> None:
+            with contextlib.suppress(Exception):  # closed below, or the engine went away
+                for chunk in stream:
+                    with lock:
+                        if taken_over.is_set():  # the rest was printed from the whole log
+                            return
+                        printed.extend(chunk)
+                        print(chunk.decode(errors="replace"), end="")
+
+        reader = threading.Thread(target=follow, name="kfops-step-log", daemon=True)
+        reader.start()
+        code = int(container.wait()["StatusCode"])
+        reader.join(LOG_GRACE_S)
+        if reader.is_alive():  # the stream outlived the container: print the rest from the log
+            with contextlib.suppress(Exception):
+                stream.close()
+            reader.join(LOG_GRACE_S)
+            whole = container.logs(stream=False)
+            with lock:
+                print(whole[len(printed) :].decode(errors="replace"), end="")
+                taken_over.set()
+        return code
     finally:
         with contextlib.suppress(docker.errors.NotFound):
             container.remove(force=True)
