@@ -8,17 +8,12 @@ from kfops.components.rollout import rollout
 from kfops import registry, runs
 from kfops import rollout as core
 from kfops.store import local
-from tests.kfops.serving import factories
 from tests.kfops.serving import test_rollout_serving as live
 
 
 def test_rollout_step_promotes_a_better_challenger_and_records_itself(kfp_local, tmp_path):
     store = local.LocalStore(tmp_path / "store")
-    good, spec, df = factories.classifier()
-    live._publish(store, tmp_path, live._bad(spec, df), good)
-    live._start(store, "shadow")
-    with live._serving(store) as (client, _):
-        sent = live._traffic(client, df, 160)
+    sent, df = live.shadowed_traffic(store, tmp_path, 160)
     live._deliver_truth(store, sent, df)
 
     task = rollout(store_uri=store.uri, run_id="rollout-run", model_name="churn", min_requests=150)

@@ -18,7 +18,6 @@ from kfops.pipelines import rollout as pipeline
 from kfops import cli, cluster, parameters, registry, runs
 from kfops import rollout as core
 from kfops.store import local
-from tests.kfops.serving import factories
 from tests.kfops.serving import test_rollout_serving as live
 from tests.kfops.test_submit import kfp_api  # noqa: F401 (the fake KFP API fixture)
 from tests.pipelines.test_training_compiled import COMPILED
@@ -46,12 +45,7 @@ def _state(store):
 
 def test_rollout_pipeline_waits_then_promotes_as_rollout_decide_does(kfp_local, tmp_path, capsys):
     a = local.LocalStore(tmp_path / "a")
-    good, spec, df = factories.classifier()
-    live._publish(a, tmp_path, live._bad(spec, df), good)
-    live._start(a, "shadow")
-    with live._serving(a) as (client, _):
-        sent = live._traffic(client, df, 160)
-        live._wait_for_events(a, 320)
+    sent, df = live.shadowed_traffic(a, tmp_path, 160)
     b = local.LocalStore(tmp_path / "b")
     shutil.copytree(a.root, b.root)
 

@@ -128,6 +128,18 @@ def _wait_for_events(store, n):
         time.sleep(0.1)
 
 
+def shadowed_traffic(store, tmp_path, n):
+    """A shadow rollout of a good challenger (v2) beside a bad champion (v1), `n` requests served
+    and both answers' events written; returns (sent, rows) for `_deliver_truth`."""
+    good, spec, df = factories.classifier()
+    _publish(store, tmp_path, _bad(spec, df), good)
+    _start(store, "shadow")
+    with _serving(store) as (client, _):
+        sent = _traffic(client, df, n)
+        _wait_for_events(store, 2 * n)
+    return sent, df
+
+
 def _events(store):
     return rollout.read_events(store, "churn", rollout.pointer(registry.Registry(store), "churn"))
 
