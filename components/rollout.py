@@ -23,7 +23,7 @@ def rollout(
     The outcome is recorded as ended by `by` (who scheduled it) and this pipeline run. With no
     rollout running it returns idle and changes nothing (a recurring run between rollouts).
     """
-    from kfops import config, dataio, parameters, recording, registry, store
+    from kfops import config, dataio, parameters, recording, store
     from kfops import rollout as core
 
     rule = parameters.build(
@@ -37,15 +37,9 @@ def rollout(
     )
     with recording.recorded("rollout", store_uri, run_id, {"rule": repr(rule)}) as step:
         st = store.open_store(store_uri, config.StoreSettings.from_env())
-        idle = core.idle_reason(registry.Registry(st), model_name)
-        if idle is not None:
-            print(idle)
-            comparison, decision, entry = None, core.Verdict(core.IDLE, (idle,)), None
-        else:
-            who = f"{by} (pipeline run {run_id})" if by else f"pipeline run {run_id}"
-            _, comparison, decision, entry = core.decide(st, model_name, rule, who)
-        summary = {"comparison": comparison, **decision.to_dict(), "ended": entry}
+        summary = core.scheduled_decision(st, model_name, rule, by, run_id)
         dataio.write_json(summary, verdict.path)
-        verdict.metadata.update(decision.to_dict())
-        step.output("verdict", **decision.to_dict())
-    return decision.decision
+        said = {k: summary[k] for k in ("decision", "reasons")}
+        verdict.metadata.update(said)
+        step.output("verdict", **said)
+    return summary["decision"]

@@ -729,6 +729,23 @@ def decide(
     return doc, comparison, verdict, entry
 
 
+def scheduled_decision(
+    store: base.Store, name: str, rule: RolloutRule, by: str, run_id: str
+) -> dict[str, Any]:
+    """One tick of the scheduled rollout step: `decide`, or idle when no rollout runs.
+
+    Returns what the step records: comparison (None when idle), decision, reasons, and the
+    history entry when the rollout ended (ended by `by` and the pipeline run).
+    """
+    idle = idle_reason(registry.Registry(store), name)
+    if idle is not None:
+        print(idle)
+        return {"comparison": None, **Verdict(IDLE, (idle,)).to_dict(), "ended": None}
+    who = f"{by} (pipeline run {run_id})" if by else f"pipeline run {run_id}"
+    _, comparison, verdict, entry = decide(store, name, rule, who)
+    return {"comparison": comparison, **verdict.to_dict(), "ended": entry}
+
+
 def idle_reason(reg: registry.Registry, name: str) -> str | None:
     """Why there is nothing to decide (no rollout of `name` running), or None when one runs.
 
