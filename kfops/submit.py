@@ -140,7 +140,7 @@ def _is_kind(kind: str, value: Any) -> bool:
     number = isinstance(value, (int, float)) and not isinstance(value, bool)
     return {
         "STRING": isinstance(value, str),
-        "NUMBER_INTEGER": number and float(value).is_integer() and isinstance(value, int),
+        "NUMBER_INTEGER": number and isinstance(value, int),
         "NUMBER_DOUBLE": number,
         "BOOLEAN": isinstance(value, bool),
         "LIST": isinstance(value, list),
