@@ -164,9 +164,12 @@ def typed_params(pipeline: str, params: Mapping[str, Any], kinds: Mapping[str, s
     typed = {}
     for name, value in params.items():
         kind = kinds.get(name, "")
+        if kind not in _KIND_NAMES:  # a type this reader does not know: KFP judges it
+            typed[name] = value
+            continue
         try:
             typed[name] = _from_text(kind, value) if isinstance(value, str) else value
-            if kind in _KIND_NAMES and not _is_kind(kind, typed[name]):
+            if not _is_kind(kind, typed[name]):
                 raise ValueError
             if kind == "NUMBER_DOUBLE" and not math.isfinite(typed[name]):
                 raise ValueError
