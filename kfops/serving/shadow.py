@@ -463,7 +463,7 @@ def _background() -> None:
     before, is set by its thread id. At nice 10 it was the shadow's tail: each Parquet encode
     (~10k events every ~0.4 s at 12k req/s) took a nice-10 share of a busy core (weight 110 of
     1024) in whole scheduler slices, each one a stall of the server or of its load; the champion's
-    p99 rose 1.0-1.2 ms at 4 wrk connections, and 0.0-0.1 ms with the writer idle-class too
+    p99 rose 0.97-1.12 ms at 4 wrk connections, 0.01-0.20 ms with the writer idle-class too
     (bench/RESULTS.md, "Shadow overhead"). Under sustained saturation an idle-class writer gets no
     CPU: its buffer fills and each later request is counted `dropped` (`_Worker.answer`), as
     shadow promises (the champion never pays for it). At a server's shutdown the drain comes
